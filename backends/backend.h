@@ -1,0 +1,61 @@
+// The seam between the model graph and the hardware: every tensor op the engine needs.
+// All matrices are row-major fp32 with an explicit leading dimension (row stride, in
+// elements) so callers can address heads and slices without copies. A Linear weight is
+// [n, k] (out_features x in_features), as stored in the model file.
+//
+// A Backend instance is used by one thread at a time (a Translator owns one); intra-op
+// parallelism happens inside the calls.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace tusk::backends {
+
+struct MatrixView {  // read-only
+  const float* data;
+  int64_t rows, cols, ld;
+};
+struct MutableMatrixView {
+  float* data;
+  int64_t rows, cols, ld;
+};
+
+enum class Activation { None, Relu };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // y = act(x @ w^T + bias); x [m, k], w [n, k] contiguous, bias [n] or null, y [m, n].
+  virtual void linear(MatrixView x, const float* w, int64_t n, const float* bias,
+                      Activation act, MutableMatrixView y) = 0;
+
+  // y[i] += x[i] * alpha over rows x cols.
+  virtual void add_scaled(MatrixView x, float alpha, MutableMatrixView y) = 0;
+
+  // Row-wise layer norm over cols: y = (x - mean) / sqrt(var + eps) * gamma + beta.
+  virtual void layer_norm(MatrixView x, const float* gamma, const float* beta, float eps,
+                          MutableMatrixView y) = 0;
+
+  // Multi-head scaled dot-product attention for one sequence.
+  // q [tq, heads*head_dim], k and v [tk, heads*head_dim]; out [tq, heads*head_dim].
+  // Scores are scaled by 1/sqrt(head_dim). With causal, query i (absolute position
+  // q_offset + i) sees keys 0..q_offset+i.
+  virtual void attention(MatrixView q, MatrixView k, MatrixView v, int heads, bool causal,
+                         int64_t q_offset, MutableMatrixView out) = 0;
+
+  // Row-wise log-softmax in place.
+  virtual void log_softmax(MutableMatrixView x) = 0;
+
+  // Row-wise softmax in place.
+  virtual void softmax(MutableMatrixView x) = 0;
+
+  // Threads for intra-op parallelism (>= 1).
+  virtual int threads() const = 0;
+};
+
+// threads <= 0 means all cores.
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+}  // namespace tusk::backends

@@ -1,0 +1,188 @@
+/*
+ * tusk.h - the C ABI of Tusk, an embedded Mixture-of-Experts translation SDK.
+ *
+ * This is the only public header. Conventions:
+ *   - every fallible call returns tusk_status_t (TUSK_OK = 0); on failure out-parameters are
+ *     left untouched and tusk_last_error() describes the failure for the calling thread;
+ *   - handles are opaque; create/destroy (open/close) come in pairs; destroy accepts NULL;
+ *   - strings are NUL-terminated UTF-8; no bool in the ABI (int32_t, 0 = false);
+ *   - signatures never change: a changed call gets a new name with a _v2 suffix;
+ *   - enums only grow.
+ *
+ * Thread safety is stated on each function. In short: a model is immutable and may be shared by
+ * any number of translators on any threads; a translator serialises concurrent tusk_translate
+ * calls on itself (use one translator per thread for parallel work); options and results are
+ * plain objects owned by one thread at a time.
+ */
+#ifndef TUSK_TUSK_H
+#define TUSK_TUSK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(TUSK_BUILDING_LIBRARY)
+#    define TUSK_API __declspec(dllexport)
+#  else
+#    define TUSK_API __declspec(dllimport)
+#  endif
+#else
+#  define TUSK_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TUSK_VERSION_MAJOR 0
+#define TUSK_VERSION_MINOR 1
+#define TUSK_VERSION_PATCH 0
+
+/* ---- status --------------------------------------------------------------------------- */
+
+typedef enum tusk_status_t {
+  TUSK_OK = 0,
+  TUSK_ERROR_INVALID_ARGUMENT = 1, /* NULL handle, bad option value, invalid UTF-8, ... */
+  TUSK_ERROR_IO = 2,               /* a file could not be opened, read, mapped or written */
+  TUSK_ERROR_INVALID_MODEL = 3,    /* not a .tusk file, truncated, corrupt, or unsupported */
+  TUSK_ERROR_UNSUPPORTED = 4,      /* valid request this build or model cannot serve */
+  TUSK_ERROR_UNKNOWN_LANGUAGE = 5, /* language code not in the model's language table */
+  TUSK_ERROR_INPUT_TOO_LONG = 6,   /* a sentence exceeds the model's maximum positions */
+  TUSK_ERROR_OUT_OF_MEMORY = 7,
+  TUSK_ERROR_CANCELLED = 8,        /* a callback returned non-zero */
+  TUSK_ERROR_INTERNAL = 9          /* a bug in Tusk: please report it with the message */
+} tusk_status_t;
+
+/* Message for the calling thread's most recent failed call ("" if none). Valid until the next
+ * Tusk call on this thread. Thread-safe. */
+TUSK_API const char *tusk_last_error(void);
+
+/* Short English name of a status ("TUSK_ERROR_IO"). Never NULL. Thread-safe. */
+TUSK_API const char *tusk_status_name(tusk_status_t status);
+
+/* ---- version -------------------------------------------------------------------------- */
+
+/* "MAJOR.MINOR.PATCH" of the loaded library. Thread-safe. */
+TUSK_API const char *tusk_version(void);
+/* The loaded library's version as MAJOR * 10000 + MINOR * 100 + PATCH. Thread-safe. */
+TUSK_API uint32_t tusk_version_number(void);
+
+/* ---- options -------------------------------------------------------------------------- */
+
+typedef struct tusk_options_t tusk_options_t;
+
+typedef enum tusk_option_t {
+  /* Integer options. */
+  TUSK_OPT_THREADS = 1,             /* intra-op threads; 0 = all cores (default 0) */
+  TUSK_OPT_BEAM_SIZE = 2,           /* 1 = greedy (default 1) */
+  TUSK_OPT_MAX_DECODING_LENGTH = 3, /* generated tokens per sentence, 0 = model limit (default 256) */
+  TUSK_OPT_MAX_BATCH_SIZE = 4,      /* sentences per batch (default 32) */
+  TUSK_OPT_MAX_BATCH_TOKENS = 5,    /* source tokens per batch (default 4096) */
+  TUSK_OPT_TRUNCATE_INPUT = 6,      /* 1: cut over-long sentences to the model limit and warn;
+                                       0: refuse them with TUSK_ERROR_INPUT_TOO_LONG (default 0) */
+  TUSK_OPT_VERIFY_CHECKSUMS = 7,    /* 1: check all weight checksums at open (default 1) */
+  TUSK_OPT_EXPERT_BUDGET_MB = 8,    /* reserved for expert paging; 0 = keep all resident */
+  TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA */
+  TUSK_OPT_ZSTD_LEVEL = 10,         /* converter: zstd level for expert frames (default 3) */
+  /* Float options. */
+  TUSK_OPT_LENGTH_PENALTY = 100     /* beam score = logprob / length^penalty (default 0.0) */
+} tusk_option_t;
+
+typedef enum tusk_device_t { TUSK_DEVICE_CPU = 0, TUSK_DEVICE_CUDA = 1 } tusk_device_t;
+
+/* Creates an options object holding every default. Thread-safe. */
+TUSK_API tusk_status_t tusk_options_create(tusk_options_t **out);
+/* Accepts NULL. */
+TUSK_API void tusk_options_destroy(tusk_options_t *options);
+/* Set one option. TUSK_ERROR_INVALID_ARGUMENT for an unknown option, a float option set as int
+ * (or the reverse), or a value out of range. Not thread-safe on the same options object. */
+TUSK_API tusk_status_t tusk_options_set_int(tusk_options_t *options, tusk_option_t key,
+                                            int64_t value);
+TUSK_API tusk_status_t tusk_options_set_float(tusk_options_t *options, tusk_option_t key,
+                                              double value);
+TUSK_API tusk_status_t tusk_options_get_int(const tusk_options_t *options, tusk_option_t key,
+                                            int64_t *value);
+TUSK_API tusk_status_t tusk_options_get_float(const tusk_options_t *options, tusk_option_t key,
+                                              double *value);
+
+/* ---- callbacks ------------------------------------------------------------------------ */
+
+/* Progress of long work (conversion): done out of total units, and what is being done.
+ * Return non-zero to cancel; the call then fails with TUSK_ERROR_CANCELLED. */
+typedef int32_t (*tusk_progress_callback)(uint64_t done, uint64_t total, const char *what,
+                                          void *user_data);
+
+/* ---- models --------------------------------------------------------------------------- */
+
+typedef struct tusk_model_t tusk_model_t;
+
+/* Memory-maps and verifies a .tusk file (header, metadata, every tensor's bounds, and with
+ * TUSK_OPT_VERIFY_CHECKSUMS the weight checksums). options may be NULL for defaults.
+ * The model is immutable; share it across threads and translators freely. Thread-safe. */
+TUSK_API tusk_status_t tusk_model_open(const char *path, const tusk_options_t *options,
+                                       tusk_model_t **out);
+/* Accepts NULL. Every translator created from the model must be destroyed first. */
+TUSK_API void tusk_model_close(tusk_model_t *model);
+
+/* Human-readable description: architecture, parameter counts, languages, sections with their
+ * compression ratios. The string belongs to the model. Thread-safe. */
+TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t *model, const char **out);
+
+/* Number of languages and the i-th language code ("en"). Strings belong to the model. */
+TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t *model, int32_t *out);
+TUSK_API tusk_status_t tusk_model_language(const tusk_model_t *model, int32_t index,
+                                           const char **out);
+
+/* Converts a Hugging Face NLLB-MoE checkpoint folder (config.json, sentencepiece.model and
+ * model.safetensors or sharded model-*.safetensors with model.safetensors.index.json) into one
+ * .tusk file. Output is byte-identical for identical input. The file is written to a temporary
+ * name and renamed, so a failed or cancelled conversion leaves no partial file.
+ * options (may be NULL): TUSK_OPT_ZSTD_LEVEL. progress may be NULL. Thread-safe. */
+TUSK_API tusk_status_t tusk_convert_hf(const char *hf_dir, const char *out_path,
+                                       const tusk_options_t *options,
+                                       tusk_progress_callback progress, void *user_data);
+
+/* ---- translation ---------------------------------------------------------------------- */
+
+typedef struct tusk_translator_t tusk_translator_t;
+typedef struct tusk_result_t tusk_result_t;
+
+/* Creates a translator for model with options (may be NULL): threads, beam size, lengths,
+ * batching. The model must outlive it. Thread-safe. */
+TUSK_API tusk_status_t tusk_translator_create(tusk_model_t *model, const tusk_options_t *options,
+                                              tusk_translator_t **out);
+/* Accepts NULL. */
+TUSK_API void tusk_translator_destroy(tusk_translator_t *translator);
+
+/* Translates count UTF-8 sentences from src to tgt (language codes such as "en", see
+ * tusk_model_language). Sentences are batched by length internally; results keep input order.
+ * An empty sentence translates to an empty string. count must be at least 1.
+ * Errors: TUSK_ERROR_UNKNOWN_LANGUAGE, TUSK_ERROR_INVALID_ARGUMENT (NULL text, invalid
+ * UTF-8), TUSK_ERROR_INPUT_TOO_LONG (unless TUSK_OPT_TRUNCATE_INPUT). All or nothing: on
+ * error no result is returned. Concurrent calls on one translator are serialised. */
+TUSK_API tusk_status_t tusk_translate(tusk_translator_t *translator, const char *src,
+                                      const char *tgt, const char *const *texts, size_t count,
+                                      tusk_result_t **out);
+
+/* Number of sentences in a result. */
+TUSK_API size_t tusk_result_count(const tusk_result_t *result);
+/* Translation i as UTF-8 (NULL if i is out of range). Belongs to the result. */
+TUSK_API const char *tusk_result_text(const tusk_result_t *result, size_t i);
+/* Sum of the log-probabilities of the tokens of translation i, end-of-sentence included. */
+TUSK_API double tusk_result_score(const tusk_result_t *result, size_t i);
+/* Output token ids of translation i (target-language code first, end-of-sentence last) and
+ * the log-probability of each generated token (one fewer: the language code is forced).
+ * Pointers belong to the result; NULL/0 if i is out of range. */
+TUSK_API size_t tusk_result_tokens(const tusk_result_t *result, size_t i, const int32_t **ids);
+TUSK_API size_t tusk_result_token_logprobs(const tusk_result_t *result, size_t i,
+                                           const float **logprobs);
+/* 1 if sentence i was cut to the model limit (TUSK_OPT_TRUNCATE_INPUT), else 0. */
+TUSK_API int32_t tusk_result_truncated(const tusk_result_t *result, size_t i);
+/* Accepts NULL. */
+TUSK_API void tusk_result_free(tusk_result_t *result);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TUSK_TUSK_H */

@@ -1,0 +1,99 @@
+// Reading a .tusk file: mmap, verify, and hand out checked views.
+//
+// open() validates everything before returning: the fixed header, the FlatBuffer metadata
+// (flatbuffers::Verifier with explicit depth/table limits), and for every dense tensor and
+// expert frame its offset, size, alignment and dtype/shape agreement against the file size.
+// With verify_checksums it also hashes every dense tensor. A hostile or damaged file yields
+// tusk::Error(InvalidModel or Io) with a message naming the file and the offending item;
+// it never crashes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model_format/model_config.h"
+#include "model_format/tensor_types.h"
+
+namespace tusk::format {
+
+struct Language {
+  std::string code;   // what callers pass: "en"
+  std::string token;  // the vocabulary piece: "eng_Latn"
+  int32_t token_id = 0;
+};
+
+// One decoded expert: owns its bytes; tensors are named "fc1.weight", "fc1.bias",
+// "fc2.weight", "fc2.bias" (fc2 already carries the folded expert output scale).
+class ExpertWeights {
+ public:
+  ExpertWeights() = default;
+  const TensorView& tensor(std::string_view name) const;  // throws InvalidModel if missing
+  size_t bytes() const { return storage_.size(); }
+
+ private:
+  friend class ModelFile;
+  std::vector<unsigned char> storage_;
+  std::vector<std::pair<std::string, TensorView>> tensors_;
+};
+
+// Where bytes go in the file, for `tusk inspect`.
+struct SectionStats {
+  std::string kind;          // "dense", "experts", "metadata", "tokenizer"
+  uint64_t stored_bytes = 0; // bytes in the file
+  uint64_t raw_bytes = 0;    // bytes once decompressed
+  uint64_t items = 0;        // tensors or frames
+};
+
+class ModelFile {
+ public:
+  struct OpenOptions {
+    bool verify_checksums = true;
+  };
+
+  static std::shared_ptr<const ModelFile> open(const std::string& path, const OpenOptions& options);
+  ~ModelFile();
+  ModelFile(const ModelFile&) = delete;
+  ModelFile& operator=(const ModelFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint32_t format_version() const { return format_version_; }
+  const ModelConfig& config() const { return config_; }
+  const std::vector<Language>& languages() const { return languages_; }
+  const Language* find_language(std::string_view code) const;  // nullptr if unknown
+  // The serialized SentencePiece model (a view into the mmap).
+  std::string_view tokenizer_model() const { return tokenizer_; }
+
+  bool has_tensor(std::string_view name) const;
+  // A checked view into the mmap; throws InvalidModel naming the tensor if it is missing.
+  const TensorView& tensor(std::string_view name) const;
+  const std::vector<std::pair<std::string, TensorView>>& tensors() const { return tensors_; }
+
+  bool has_expert(Stack stack, int layer, int expert) const;
+  // Decompresses (if needed) and checksum-verifies one expert frame. Thread-safe.
+  ExpertWeights load_expert(Stack stack, int layer, int expert) const;
+  // Stored (possibly compressed) size of one expert frame, for budgeting.
+  uint64_t expert_raw_bytes(Stack stack, int layer, int expert) const;
+
+  std::vector<SectionStats> section_stats() const;
+  uint64_t file_size() const { return file_size_; }
+  uint64_t parameter_count() const;         // all parameters
+  uint64_t expert_parameter_count() const;  // parameters inside expert frames
+
+ private:
+  ModelFile() = default;
+  struct ExpertFrame;
+  std::string path_;
+  uint32_t format_version_ = 0;
+  const unsigned char* base_ = nullptr;
+  uint64_t file_size_ = 0;
+  ModelConfig config_;
+  std::vector<Language> languages_;
+  std::string_view tokenizer_;
+  std::vector<std::pair<std::string, TensorView>> tensors_;  // sorted by name
+  std::vector<ExpertFrame> experts_;
+};
+
+}  // namespace tusk::format

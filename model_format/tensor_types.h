@@ -1,0 +1,43 @@
+// Element types and tensor views shared by the reader, the writer and the converters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tusk::format {
+
+enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, I8 = 3, I4 = 4 };
+
+const char* dtype_name(DType t);
+// Bytes for `elements` values of type t (I4 packs two per byte, rounded up).
+size_t dtype_bytes(DType t, size_t elements);
+
+enum class Stack : uint8_t { Encoder = 0, Decoder = 1 };
+
+// A read-only view of tensor bytes (into the mmap for dense tensors, into an expert's decoded
+// buffer for expert tensors). Shapes are row-major; a Linear weight is [out_features, in_features].
+struct TensorView {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  size_t bytes = 0;
+
+  int64_t elements() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  const float* f32() const { return static_cast<const float*>(data); }
+};
+
+// Tensor bytes handed to the writer.
+struct TensorData {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;  // dtype_bytes(dtype, elements) bytes
+};
+
+}  // namespace tusk::format
