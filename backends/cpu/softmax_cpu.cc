@@ -1,0 +1,50 @@
+// Row-wise softmax and log-softmax, numerically stable (shifted by the row max).
+#include <cmath>
+
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/parallel.h"
+
+namespace tusk::backends::cpu {
+namespace {
+
+float row_max(const float* x, int64_t n) {
+  float m = x[0];
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+}  // namespace
+
+void softmax_rows(MutableMatrixView x, int threads) {
+  const int64_t rows = x.rows, cols = x.cols;
+  if (cols == 0) return;
+#pragma omp parallel for num_threads(threads) if (worth_parallel(threads, rows * cols))
+  for (int64_t r = 0; r < rows; ++r) {
+    float* xr = x.data + r * x.ld;
+    const float m = row_max(xr, cols);
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      xr[c] = std::exp(xr[c] - m);
+      sum += xr[c];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t c = 0; c < cols; ++c) xr[c] *= inv;
+  }
+}
+
+void log_softmax_rows(MutableMatrixView x, int threads) {
+  const int64_t rows = x.rows, cols = x.cols;
+  if (cols == 0) return;
+#pragma omp parallel for num_threads(threads) if (worth_parallel(threads, rows * cols))
+  for (int64_t r = 0; r < rows; ++r) {
+    float* xr = x.data + r * x.ld;
+    const float m = row_max(xr, cols);
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(xr[c] - m);
+    const float shift = m + std::log(sum);
+    for (int64_t c = 0; c < cols; ++c) xr[c] -= shift;
+  }
+}
+
+}  // namespace tusk::backends::cpu

@@ -1,0 +1,105 @@
+// add_scaled, layer_norm, softmax and log_softmax against naive references.
+#include <limits>
+#include <tuple>
+
+#include "common/error.h"
+#include "test_util.h"
+
+namespace tusk::backends::test {
+namespace {
+
+constexpr double kTol = 1e-4;
+
+struct RowsShape {
+  int64_t rows, cols, ld;
+};
+
+class RowOpsTest : public ::testing::TestWithParam<std::tuple<RowsShape, int>> {
+ protected:
+  Matrix random_matrix(unsigned seed, float lo = -1.0f, float hi = 1.0f) {
+    const RowsShape s = std::get<0>(GetParam());
+    std::mt19937 rng(seed);
+    Matrix m(s.rows, s.cols, s.ld);
+    m.fill_random(rng, lo, hi);
+    return m;
+  }
+  std::unique_ptr<Backend> backend = make_cpu_backend(std::get<1>(GetParam()));
+};
+
+TEST_P(RowOpsTest, AddScaled) {
+  const Matrix x = random_matrix(1);
+  Matrix y = random_matrix(2);
+  std::vector<double> want(y.rows * y.cols);
+  for (int64_t r = 0; r < y.rows; ++r)
+    for (int64_t c = 0; c < y.cols; ++c)
+      want[r * y.cols + c] = double(y.at(r, c)) + double(x.at(r, c)) * 0.375;
+  backend->add_scaled(x.view(), 0.375f, y.mut());
+  expect_close(y, want, kTol);
+}
+
+TEST_P(RowOpsTest, LayerNorm) {
+  // An offset mean checks the two-pass variance (one-pass would lose digits).
+  const Matrix x = random_matrix(3, 90.0f, 110.0f);
+  std::mt19937 rng(4);
+  const auto gamma = random_vector(rng, x.cols, 0.5f, 1.5f), beta = random_vector(rng, x.cols);
+  Matrix y(x.rows, x.cols, x.ld);
+  backend->layer_norm(x.view(), gamma.data(), beta.data(), 1e-5f, y.mut());
+  expect_close(y, ref_layer_norm(x, gamma, beta, 1e-5), 1e-3);
+}
+
+TEST_P(RowOpsTest, LayerNormInPlace) {
+  Matrix x = random_matrix(5);
+  std::mt19937 rng(6);
+  const auto gamma = random_vector(rng, x.cols), beta = random_vector(rng, x.cols);
+  const auto want = ref_layer_norm(x, gamma, beta, 1e-5);
+  backend->layer_norm(x.view(), gamma.data(), beta.data(), 1e-5f, x.mut());
+  expect_close(x, want, kTol);
+}
+
+TEST_P(RowOpsTest, Softmax) {
+  Matrix x = random_matrix(7, -20.0f, 20.0f);
+  const auto want = ref_softmax(x);
+  backend->softmax(x.mut());
+  expect_close(x, want, kTol);
+}
+
+TEST_P(RowOpsTest, LogSoftmax) {
+  Matrix x = random_matrix(8, -20.0f, 20.0f);
+  const auto want = ref_log_softmax(x);
+  backend->log_softmax(x.mut());
+  expect_close(x, want, kTol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RowOpsTest,
+                         ::testing::Combine(::testing::Values(RowsShape{1, 1, 1},
+                                                              RowsShape{1, 8000, 8000},
+                                                              RowsShape{3, 13, 20},
+                                                              RowsShape{7, 256, 256},
+                                                              RowsShape{100, 256, 300},
+                                                              RowsShape{12, 8000, 8000}),
+                                            ::testing::Values(1, 2)));
+
+TEST(RowOps, LargeLogitsStayFinite) {
+  auto backend = make_cpu_backend(1);
+  Matrix x(1, 3);
+  x.at(0, 0) = 1000.0f;
+  x.at(0, 1) = 999.0f;
+  x.at(0, 2) = -1000.0f;
+  const auto want = ref_log_softmax(x);
+  backend->log_softmax(x.mut());
+  expect_close(x, want, kTol);
+  Matrix s(1, 2);
+  s.at(0, 0) = 1000.0f;
+  s.at(0, 1) = -std::numeric_limits<float>::infinity();  // a masked entry
+  backend->softmax(s.mut());
+  expect_close(s, {1.0, 0.0}, kTol);
+}
+
+TEST(RowOps, RejectsShapeMismatch) {
+  auto backend = make_cpu_backend(1);
+  Matrix x(2, 4), y(2, 5);
+  EXPECT_THROW(backend->add_scaled(x.view(), 1.0f, y.mut()), tusk::Error);
+}
+
+}  // namespace
+}  // namespace tusk::backends::test
