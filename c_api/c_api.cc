@@ -1,1 +1,310 @@
-// placeholder
+// The extern "C" shim: argument checks, exception-to-status mapping, handle ownership.
+// No translation logic lives here.
+#include <cmath>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "model_format/convert_hf.h"
+#include "options.h"
+#include "sdk/model.h"
+#include "sdk/translator.h"
+#include "tusk/tusk.h"
+
+struct tusk_model_t {
+  std::shared_ptr<const tusk::sdk::Model> model;
+  std::string description;
+  std::vector<std::string> language_codes;
+};
+
+struct tusk_translator_t {
+  std::unique_ptr<tusk::sdk::Translator> translator;
+};
+
+struct tusk_result_t {
+  std::vector<tusk::sdk::Translation> translations;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+tusk_status_t fail(tusk_status_t status, const std::string& message) {
+  last_error = message;
+  return status;
+}
+
+// Runs body; turns every exception into a status and a thread-local message, so no C++
+// exception ever crosses the ABI.
+template <typename Body>
+tusk_status_t guarded(const char* function, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const tusk::Error& e) {
+    return fail(static_cast<tusk_status_t>(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(TUSK_ERROR_OUT_OF_MEMORY, std::string(function) + ": out of memory");
+  } catch (const std::exception& e) {
+    return fail(TUSK_ERROR_INTERNAL, std::string(function) + ": " + e.what());
+  } catch (...) {
+    return fail(TUSK_ERROR_INTERNAL, std::string(function) + ": unknown exception");
+  }
+}
+
+#define TUSK_REQUIRE(cond, what)                                                      \
+  do {                                                                                \
+    if (!(cond)) return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": " + (what)); \
+  } while (0)
+
+const tusk::capi::OptionSpec* find_spec(tusk_option_t key) {
+  const auto& specs = tusk::capi::option_specs();
+  auto it = specs.find(key);
+  return it == specs.end() ? nullptr : &it->second;
+}
+
+tusk_status_t set_option(tusk_options_t* options, tusk_option_t key, double value, bool is_float,
+                         const char* function) {
+  if (!options) return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(function) + ": options is NULL");
+  const auto* spec = find_spec(key);
+  if (!spec)
+    return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(function) + ": unknown option " + std::to_string(key));
+  if (spec->is_float != is_float)
+    return fail(TUSK_ERROR_INVALID_ARGUMENT,
+                std::string(function) + ": option " + std::to_string(key) + " is a " +
+                    (spec->is_float ? "float; use tusk_options_set_float" : "integer; use tusk_options_set_int"));
+  if (!std::isfinite(value) || value < spec->min || value > spec->max)
+    return fail(TUSK_ERROR_INVALID_ARGUMENT,
+                std::string(function) + ": value " + std::to_string(value) + " for option " +
+                    std::to_string(key) + " is outside [" + std::to_string(spec->min) + ", " +
+                    std::to_string(spec->max) + "]");
+  options->values[key] = value;
+  return TUSK_OK;
+}
+
+tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
+  tusk::sdk::TranslatorOptions t;
+  t.threads = static_cast<int>(o.get_int(TUSK_OPT_THREADS));
+  t.beam_size = static_cast<int>(o.get_int(TUSK_OPT_BEAM_SIZE));
+  t.length_penalty = static_cast<float>(o.get(TUSK_OPT_LENGTH_PENALTY));
+  t.max_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MAX_DECODING_LENGTH));
+  t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
+  t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
+  t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
+  return t;
+}
+
+class CallbackProgress final : public tusk::ProgressSink {
+ public:
+  CallbackProgress(tusk_progress_callback cb, void* user) : cb_(cb), user_(user) {}
+  bool report(unsigned long long done, unsigned long long total, const char* what) override {
+    return cb_(done, total, what ? what : "", user_) == 0;
+  }
+
+ private:
+  tusk_progress_callback cb_;
+  void* user_;
+};
+
+const tusk_options_t& defaults() {
+  static const tusk_options_t empty;
+  return empty;
+}
+
+}  // namespace
+
+extern "C" {
+
+TUSK_API const char* tusk_last_error(void) { return last_error.c_str(); }
+
+TUSK_API const char* tusk_status_name(tusk_status_t status) {
+  switch (status) {
+    case TUSK_OK: return "TUSK_OK";
+    case TUSK_ERROR_INVALID_ARGUMENT: return "TUSK_ERROR_INVALID_ARGUMENT";
+    case TUSK_ERROR_IO: return "TUSK_ERROR_IO";
+    case TUSK_ERROR_INVALID_MODEL: return "TUSK_ERROR_INVALID_MODEL";
+    case TUSK_ERROR_UNSUPPORTED: return "TUSK_ERROR_UNSUPPORTED";
+    case TUSK_ERROR_UNKNOWN_LANGUAGE: return "TUSK_ERROR_UNKNOWN_LANGUAGE";
+    case TUSK_ERROR_INPUT_TOO_LONG: return "TUSK_ERROR_INPUT_TOO_LONG";
+    case TUSK_ERROR_OUT_OF_MEMORY: return "TUSK_ERROR_OUT_OF_MEMORY";
+    case TUSK_ERROR_CANCELLED: return "TUSK_ERROR_CANCELLED";
+    case TUSK_ERROR_INTERNAL: return "TUSK_ERROR_INTERNAL";
+  }
+  return "TUSK_ERROR_UNKNOWN_STATUS";
+}
+
+#define TUSK_STR2(x) #x
+#define TUSK_STR(x) TUSK_STR2(x)
+TUSK_API const char* tusk_version(void) {
+  return TUSK_STR(TUSK_VERSION_MAJOR) "." TUSK_STR(TUSK_VERSION_MINOR) "." TUSK_STR(TUSK_VERSION_PATCH);
+}
+
+TUSK_API uint32_t tusk_version_number(void) {
+  return TUSK_VERSION_MAJOR * 10000 + TUSK_VERSION_MINOR * 100 + TUSK_VERSION_PATCH;
+}
+
+TUSK_API tusk_status_t tusk_options_create(tusk_options_t** out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(out, "out is NULL");
+    *out = new tusk_options_t();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API void tusk_options_destroy(tusk_options_t* options) { delete options; }
+
+TUSK_API tusk_status_t tusk_options_set_int(tusk_options_t* options, tusk_option_t key, int64_t value) {
+  return guarded(__func__, [&] { return set_option(options, key, static_cast<double>(value), false, __func__); });
+}
+
+TUSK_API tusk_status_t tusk_options_set_float(tusk_options_t* options, tusk_option_t key, double value) {
+  return guarded(__func__, [&] { return set_option(options, key, value, true, __func__); });
+}
+
+TUSK_API tusk_status_t tusk_options_get_int(const tusk_options_t* options, tusk_option_t key, int64_t* value) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(options && value, "options or value is NULL");
+    const auto* spec = find_spec(key);
+    TUSK_REQUIRE(spec && !spec->is_float, "not an integer option: " + std::to_string(key));
+    *value = options->get_int(key);
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_options_get_float(const tusk_options_t* options, tusk_option_t key, double* value) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(options && value, "options or value is NULL");
+    const auto* spec = find_spec(key);
+    TUSK_REQUIRE(spec && spec->is_float, "not a float option: " + std::to_string(key));
+    *value = options->get(key);
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_model_open(const char* path, const tusk_options_t* options, tusk_model_t** out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(path && out, "path or out is NULL");
+    const tusk_options_t& o = options ? *options : defaults();
+    auto handle = std::make_unique<tusk_model_t>();
+    handle->model = tusk::sdk::Model::open(path, o.get_int(TUSK_OPT_VERIFY_CHECKSUMS) != 0);
+    handle->description = handle->model->describe();
+    for (const auto& l : handle->model->file().languages()) handle->language_codes.push_back(l.code);
+    *out = handle.release();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API void tusk_model_close(tusk_model_t* model) { delete model; }
+
+TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t* model, const char** out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(model && out, "model or out is NULL");
+    *out = model->description.c_str();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t* model, int32_t* out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(model && out, "model or out is NULL");
+    *out = static_cast<int32_t>(model->language_codes.size());
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_model_language(const tusk_model_t* model, int32_t index, const char** out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(model && out, "model or out is NULL");
+    TUSK_REQUIRE(index >= 0 && static_cast<size_t>(index) < model->language_codes.size(),
+                 "language index " + std::to_string(index) + " out of range");
+    *out = model->language_codes[index].c_str();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path, const tusk_options_t* options,
+                                       tusk_progress_callback progress, void* user_data) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(hf_dir && out_path, "hf_dir or out_path is NULL");
+    const tusk_options_t& o = options ? *options : defaults();
+    tusk::format::ConvertOptions convert;
+    convert.zstd_level = static_cast<int>(o.get_int(TUSK_OPT_ZSTD_LEVEL));
+    CallbackProgress sink(progress, user_data);
+    tusk::format::convert_hf(hf_dir, out_path, convert, progress ? &sink : nullptr);
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_translator_create(tusk_model_t* model, const tusk_options_t* options,
+                                              tusk_translator_t** out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(model && out, "model or out is NULL");
+    const tusk_options_t& o = options ? *options : defaults();
+    if (o.get_int(TUSK_OPT_DEVICE) != TUSK_DEVICE_CPU)
+      return fail(TUSK_ERROR_UNSUPPORTED, "tusk_translator_create: the CUDA backend is not available in this build yet");
+    auto handle = std::make_unique<tusk_translator_t>();
+    handle->translator = std::make_unique<tusk::sdk::Translator>(model->model, translator_options(o));
+    *out = handle.release();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API void tusk_translator_destroy(tusk_translator_t* translator) { delete translator; }
+
+TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char* src, const char* tgt,
+                                      const char* const* texts, size_t count, tusk_result_t** out) {
+  return guarded(__func__, [&] {
+    TUSK_REQUIRE(translator && src && tgt && texts && out, "translator, src, tgt, texts and out must not be NULL");
+    TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
+    std::vector<std::string> inputs;
+    inputs.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      TUSK_REQUIRE(texts[i], "texts[" + std::to_string(i) + "] is NULL");
+      inputs.emplace_back(texts[i]);
+    }
+    auto result = std::make_unique<tusk_result_t>();
+    result->translations = translator->translator->translate(src, tgt, inputs);
+    *out = result.release();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API size_t tusk_result_count(const tusk_result_t* result) {
+  return result ? result->translations.size() : 0;
+}
+
+static const tusk::sdk::Translation* result_at(const tusk_result_t* result, size_t i) {
+  return result && i < result->translations.size() ? &result->translations[i] : nullptr;
+}
+
+TUSK_API const char* tusk_result_text(const tusk_result_t* result, size_t i) {
+  const auto* t = result_at(result, i);
+  return t ? t->text.c_str() : nullptr;
+}
+
+TUSK_API double tusk_result_score(const tusk_result_t* result, size_t i) {
+  const auto* t = result_at(result, i);
+  return t ? t->score : 0.0;
+}
+
+TUSK_API size_t tusk_result_tokens(const tusk_result_t* result, size_t i, const int32_t** ids) {
+  const auto* t = result_at(result, i);
+  if (ids) *ids = t ? t->ids.data() : nullptr;
+  return t ? t->ids.size() : 0;
+}
+
+TUSK_API size_t tusk_result_token_logprobs(const tusk_result_t* result, size_t i, const float** logprobs) {
+  const auto* t = result_at(result, i);
+  if (logprobs) *logprobs = t ? t->logprobs.data() : nullptr;
+  return t ? t->logprobs.size() : 0;
+}
+
+TUSK_API int32_t tusk_result_truncated(const tusk_result_t* result, size_t i) {
+  const auto* t = result_at(result, i);
+  return t && t->truncated ? 1 : 0;
+}
+
+TUSK_API void tusk_result_free(tusk_result_t* result) { delete result; }
+
+}  // extern "C"

@@ -1,1 +1,167 @@
-// placeholder
+#include "sdk/model.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace tusk::sdk {
+
+namespace {
+
+// Typed lookup of one dense F32 tensor with the shape the architecture requires.
+class WeightResolver {
+ public:
+  explicit WeightResolver(const format::ModelFile& file) : file_(file) {}
+
+  const float* f32(const std::string& name, std::vector<int64_t> shape) const {
+    const auto& t = file_.tensor(name);
+    if (t.dtype != format::DType::F32)
+      throw Error(ErrorCode::Unsupported, file_.path() + ": tensor '" + name + "' is " +
+                                              format::dtype_name(t.dtype) +
+                                              "; this engine runs F32 weights only so far");
+    if (t.shape != shape) {
+      std::ostringstream msg;
+      msg << file_.path() << ": tensor '" << name << "' has shape [";
+      for (size_t i = 0; i < t.shape.size(); ++i) msg << (i ? "," : "") << t.shape[i];
+      msg << "], the architecture needs [";
+      for (size_t i = 0; i < shape.size(); ++i) msg << (i ? "," : "") << shape[i];
+      msg << "]";
+      throw Error(ErrorCode::InvalidModel, msg.str());
+    }
+    return t.f32();
+  }
+
+  LinearWeights linear(const std::string& prefix, int64_t out, int64_t in) const {
+    return {f32(prefix + ".weight", {out, in}), f32(prefix + ".bias", {out}), out, in};
+  }
+  LayerNormWeights norm(const std::string& prefix, int64_t d) const {
+    return {f32(prefix + ".weight", {d}), f32(prefix + ".bias", {d})};
+  }
+  AttentionWeights attention(const std::string& prefix, int64_t d) const {
+    return {linear(prefix + ".q_proj", d, d), linear(prefix + ".k_proj", d, d),
+            linear(prefix + ".v_proj", d, d), linear(prefix + ".out_proj", d, d)};
+  }
+  void ffn(const std::string& prefix, bool sparse, int64_t d, int64_t ffn_dim, int experts,
+           FfnWeights* dense, RouterWeights* router) const {
+    if (sparse) {
+      *router = {f32(prefix + ".router.classifier.weight", {experts, d}), experts};
+    } else {
+      *dense = {linear(prefix + ".fc1", ffn_dim, d), linear(prefix + ".fc2", d, ffn_dim)};
+    }
+  }
+
+ private:
+  const format::ModelFile& file_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_checksums) {
+  std::shared_ptr<Model> model(new Model());
+  model->file_ = format::ModelFile::open(path, {verify_checksums});
+  const auto& c = model->config();
+  if (c.architecture != "nllb-moe")
+    throw Error(ErrorCode::Unsupported, path + ": architecture '" + c.architecture +
+                                            "' is not supported (this engine runs nllb-moe)");
+  if (c.activation != "relu")
+    throw Error(ErrorCode::Unsupported, path + ": activation '" + c.activation + "' is not supported");
+  if (c.experts_per_token != 2)
+    throw Error(ErrorCode::Unsupported, path + ": only top-2 routing is supported");
+  model->tokenizer_ = std::make_unique<Tokenizer>(model->file_->tokenizer_model());
+  if (model->tokenizer_->vocab_size() > c.vocab_size)
+    throw Error(ErrorCode::InvalidModel, path + ": tokenizer has more pieces than the model's vocabulary");
+  model->resolve_weights();
+  model->build_position_table();
+  model->experts_ = std::make_unique<ResidentExpertSource>(*model->file_);
+  return model;
+}
+
+void Model::resolve_weights() {
+  const auto& c = config();
+  const WeightResolver w(*file_);
+  const int64_t d = c.d_model;
+  embeddings_ = w.f32("model.shared.weight", {c.vocab_size, d});
+  lm_head_ = file_->has_tensor("lm_head.weight") ? w.f32("lm_head.weight", {c.vocab_size, d})
+                                                 : embeddings_;
+  embedding_scale_ = c.scale_embedding ? std::sqrt(static_cast<float>(d)) : 1.0f;
+
+  for (int i = 0; i < c.encoder_layers; ++i) {
+    const std::string p = "model.encoder.layers." + std::to_string(i);
+    EncoderLayer l;
+    l.index = i;
+    l.sparse = c.encoder_layer_is_sparse(i);
+    l.self_attn_norm = w.norm(p + ".self_attn_layer_norm", d);
+    l.self_attn = w.attention(p + ".self_attn", d);
+    l.ffn_norm = w.norm(p + ".ff_layer_norm", d);
+    w.ffn(p + ".ffn", l.sparse, d, c.encoder_ffn_dim, c.num_experts, &l.ffn, &l.router);
+    encoder_layers_.push_back(l);
+  }
+  for (int i = 0; i < c.decoder_layers; ++i) {
+    const std::string p = "model.decoder.layers." + std::to_string(i);
+    DecoderLayer l;
+    l.index = i;
+    l.sparse = c.decoder_layer_is_sparse(i);
+    l.self_attn_norm = w.norm(p + ".self_attn_layer_norm", d);
+    l.self_attn = w.attention(p + ".self_attn", d);
+    l.cross_attn_norm = w.norm(p + ".cross_attention_layer_norm", d);
+    l.cross_attn = w.attention(p + ".cross_attention", d);
+    l.ffn_norm = w.norm(p + ".ff_layer_norm", d);
+    w.ffn(p + ".ffn", l.sparse, d, c.decoder_ffn_dim, c.num_experts, &l.ffn, &l.router);
+    decoder_layers_.push_back(l);
+  }
+  encoder_final_norm_ = w.norm("model.encoder.layer_norm", d);
+  decoder_final_norm_ = w.norm("model.decoder.layer_norm", d);
+}
+
+// Sinusoidal positions as fairseq/NLLB build them: sin in the first half of the columns, cos
+// in the second, row pad_id zeroed; token i of a sequence uses row i + pad_id + 1.
+void Model::build_position_table() {
+  const auto& c = config();
+  const int64_t d = c.d_model, half = d / 2;
+  const int64_t rows = c.max_position_embeddings + c.pad_id + 1;
+  positions_.assign(rows * d, 0.0f);
+  const double step = std::log(10000.0) / static_cast<double>(half - 1);
+  for (int64_t p = 0; p < rows; ++p) {
+    if (p == c.pad_id) continue;
+    for (int64_t j = 0; j < half; ++j) {
+      // float32 frequencies and products, as the reference computes them.
+      const float freq = std::exp(static_cast<float>(j) * -static_cast<float>(step));
+      const float angle = static_cast<float>(p) * freq;
+      positions_[p * d + j] = std::sin(angle);
+      positions_[p * d + half + j] = std::cos(angle);
+    }
+  }
+}
+
+std::string Model::describe() const {
+  const auto& c = config();
+  std::ostringstream o;
+  o << "file:          " << file_->path() << " (format v" << file_->format_version() << ", "
+    << file_->file_size() << " bytes)\n";
+  o << "architecture:  " << c.architecture << "\n";
+  o << "  d_model " << c.d_model << ", vocab " << c.vocab_size << ", max positions "
+    << c.max_position_embeddings << "\n";
+  o << "  encoder: " << c.encoder_layers << " layers, " << c.encoder_heads << " heads, ffn "
+    << c.encoder_ffn_dim << ", sparse every " << c.encoder_sparse_step << "\n";
+  o << "  decoder: " << c.decoder_layers << " layers, " << c.decoder_heads << " heads, ffn "
+    << c.decoder_ffn_dim << ", sparse every " << c.decoder_sparse_step << "\n";
+  o << "  experts: " << c.num_experts << " per sparse layer, top-" << c.experts_per_token
+    << ", output scale folded " << c.expert_output_scale_folded << "\n";
+  const uint64_t total = file_->parameter_count(), experts = file_->expert_parameter_count();
+  o << "parameters:    " << total << " (" << experts << " in experts, " << (total - experts)
+    << " dense)\n";
+  o << "languages:    ";
+  for (const auto& l : file_->languages()) o << " " << l.code << "=" << l.token << "(" << l.token_id << ")";
+  o << "\nsections:\n";
+  for (const auto& s : file_->section_stats()) {
+    o << "  " << s.kind << ": " << s.items << " items, " << s.stored_bytes << " bytes stored, "
+      << s.raw_bytes << " raw";
+    if (s.raw_bytes > 0)
+      o << ", ratio " << static_cast<double>(s.stored_bytes) / static_cast<double>(s.raw_bytes);
+    o << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace tusk::sdk

@@ -1,1 +1,82 @@
-// placeholder
+#include "sdk/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace tusk::sdk {
+
+// Router semantics of NLLB-MoE at eval: p = softmax(logits) in fp32; first expert = argmax p;
+// second = argmax of the logits with the first masked; gates renormalised over the pair.
+void MoeLayer::route(Backend& backend, const RouterWeights& router, MatrixView x) {
+  const int E = router.experts;
+  auto logits = logits_.shape(x.rows, E);
+  backend.linear(x, router.weight, E, nullptr, backends::Activation::None, logits);
+  routes_.resize(x.rows);
+  for (int64_t t = 0; t < x.rows; ++t) {
+    const float* l = logits.data + t * logits.ld;
+    int e1 = 0;
+    for (int e = 1; e < E; ++e)
+      if (l[e] > l[e1]) e1 = e;  // first maximum, like torch.argmax
+    int e2 = -1;
+    for (int e = 0; e < E; ++e)
+      if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) sum += std::exp(l[e] - l[e1]);
+    const float p1 = 1.0f / sum, p2 = std::exp(l[e2] - l[e1]) / sum;
+    const float den = std::max(p1 + p2, std::numeric_limits<float>::epsilon());
+    routes_[t] = {{e1, e2}, {p1 / den, p2 / den}};
+  }
+}
+
+void MoeLayer::forward(Backend& backend, ExpertSource& experts, format::Stack stack, int layer,
+                       const RouterWeights& router, MatrixView x, MutableMatrixView out,
+                       std::vector<ExpertChoice>* choices) {
+  const int64_t T = x.rows, d = x.cols;
+  route(backend, router, x);
+  if (choices) {
+    choices->resize(T);
+    for (int64_t t = 0; t < T; ++t) (*choices)[t] = {routes_[t].expert[0], routes_[t].expert[1]};
+  }
+
+  groups_.resize(router.experts);
+  for (auto& g : groups_) g.clear();
+  for (int64_t t = 0; t < T; ++t)
+    for (int slot = 0; slot < 2; ++slot) groups_[routes_[t].expert[slot]].push_back({t, slot});
+
+  // Each token's two expert outputs land in separate slots so they combine in the reference's
+  // order (first expert, then second) whatever order the experts run in.
+  auto slot0 = slot_out_[0].shape(T, d), slot1 = slot_out_[1].shape(T, d);
+  for (int e = 0; e < router.experts; ++e) {
+    const auto& group = groups_[e];
+    if (group.empty()) continue;
+    const int64_t n = static_cast<int64_t>(group.size());
+    auto in = gathered_.shape(n, d);
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(in.data + i * d, x.data + group[i].first * x.ld, d * sizeof(float));
+
+    PinnedExpert expert = experts.acquire(stack, layer, e);
+    auto h = hidden_.shape(n, expert->ffn_dim);
+    backend.linear(as_const(in), expert->fc1_weight, expert->ffn_dim, expert->fc1_bias,
+                   backends::Activation::Relu, h);
+    auto y = expert_out_.shape(n, d);
+    backend.linear(as_const(h), expert->fc2_weight, d, expert->fc2_bias,
+                   backends::Activation::None, y);
+
+    for (int64_t i = 0; i < n; ++i) {
+      auto& slot = group[i].second == 0 ? slot0 : slot1;
+      std::memcpy(slot.data + group[i].first * d, y.data + i * d, d * sizeof(float));
+    }
+  }
+
+  for (int64_t t = 0; t < T; ++t) {
+    const float g1 = routes_[t].gate[0], g2 = routes_[t].gate[1];
+    const float* a = slot0.data + t * d;
+    const float* b = slot1.data + t * d;
+    float* o = out.data + t * out.ld;
+    for (int64_t j = 0; j < d; ++j) o[j] = g1 * a[j] + g2 * b[j];
+  }
+}
+
+}  // namespace tusk::sdk

@@ -1,1 +1,108 @@
-// placeholder
+#include "sdk/translator.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "sdk/batcher.h"
+#include "sdk/decoder.h"
+#include "sdk/encoder.h"
+#include "sdk/utf8.h"
+
+namespace tusk::sdk {
+
+namespace {
+
+const format::Language& language(const Model& model, const std::string& code, const char* role) {
+  const auto* lang = model.file().find_language(code);
+  if (!lang) {
+    std::string known;
+    for (const auto& l : model.file().languages()) known += (known.empty() ? "" : ", ") + l.code;
+    throw Error(ErrorCode::UnknownLanguage, std::string("unknown ") + role + " language '" + code +
+                                                "'; this model knows: " + known);
+  }
+  return *lang;
+}
+
+}  // namespace
+
+Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
+    : model_(std::move(model)), options_(options),
+      backend_(backends::make_cpu_backend(options.threads)) {}
+
+Translator::~Translator() = default;
+
+std::vector<Translation> Translator::translate(const std::string& src, const std::string& tgt,
+                                               const std::vector<std::string>& texts) {
+  const Model& model = *model_;
+  const auto& c = model.config();
+  const auto& src_lang = language(model, src, "source");
+  const auto& tgt_lang = language(model, tgt, "target");
+
+  // Validate and tokenize everything before any work, so a bad sentence fails the call early.
+  std::vector<Translation> results(texts.size());
+  std::vector<std::vector<int32_t>> sources(texts.size());
+  std::vector<int> todo;
+  const int64_t max_len = model.max_sequence_length();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    size_t bad = 0;
+    if (!is_valid_utf8(texts[i], &bad))
+      throw Error(ErrorCode::InvalidArgument, "sentence " + std::to_string(i) +
+                                                  " is not valid UTF-8 (bad byte at offset " +
+                                                  std::to_string(bad) + ")");
+    if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;  // blank → ""
+    const auto pieces = model.tokenizer().encode(texts[i]);
+    auto& ids = sources[i];
+    ids.push_back(src_lang.token_id);
+    ids.insert(ids.end(), pieces.begin(), pieces.end());
+    ids.push_back(c.eos_id);
+    if (static_cast<int64_t>(ids.size()) > max_len) {
+      if (!options_.truncate_input)
+        throw Error(ErrorCode::InputTooLong,
+                    "sentence " + std::to_string(i) + " has " + std::to_string(ids.size()) +
+                        " tokens with its language code and end mark; the model takes at most " +
+                        std::to_string(max_len) + " (enable truncation to cut it)");
+      ids.resize(max_len - 1);
+      ids.push_back(c.eos_id);
+      results[i].truncated = true;
+    }
+    todo.push_back(static_cast<int>(i));
+  }
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  SearchOptions search_options;
+  search_options.beam_size = std::max(1, options_.beam_size);
+  search_options.length_penalty = options_.length_penalty;
+  // The decoder prefix [start, language] + generated tokens must fit the position table; the
+  // last generated token is never fed back, hence max_len - 1.
+  search_options.max_generated = static_cast<int>(
+      std::min<int64_t>(options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len,
+                        max_len - 1));
+
+  std::vector<int64_t> lengths;
+  for (int i : todo) lengths.push_back(static_cast<int64_t>(sources[i].size()));
+  Encoder encoder(model, *backend_);
+  Decoder decoder(model, *backend_);
+  for (const auto& batch_positions : make_batches(lengths, options_.max_batch_size,
+                                                  options_.max_batch_tokens)) {
+    SourceBatch batch;
+    for (int p : batch_positions) batch.add(sources[todo[p]]);
+    decoder.start(batch, encoder.forward(batch));
+    auto best = search(decoder, batch.size(), c.decoder_start_id, tgt_lang.token_id, c.eos_id,
+                       search_options);
+    for (int b = 0; b < batch.size(); ++b) {
+      Translation& r = results[todo[batch_positions[b]]];
+      Hypothesis& h = best[b];
+      r.ids.push_back(tgt_lang.token_id);
+      r.ids.insert(r.ids.end(), h.ids.begin(), h.ids.end());
+      r.logprobs = std::move(h.logprobs);
+      r.score = h.logprob;
+      std::vector<int> body;
+      for (int32_t id : h.ids)
+        if (id != c.eos_id) body.push_back(id);
+      r.text = model.tokenizer().decode(body);
+    }
+  }
+  return results;
+}
+
+}  // namespace tusk::sdk

@@ -1,0 +1,59 @@
+// Small building blocks the encoder and decoder share: linear layers, dense FFN, norms,
+// residual adds, all on row-major [tokens, features] activations.
+#pragma once
+
+#include <vector>
+
+#include "backends/backend.h"
+#include "sdk/model.h"
+
+namespace tusk::sdk {
+
+using backends::Backend;
+using backends::MatrixView;
+using backends::MutableMatrixView;
+
+// A growable activation buffer viewed as [rows, cols]; growing keeps capacity so steady-state
+// batches do not allocate.
+class Activations {
+ public:
+  MutableMatrixView shape(int64_t rows, int64_t cols) {
+    if (data_.size() < static_cast<size_t>(rows * cols)) data_.resize(rows * cols);
+    rows_ = rows;
+    cols_ = cols;
+    return view();
+  }
+  MutableMatrixView view() { return {data_.data(), rows_, cols_, cols_}; }
+  MatrixView cview() const { return {data_.data(), rows_, cols_, cols_}; }
+  float* data() { return data_.data(); }
+  const float* data() const { return data_.data(); }
+  float* row(int64_t r) { return data_.data() + r * cols_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+
+ private:
+  std::vector<float> data_;
+  int64_t rows_ = 0, cols_ = 0;
+};
+
+inline MatrixView as_const(MutableMatrixView v) { return {v.data, v.rows, v.cols, v.ld}; }
+
+inline void linear(Backend& b, const LinearWeights& w, MatrixView x, MutableMatrixView y,
+                   backends::Activation act = backends::Activation::None) {
+  b.linear(x, w.weight, w.out, w.bias, act, y);
+}
+
+inline void layer_norm(Backend& b, const LayerNormWeights& w, float eps, MatrixView x,
+                       MutableMatrixView y) {
+  b.layer_norm(x, w.gamma, w.beta, eps, y);
+}
+
+// y = fc2(relu(fc1(x))), hidden is scratch.
+inline void dense_ffn(Backend& b, const FfnWeights& w, MatrixView x, Activations& hidden,
+                      MutableMatrixView y) {
+  auto h = hidden.shape(x.rows, w.fc1.out);
+  linear(b, w.fc1, x, h, backends::Activation::Relu);
+  linear(b, w.fc2, as_const(h), y);
+}
+
+}  // namespace tusk::sdk

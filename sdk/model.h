@@ -1,0 +1,101 @@
+// The model graph's weights: a verified ModelFile resolved into typed per-layer views, plus
+// the tokenizer and the sinusoidal position table. Immutable after construction; shared by
+// every translator on every thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model_format/model_file.h"
+#include "sdk/expert_source.h"
+#include "sdk/tokenizer.h"
+
+namespace tusk::sdk {
+
+struct LinearWeights {
+  const float* weight = nullptr;  // [out, in]
+  const float* bias = nullptr;    // [out] or null
+  int64_t out = 0, in = 0;
+};
+
+struct LayerNormWeights {
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+};
+
+struct AttentionWeights {
+  LinearWeights q, k, v, out;
+};
+
+struct FfnWeights {
+  LinearWeights fc1, fc2;
+};
+
+struct RouterWeights {
+  const float* weight = nullptr;  // [experts, d_model], no bias
+  int experts = 0;
+};
+
+struct EncoderLayer {
+  int index = 0;
+  LayerNormWeights self_attn_norm, ffn_norm;
+  AttentionWeights self_attn;
+  bool sparse = false;
+  FfnWeights ffn;        // dense layers
+  RouterWeights router;  // sparse layers
+};
+
+struct DecoderLayer {
+  int index = 0;
+  LayerNormWeights self_attn_norm, cross_attn_norm, ffn_norm;
+  AttentionWeights self_attn, cross_attn;
+  bool sparse = false;
+  FfnWeights ffn;
+  RouterWeights router;
+};
+
+class Model {
+ public:
+  // Opens and verifies the file, resolves every weight, loads the tokenizer.
+  static std::shared_ptr<const Model> open(const std::string& path, bool verify_checksums);
+
+  const format::ModelFile& file() const { return *file_; }
+  const format::ModelConfig& config() const { return file_->config(); }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  ExpertSource& experts() const { return *experts_; }
+
+  const float* embeddings() const { return embeddings_; }  // [vocab, d_model]
+  const float* lm_head() const { return lm_head_; }        // [vocab, d_model]
+  // Row p of the sinusoidal table: position p as the reference numbers it (pad_id + 1 first).
+  const float* position(int64_t p) const { return positions_.data() + p * config().d_model; }
+  // Longest token sequence (source ids, or decoder prefix) the position table covers.
+  int64_t max_sequence_length() const { return config().max_position_embeddings; }
+  float embedding_scale() const { return embedding_scale_; }
+
+  const std::vector<EncoderLayer>& encoder_layers() const { return encoder_layers_; }
+  const std::vector<DecoderLayer>& decoder_layers() const { return decoder_layers_; }
+  const LayerNormWeights& encoder_final_norm() const { return encoder_final_norm_; }
+  const LayerNormWeights& decoder_final_norm() const { return decoder_final_norm_; }
+
+  // Human-readable summary for `tusk inspect`.
+  std::string describe() const;
+
+ private:
+  Model() = default;
+  void resolve_weights();
+  void build_position_table();
+
+  std::shared_ptr<const format::ModelFile> file_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ExpertSource> experts_;
+  const float* embeddings_ = nullptr;
+  const float* lm_head_ = nullptr;
+  float embedding_scale_ = 1.0f;
+  std::vector<float> positions_;
+  std::vector<EncoderLayer> encoder_layers_;
+  std::vector<DecoderLayer> decoder_layers_;
+  LayerNormWeights encoder_final_norm_, decoder_final_norm_;
+};
+
+}  // namespace tusk::sdk

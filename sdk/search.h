@@ -1,0 +1,28 @@
+// Greedy and beam search over a batch of source sentences, driving the Decoder.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sdk/decoder.h"
+
+namespace tusk::sdk {
+
+struct SearchOptions {
+  int beam_size = 1;
+  float length_penalty = 0.0f;  // score = logprob / generated_length ^ length_penalty
+  int max_generated = 256;      // tokens after the language code, eos included
+};
+
+struct Hypothesis {
+  std::vector<int32_t> ids;       // generated tokens (eos last if it finished)
+  std::vector<float> logprobs;    // one per generated token
+  double logprob = 0.0;           // sum of logprobs
+};
+
+// One best hypothesis per sentence of the batch. The decoder must have been start()ed on it.
+std::vector<Hypothesis> search(Decoder& decoder, int sentences, int32_t decoder_start_id,
+                               int32_t target_language_id, int32_t eos_id,
+                               const SearchOptions& options);
+
+}  // namespace tusk::sdk

@@ -1,0 +1,50 @@
+// Text in, text out: validation, tokenization, batching, encoding, search, detokenization.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "sdk/model.h"
+#include "sdk/search.h"
+
+namespace tusk::sdk {
+
+struct TranslatorOptions {
+  int threads = 0;                // 0 = all cores
+  int beam_size = 1;
+  float length_penalty = 0.0f;
+  int max_decoding_length = 256;  // generated tokens; clipped to the model's positions
+  int max_batch_size = 32;
+  int64_t max_batch_tokens = 4096;
+  bool truncate_input = false;    // cut over-long sentences instead of refusing them
+};
+
+struct Translation {
+  std::string text;
+  std::vector<int32_t> ids;       // target-language code, generated tokens (eos last if reached)
+  std::vector<float> logprobs;    // one per generated token
+  double score = 0.0;             // sum of logprobs
+  bool truncated = false;
+};
+
+class Translator {
+ public:
+  Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options);
+  ~Translator();
+
+  // Throws tusk::Error for bad input (unknown language, invalid UTF-8, over-long sentence).
+  // Calls on one translator are serialised.
+  std::vector<Translation> translate(const std::string& src, const std::string& tgt,
+                                     const std::vector<std::string>& texts);
+
+ private:
+  std::shared_ptr<const Model> model_;
+  TranslatorOptions options_;
+  std::unique_ptr<backends::Backend> backend_;
+  std::mutex mutex_;
+};
+
+}  // namespace tusk::sdk
