@@ -1,1 +1,282 @@
-// placeholder
+// Hugging Face NLLB-MoE folder -> .tusk. Plans and validates everything first (config,
+// tokenizer, every tensor's presence, dtype and shape), then streams tensor by tensor into
+// the writer so memory stays at one tensor (or one expert) at a time.
+#include "model_format/convert_hf.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "model_format/hf_config.h"
+#include "model_format/hf_languages.h"
+#include "model_format/model_writer.h"
+#include "model_format/safetensors.h"
+
+namespace tusk::format {
+namespace {
+
+using Shape = std::vector<int64_t>;
+
+const char* const kExpertTensors[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+const char* const kTokenizerFiles[] = {"sentencepiece.model", "sentencepiece.bpe.model"};
+constexpr std::streamoff kMaxTokenizerBytes = 256 << 20;
+
+struct ExpertRef {
+  Stack stack;
+  int layer;
+  int expert;
+  std::string prefix;  // "model.encoder.layers.1.ffn.experts.expert_3."
+  std::map<std::string, Shape> shapes;  // "fc1.weight" -> [ffn, d_model], ...
+};
+
+// What the converter will write, decided before the writer exists.
+struct Plan {
+  std::map<std::string, Shape> dense;  // name -> shape; written in name order
+  std::vector<ExpertRef> experts;      // (stack, layer, expert) order
+};
+
+std::string shape_text(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string join(const std::string& dir, const char* name) {
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string read_tokenizer(const std::string& hf_dir, std::string* path_out) {
+  for (const char* name : kTokenizerFiles) {
+    std::string path = join(hf_dir, name);
+    if (!file_exists(path)) continue;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(ErrorCode::Io, path + ": cannot open");
+    in.seekg(0, std::ios::end);
+    std::streamoff size = in.tellg();
+    if (size < 0) throw Error(ErrorCode::Io, path + ": cannot read");
+    if (size > kMaxTokenizerBytes) throw Error(ErrorCode::InvalidModel, path + ": too large for a SentencePiece model");
+    std::string bytes(static_cast<size_t>(size), '\0');
+    in.seekg(0);
+    if (!in.read(bytes.data(), size)) throw Error(ErrorCode::Io, path + ": cannot read");
+    *path_out = path;
+    return bytes;
+  }
+  throw Error(ErrorCode::Io, hf_dir + ": holds no sentencepiece.model (or sentencepiece.bpe.model)");
+}
+
+// Every tensor the engine reads, with the shape config.json implies.
+Plan plan_tensors(const ModelConfig& c) {
+  Plan plan;
+  const int64_t d = c.d_model;
+  auto add_attention = [&](const std::string& p) {
+    for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+      plan.dense[p + "." + proj + ".weight"] = {d, d};
+      plan.dense[p + "." + proj + ".bias"] = {d};
+    }
+  };
+  auto add_norm = [&](const std::string& p) {
+    plan.dense[p + ".weight"] = {d};
+    plan.dense[p + ".bias"] = {d};
+  };
+  for (Stack stack : {Stack::Encoder, Stack::Decoder}) {
+    const bool enc = stack == Stack::Encoder;
+    const std::string root = enc ? "model.encoder" : "model.decoder";
+    const int layers = enc ? c.encoder_layers : c.decoder_layers;
+    const int64_t ffn = enc ? c.encoder_ffn_dim : c.decoder_ffn_dim;
+    for (int i = 0; i < layers; ++i) {
+      const std::string p = root + ".layers." + std::to_string(i);
+      add_attention(p + ".self_attn");
+      add_norm(p + ".self_attn_layer_norm");
+      if (!enc) {
+        add_attention(p + ".cross_attention");
+        add_norm(p + ".cross_attention_layer_norm");
+      }
+      add_norm(p + ".ff_layer_norm");
+      const bool sparse = enc ? c.encoder_layer_is_sparse(i) : c.decoder_layer_is_sparse(i);
+      if (!sparse) {
+        plan.dense[p + ".ffn.fc1.weight"] = {ffn, d};
+        plan.dense[p + ".ffn.fc1.bias"] = {ffn};
+        plan.dense[p + ".ffn.fc2.weight"] = {d, ffn};
+        plan.dense[p + ".ffn.fc2.bias"] = {d};
+        continue;
+      }
+      plan.dense[p + ".ffn.router.classifier.weight"] = {c.num_experts, d};
+      for (int e = 0; e < c.num_experts; ++e)
+        plan.experts.push_back({stack, i, e, p + ".ffn.experts.expert_" + std::to_string(e) + ".",
+                                {{"fc1.weight", {ffn, d}}, {"fc1.bias", {ffn}},
+                                 {"fc2.weight", {d, ffn}}, {"fc2.bias", {d}}}});
+    }
+    add_norm(root + ".layer_norm");
+  }
+  plan.dense["model.shared.weight"] = {c.vocab_size, d};
+  return plan;
+}
+
+class Converter {
+ public:
+  Converter(const std::string& hf_dir, const ConvertOptions& options, ProgressSink* progress)
+      : hf_dir_(hf_dir), options_(options), progress_(progress) {}
+
+  void run(const std::string& out_path) {
+    HfConfig hf = read_hf_config(join(hf_dir_, "config.json"));
+    config_ = hf.model;
+    config_.expert_output_scale_folded = static_cast<float>(1.0 - hf.moe_token_dropout);
+
+    std::string tokenizer_path;
+    const std::string tokenizer = read_tokenizer(hf_dir_, &tokenizer_path);
+    const std::vector<std::string> pieces = sentencepiece_pieces(tokenizer, tokenizer_path);
+    if (pieces.size() > static_cast<size_t>(config_.vocab_size))
+      throw Error(ErrorCode::InvalidModel, tokenizer_path + ": has " + std::to_string(pieces.size()) +
+                                               " pieces but config.json's vocab_size is " +
+                                               std::to_string(config_.vocab_size));
+    const std::vector<Language> languages = find_languages(pieces);
+
+    ckpt_ = SafetensorsCheckpoint::open(hf_dir_);
+    plan_ = plan_tensors(config_);
+    check_tensors(hf.tie_word_embeddings);
+
+    ModelWriter writer(out_path);
+    writer.set_config(config_);
+    writer.set_tokenizer(tokenizer);
+    for (const Language& lang : languages) writer.add_language(lang);
+    total_ = plan_.dense.size() + plan_.experts.size();
+    for (const auto& [name, shape] : plan_.dense) {
+      write_dense(writer, name, shape);
+      report(name);
+    }
+    for (const ExpertRef& ref : plan_.experts) {
+      write_expert(writer, ref);
+      report(ref.prefix.substr(0, ref.prefix.size() - 1));
+    }
+    writer.finish();
+  }
+
+ private:
+  [[noreturn]] void fail(ErrorCode code, const std::string& tensor, const std::string& what) const {
+    const std::string file = ckpt_.has(tensor) ? ckpt_.file_of(tensor) : ckpt_.source();
+    throw Error(code, file + ": tensor '" + tensor + "' " + what);
+  }
+
+  void expect(const std::string& name, const Shape& shape) const {
+    if (!ckpt_.has(name)) fail(ErrorCode::InvalidModel, name, "is missing");
+    const SafetensorsTensor& t = ckpt_.info(name);
+    if (t.dtype != SafetensorsDType::F32 && t.dtype != SafetensorsDType::F16 &&
+        t.dtype != SafetensorsDType::BF16)
+      fail(ErrorCode::Unsupported, name,
+           std::string("has dtype ") + safetensors_dtype_name(t.dtype) + " (only F32, F16, BF16)");
+    if (t.shape != shape)
+      fail(ErrorCode::InvalidModel, name,
+           "has shape " + shape_text(t.shape) + ", config.json implies " + shape_text(shape));
+  }
+
+  // Same values, whatever dtypes they are stored in.
+  bool same_values(const std::string& a, const std::string& b) const {
+    const SafetensorsTensor& ta = ckpt_.info(a);
+    const SafetensorsTensor& tb = ckpt_.info(b);
+    if (ta.shape != tb.shape) return false;
+    if (ta.dtype == tb.dtype) return ckpt_.raw(a) == ckpt_.raw(b);
+    std::vector<float> va = ckpt_.read_as_f32(a), vb = ckpt_.read_as_f32(b);
+    return std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
+  }
+
+  // Everything present, nothing unexpected, all shapes as config.json says; decides what
+  // happens to lm_head and embed_tokens copies of model.shared.
+  void check_tensors(bool tie_word_embeddings) {
+    for (const auto& [name, shape] : plan_.dense) expect(name, shape);
+    std::set<std::string> accounted;  // every checkpoint tensor the conversion uses or drops
+    for (const auto& [name, shape] : plan_.dense) accounted.insert(name);
+    for (const ExpertRef& ref : plan_.experts) {
+      for (const auto& [name, shape] : ref.shapes) {
+        expect(ref.prefix + name, shape);
+        accounted.insert(ref.prefix + name);
+      }
+    }
+
+    const std::string shared = "model.shared.weight";
+    const Shape embedding = plan_.dense.at(shared);
+    for (const char* copy : {"model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}) {
+      if (!ckpt_.has(copy)) continue;
+      expect(copy, embedding);
+      if (!same_values(copy, shared))
+        fail(ErrorCode::Unsupported, copy, "differs from model.shared.weight (untied input embeddings)");
+      accounted.insert(copy);  // dropped: the engine embeds with model.shared
+    }
+    const std::string lm_head = "lm_head.weight";
+    if (ckpt_.has(lm_head)) {
+      expect(lm_head, embedding);
+      // Tied (equal) is dropped, the engine falls back to model.shared; else it is kept.
+      if (!same_values(lm_head, shared)) plan_.dense[lm_head] = embedding;
+      accounted.insert(lm_head);
+    } else if (!tie_word_embeddings) {
+      fail(ErrorCode::InvalidModel, lm_head, "is missing and tie_word_embeddings is false");
+    }
+    // A tensor we would not write means config.json and the weights disagree (e.g. expert_9
+    // of 8, a sparse layer where config.json says dense): refuse rather than drop weights.
+    for (const std::string& name : ckpt_.names())
+      if (!accounted.count(name))
+        fail(ErrorCode::InvalidModel, name, "is not part of an NLLB-MoE model with this config.json");
+  }
+
+  void write_dense(ModelWriter& writer, const std::string& name, const Shape& shape) {
+    std::vector<float> values = ckpt_.read_as_f32(name);
+    TensorData t;
+    t.name = name;
+    t.dtype = DType::F32;
+    t.shape = shape;
+    t.data = values.data();
+    writer.add_dense(t);
+  }
+
+  void write_expert(ModelWriter& writer, const ExpertRef& ref) {
+    std::vector<std::vector<float>> values;
+    std::vector<TensorData> tensors;
+    for (const char* name : kExpertTensors) {
+      values.push_back(ckpt_.read_as_f32(ref.prefix + name));
+      // Eval-time NLLB-MoE scales each expert's output by (1 - moe_token_dropout); folding it
+      // into fc2 (weight and bias) spares the engine that multiply.
+      if (std::strncmp(name, "fc2.", 4) == 0)
+        for (float& v : values.back()) v *= config_.expert_output_scale_folded;
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      TensorData t;
+      t.name = kExpertTensors[i];
+      t.dtype = DType::F32;
+      t.shape = ref.shapes.at(kExpertTensors[i]);
+      t.data = values[i].data();
+      tensors.push_back(std::move(t));
+    }
+    writer.add_expert(ref.stack, ref.layer, ref.expert, tensors, options_.zstd_level);
+  }
+
+  void report(const std::string& what) {
+    ++done_;
+    if (progress_ && !progress_->report(done_, total_, what.c_str()))
+      throw Error(ErrorCode::Cancelled, "conversion of " + hf_dir_ + " cancelled");
+  }
+
+  const std::string hf_dir_;
+  const ConvertOptions options_;
+  ProgressSink* const progress_;
+  ModelConfig config_;
+  SafetensorsCheckpoint ckpt_;
+  Plan plan_;
+  unsigned long long done_ = 0, total_ = 0;
+};
+
+}  // namespace
+
+void convert_hf(const std::string& hf_dir, const std::string& out_path, const ConvertOptions& options,
+                ProgressSink* progress) {
+  Converter(hf_dir, options, progress).run(out_path);
+}
+
+}  // namespace tusk::format

@@ -1,1 +1,313 @@
-// placeholder
+#include "model_format/model_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+#include "common/error.h"
+#include "model_format/checksum.h"
+#include "model_format/file_layout.h"
+#include "model_format/metadata_reader.h"
+
+// Dense tensors are used in place from the mmap, so the file's little-endian bytes must be the
+// host's own.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Tusk model files need a little-endian host");
+
+namespace tusk::format {
+
+struct ModelFile::ExpertFrame {
+  ExpertRecord record;  // checked: the frame lies inside the file, its tensors inside raw_size
+};
+
+namespace {
+
+using std::to_string;
+
+[[noreturn]] void fail(const std::string& path, const std::string& message) {
+  throw Error(ErrorCode::InvalidModel, path + ": " + message);
+}
+
+[[noreturn]] void fail_io(const std::string& path, const std::string& action, int error) {
+  throw Error(ErrorCode::Io, path + ": cannot " + action + ": " + std::strerror(error));
+}
+
+std::string expert_name(Stack stack, int layer, int expert) {
+  return std::string("expert (") + (stack == Stack::Encoder ? "encoder" : "decoder") + " layer " +
+         to_string(layer) + ", expert " + to_string(expert) + ")";
+}
+
+uint64_t element_count(const std::vector<int64_t>& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);  // checked at open: no overflow
+  return n;
+}
+
+// Checks the fixed header against the real file size; returns where the metadata is.
+FileExtent check_header(const std::string& path, const unsigned char* base, uint64_t file_size) {
+  if (file_size >= 4 && !layout::has_magic(base)) {
+    fail(path, "not a .tusk model file (bad magic)");
+  }
+  if (file_size < layout::kHeaderSize) {
+    fail(path, "file is truncated (" + to_string(file_size) + " bytes, shorter than the " +
+                   to_string(layout::kHeaderSize) + "-byte header)");
+  }
+  const layout::FileHeader header = layout::decode_header(base);
+  // The version is read before the checksum so a newer file says so instead of "corrupt".
+  if (header.format_version != layout::kFormatVersion) {
+    fail(path, "unsupported format version " + to_string(header.format_version) +
+                   " (this build reads version " + to_string(layout::kFormatVersion) + ")");
+  }
+  if (header.header_checksum != checksum64(base, layout::kHeaderSize - 8)) {
+    fail(path, "header is corrupt (checksum mismatch)");
+  }
+  if (header.header_size != layout::kHeaderSize || header.reserved != 0) {
+    fail(path, "header is malformed (header size " + to_string(header.header_size) +
+                   ", reserved field " + to_string(header.reserved) + ")");
+  }
+  if (header.flags != 0) {
+    fail(path, "file uses feature flags this build does not know (flags " +
+                   to_string(header.flags) + ")");
+  }
+  if (header.file_size > file_size) {
+    fail(path, "file is truncated (header says " + to_string(header.file_size) +
+                   " bytes, file has " + to_string(file_size) + ")");
+  }
+  if (header.file_size < file_size) {
+    fail(path, "file has " + to_string(file_size - header.file_size) +
+                   " unexpected bytes after its end (header says " + to_string(header.file_size) +
+                   " bytes, file has " + to_string(file_size) + ")");
+  }
+  uint64_t metadata_end;
+  if (header.metadata_offset < layout::kHeaderSize ||
+      header.metadata_offset % layout::kMetadataAlignment != 0 ||
+      __builtin_add_overflow(header.metadata_offset, header.metadata_size, &metadata_end) ||
+      metadata_end > file_size) {
+    fail(path, "metadata location is invalid (offset " + to_string(header.metadata_offset) +
+                   ", size " + to_string(header.metadata_size) + ", file has " +
+                   to_string(file_size) + " bytes)");
+  }
+  if (header.metadata_checksum != checksum64(base + header.metadata_offset, header.metadata_size)) {
+    fail(path, "metadata is corrupt (checksum mismatch)");
+  }
+  return FileExtent{file_size, header.metadata_offset, header.metadata_size};
+}
+
+}  // namespace
+
+void ModelFile::map_file() {
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_io(path_, "open", errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
+    ::close(fd);
+    fail_io(path_, "stat", error);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::Io, path_ + ": not a regular file");
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    fail(path_, "file is empty (0 bytes), not a .tusk model");
+  }
+  if (size > SIZE_MAX) {
+    ::close(fd);
+    throw Error(ErrorCode::Io, path_ + ": file is too large to map on this system");
+  }
+  void* mapped = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+  const int error = errno;
+  ::close(fd);  // the mapping keeps the file alive
+  if (mapped == MAP_FAILED) fail_io(path_, "mmap", error);
+  base_ = static_cast<const unsigned char*>(mapped);
+  file_size_ = size;
+}
+
+ModelFile::~ModelFile() {
+  if (base_) ::munmap(const_cast<unsigned char*>(base_), static_cast<size_t>(file_size_));
+}
+
+std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
+                                                 const OpenOptions& options) {
+  // Owned from the start, so a throw below unmaps.
+  std::shared_ptr<ModelFile> file(new ModelFile());
+  file->path_ = path;
+  file->map_file();
+  const FileExtent extent = check_header(path, file->base_, file->file_size_);
+  CheckedMetadata metadata = read_metadata(file->base_ + extent.metadata_offset, extent, path);
+
+  file->format_version_ = layout::kFormatVersion;
+  file->metadata_size_ = extent.metadata_size;
+  file->config_ = std::move(metadata.records.config);
+  file->languages_ = std::move(metadata.records.languages);
+  file->tokenizer_ = metadata.tokenizer;
+
+  file->tensors_.reserve(metadata.records.tensors.size());
+  for (DenseTensorRecord& t : metadata.records.tensors) {  // sorted by name
+    const unsigned char* data = file->base_ + t.offset;
+    if (options.verify_checksums && checksum64(data, t.size) != t.checksum) {
+      fail(path, "tensor '" + printable_name(t.name) + "' is corrupt (checksum mismatch)");
+    }
+    TensorView view;
+    view.data = data;
+    view.dtype = t.dtype;
+    view.shape = std::move(t.shape);
+    view.bytes = static_cast<size_t>(t.size);
+    file->tensors_.emplace_back(std::move(t.name), std::move(view));
+  }
+  file->experts_.reserve(metadata.records.experts.size());
+  for (ExpertRecord& e : metadata.records.experts) {  // sorted by (stack, layer, expert)
+    file->experts_.push_back(ExpertFrame{std::move(e)});
+  }
+  return file;
+}
+
+const Language* ModelFile::find_language(std::string_view code) const {
+  for (const Language& l : languages_) {
+    if (l.code == code) return &l;
+  }
+  return nullptr;
+}
+
+bool ModelFile::has_tensor(std::string_view name) const {
+  const auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                                   [](const auto& entry, std::string_view n) { return entry.first < n; });
+  return it != tensors_.end() && it->first == name;
+}
+
+const TensorView& ModelFile::tensor(std::string_view name) const {
+  const auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                                   [](const auto& entry, std::string_view n) { return entry.first < n; });
+  if (it == tensors_.end() || it->first != name) {
+    fail(path_, "model has no tensor '" + std::string(name) + "'");
+  }
+  return it->second;
+}
+
+const ModelFile::ExpertFrame* ModelFile::find_expert(Stack stack, int layer, int expert) const {
+  const auto key = std::make_tuple(stack, layer, expert);
+  const auto it = std::lower_bound(experts_.begin(), experts_.end(), key,
+                                   [](const ExpertFrame& f, const auto& k) {
+                                     return std::make_tuple(f.record.stack, int{f.record.layer},
+                                                            int{f.record.expert}) < k;
+                                   });
+  if (it == experts_.end() || it->record.stack != stack || it->record.layer != layer ||
+      it->record.expert != expert) {
+    return nullptr;
+  }
+  return &*it;
+}
+
+const ModelFile::ExpertFrame& ModelFile::expert_or_throw(Stack stack, int layer, int expert) const {
+  const ExpertFrame* frame = find_expert(stack, layer, expert);
+  if (!frame) fail(path_, "model has no " + expert_name(stack, layer, expert));
+  return *frame;
+}
+
+bool ModelFile::has_expert(Stack stack, int layer, int expert) const {
+  return find_expert(stack, layer, expert) != nullptr;
+}
+
+uint64_t ModelFile::expert_raw_bytes(Stack stack, int layer, int expert) const {
+  return expert_or_throw(stack, layer, expert).record.raw_size;
+}
+
+ExpertWeights ModelFile::load_expert(Stack stack, int layer, int expert) const {
+  const ExpertRecord& frame = expert_or_throw(stack, layer, expert).record;
+  const std::string what = expert_name(stack, layer, expert);
+  const unsigned char* stored = base_ + frame.offset;
+  if (checksum64(stored, frame.stored_size) != frame.checksum) {
+    fail(path_, what + " is corrupt (checksum mismatch)");
+  }
+
+  const size_t raw_size = static_cast<size_t>(frame.raw_size);
+  const size_t stored_size = static_cast<size_t>(frame.stored_size);
+  // The zstd frame header must agree with the index before anything is allocated for it.
+  if (frame.compression == Compression::Zstd) {
+    const unsigned long long content_size = ZSTD_getFrameContentSize(stored, stored_size);
+    if (content_size != frame.raw_size) {
+      fail(path_, what + " is damaged: its zstd frame does not declare " + to_string(raw_size) +
+                      " decoded bytes");
+    }
+    const size_t frame_size = ZSTD_findFrameCompressedSize(stored, stored_size);
+    if (ZSTD_isError(frame_size) || frame_size != stored_size) {
+      fail(path_, what + " is damaged: it is not exactly one zstd frame");
+    }
+  }
+
+  ExpertWeights weights;
+  weights.storage_.resize(raw_size + 63);
+  weights.data_offset_ = (64 - reinterpret_cast<uintptr_t>(weights.storage_.data()) % 64) % 64;
+  weights.data_size_ = raw_size;
+  unsigned char* decoded = weights.storage_.data() + weights.data_offset_;
+
+  if (frame.compression == Compression::None) {
+    std::memcpy(decoded, stored, raw_size);
+  } else {
+    const size_t got = ZSTD_decompress(decoded, raw_size, stored, stored_size);
+    if (ZSTD_isError(got)) {
+      fail(path_, what + " is damaged: zstd says " + ZSTD_getErrorName(got));
+    }
+    if (got != raw_size) {
+      fail(path_, what + " is damaged: decoded " + to_string(got) + " bytes, expected " +
+                      to_string(raw_size));
+    }
+  }
+
+  weights.tensors_.reserve(frame.tensors.size());
+  for (const ExpertTensorRecord& t : frame.tensors) {
+    TensorView view;
+    view.data = decoded + t.offset;
+    view.dtype = t.dtype;
+    view.shape = t.shape;
+    view.bytes = static_cast<size_t>(t.size);
+    weights.tensors_.emplace_back(t.name, std::move(view));
+  }
+  return weights;
+}
+
+std::vector<SectionStats> ModelFile::section_stats() const {
+  SectionStats dense{"dense", 0, 0, 0};
+  for (const auto& entry : tensors_) {
+    dense.stored_bytes += entry.second.bytes;
+    ++dense.items;
+  }
+  dense.raw_bytes = dense.stored_bytes;
+  SectionStats experts{"experts", 0, 0, 0};
+  for (const ExpertFrame& f : experts_) {
+    experts.stored_bytes += f.record.stored_size;
+    experts.raw_bytes += f.record.raw_size;
+    ++experts.items;
+  }
+  // The tokenizer lives inside the metadata FlatBuffer; report the two apart.
+  const uint64_t tokenizer_bytes = tokenizer_.size();
+  SectionStats metadata{"metadata", metadata_size_ - tokenizer_bytes,
+                        metadata_size_ - tokenizer_bytes, 1};
+  SectionStats tokenizer{"tokenizer", tokenizer_bytes, tokenizer_bytes, tokenizer_bytes ? 1u : 0u};
+  return {dense, experts, metadata, tokenizer};
+}
+
+uint64_t ModelFile::expert_parameter_count() const {
+  uint64_t n = 0;
+  for (const ExpertFrame& f : experts_) {
+    for (const ExpertTensorRecord& t : f.record.tensors) n += element_count(t.shape);
+  }
+  return n;
+}
+
+uint64_t ModelFile::parameter_count() const {
+  uint64_t n = expert_parameter_count();
+  for (const auto& entry : tensors_) n += element_count(entry.second.shape);
+  return n;
+}
+
+}  // namespace tusk::format

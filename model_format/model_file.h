@@ -30,12 +30,21 @@ struct Language {
 class ExpertWeights {
  public:
   ExpertWeights() = default;
+  // A copy gets its own 64-byte aligned bytes and views pointing at them; a move keeps both.
+  ExpertWeights(const ExpertWeights& other);
+  ExpertWeights& operator=(const ExpertWeights& other);
+  ExpertWeights(ExpertWeights&&) noexcept = default;
+  ExpertWeights& operator=(ExpertWeights&&) noexcept = default;
   const TensorView& tensor(std::string_view name) const;  // throws InvalidModel if missing
+  const std::vector<std::pair<std::string, TensorView>>& tensors() const { return tensors_; }
   size_t bytes() const { return storage_.size(); }
 
  private:
   friend class ModelFile;
+  // Over-allocated by up to 63 bytes so the decoded frame can start 64-byte aligned.
   std::vector<unsigned char> storage_;
+  size_t data_offset_ = 0;  // where the decoded frame starts inside storage_
+  size_t data_size_ = 0;    // its size (the frame's raw_size)
   std::vector<std::pair<std::string, TensorView>> tensors_;
 };
 
@@ -74,7 +83,8 @@ class ModelFile {
   bool has_expert(Stack stack, int layer, int expert) const;
   // Decompresses (if needed) and checksum-verifies one expert frame. Thread-safe.
   ExpertWeights load_expert(Stack stack, int layer, int expert) const;
-  // Stored (possibly compressed) size of one expert frame, for budgeting.
+  // Decoded size of one expert frame (what it costs in memory once loaded), for budgeting.
+  // Throws InvalidModel naming the expert if it is missing.
   uint64_t expert_raw_bytes(Stack stack, int layer, int expert) const;
 
   std::vector<SectionStats> section_stats() const;
@@ -85,6 +95,10 @@ class ModelFile {
  private:
   ModelFile() = default;
   struct ExpertFrame;
+  void map_file();  // open + fstat + mmap, sets base_ and file_size_
+  const ExpertFrame* find_expert(Stack stack, int layer, int expert) const;
+  const ExpertFrame& expert_or_throw(Stack stack, int layer, int expert) const;
+  uint64_t metadata_size_ = 0;
   std::string path_;
   uint32_t format_version_ = 0;
   const unsigned char* base_ = nullptr;

@@ -1,1 +1,274 @@
-// placeholder
+#include "model_format/model_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "common/error.h"
+#include "model_format/checksum.h"
+#include "model_format/file_layout.h"
+#include "model_format/metadata_builder.h"
+#include "model_format/shape_math.h"
+
+namespace tusk::format {
+namespace {
+
+using std::to_string;
+
+[[noreturn]] void fail_argument(const std::string& path, const std::string& message) {
+  throw Error(ErrorCode::InvalidArgument, path + ": " + message);
+}
+
+std::string random_suffix() {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device device;
+  std::mt19937_64 rng((static_cast<uint64_t>(device()) << 32) ^ device() ^ ::getpid());
+  std::string suffix;
+  for (int i = 0; i < 8; ++i) suffix += kChars[rng() % (sizeof(kChars) - 1)];
+  return suffix;
+}
+
+// The directory entry of a renamed file is durable only once its directory is synced.
+void sync_parent_directory(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort: the data itself is already synced
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Checks a tensor handed to the writer; returns its byte count.
+uint64_t checked_input_bytes(const std::string& path, const std::string& what, const TensorData& t) {
+  if (t.name.empty()) fail_argument(path, what + " has an empty name");
+  if (!is_known_dtype(t.dtype)) fail_argument(path, what + " '" + t.name + "' has an unknown dtype");
+  uint64_t elements = 0, bytes = 0;
+  if (!checked_element_count(t.shape, &elements) || !checked_dtype_bytes(t.dtype, elements, &bytes)) {
+    fail_argument(path, what + " '" + t.name + "' has an invalid shape");
+  }
+  if (!t.data) fail_argument(path, what + " '" + t.name + "' has no data");
+  return bytes;
+}
+
+}  // namespace
+
+struct ModelWriter::Impl {
+  std::string path;
+  std::string temp_path;
+  int fd = -1;
+  uint64_t position = 0;  // bytes written so far = where the next byte goes
+  bool finished = false;
+  bool failed = false;    // a write failed: the temp file is useless
+  MetadataRecord metadata;
+  std::set<std::string> dense_names;
+  std::set<std::tuple<Stack, int, int>> expert_keys;
+  ZSTD_CCtx* zstd = nullptr;
+
+  ~Impl() {
+    if (zstd) ZSTD_freeCCtx(zstd);
+    if (fd >= 0) ::close(fd);
+    if (!finished && !temp_path.empty()) ::unlink(temp_path.c_str());
+  }
+
+  [[noreturn]] void fail_io(const std::string& action, int error) {
+    failed = true;
+    throw Error(ErrorCode::Io, path + ": cannot " + action + ": " + std::strerror(error));
+  }
+
+  void check_writable() const {
+    if (finished) fail_argument(path, "the model writer is already finished");
+    if (failed) fail_argument(path, "the model writer failed earlier");
+  }
+
+  void write_bytes(const void* data, uint64_t size) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    while (size > 0) {
+      const size_t chunk = static_cast<size_t>(std::min<uint64_t>(size, 1u << 30));
+      const ssize_t n = ::write(fd, p, chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail_io("write " + temp_path, n < 0 ? errno : EIO);
+      p += n;
+      size -= static_cast<uint64_t>(n);
+      position += static_cast<uint64_t>(n);
+    }
+  }
+
+  // Zero bytes up to the next multiple of `alignment`.
+  void pad_to(uint64_t alignment) {
+    static const unsigned char kZeros[layout::kExpertAlignment] = {};
+    const uint64_t target = (position + alignment - 1) & ~(alignment - 1);
+    write_bytes(kZeros, target - position);
+  }
+};
+
+ModelWriter::ModelWriter(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  // O_EXCL with a random name: never clobber another writer's temp file. Mode 0666 lets the
+  // umask decide, like any other file the user creates.
+  for (int attempt = 0; attempt < 100 && impl_->fd < 0; ++attempt) {
+    const std::string candidate = path + ".tmp-" + random_suffix();
+    const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      impl_->fd = fd;
+      impl_->temp_path = candidate;
+    } else if (errno != EEXIST) {
+      throw Error(ErrorCode::Io, path + ": cannot create " + candidate + ": " + std::strerror(errno));
+    }
+  }
+  if (impl_->fd < 0) throw Error(ErrorCode::Io, path + ": cannot find a free temporary file name");
+  impl_->zstd = ZSTD_createCCtx();
+  if (!impl_->zstd) throw Error(ErrorCode::OutOfMemory, path + ": cannot create a zstd context");
+  // The header is written last; hold its place with zeros.
+  const unsigned char zeros[layout::kHeaderSize] = {};
+  impl_->write_bytes(zeros, sizeof(zeros));
+}
+
+ModelWriter::~ModelWriter() = default;
+
+void ModelWriter::set_config(const ModelConfig& config) {
+  impl_->check_writable();
+  impl_->metadata.config = config;
+}
+
+void ModelWriter::set_tokenizer(const std::string& sentencepiece_model_bytes) {
+  impl_->check_writable();
+  impl_->metadata.tokenizer = sentencepiece_model_bytes;
+}
+
+void ModelWriter::add_language(const Language& language) {
+  impl_->check_writable();
+  impl_->metadata.languages.push_back(language);
+}
+
+void ModelWriter::add_dense(const TensorData& tensor) {
+  Impl& w = *impl_;
+  w.check_writable();
+  const uint64_t bytes = checked_input_bytes(w.path, "dense tensor", tensor);
+  if (!w.dense_names.insert(tensor.name).second) {
+    fail_argument(w.path, "dense tensor '" + tensor.name + "' added twice");
+  }
+  w.pad_to(layout::kDenseAlignment);
+  DenseTensorRecord record;
+  record.name = tensor.name;
+  record.dtype = tensor.dtype;
+  record.shape = tensor.shape;
+  record.offset = w.position;
+  record.size = bytes;
+  record.checksum = checksum64(tensor.data, static_cast<size_t>(bytes));
+  w.write_bytes(tensor.data, bytes);
+  w.metadata.tensors.push_back(std::move(record));
+}
+
+void ModelWriter::add_expert(Stack stack, int layer, int expert,
+                             const std::vector<TensorData>& tensors, int zstd_level) {
+  Impl& w = *impl_;
+  w.check_writable();
+  const std::string what = std::string("expert (") +
+                           (stack == Stack::Encoder ? "encoder" : "decoder") + " layer " +
+                           to_string(layer) + ", expert " + to_string(expert) + ")";
+  if (stack != Stack::Encoder && stack != Stack::Decoder) fail_argument(w.path, "unknown stack");
+  if (layer < 0 || expert < 0) fail_argument(w.path, what + " has a negative index");
+  if (tensors.empty()) fail_argument(w.path, what + " has no tensors");
+  if (zstd_level < ZSTD_minCLevel() || zstd_level > ZSTD_maxCLevel()) {
+    fail_argument(w.path, "zstd level " + to_string(zstd_level) + " is out of range");
+  }
+  if (w.expert_keys.count({stack, layer, expert})) fail_argument(w.path, what + " added twice");
+
+  // Lay the tensors out back to back, each 64-byte aligned from the frame start, zero gaps.
+  ExpertRecord record;
+  record.stack = stack;
+  record.layer = layer;
+  record.expert = expert;
+  std::set<std::string> names;
+  uint64_t raw_size = 0;
+  for (const TensorData& t : tensors) {
+    const uint64_t bytes = checked_input_bytes(w.path, what + " tensor", t);
+    if (!names.insert(t.name).second) fail_argument(w.path, what + " tensor '" + t.name + "' added twice");
+    ExpertTensorRecord inner;
+    inner.name = t.name;
+    inner.dtype = t.dtype;
+    inner.shape = t.shape;
+    if (!layout::align_up(raw_size, layout::kExpertTensorAlignment, &inner.offset) ||
+        __builtin_add_overflow(inner.offset, bytes, &raw_size)) {
+      fail_argument(w.path, what + " is too large");
+    }
+    inner.size = bytes;
+    record.tensors.push_back(std::move(inner));
+  }
+  std::vector<unsigned char> raw(static_cast<size_t>(raw_size), 0);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    std::memcpy(raw.data() + record.tensors[i].offset, tensors[i].data, record.tensors[i].size);
+  }
+
+  // Keep the zstd frame only when it saves at least 1/16 of the bytes; int4 weights often
+  // don't compress, and a raw frame is cheaper to load. ZSTD_compressCCtx is single-threaded
+  // and resets its parameters each call, so the bytes depend only on the input and the level.
+  std::vector<unsigned char> compressed(ZSTD_compressBound(raw.size()));
+  const size_t compressed_size = ZSTD_compressCCtx(w.zstd, compressed.data(), compressed.size(),
+                                                   raw.data(), raw.size(), zstd_level);
+  if (ZSTD_isError(compressed_size)) {
+    throw Error(ErrorCode::Internal, w.path + ": zstd failed on " + what + ": " +
+                                         ZSTD_getErrorName(compressed_size));
+  }
+  const bool use_zstd = compressed_size < raw.size() && (raw.size() - compressed_size) * 16 >= raw.size();
+  const std::vector<unsigned char>& stored = use_zstd ? compressed : raw;
+  const size_t stored_size = use_zstd ? compressed_size : raw.size();
+
+  w.pad_to(layout::kExpertAlignment);
+  record.offset = w.position;
+  record.stored_size = stored_size;
+  record.raw_size = raw_size;
+  record.compression = use_zstd ? Compression::Zstd : Compression::None;
+  record.checksum = checksum64(stored.data(), stored_size);
+  w.write_bytes(stored.data(), stored_size);
+  w.expert_keys.insert({stack, layer, expert});
+  w.metadata.experts.push_back(std::move(record));
+}
+
+void ModelWriter::finish() {
+  Impl& w = *impl_;
+  w.check_writable();
+  w.pad_to(layout::kMetadataAlignment);
+  const std::vector<unsigned char> metadata = build_metadata(w.metadata);
+
+  layout::FileHeader header;
+  header.metadata_offset = w.position;
+  header.metadata_size = metadata.size();
+  header.metadata_checksum = checksum64(metadata.data(), metadata.size());
+  w.write_bytes(metadata.data(), metadata.size());
+  header.file_size = w.position;
+  unsigned char encoded[layout::kHeaderSize];
+  layout::encode_header(header, encoded);
+  if (::pwrite(w.fd, encoded, sizeof(encoded), 0) != static_cast<ssize_t>(sizeof(encoded))) {
+    w.fail_io("write the header of " + w.temp_path, errno ? errno : EIO);
+  }
+  if (::fsync(w.fd) != 0) w.fail_io("sync " + w.temp_path, errno);
+
+  // Never rename into place a file the reader would refuse: open it with the same checks.
+  try {
+    ModelFile::open(w.temp_path, ModelFile::OpenOptions{false});
+  } catch (const Error& e) {
+    w.failed = true;
+    throw Error(ErrorCode::InvalidArgument,
+                w.path + ": the model being written is not valid: " + e.what());
+  }
+
+  const int fd = w.fd;
+  w.fd = -1;
+  if (::close(fd) != 0) w.fail_io("close " + w.temp_path, errno);
+  if (::rename(w.temp_path.c_str(), w.path.c_str()) != 0) {
+    w.fail_io("rename " + w.temp_path + " into place", errno);
+  }
+  w.finished = true;
+  sync_parent_directory(w.path);
+}
+
+}  // namespace tusk::format

@@ -1,0 +1,87 @@
+#include "model_format/metadata_builder.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "common/error.h"
+#include "model_format/tusk_model_generated.h"
+
+namespace tusk::format {
+namespace {
+
+flatbuffers::Offset<fb::Config> build_config(flatbuffers::FlatBufferBuilder& b, const ModelConfig& c) {
+  const auto architecture = b.CreateString(c.architecture);
+  const auto activation = b.CreateString(c.activation);
+  fb::ConfigBuilder config(b);
+  config.add_architecture(architecture);
+  config.add_vocab_size(c.vocab_size);
+  config.add_d_model(c.d_model);
+  config.add_encoder_layers(c.encoder_layers);
+  config.add_decoder_layers(c.decoder_layers);
+  config.add_encoder_heads(c.encoder_heads);
+  config.add_decoder_heads(c.decoder_heads);
+  config.add_encoder_ffn_dim(c.encoder_ffn_dim);
+  config.add_decoder_ffn_dim(c.decoder_ffn_dim);
+  config.add_num_experts(c.num_experts);
+  config.add_experts_per_token(c.experts_per_token);
+  config.add_encoder_sparse_step(c.encoder_sparse_step);
+  config.add_decoder_sparse_step(c.decoder_sparse_step);
+  config.add_max_position_embeddings(c.max_position_embeddings);
+  config.add_pad_id(c.pad_id);
+  config.add_bos_id(c.bos_id);
+  config.add_eos_id(c.eos_id);
+  config.add_unk_id(c.unk_id);
+  config.add_decoder_start_id(c.decoder_start_id);
+  config.add_scale_embedding(c.scale_embedding);
+  config.add_layer_norm_eps(c.layer_norm_eps);
+  config.add_activation(activation);
+  config.add_expert_output_scale_folded(c.expert_output_scale_folded);
+  return config.Finish();
+}
+
+fb::DType to_fb(DType t) { return static_cast<fb::DType>(t); }
+
+}  // namespace
+
+std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
+  flatbuffers::FlatBufferBuilder b(64 * 1024 + m.tokenizer.size());
+  // Store every field, even those equal to the schema default, so the file says what it means
+  // without relying on defaults a future schema might read differently.
+  b.ForceDefaults(true);
+
+  const auto config = build_config(b, m.config);
+
+  std::vector<flatbuffers::Offset<fb::Language>> languages;
+  for (const Language& l : m.languages) {
+    languages.push_back(fb::CreateLanguageDirect(b, l.code.c_str(), l.token.c_str(), l.token_id));
+  }
+  const auto languages_vec = b.CreateVector(languages);
+
+  const auto tokenizer = b.CreateVector(reinterpret_cast<const uint8_t*>(m.tokenizer.data()),
+                                        m.tokenizer.size());
+
+  std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
+  for (const DenseTensorRecord& t : m.tensors) {
+    tensors.push_back(fb::CreateTensorDirect(b, t.name.c_str(), to_fb(t.dtype), &t.shape, t.offset,
+                                             t.size, t.checksum));
+  }
+  const auto tensors_vec = b.CreateVector(tensors);
+
+  std::vector<flatbuffers::Offset<fb::Expert>> experts;
+  for (const ExpertRecord& e : m.experts) {
+    std::vector<flatbuffers::Offset<fb::ExpertTensor>> inner;
+    for (const ExpertTensorRecord& t : e.tensors) {
+      inner.push_back(fb::CreateExpertTensorDirect(b, t.name.c_str(), to_fb(t.dtype), &t.shape,
+                                                   t.offset, t.size));
+    }
+    experts.push_back(fb::CreateExpertDirect(
+        b, static_cast<fb::Stack>(e.stack), e.layer, e.expert, e.offset, e.stored_size, e.raw_size,
+        static_cast<fb::Compression>(e.compression), e.checksum, &inner));
+  }
+  const auto experts_vec = b.CreateVector(experts);
+
+  b.Finish(fb::CreateModel(b, config, languages_vec, tokenizer, tensors_vec, experts_vec),
+           fb::ModelIdentifier());
+  return std::vector<unsigned char>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+}
+
+}  // namespace tusk::format

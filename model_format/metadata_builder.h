@@ -1,0 +1,59 @@
+// Plain records of everything the metadata FlatBuffer holds, and the one function that
+// serializes them. The writer fills the records as weights stream out; tests fill them by hand
+// to craft files a correct writer would never produce.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model_format/model_config.h"
+#include "model_format/model_file.h"
+#include "model_format/tensor_types.h"
+
+namespace tusk::format {
+
+enum class Compression : uint8_t { None = 0, Zstd = 1 };
+
+struct DenseTensorRecord {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // absolute file offset
+  uint64_t size = 0;
+  uint64_t checksum = 0;
+};
+
+struct ExpertTensorRecord {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // from the start of the decoded frame
+  uint64_t size = 0;
+};
+
+struct ExpertRecord {
+  Stack stack = Stack::Encoder;
+  int32_t layer = 0;
+  int32_t expert = 0;
+  uint64_t offset = 0;  // absolute file offset
+  uint64_t stored_size = 0;
+  uint64_t raw_size = 0;
+  Compression compression = Compression::None;
+  uint64_t checksum = 0;  // of the stored bytes
+  std::vector<ExpertTensorRecord> tensors;
+};
+
+struct MetadataRecord {
+  ModelConfig config;
+  std::vector<Language> languages;
+  std::string tokenizer;
+  std::vector<DenseTensorRecord> tensors;
+  std::vector<ExpertRecord> experts;
+};
+
+// The metadata FlatBuffer (file identifier "TUSK"). Items keep the order of the records, so the
+// bytes depend only on the records.
+std::vector<unsigned char> build_metadata(const MetadataRecord& metadata);
+
+}  // namespace tusk::format
