@@ -1,1 +1,139 @@
-int main() { return 0; }
+// tusk: the command-line front end of the Tusk SDK. It is an application of the C ABI like
+// any other: everything here goes through tusk/tusk.h.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "common.h"
+
+namespace tusk_cli {
+
+const char* const kMainUsage =
+    "Usage: tusk <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  translate   translate standard input, one sentence per line\n"
+    "  convert     convert a Hugging Face NLLB-MoE checkpoint into a .tusk model file\n"
+    "  inspect     describe a .tusk model file\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help  show this help (or `tusk <command> --help` for a command's)\n"
+    "  --version   print the version of tusk and of the loaded library\n"
+    "\n"
+    "Example:\n"
+    "  echo \"A man rides a bike down the street.\" | tusk translate --src en --tgt de\n";
+
+const char* const kTranslateUsage =
+    "Usage: tusk translate [--model FILE] --src LANG --tgt LANG [options] < input.txt\n"
+    "\n"
+    "Reads one sentence per line from standard input and prints one translation per line,\n"
+    "in the same order. An empty line gives an empty line.\n"
+    "\n"
+    "Options:\n"
+    "  --model FILE                 .tusk model (default: $TUSK_MODEL if set, else\n"
+    "                               " TUSK_DEFAULT_MODEL_PATH ")\n"
+    "  --src LANG                   source language code, e.g. en\n"
+    "  --tgt LANG                   target language code, e.g. de\n"
+    "  --beam-size N                1 = greedy search (library default: 1)\n"
+    "  --threads N                  intra-op threads, 0 = all cores (default: 0)\n"
+    "  --max-batch-size N           sentences per batch (default: 32)\n"
+    "  --max-decoding-length N      generated tokens per sentence, 0 = model limit\n"
+    "                               (default: 256)\n"
+    "  --length-penalty X           beam score = logprob / length^X (default: 0)\n"
+    "  --truncate                   cut sentences longer than the model allows (with a\n"
+    "                               warning) instead of failing\n"
+    "  -h, --help                   show this help\n"
+    "\n"
+    "Exit status: 0 on success, 1 on error, 2 on a command-line mistake.\n";
+
+const char* const kConvertUsage =
+    "Usage: tusk convert --from-hf DIR --out FILE.tusk [--zstd-level N]\n"
+    "\n"
+    "Converts a Hugging Face NLLB-MoE checkpoint folder (config.json, sentencepiece.model,\n"
+    "model.safetensors or sharded model-*.safetensors with model.safetensors.index.json)\n"
+    "into one .tusk file. The output is byte-identical for identical input. Progress goes\n"
+    "to standard error; Ctrl-C cancels without leaving a partial file.\n"
+    "\n"
+    "Options:\n"
+    "  --from-hf DIR     checkpoint folder\n"
+    "  --out FILE        output .tusk file (replaced if it exists)\n"
+    "  --zstd-level N    zstd level for expert frames (default: 3)\n"
+    "  -h, --help        show this help\n";
+
+const char* const kInspectUsage =
+    "Usage: tusk inspect FILE\n"
+    "\n"
+    "Opens and verifies a .tusk model file and prints its architecture, parameter counts,\n"
+    "languages, and the bytes of each section with its compression ratio.\n";
+
+namespace {
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kMainUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> rest(argv + 2, argv + argc);
+  if (command == "-h" || command == "--help" || command == "help") {
+    if (rest.empty()) {
+      std::fputs(kMainUsage, stdout);
+      return kExitOk;
+    }
+    const std::string& topic = rest.front();
+    if (topic == "translate") std::fputs(kTranslateUsage, stdout);
+    else if (topic == "convert") std::fputs(kConvertUsage, stdout);
+    else if (topic == "inspect") std::fputs(kInspectUsage, stdout);
+    else throw UsageError("unknown command '" + topic + "'");
+    return kExitOk;
+  }
+  if (command == "--version" || command == "-V") {
+    std::printf("tusk %d.%d.%d (library %s)\n", TUSK_VERSION_MAJOR, TUSK_VERSION_MINOR,
+                TUSK_VERSION_PATCH, tusk_version());
+    return kExitOk;
+  }
+  if (command == "translate") return cmd_translate(rest);
+  if (command == "convert") return cmd_convert(rest);
+  if (command == "inspect") return cmd_inspect(rest);
+  if (command.size() > 1 && command[0] == '-') throw UsageError("unknown option '" + command + "'");
+  throw UsageError("unknown command '" + command + "'");
+}
+
+const char* command_of(int argc, char** argv) {
+  if (argc < 2) return nullptr;
+  const char* c = argv[1];
+  if (std::strcmp(c, "translate") == 0 || std::strcmp(c, "convert") == 0 ||
+      std::strcmp(c, "inspect") == 0) {
+    return c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+}  // namespace tusk_cli
+
+int main(int argc, char** argv) {
+  using namespace tusk_cli;
+  try {
+    return run(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "tusk: error: %s\n", e.what());
+    const char* command = command_of(argc, argv);
+    if (command != nullptr) {
+      std::fprintf(stderr, "Try 'tusk %s --help'.\n", command);
+    } else {
+      std::fprintf(stderr, "Try 'tusk --help'.\n");
+    }
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tusk: error: out of memory\n");
+    return kExitError;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tusk: error: %s\n", e.what());
+    return kExitError;
+  }
+}

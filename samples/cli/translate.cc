@@ -1,0 +1,252 @@
+// `tusk translate`: stdin lines in, translations out, streamed in chunks.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "common.h"
+
+#ifndef TUSK_DEFAULT_MODEL_PATH
+#define TUSK_DEFAULT_MODEL_PATH "models/multi30k-moe.tusk"
+#endif
+
+namespace tusk_cli {
+namespace {
+
+// Sentences per tusk_translate call when stdin is a file or pipe. Memory stays bounded by one
+// chunk, and output appears chunk by chunk. Interactive input is translated line by line.
+constexpr size_t kChunkLines = 256;
+
+const std::vector<FlagSpec> kFlags = {
+    {"--model", true},          {"--src", true},
+    {"--tgt", true},            {"--beam-size", true},
+    {"--threads", true},        {"--max-batch-size", true},
+    {"--max-decoding-length", true}, {"--length-penalty", true},
+    {"--truncate", false},
+};
+
+struct ModelChoice {
+  std::string path;
+  std::string origin;  // "--model", "TUSK_MODEL" or "default"
+};
+
+ModelChoice choose_model(const ParsedArgs& args) {
+  if (args.has("--model")) return {required_flag(args, "--model"), "--model"};
+  const char* env = std::getenv("TUSK_MODEL");
+  if (env != nullptr && env[0] != '\0') return {env, "TUSK_MODEL"};
+  return {TUSK_DEFAULT_MODEL_PATH, "default"};
+}
+
+std::string missing_model_message(const ModelChoice& m) {
+  if (m.origin == "default") {
+    return "no --model given and the default model " + m.path +
+           " does not exist.\n"
+           "  Create it from the repository root with: scripts/make-default-model.sh [BUILD_DIR]\n"
+           "  (or pass --model FILE, or set TUSK_MODEL=FILE)";
+  }
+  if (m.origin == "TUSK_MODEL") {
+    return "model file " + m.path + " (from the TUSK_MODEL environment variable) does not exist";
+  }
+  return "model file " + m.path + " does not exist";
+}
+
+std::string line_range(uint64_t first, uint64_t last) {
+  if (first == last) return "input line " + std::to_string(first);
+  return "input lines " + std::to_string(first) + "-" + std::to_string(last);
+}
+
+// Space-separated language codes of the model, for hints.
+std::string model_languages(const tusk_model_t* model) {
+  int32_t n = 0;
+  if (tusk_model_language_count(model, &n) != TUSK_OK) return "";
+  std::string out;
+  for (int32_t i = 0; i < n; ++i) {
+    const char* code = nullptr;
+    if (tusk_model_language(model, i, &code) != TUSK_OK || code == nullptr) continue;
+    if (!out.empty()) out += ' ';
+    out += code;
+  }
+  return out;
+}
+
+void write_line(const char* text) {
+  // One output line per input line, whatever the text holds.
+  for (const char* p = text; *p != '\0'; ++p) {
+    const char c = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    std::fputc(c, stdout);
+  }
+  std::fputc('\n', stdout);
+}
+
+struct Session {
+  tusk_model_t* model;
+  tusk_translator_t* translator;
+  std::string src;
+  std::string tgt;
+};
+
+// Translates lines (input line numbers first_line...) and prints one line per line.
+int translate_chunk(const Session& s, const std::vector<std::string>& lines, uint64_t first_line) {
+  const uint64_t last_line = first_line + lines.size() - 1;
+  // Empty lines are answered here; only the others go to the library.
+  std::vector<const char*> texts;
+  std::vector<size_t> where;
+  texts.reserve(lines.size());
+  where.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    texts.push_back(lines[i].c_str());
+    where.push_back(i);
+  }
+
+  Result result;
+  if (!texts.empty()) {
+    tusk_result_t* raw = nullptr;
+    const tusk_status_t st =
+        tusk_translate(s.translator, s.src.c_str(), s.tgt.c_str(), texts.data(), texts.size(), &raw);
+    if (st != TUSK_OK) {
+      const std::string message = library_error(st);
+      switch (st) {
+        case TUSK_ERROR_UNKNOWN_LANGUAGE: {
+          report_error(message);
+          const std::string langs = model_languages(s.model);
+          if (!langs.empty()) std::fprintf(stderr, "tusk: the model's languages: %s\n", langs.c_str());
+          return kExitError;
+        }
+        case TUSK_ERROR_INPUT_TOO_LONG:
+          report_error(message + " (in the chunk of " + line_range(first_line, last_line) + ")");
+          std::fprintf(stderr, "tusk: pass --truncate to cut over-long sentences instead\n");
+          return kExitError;
+        case TUSK_ERROR_INVALID_ARGUMENT:
+          return report_error(message + " (in the chunk of " + line_range(first_line, last_line) + ")");
+        default:
+          return report_error(message);
+      }
+    }
+    result.reset(raw);
+    if (tusk_result_count(raw) != texts.size()) {
+      return report_error("the library returned " + std::to_string(tusk_result_count(raw)) +
+                          " translations for " + std::to_string(texts.size()) + " sentences");
+    }
+  }
+
+  size_t next = 0;  // index into texts/where
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (next < where.size() && where[next] == i) {
+      const char* text = tusk_result_text(result.get(), next);
+      write_line(text != nullptr ? text : "");
+      if (tusk_result_truncated(result.get(), next)) {
+        report_warning(line_range(first_line + i, first_line + i) +
+                       " exceeded the model's maximum length and was truncated");
+      }
+      ++next;
+    } else {
+      write_line("");
+    }
+  }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    return report_error("cannot write to standard output");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int cmd_translate(const std::vector<std::string>& argv) {
+  const ParsedArgs args = parse_args(kFlags, argv);
+  if (args.help) {
+    std::fputs(kTranslateUsage, stdout);
+    return kExitOk;
+  }
+  if (!args.positional.empty()) {
+    throw UsageError("unexpected argument '" + args.positional.front() +
+                     "' (sentences are read from standard input)");
+  }
+  Session s{};
+  s.src = required_flag(args, "--src");
+  s.tgt = required_flag(args, "--tgt");
+
+  Options options = make_options();
+  if (args.has("--beam-size")) {
+    set_int_option(options.get(), TUSK_OPT_BEAM_SIZE, "--beam-size",
+                   parse_int_flag("--beam-size", args.get("--beam-size"), 1, 1024));
+  }
+  if (args.has("--threads")) {
+    set_int_option(options.get(), TUSK_OPT_THREADS, "--threads",
+                   parse_int_flag("--threads", args.get("--threads"), 0, 4096));
+  }
+  if (args.has("--max-batch-size")) {
+    set_int_option(options.get(), TUSK_OPT_MAX_BATCH_SIZE, "--max-batch-size",
+                   parse_int_flag("--max-batch-size", args.get("--max-batch-size"), 1, 1 << 20));
+  }
+  if (args.has("--max-decoding-length")) {
+    set_int_option(options.get(), TUSK_OPT_MAX_DECODING_LENGTH, "--max-decoding-length",
+                   parse_int_flag("--max-decoding-length", args.get("--max-decoding-length"), 0,
+                                  1 << 20));
+  }
+  if (args.has("--length-penalty")) {
+    set_float_option(options.get(), TUSK_OPT_LENGTH_PENALTY, "--length-penalty",
+                     parse_float_flag("--length-penalty", args.get("--length-penalty"), -100.0,
+                                      100.0));
+  }
+  if (args.has("--truncate")) {
+    set_int_option(options.get(), TUSK_OPT_TRUNCATE_INPUT, "--truncate", 1);
+  }
+
+  const ModelChoice choice = choose_model(args);
+  if (!file_exists(choice.path)) return report_error(missing_model_message(choice));
+
+  tusk_model_t* raw_model = nullptr;
+  tusk_status_t st = tusk_model_open(choice.path.c_str(), options.get(), &raw_model);
+  if (st != TUSK_OK) return report_status(st);
+  Model model(raw_model);
+  s.model = model.get();
+
+  tusk_translator_t* raw_translator = nullptr;
+  st = tusk_translator_create(model.get(), options.get(), &raw_translator);
+  if (st != TUSK_OK) return report_status(st);
+  Translator translator(raw_translator);
+  s.translator = translator.get();
+
+  const size_t chunk_lines = isatty(STDIN_FILENO) ? 1 : kChunkLines;
+  std::ios::sync_with_stdio(false);  // stdin is read through std::cin only
+  std::vector<std::string> chunk;
+  chunk.reserve(chunk_lines);
+  uint64_t next_line = 1;  // number of the first line in chunk
+  std::string line;
+  for (;;) {
+    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    if (got) {
+      const uint64_t number = next_line + chunk.size();
+      while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+      // A byte-order mark some editors put at the start of a file is not text.
+      if (number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+      // Checked here rather than left to the library so the message names the exact line.
+      if (line.find('\0') != std::string::npos) {
+        return report_error(line_range(number, number) + " contains a NUL byte");
+      }
+      const size_t bad = find_invalid_utf8(line);
+      if (bad != std::string::npos) {
+        return report_error(line_range(number, number) + " is not valid UTF-8 (byte " +
+                            std::to_string(bad + 1) + ")");
+      }
+      chunk.push_back(std::move(line));
+      line.clear();
+    }
+    if (!chunk.empty() && (!got || chunk.size() == chunk_lines)) {
+      const int rc = translate_chunk(s, chunk, next_line);
+      if (rc != kExitOk) return rc;
+      next_line += chunk.size();
+      chunk.clear();
+    }
+    if (!got) break;
+  }
+  if (std::cin.bad()) return report_error("cannot read standard input");
+  return kExitOk;
+}
+
+}  // namespace tusk_cli

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# End-to-end `tusk translate` / `tusk inspect` with a real converted model.
+# Usage: translate_test.sh TUSK_BINARY MODEL CASE
+#   CASE default_model: MODEL must be the CLI's compile-time default (no --model, no TUSK_MODEL).
+set -euo pipefail
+
+tusk=$1
+model=$2
+case_name=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+  echo "FAIL [$case_name]: $*" >&2
+  for f in "$tmp"/*.out "$tmp"/*.err; do
+    [ -e "$f" ] || continue
+    echo "--- $(basename "$f")" >&2
+    head -c 4000 "$f" >&2
+  done
+  exit 1
+}
+
+[ -f "$model" ] || fail "model $model does not exist (the default_model fixture makes it)"
+
+# translate NAME INPUT_FILE ARGS...: runs tusk translate, output in $tmp/NAME.out
+translate() {
+  local name=$1 input=$2
+  shift 2
+  local rc=0
+  "$tusk" translate "$@" <"$input" >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?
+  [ "$rc" -eq 0 ] || fail "translate $* exited $rc"
+}
+
+line_count() { awk 'END { print NR }' "$1"; }
+
+# Three lines with an empty middle one: three lines out, the middle one empty, the others not.
+check_three() {
+  local out=$1
+  [ "$(line_count "$out")" -eq 3 ] || fail "$out has $(line_count "$out") lines, expected 3"
+  [ -n "$(sed -n 1p "$out")" ] || fail "line 1 of $out is empty"
+  [ -z "$(sed -n 2p "$out")" ] || fail "line 2 of $out is not empty"
+  [ -n "$(sed -n 3p "$out")" ] || fail "line 3 of $out is empty"
+}
+
+printf 'A man rides a bike down the street.\n\nTwo dogs are playing in the snow.\n' >"$tmp/three.txt"
+
+case "$case_name" in
+  lines)
+    translate greedy "$tmp/three.txt" --model "$model" --src en --tgt de
+    check_three "$tmp/greedy.out"
+    # Deterministic: the same input gives the same output.
+    translate again "$tmp/three.txt" --model "$model" --src en --tgt de
+    cmp -s "$tmp/greedy.out" "$tmp/again.out" || fail "two runs differ"
+    ;;
+  options)
+    translate beam "$tmp/three.txt" --model "$model" --src en --tgt de --beam-size 4 \
+      --length-penalty 1.0 --threads 1 --max-batch-size 2 --max-decoding-length 64 --truncate
+    check_three "$tmp/beam.out"
+    ;;
+  line_endings)
+    translate lf "$tmp/three.txt" --model "$model" --src en --tgt de
+    # CRLF line ends and a missing final newline change nothing.
+    sed 's/$/\r/' "$tmp/three.txt" >"$tmp/crlf.txt"
+    translate crlf "$tmp/crlf.txt" --model "$model" --src en --tgt de
+    cmp -s "$tmp/lf.out" "$tmp/crlf.out" || fail "CRLF input gives different output"
+    printf '%s' "$(cat "$tmp/three.txt")" >"$tmp/nofinal.txt"
+    translate nofinal "$tmp/nofinal.txt" --model "$model" --src en --tgt de
+    cmp -s "$tmp/lf.out" "$tmp/nofinal.out" || fail "input without final newline differs"
+    # Empty input: empty output.
+    : >"$tmp/empty.txt"
+    translate empty "$tmp/empty.txt" --model "$model" --src en --tgt de
+    [ ! -s "$tmp/empty.out" ] || fail "empty input gave output"
+    ;;
+  chunks)
+    # 600 lines cross the CLI's chunk boundaries (256 lines per library call); sentences sit at
+    # lines 1, 256, 257 and 600, everything else is empty. Each output must be where its input
+    # was, and equal to translating the four sentences as four consecutive lines.
+    sentences=("A little girl is climbing a tree." "Two men are playing soccer on a field."
+               "A woman is reading a book in the park." "A black dog runs through the grass.")
+    printf '%s\n' "${sentences[@]}" >"$tmp/four.txt"
+    translate four "$tmp/four.txt" --model "$model" --src en --tgt de
+    for i in $(seq 1 600); do
+      case $i in
+        1) echo "${sentences[0]}" ;; 256) echo "${sentences[1]}" ;;
+        257) echo "${sentences[2]}" ;; 600) echo "${sentences[3]}" ;; *) echo ;;
+      esac
+    done >"$tmp/many.txt"
+    translate many "$tmp/many.txt" --model "$model" --src en --tgt de
+    [ "$(line_count "$tmp/many.out")" -eq 600 ] || fail "600 lines in, $(line_count "$tmp/many.out") out"
+    [ "$(grep -c . "$tmp/many.out")" -eq 4 ] || fail "expected 4 non-empty output lines"
+    k=1
+    for i in 1 256 257 600; do
+      [ "$(sed -n "${i}p" "$tmp/many.out")" = "$(sed -n "${k}p" "$tmp/four.out")" ] ||
+        fail "line $i differs from the same sentence translated as line $k"
+      k=$((k + 1))
+    done
+    ;;
+  env_model)
+    translate flag "$tmp/three.txt" --model "$model" --src en --tgt de
+    rc=0
+    TUSK_MODEL="$model" "$tusk" translate --src en --tgt de <"$tmp/three.txt" >"$tmp/env.out" \
+      2>"$tmp/env.err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "TUSK_MODEL=$model exited $rc"
+    cmp -s "$tmp/flag.out" "$tmp/env.out" || fail "TUSK_MODEL output differs from --model"
+    ;;
+  default_model)
+    translate flag "$tmp/three.txt" --model "$model" --src en --tgt de
+    rc=0
+    env -u TUSK_MODEL "$tusk" translate --src en --tgt de <"$tmp/three.txt" >"$tmp/default.out" \
+      2>"$tmp/default.err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "translate without --model exited $rc"
+    cmp -s "$tmp/flag.out" "$tmp/default.out" || fail "default-model output differs from --model"
+    ;;
+  unknown_language)
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt xx <"$tmp/three.txt" >"$tmp/xx.out" \
+      2>"$tmp/xx.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "unknown language exited $rc, expected 1"
+    grep -q '^tusk: error: ' "$tmp/xx.err" || fail "no error message for an unknown language"
+    grep -q "languages: .*en" "$tmp/xx.err" || fail "the model's languages are not listed"
+    [ ! -s "$tmp/xx.out" ] || fail "unknown language printed output"
+    ;;
+  bad_input)
+    # Invalid UTF-8 is refused with the exact line named.
+    printf 'A dog runs.\n\nA cat \xff sleeps.\n' >"$tmp/utf8.txt"
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de <"$tmp/utf8.txt" >"$tmp/utf8.out" \
+      2>"$tmp/utf8.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "invalid UTF-8 exited $rc, expected 1"
+    grep -q '^tusk: error: input line 3 is not valid UTF-8' "$tmp/utf8.err" ||
+      fail "the invalid UTF-8 line is not named"
+    # An over-long sentence is refused unless --truncate; then it is cut with a warning.
+    for _ in $(seq 1 400); do printf 'house '; done >"$tmp/long.txt"
+    printf '\n' >>"$tmp/long.txt"
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de <"$tmp/long.txt" >"$tmp/long.out" \
+      2>"$tmp/long.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "an over-long sentence exited $rc, expected 1"
+    grep -q '^tusk: error: ' "$tmp/long.err" || fail "no error for an over-long sentence"
+    grep -q -- '--truncate' "$tmp/long.err" || fail "no hint to --truncate"
+    translate truncated "$tmp/long.txt" --model "$model" --src en --tgt de --truncate
+    [ "$(line_count "$tmp/truncated.out")" -eq 1 ] || fail "--truncate: expected one line"
+    grep -q 'input line 1 .*truncated' "$tmp/truncated.err" || fail "--truncate: no warning"
+    # A UTF-8 byte-order mark at the start of the input is not translated.
+    printf '\xef\xbb\xbfA dog runs.\n' >"$tmp/bom.txt"
+    printf 'A dog runs.\n' >"$tmp/nobom.txt"
+    translate bom "$tmp/bom.txt" --model "$model" --src en --tgt de
+    translate nobom "$tmp/nobom.txt" --model "$model" --src en --tgt de
+    cmp -s "$tmp/bom.out" "$tmp/nobom.out" || fail "a byte-order mark changes the translation"
+    ;;
+  inspect)
+    rc=0
+    "$tusk" inspect "$model" >"$tmp/inspect.out" 2>"$tmp/inspect.err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "inspect exited $rc"
+    [ -s "$tmp/inspect.out" ] || fail "inspect printed nothing"
+    grep -qw en "$tmp/inspect.out" || fail "inspect does not list the language en"
+    grep -qw de "$tmp/inspect.out" || fail "inspect does not list the language de"
+    ;;
+  *)
+    echo "unknown case '$case_name'" >&2
+    exit 2
+    ;;
+esac
+echo "ok [$case_name]"
