@@ -41,7 +41,7 @@ tusk_status_t fail(tusk_status_t status, const std::string& message) {
 template <typename Body>
 tusk_status_t guarded(const char* function, Body&& body) noexcept {
   try {
-    return body();
+    return body(function);
   } catch (const tusk::Error& e) {
     return fail(static_cast<tusk_status_t>(e.code()), e.what());
   } catch (const std::bad_alloc&) {
@@ -55,39 +55,36 @@ tusk_status_t guarded(const char* function, Body&& body) noexcept {
 
 #define TUSK_REQUIRE(cond, what)                                                      \
   do {                                                                                \
-    if (!(cond)) return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": " + (what)); \
+    if (!(cond)) return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(fn) + ": " + (what)); \
   } while (0)
 
-const tusk::capi::OptionSpec* find_spec(tusk_option_t key) {
-  const auto& specs = tusk::capi::option_specs();
-  auto it = specs.find(key);
-  return it == specs.end() ? nullptr : &it->second;
-}
+using tusk::capi::find_option;
 
-tusk_status_t set_option(tusk_options_t* options, tusk_option_t key, double value, bool is_float,
-                         const char* function) {
-  if (!options) return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(function) + ": options is NULL");
-  const auto* spec = find_spec(key);
-  if (!spec)
-    return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(function) + ": unknown option " + std::to_string(key));
-  if (spec->is_float != is_float)
-    return fail(TUSK_ERROR_INVALID_ARGUMENT,
-                std::string(function) + ": option " + std::to_string(key) + " is a " +
-                    (spec->is_float ? "float; use tusk_options_set_float" : "integer; use tusk_options_set_int"));
-  if (!std::isfinite(value) || value < spec->min || value > spec->max)
-    return fail(TUSK_ERROR_INVALID_ARGUMENT,
-                std::string(function) + ": value " + std::to_string(value) + " for option " +
-                    std::to_string(key) + " is outside [" + std::to_string(spec->min) + ", " +
-                    std::to_string(spec->max) + "]");
-  options->values[key] = value;
-  return TUSK_OK;
+std::string option_name(tusk_option_t key) { return "option " + std::to_string(static_cast<int>(key)); }
+
+// Looks up key and checks it has the wanted type; on failure sets the error and returns null.
+const tusk::capi::OptionSpec* typed_option(tusk_option_t key, bool want_float, const char* function,
+                                           tusk_status_t* status) {
+  const auto* spec = find_option(key);
+  if (!spec) {
+    *status = fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(function) + ": unknown " + option_name(key));
+    return nullptr;
+  }
+  if (spec->is_float != want_float) {
+    *status = fail(TUSK_ERROR_INVALID_ARGUMENT,
+                   std::string(function) + ": " + option_name(key) + " is " +
+                       (spec->is_float ? "a float option; use tusk_options_set_float/get_float"
+                                       : "an integer option; use tusk_options_set_int/get_int"));
+    return nullptr;
+  }
+  return spec;
 }
 
 tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   tusk::sdk::TranslatorOptions t;
   t.threads = static_cast<int>(o.get_int(TUSK_OPT_THREADS));
   t.beam_size = static_cast<int>(o.get_int(TUSK_OPT_BEAM_SIZE));
-  t.length_penalty = static_cast<float>(o.get(TUSK_OPT_LENGTH_PENALTY));
+  t.length_penalty = static_cast<float>(o.get_float(TUSK_OPT_LENGTH_PENALTY));
   t.max_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MAX_DECODING_LENGTH));
   t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
@@ -145,7 +142,7 @@ TUSK_API uint32_t tusk_version_number(void) {
 }
 
 TUSK_API tusk_status_t tusk_options_create(tusk_options_t** out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(out, "out is NULL");
     *out = new tusk_options_t();
     return TUSK_OK;
@@ -155,35 +152,57 @@ TUSK_API tusk_status_t tusk_options_create(tusk_options_t** out) {
 TUSK_API void tusk_options_destroy(tusk_options_t* options) { delete options; }
 
 TUSK_API tusk_status_t tusk_options_set_int(tusk_options_t* options, tusk_option_t key, int64_t value) {
-  return guarded(__func__, [&] { return set_option(options, key, static_cast<double>(value), false, __func__); });
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(options, "options is NULL");
+    tusk_status_t status = TUSK_OK;
+    const auto* spec = typed_option(key, false, fn, &status);
+    if (!spec) return status;
+    if (value < spec->int_min || value > spec->int_max)
+      return fail(TUSK_ERROR_INVALID_ARGUMENT,
+                  std::string(fn) + ": value " + std::to_string(value) + " for " + option_name(key) +
+                      " is outside [" + std::to_string(spec->int_min) + ", " + std::to_string(spec->int_max) + "]");
+    options->ints[key] = value;
+    return TUSK_OK;
+  });
 }
 
 TUSK_API tusk_status_t tusk_options_set_float(tusk_options_t* options, tusk_option_t key, double value) {
-  return guarded(__func__, [&] { return set_option(options, key, value, true, __func__); });
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(options, "options is NULL");
+    tusk_status_t status = TUSK_OK;
+    const auto* spec = typed_option(key, true, fn, &status);
+    if (!spec) return status;
+    if (!std::isfinite(value) || value < spec->float_min || value > spec->float_max)
+      return fail(TUSK_ERROR_INVALID_ARGUMENT,
+                  std::string(fn) + ": value " + std::to_string(value) + " for " + option_name(key) +
+                      " is outside [" + std::to_string(spec->float_min) + ", " + std::to_string(spec->float_max) + "]");
+    options->floats[key] = value;
+    return TUSK_OK;
+  });
 }
 
 TUSK_API tusk_status_t tusk_options_get_int(const tusk_options_t* options, tusk_option_t key, int64_t* value) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(options && value, "options or value is NULL");
-    const auto* spec = find_spec(key);
-    TUSK_REQUIRE(spec && !spec->is_float, "not an integer option: " + std::to_string(key));
+    tusk_status_t status = TUSK_OK;
+    if (!typed_option(key, false, fn, &status)) return status;
     *value = options->get_int(key);
     return TUSK_OK;
   });
 }
 
 TUSK_API tusk_status_t tusk_options_get_float(const tusk_options_t* options, tusk_option_t key, double* value) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(options && value, "options or value is NULL");
-    const auto* spec = find_spec(key);
-    TUSK_REQUIRE(spec && spec->is_float, "not a float option: " + std::to_string(key));
-    *value = options->get(key);
+    tusk_status_t status = TUSK_OK;
+    if (!typed_option(key, true, fn, &status)) return status;
+    *value = options->get_float(key);
     return TUSK_OK;
   });
 }
 
 TUSK_API tusk_status_t tusk_model_open(const char* path, const tusk_options_t* options, tusk_model_t** out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(path && out, "path or out is NULL");
     const tusk_options_t& o = options ? *options : defaults();
     auto handle = std::make_unique<tusk_model_t>();
@@ -198,7 +217,7 @@ TUSK_API tusk_status_t tusk_model_open(const char* path, const tusk_options_t* o
 TUSK_API void tusk_model_close(tusk_model_t* model) { delete model; }
 
 TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t* model, const char** out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
     *out = model->description.c_str();
     return TUSK_OK;
@@ -206,7 +225,7 @@ TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t* model, const char
 }
 
 TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t* model, int32_t* out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
     *out = static_cast<int32_t>(model->language_codes.size());
     return TUSK_OK;
@@ -214,7 +233,7 @@ TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t* model, int3
 }
 
 TUSK_API tusk_status_t tusk_model_language(const tusk_model_t* model, int32_t index, const char** out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
     TUSK_REQUIRE(index >= 0 && static_cast<size_t>(index) < model->language_codes.size(),
                  "language index " + std::to_string(index) + " out of range");
@@ -225,7 +244,7 @@ TUSK_API tusk_status_t tusk_model_language(const tusk_model_t* model, int32_t in
 
 TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path, const tusk_options_t* options,
                                        tusk_progress_callback progress, void* user_data) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(hf_dir && out_path, "hf_dir or out_path is NULL");
     const tusk_options_t& o = options ? *options : defaults();
     tusk::format::ConvertOptions convert;
@@ -238,7 +257,7 @@ TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path,
 
 TUSK_API tusk_status_t tusk_translator_create(tusk_model_t* model, const tusk_options_t* options,
                                               tusk_translator_t** out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
     const tusk_options_t& o = options ? *options : defaults();
     if (o.get_int(TUSK_OPT_DEVICE) != TUSK_DEVICE_CPU)
@@ -254,7 +273,7 @@ TUSK_API void tusk_translator_destroy(tusk_translator_t* translator) { delete tr
 
 TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char* src, const char* tgt,
                                       const char* const* texts, size_t count, tusk_result_t** out) {
-  return guarded(__func__, [&] {
+  return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(translator && src && tgt && texts && out, "translator, src, tgt, texts and out must not be NULL");
     TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
     std::vector<std::string> inputs;

@@ -1,28 +1,47 @@
 #include "options.h"
 
+#include <limits>
+
 namespace tusk::capi {
+
+namespace {
+
+OptionSpec int_option(int64_t min, int64_t max, int64_t def) { return {false, min, max, def, 0, 0, 0}; }
+OptionSpec float_option(double min, double max, double def) { return {true, 0, 0, 0, min, max, def}; }
+
+}  // namespace
 
 const std::map<int, OptionSpec>& option_specs() {
   static const std::map<int, OptionSpec> specs = {
-      {TUSK_OPT_THREADS, {false, 0, 4096, 0}},
-      {TUSK_OPT_BEAM_SIZE, {false, 1, 256, 1}},
-      {TUSK_OPT_MAX_DECODING_LENGTH, {false, 0, 1 << 20, 256}},
-      {TUSK_OPT_MAX_BATCH_SIZE, {false, 1, 1 << 20, 32}},
-      {TUSK_OPT_MAX_BATCH_TOKENS, {false, 1, 1 << 30, 4096}},
-      {TUSK_OPT_TRUNCATE_INPUT, {false, 0, 1, 0}},
-      {TUSK_OPT_VERIFY_CHECKSUMS, {false, 0, 1, 1}},
-      {TUSK_OPT_EXPERT_BUDGET_MB, {false, 0, 1 << 30, 0}},
-      {TUSK_OPT_DEVICE, {false, TUSK_DEVICE_CPU, TUSK_DEVICE_CUDA, TUSK_DEVICE_CPU}},
-      {TUSK_OPT_ZSTD_LEVEL, {false, 1, 19, 3}},
-      {TUSK_OPT_LENGTH_PENALTY, {true, 0.0, 10.0, 0.0}},
+      {TUSK_OPT_THREADS, int_option(0, 4096, 0)},
+      {TUSK_OPT_BEAM_SIZE, int_option(1, 256, 1)},
+      {TUSK_OPT_MAX_DECODING_LENGTH, int_option(0, 1 << 20, 256)},
+      {TUSK_OPT_MAX_BATCH_SIZE, int_option(1, 1 << 20, 32)},
+      {TUSK_OPT_MAX_BATCH_TOKENS, int_option(1, 1 << 30, 4096)},
+      {TUSK_OPT_TRUNCATE_INPUT, int_option(0, 1, 0)},
+      {TUSK_OPT_VERIFY_CHECKSUMS, int_option(0, 1, 1)},
+      {TUSK_OPT_EXPERT_BUDGET_BYTES, int_option(0, std::numeric_limits<int64_t>::max(), 0)},
+      {TUSK_OPT_DEVICE, int_option(TUSK_DEVICE_CPU, TUSK_DEVICE_CUDA, TUSK_DEVICE_CPU)},
+      {TUSK_OPT_ZSTD_LEVEL, int_option(1, 19, 3)},
+      {TUSK_OPT_LENGTH_PENALTY, float_option(0.0, 10.0, 0.0)},
   };
   return specs;
 }
 
+const OptionSpec* find_option(tusk_option_t key) {
+  const auto& specs = option_specs();
+  auto it = specs.find(key);
+  return it == specs.end() ? nullptr : &it->second;
+}
+
 }  // namespace tusk::capi
 
-double tusk_options_t::get(tusk_option_t key) const {
-  auto it = values.find(key);
-  if (it != values.end()) return it->second;
-  return tusk::capi::option_specs().at(key).default_value;
+int64_t tusk_options_t::get_int(tusk_option_t key) const {
+  auto it = ints.find(key);
+  return it != ints.end() ? it->second : tusk::capi::find_option(key)->int_default;
+}
+
+double tusk_options_t::get_float(tusk_option_t key) const {
+  auto it = floats.find(key);
+  return it != floats.end() ? it->second : tusk::capi::find_option(key)->float_default;
 }

@@ -10,17 +10,22 @@ namespace tusk::capi {
 
 struct OptionSpec {
   bool is_float;
-  double min, max, default_value;
+  // Integer options use the int64 bounds (exact for byte counts), float options the double ones.
+  int64_t int_min, int_max, int_default;
+  double float_min, float_max, float_default;
 };
 
 // Every option the ABI knows; unknown keys are rejected.
 const std::map<int, OptionSpec>& option_specs();
+const OptionSpec* find_option(tusk_option_t key);
 
 }  // namespace tusk::capi
 
 struct tusk_options_t {
-  std::map<int, double> values;  // only explicitly set options
+  // Only explicitly set options; everything else reads its default.
+  std::map<int, int64_t> ints;
+  std::map<int, double> floats;
 
-  double get(tusk_option_t key) const;
-  int64_t get_int(tusk_option_t key) const { return static_cast<int64_t>(get(key)); }
+  int64_t get_int(tusk_option_t key) const;
+  double get_float(tusk_option_t key) const;
 };

@@ -354,7 +354,9 @@ TEST(CorruptModel, FlippedBytes) {
 class BadRequest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    options_ = make_options({{TUSK_OPT_MAX_DECODING_LENGTH, 64}}).release();
+    options_ =
+        make_options({{TUSK_OPT_MAX_DECODING_LENGTH, 64}, {TUSK_OPT_THREADS, test_threads()}})
+            .release();
     model_ = open_model(options_).release();
     translator_ = make_translator(model_, options_).release();
   }
@@ -497,7 +499,8 @@ TEST_F(BadRequest, TooLongInputIsRefusedByDefault) {
 
 TEST_F(BadRequest, TooLongInputIsTruncatedWhenAsked) {
   const Options opt =
-      make_options({{TUSK_OPT_TRUNCATE_INPUT, 1}, {TUSK_OPT_MAX_DECODING_LENGTH, 64}});
+      make_options({{TUSK_OPT_TRUNCATE_INPUT, 1}, {TUSK_OPT_MAX_DECODING_LENGTH, 64},
+                    {TUSK_OPT_THREADS, test_threads()}});
   const Translator tr = make_translator(model_, opt.get());
   const std::string text = long_sentence(600);
   const auto res = translate(tr.get(), "en", "de", {"A dog runs.", text});

@@ -39,6 +39,15 @@ inline std::string shared_dir() {
 #endif
 }
 
+// Intra-op threads for test translators: $TUSK_TEST_THREADS, else 1. One thread keeps the
+// suites fast and deterministic on busy CI machines; tests that are about the parallel path
+// ask for more themselves.
+inline int64_t test_threads() {
+  if (const char* env = std::getenv("TUSK_TEST_THREADS"); env != nullptr && *env != '\0')
+    return std::strtoll(env, nullptr, 10);
+  return 1;
+}
+
 // ---- handles -------------------------------------------------------------------------------
 
 struct OptionsDeleter {

@@ -81,7 +81,7 @@ typedef enum tusk_option_t {
   TUSK_OPT_TRUNCATE_INPUT = 6,      /* 1: cut over-long sentences to the model limit and warn;
                                        0: refuse them with TUSK_ERROR_INPUT_TOO_LONG (default 0) */
   TUSK_OPT_VERIFY_CHECKSUMS = 7,    /* 1: check all weight checksums at open (default 1) */
-  TUSK_OPT_EXPERT_BUDGET_MB = 8,    /* reserved for expert paging; 0 = keep all resident */
+  TUSK_OPT_EXPERT_BUDGET_BYTES = 8, /* reserved for expert paging; 0 = keep all resident */
   TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA */
   TUSK_OPT_ZSTD_LEVEL = 10,         /* converter: zstd level for expert frames (default 3) */
   /* Float options. */
