@@ -6,6 +6,18 @@
 // group == k means one scale per output channel. The byte layout of `data` belongs to this
 // module: producers quantize to plain int8 values and call pack_weights(); the .tusk file
 // stores the packed bytes as they are, so the engine uses them in place from the mmap.
+//
+// Packed layouts (rows are independent and follow each other; row r starts at r * k bytes
+// for Int8, r * k / 2 for Int4, r * 2 * k for F16):
+//   Int8  plain row-major int8 q.
+//   Int4  each row is k / 64 blocks of 32 bytes; block b covers columns [64b, 64b + 64) and is
+//         read as 8 little-endian uint32 words: word j (bytes 4j..4j+3) holds, in its nibble t
+//         (bits 4t..4t+3), column 64b + 8t + j, stored as q + 8 (0..15). So one 256-bit load
+//         of a block followed by `(word >> 4t) & 15` gives 8 consecutive columns 8t..8t+7 in
+//         the 8 lanes, already in 32-bit lanes for the int->float conversion (no shuffles).
+//   F16   plain row-major IEEE half bits.
+// Every element is computed as x . (q * scale) with fp32 activations and fp32 accumulation
+// (no int8 quantization of activations), on every ISA level.
 #pragma once
 
 #include <cstddef>
@@ -29,8 +41,9 @@ struct PackedWeights {
 // Bytes pack_weights() writes for an [n, k] matrix: n*k (Int8), n*k/2 (Int4), 2*n*k (F16).
 size_t packed_bytes(WeightType type, int64_t n, int64_t k);
 
-// Shape rules for a type: Int4 needs k % 64 == 0 and group % 64 == 0 (kernels work on
-// 64-column blocks); Int8 needs k % 32 == 0 and group % 32 == 0; group must divide k.
+// Shape rules for a type: n > 0 and k > 0; Int4 needs k % 64 == 0 and group % 64 == 0
+// (kernels work on 64-column blocks); Int8 needs k % 32 == 0 and group % 32 == 0; for both,
+// group must divide k. F16 takes any k and ignores group (it has no scales).
 // Returns null when valid, else a static message.
 const char* check_shape(WeightType type, int64_t n, int64_t k, int64_t group);
 
@@ -51,9 +64,21 @@ bool isa_supported(Isa isa);
 // The best supported level, capped by the environment variable TUSK_CPU_ISA
 // (generic|avx2|avx512|avx512vnni) when set; read once per process.
 Isa active_isa();
+// The rule active_isa() applies to a TUSK_CPU_ISA value (null or empty: no cap), exposed for
+// tests: a supported level is taken as is; an unknown name or a level this CPU cannot run
+// falls back to the best supported level and prints one warning to stderr per call.
+Isa select_isa(const char* requested);
+// Avx512Vnni runs the Avx512 kernels: with fp32 activations there is no integer dot product
+// for VNNI to speed up. The level exists so the override and tests name it already.
 
 // y[m, n] = act(x[m, k] @ dequant(w)^T + bias) with x rows ld_x floats apart and y rows ld_y
-// floats apart; bias may be null. Uses up to `threads` OpenMP threads. isa must be supported.
+// floats apart; bias may be null. Uses up to `threads` OpenMP threads (small products run on
+// the calling thread). Only y[i][0..n) is written, never the padding up to ld_y.
+// m <= 4 takes the GEMV path (weights streamed once, dequantized in registers); larger m the
+// GEMM path (a per-thread tile of 16 or 32 rows x 256 columns is dequantized to fp32 and
+// reused across all m rows). Throws std::invalid_argument when isa is not supported, the
+// shape fails check_shape(), ld_x < k, ld_y < n or a needed pointer is null. Reentrant:
+// concurrent calls are fine (scratch is per calling thread).
 void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x,
                       const float* bias, bool relu, float* y, int64_t ld_y, int threads);
 

@@ -1,0 +1,227 @@
+// GEMV (decode, m = 1) speed of the quantized kernels against memory bandwidth and oneDNN
+// fp32, all measured in this one run (timings on a shared machine are noisy: every figure is
+// the best of several passes).
+//
+//   (a) copy bandwidth: memcpy over 256 MB buffers, STREAM convention (bytes read + written)
+//   (b) int4 GEMV (per-channel scales, and groups of 128), (c) oneDNN fp32 matmul m = 1,
+//   (d) int8 GEMV, on n x k = 1024x256, 256x1024 (this model's FFN) and 8192x2048, 2048x8192
+//   (NLLB-MoE-54B's fc1 / fc2), each cycling over enough distinct matrices that the working
+//   set is at least twice the last-level cache, so weights come from DRAM as in decoding.
+//
+// Usage: bench_gemv [--threads 1,2] [--min-seconds 0.3]; TUSK_CPU_ISA picks the kernel level.
+#include <cpuinfo.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/cpu/quantized_linear.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tusk::kernels::PackedWeights;
+using tusk::kernels::WeightType;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// 64-byte aligned, first-touched buffer.
+struct Buffer {
+  std::unique_ptr<uint8_t, decltype(&std::free)> data{nullptr, &std::free};
+  size_t bytes = 0;
+  explicit Buffer(size_t n) : data(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64)), &std::free), bytes(n) {
+    if (!data) throw std::bad_alloc();
+  }
+  uint8_t* get() const { return data.get(); }
+};
+
+void fill_random(uint8_t* p, size_t bytes, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (size_t i = 0; i + 4 <= bytes; i += 4) {
+    const uint32_t v = rng();
+    std::memcpy(p + i, &v, 4);
+  }
+}
+
+// Best time of passes of fn() until min_seconds have passed (at least 3 passes).
+double best_of(const std::function<void()>& fn, double min_seconds) {
+  double best = 1e30, total = 0;
+  for (int pass = 0; pass < 3 || total < min_seconds; ++pass) {
+    const auto t0 = Clock::now();
+    fn();
+    const double s = seconds_since(t0);
+    best = std::min(best, s);
+    total += s;
+  }
+  return best;
+}
+
+size_t last_level_cache_bytes() {
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < cpuinfo_get_l3_caches_count(); ++i) bytes += cpuinfo_get_l3_cache(i)->size;
+  if (bytes == 0)
+    for (uint32_t i = 0; i < cpuinfo_get_l2_caches_count(); ++i) bytes += cpuinfo_get_l2_cache(i)->size;
+  return bytes ? bytes : size_t{32} << 20;
+}
+
+// STREAM-like copy: each thread copies its share of 256 MB; counts bytes read + written.
+double copy_gbps(int threads, double min_seconds) {
+  const size_t bytes = size_t{256} << 20;
+  Buffer src(bytes), dst(bytes);
+  std::memset(src.get(), 1, bytes);
+  std::memset(dst.get(), 2, bytes);
+  const double s = best_of([&] {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int t = 0; t < threads; ++t) {
+      const size_t chunk = bytes / threads;
+      std::memcpy(dst.get() + t * chunk, src.get() + t * chunk, chunk);
+    }
+  }, min_seconds);
+  return 2.0 * bytes / s / 1e9;
+}
+
+struct Shape {
+  int64_t n, k;
+  const char* what;
+};
+
+// Matrices of `bytes_each` cycled over so the working set is >= 2x the LLC (and >= 2 of them).
+int64_t matrix_count(size_t bytes_each, size_t llc) {
+  return std::max<int64_t>(2, static_cast<int64_t>((2 * llc + bytes_each - 1) / bytes_each));
+}
+
+struct Result {
+  double seconds;  // per GEMV
+  size_t bytes;    // weight bytes read per GEMV (packed + scales)
+  int64_t matrices;
+};
+
+Result bench_quantized(WeightType type, const Shape& s, int64_t group, int threads, size_t llc,
+                       double min_seconds) {
+  const size_t packed = tusk::kernels::packed_bytes(type, s.n, s.k);
+  const size_t scales = static_cast<size_t>(s.n * (s.k / group)) * sizeof(float);
+  const int64_t count = matrix_count(packed + scales, llc);
+  const size_t stride = (packed + 63) / 64 * 64;
+  Buffer data(stride * count);
+  fill_random(data.get(), data.bytes, 1);  // every byte pattern is a valid int4 / int8 matrix
+  std::vector<float> scale_values(static_cast<size_t>(s.n * (s.k / group)) * count, 0.01f);
+  std::vector<float> x(s.k, 0.5f), y(s.n);
+  std::vector<PackedWeights> w;
+  for (int64_t j = 0; j < count; ++j)
+    w.push_back({type, data.get() + j * stride, scale_values.data() + j * s.n * (s.k / group), s.n, s.k, group});
+  const tusk::kernels::Isa isa = tusk::kernels::active_isa();
+  auto pass = [&] {
+    for (const PackedWeights& m : w)
+      tusk::kernels::quantized_linear(isa, m, x.data(), 1, s.k, nullptr, false, y.data(), s.n, threads);
+  };
+  pass();  // warm-up: scratch, thread pool
+  return {best_of(pass, min_seconds) / count, packed + scales, count};
+}
+
+Result bench_onednn(const Shape& s, int threads, size_t llc, double min_seconds) {
+  using dnnl::memory;
+  omp_set_num_threads(threads);  // oneDNN (OpenMP build) sizes and runs with this
+  const size_t bytes = static_cast<size_t>(s.n * s.k) * sizeof(float);
+  const int64_t count = matrix_count(bytes, llc);
+  Buffer data(bytes * count);
+  auto* f = reinterpret_cast<float*>(data.get());
+  for (size_t i = 0; i < data.bytes / sizeof(float); ++i) f[i] = static_cast<float>(i % 7) * 0.01f;
+  std::vector<float> x(s.k, 0.5f), y(s.n);
+
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const memory::desc src_md({1, s.k}, memory::data_type::f32, {s.k, 1});
+  const memory::desc weights_md({s.k, s.n}, memory::data_type::f32, {1, s.k});  // [n, k] row-major
+  const memory::desc dst_md({1, s.n}, memory::data_type::f32, {s.n, 1});
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_md, dst_md), engine);
+  const dnnl::matmul matmul(pd);
+  memory src(src_md, engine, x.data()), dst(dst_md, engine, y.data());
+  std::vector<memory> weights;
+  for (int64_t j = 0; j < count; ++j) weights.emplace_back(weights_md, engine, f + j * s.n * s.k);
+  auto pass = [&] {
+    for (const memory& w : weights)
+      matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}});
+    stream.wait();
+  };
+  pass();
+  return {best_of(pass, min_seconds) / count, bytes, count};
+}
+
+std::vector<int> parse_threads(const char* text) {
+  std::vector<int> out;
+  for (const char* p = text; *p;) {
+    out.push_back(std::max(1, std::atoi(p)));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> thread_counts{1, 2};
+  double min_seconds = 0.3;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+      thread_counts = parse_threads(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--min-seconds") && i + 1 < argc) {
+      min_seconds = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--threads 1,2] [--min-seconds 0.3]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (!cpuinfo_initialize()) std::fprintf(stderr, "cpuinfo failed; assuming a 32 MB last-level cache\n");
+  const size_t llc = last_level_cache_bytes();
+  std::printf("kernels: %s   last-level cache: %zu MB   working set per shape >= %zu MB\n",
+              tusk::kernels::isa_name(tusk::kernels::active_isa()), llc >> 20, (2 * llc) >> 20);
+  std::printf("GB/s = weight bytes read (packed + scales) per second; copy = STREAM convention\n"
+              "(bytes read + written); x fp32 = oneDNN fp32 time / this kernel's time.\n\n");
+
+  const Shape shapes[] = {{1024, 256, "multi30k fc1"},
+                          {256, 1024, "multi30k fc2"},
+                          {8192, 2048, "NLLB-54B fc1"},
+                          {2048, 8192, "NLLB-54B fc2"}};
+  for (int threads : thread_counts) {
+    const double copy = copy_gbps(threads, min_seconds);
+    std::printf("threads %d: copy %.1f GB/s\n", threads, copy);
+    std::printf("%-13s %-10s %-14s %5s %9s %7s %7s %6s\n", "shape n x k", "model", "kernel", "mats",
+                "us/gemv", "GB/s", "%copy", "x fp32");
+    for (const Shape& s : shapes) {
+      const Result fp32 = bench_onednn(s, threads, llc, min_seconds);
+      struct Row {
+        const char* name;
+        Result r;
+      };
+      const Row rows[] = {
+          {"int4", bench_quantized(WeightType::Int4, s, s.k, threads, llc, min_seconds)},
+          {"int4 g128", bench_quantized(WeightType::Int4, s, 128, threads, llc, min_seconds)},
+          {"int8", bench_quantized(WeightType::Int8, s, s.k, threads, llc, min_seconds)},
+          {"oneDNN fp32", fp32},
+      };
+      const std::string dims = std::to_string(s.n) + "x" + std::to_string(s.k);
+      for (const Row& row : rows) {
+        const double gbps = row.r.bytes / row.r.seconds / 1e9;
+        std::printf("%-13s %-10s %-14s %5lld %9.1f %7.1f %6.0f%% %6.2f\n", dims.c_str(), s.what, row.name,
+                    static_cast<long long>(row.r.matrices), row.r.seconds * 1e6, gbps, 100.0 * gbps / copy,
+                    fp32.seconds / row.r.seconds);
+      }
+    }
+    std::printf("\n");
+  }
+  return 0;
+}

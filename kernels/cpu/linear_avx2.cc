@@ -1,0 +1,178 @@
+// AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; reached only through
+// dispatch when the CPU has them).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/gemv_simd.h"
+#include "kernels/cpu/linear_driver.h"
+#include "kernels/cpu/simd_avx2.h"
+#include "kernels/cpu/weight_format.h"
+
+namespace tusk::kernels::detail {
+namespace {
+
+// ---- GEMV weight readers (see gemv_simd.h) ----
+
+// Nibble t of every 32-bit word, in place; the last one after a shift by 4 (see below).
+alignas(32) constexpr uint32_t kInt4Masks[8][8] = {
+    {15u << 0, 15u << 0, 15u << 0, 15u << 0, 15u << 0, 15u << 0, 15u << 0, 15u << 0},
+    {15u << 4, 15u << 4, 15u << 4, 15u << 4, 15u << 4, 15u << 4, 15u << 4, 15u << 4},
+    {15u << 8, 15u << 8, 15u << 8, 15u << 8, 15u << 8, 15u << 8, 15u << 8, 15u << 8},
+    {15u << 12, 15u << 12, 15u << 12, 15u << 12, 15u << 12, 15u << 12, 15u << 12, 15u << 12},
+    {15u << 16, 15u << 16, 15u << 16, 15u << 16, 15u << 16, 15u << 16, 15u << 16, 15u << 16},
+    {15u << 20, 15u << 20, 15u << 20, 15u << 20, 15u << 20, 15u << 20, 15u << 20, 15u << 20},
+    {15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24},
+    {15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24, 15u << 24},
+};
+
+// 64 columns = one 32-byte block = 8 steps; step t keeps nibble t of each word in place.
+struct Int4Reader {
+  static constexpr int kCols = 64, kSteps = 8, kBlockBytes = 32;
+  static constexpr float kOffset = 8.0f;
+  static constexpr bool kScaled = true;
+  // Step 7 is shifted down by 4 first (the top nibble would read as a negative int32), so its
+  // prescale is 2^-24 instead of 2^-28.
+  static constexpr float kPrescale[8] = {1.0f,       0x1p-4f,  0x1p-8f,  0x1p-12f,
+                                         0x1p-16f,   0x1p-20f, 0x1p-24f, 0x1p-24f};
+  using State = __m256i;
+  static int64_t row_bytes(int64_t k) { return k / 2; }
+  static int64_t main_cols(int64_t k) { return k; }
+  static State load(const uint8_t* row, int64_t b) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * kBlockBytes));
+  }
+  static __m256 step(State v, int t) {
+    const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(kInt4Masks[t]));
+    return _mm256_cvtepi32_ps(_mm256_and_si256(t == 7 ? _mm256_srli_epi32(v, 4) : v, mask));
+  }
+  static float tail(const uint8_t*, const float*, int64_t, int64_t) { return 0.0f; }
+};
+
+struct Int8Reader {
+  static constexpr int kCols = 32, kSteps = 4, kBlockBytes = 32;
+  static constexpr float kOffset = 0.0f;
+  static constexpr bool kScaled = true;
+  using State = const uint8_t*;
+  static int64_t row_bytes(int64_t k) { return k; }
+  static int64_t main_cols(int64_t k) { return k; }
+  static State load(const uint8_t* row, int64_t b) { return row + b * kBlockBytes; }
+  static __m256 step(State p, int s) {
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * s));
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+  }
+  static float tail(const uint8_t*, const float*, int64_t, int64_t) { return 0.0f; }
+};
+
+struct F16Reader {
+  static constexpr int kCols = 32, kSteps = 4, kBlockBytes = 64;
+  static constexpr float kOffset = 0.0f;
+  static constexpr bool kScaled = false;
+  using State = const uint8_t*;
+  static int64_t row_bytes(int64_t k) { return 2 * k; }
+  static int64_t main_cols(int64_t k) { return k - k % kCols; }
+  static State load(const uint8_t* row, int64_t b) { return row + b * kBlockBytes; }
+  static __m256 step(State p, int s) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * s)));
+  }
+  static float tail(const uint8_t* row, const float* x, int64_t from, int64_t to) {
+    const auto* h = reinterpret_cast<const uint16_t*>(row);
+    float s = 0.0f;
+    for (int64_t c = from; c < to; ++c) s += x[c] * _cvtsh_ss(h[c]);
+    return s;
+  }
+};
+
+// ---- GEMM micro-kernel: MR x 16 tile, 2 * MR accumulators ----
+
+constexpr int kNr = 16, kMr = 6;
+
+template <int MR>
+void micro_tile(const MicroArgs& a) {
+  const bool full = a.nr == kNr;
+  const __m256i mask0 = lane_mask(a.nr), mask1 = lane_mask(a.nr - 8);
+  auto load2 = [&](const float* p, __m256& lo, __m256& hi) {
+    lo = full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask0);
+    hi = full ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, mask1);
+  };
+  __m256 acc[MR][2];
+  if (a.first) {
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    if (a.bias) load2(a.bias, b0, b1);
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = b0;
+      acc[i][1] = b1;
+    }
+  } else {
+    for (int i = 0; i < MR; ++i) load2(a.y + i * a.ld_y, acc[i][0], acc[i][1]);
+  }
+  const float* xr[MR];
+  for (int i = 0; i < MR; ++i) xr[i] = a.x + i * a.ld_x;
+  const float* panel = a.panel;
+  for (int64_t p = 0; p < a.kc; ++p, panel += kNr) {
+    const __m256 w0 = _mm256_load_ps(panel), w1 = _mm256_load_ps(panel + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xv = _mm256_broadcast_ss(xr[i] + p);
+      acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
+    }
+  }
+  if (a.last && a.relu) {
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = _mm256_max_ps(acc[i][0], _mm256_setzero_ps());
+      acc[i][1] = _mm256_max_ps(acc[i][1], _mm256_setzero_ps());
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float* y = a.y + i * a.ld_y;
+    if (full) {
+      _mm256_storeu_ps(y, acc[i][0]);
+      _mm256_storeu_ps(y + 8, acc[i][1]);
+    } else {
+      _mm256_maskstore_ps(y, mask0, acc[i][0]);
+      _mm256_maskstore_ps(y + 8, mask1, acc[i][1]);
+    }
+  }
+}
+
+void micro(int mr, const MicroArgs& a) {
+  switch (mr) {
+    case 1: return micro_tile<1>(a);
+    case 2: return micro_tile<2>(a);
+    case 3: return micro_tile<3>(a);
+    case 4: return micro_tile<4>(a);
+    case 5: return micro_tile<5>(a);
+    default: return micro_tile<6>(a);
+  }
+}
+
+// ---- Policies for linear_driver.h ----
+
+template <class Reader, class Cols8>
+struct Policy {
+  static constexpr int kNr = detail::kNr, kMr = detail::kMr;
+  using GemvPrep = detail::GemvPrep;
+  static GemvPrep gemv_prepare(const LinearCall& c) {
+    if constexpr (Reader::kOffset != 0) return prepare_int4(c, Reader::kPrescale);
+    return raw_activations(c);
+  }
+  static void gemv_rows(const LinearCall& c, const GemvPrep& p, int64_t r0, int64_t r1) {
+    detail::gemv_rows<VecAvx2, Reader>(c, p, r0, r1);
+  }
+  static void dequant_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_t kc, float* panel) {
+    dequant_panel_avx2<kNr, Cols8>(w, r0, nr, c0, kc, panel);
+  }
+  static void micro(int mr, const MicroArgs& a) { detail::micro(mr, a); }
+};
+
+}  // namespace
+
+void linear_avx2(const LinearCall& call) {
+  switch (call.w.type) {
+    case WeightType::Int4: return run_linear<Policy<Int4Reader, Cols8Int4>>(call);
+    case WeightType::Int8: return run_linear<Policy<Int8Reader, Cols8Int8>>(call);
+    case WeightType::F16: return run_linear<Policy<F16Reader, Cols8F16>>(call);
+  }
+}
+
+}  // namespace tusk::kernels::detail

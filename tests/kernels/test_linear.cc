@@ -1,0 +1,198 @@
+// quantized_linear on every ISA level and weight type against the scalar reference, over
+// GEMV (m <= 4) and GEMM shapes, grouped and per-channel scales, bias/ReLU, strided x and y
+// (padding must stay untouched) and 1 or 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu/quantized_linear.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace tusk::kernels::test {
+namespace {
+
+constexpr float kPad = 12345.0f;
+
+struct Shape {
+  int64_t n, k;
+};
+
+// Per-channel (k) plus the grouped sizes that fit the type and divide k.
+std::vector<int64_t> groups_for(WeightType type, int64_t k) {
+  if (type == WeightType::F16) return {k};
+  std::vector<int64_t> groups{k};
+  const std::vector<int64_t> candidates =
+      type == WeightType::Int4 ? std::vector<int64_t>{64, 128} : std::vector<int64_t>{32, 64, 128};
+  for (int64_t g : candidates)
+    if (g < k && k % g == 0) groups.push_back(g);
+  return groups;
+}
+
+std::vector<Shape> shapes_for(WeightType type) {
+  std::vector<Shape> shapes{{8, 64}, {13, 128}, {256, 256}, {1024, 256}, {256, 1024}, {100, 512}};
+  if (type == WeightType::Int8) shapes.push_back({19, 96});   // k a multiple of 32 only
+  if (type == WeightType::F16) {                               // SIMD tails of k
+    shapes.push_back({37, 100});
+    shapes.push_back({5, 7});
+  }
+  return shapes;
+}
+
+// Runs one case and compares with the reference; |error| <= 1e-5 * (sum |x * w| + |bias|),
+// the scale of fp32 rounding in a dot product.
+void check_case(Isa isa, QuantMatrix& w, int64_t m, bool use_bias, bool relu, int threads,
+                std::mt19937& rng) {
+  const int64_t n = w.n, k = w.k;
+  const int64_t ld_x = k + 3, ld_y = n + 5;  // padding on both sides
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  // x padding is NaN: reading it would poison the result.
+  std::vector<float> x(static_cast<size_t>(m * ld_x), std::numeric_limits<float>::quiet_NaN());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < k; ++c) x[i * ld_x + c] = dist(rng);
+  std::vector<float> bias(static_cast<size_t>(n));
+  for (auto& b : bias) b = dist(rng);
+  std::vector<float> y(static_cast<size_t>(m * ld_y), kPad);
+
+  const PackedWeights pw = w.weights();
+  quantized_linear(isa, pw, x.data(), m, ld_x, use_bias ? bias.data() : nullptr, relu, y.data(), ld_y,
+                   threads);
+
+  const std::string where = std::string(isa_name(isa)) + " " + type_name(w.type) + " m=" +
+                            std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                            " group=" + std::to_string(w.group) + " bias=" + std::to_string(use_bias) +
+                            " relu=" + std::to_string(relu) + " threads=" + std::to_string(threads);
+  int failures = 0;
+  for (int64_t i = 0; i < m && failures < 5; ++i) {
+    for (int64_t r = 0; r < n && failures < 5; ++r) {
+      // Four interleaved double sums: exact enough, and quicker than one long chain.
+      double part[4] = {}, mag[4] = {};
+      const float* xi = &x[i * ld_x];
+      const double* wr = &w.ref[r * k];
+      int64_t c = 0;
+      for (; c + 4 <= k; c += 4)
+        for (int l = 0; l < 4; ++l) {
+          const double p = double{xi[c + l]} * wr[c + l];
+          part[l] += p;
+          mag[l] += std::fabs(p);
+        }
+      for (; c < k; ++c) {
+        const double p = double{xi[c]} * wr[c];
+        part[0] += p;
+        mag[0] += std::fabs(p);
+      }
+      double sum = (part[0] + part[1]) + (part[2] + part[3]) + (use_bias ? bias[r] : 0.0);
+      const double magnitude = (mag[0] + mag[1]) + (mag[2] + mag[3]) + (use_bias ? std::fabs(bias[r]) : 0.0);
+      if (relu && sum < 0) sum = 0;
+      const double got = y[i * ld_y + r];
+      if (!(std::fabs(got - sum) <= 1e-5 * magnitude + 1e-30)) {
+        ADD_FAILURE() << where << ": y[" << i << "][" << r << "] = " << got << ", expected " << sum
+                      << " (scale " << magnitude << ")";
+        ++failures;
+      }
+    }
+    for (int64_t r = n; r < ld_y; ++r)
+      if (y[i * ld_y + r] != kPad) {
+        ADD_FAILURE() << where << ": wrote padding y[" << i << "][" << r << "]";
+        ++failures;
+        break;
+      }
+  }
+}
+
+class LinearTest : public ::testing::TestWithParam<std::tuple<Isa, WeightType>> {};
+
+TEST_P(LinearTest, MatchesScalarReference) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(1234);
+  for (const Shape& shape : shapes_for(type)) {
+    for (int64_t group : groups_for(type, shape.k)) {
+      QuantMatrix w(type, shape.n, shape.k, group, rng);
+      for (int64_t m : {1, 2, 3, 4, 5, 64, 130}) {
+        int combo = static_cast<int>((m + shape.n + group) % 8);  // cycles bias x relu x threads
+        for (int rep = 0; rep < (m < 64 ? 2 : 1); ++rep, combo = (combo + 3) % 8)
+          check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng);
+      }
+    }
+  }
+}
+
+// Every bias/ReLU/threads combination on one GEMV and one GEMM shape, threads above the
+// parallel threshold.
+TEST_P(LinearTest, AllEpilogueAndThreadCombinations) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(99);
+  QuantMatrix w(type, 1024, 256, type == WeightType::F16 ? 256 : 128, rng);
+  for (int64_t m : {1, 4, 7, 33})
+    for (int combo = 0; combo < 8; ++combo)
+      check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng);
+}
+
+// A large k: the GEMM path accumulates over several 256-column panels.
+TEST_P(LinearTest, LongRowsAcrossPanels) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(7);
+  QuantMatrix w(type, 40, 2048, type == WeightType::F16 ? 2048 : 256, rng);
+  for (int64_t m : {1, 3, 9})
+    check_case(isa, w, m, true, true, 2, rng);
+}
+
+TEST_P(LinearTest, EmptyBatchWritesNothing) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(3);
+  QuantMatrix w(type, 8, 64, 64, rng);
+  float y = kPad;
+  quantized_linear(isa, w.weights(), nullptr, 0, 64, nullptr, false, &y, 8, 1);
+  EXPECT_EQ(y, kPad);
+}
+
+std::string param_name(const ::testing::TestParamInfo<std::tuple<Isa, WeightType>>& info) {
+  return std::string(isa_name(std::get<0>(info.param))) + "_" + type_name(std::get<1>(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(IsaLevels, LinearTest,
+                         ::testing::Combine(::testing::Values(Isa::Generic, Isa::Avx2, Isa::Avx512,
+                                                              Isa::Avx512Vnni),
+                                            ::testing::Values(WeightType::Int4, WeightType::Int8,
+                                                              WeightType::F16)),
+                         param_name);
+
+TEST(LinearArguments, RejectsBadCalls) {
+  std::mt19937 rng(5);
+  QuantMatrix w(WeightType::Int4, 8, 64, 64, rng);
+  std::vector<float> x(64 * 2), y(8 * 2);
+  const Isa isa = Isa::Generic;
+  PackedWeights bad = w.weights();
+  bad.group = 32;  // not a multiple of 64
+  EXPECT_THROW(quantized_linear(isa, bad, x.data(), 1, 64, nullptr, false, y.data(), 8, 1),
+               std::invalid_argument);
+  EXPECT_THROW(quantized_linear(isa, w.weights(), x.data(), 1, 63, nullptr, false, y.data(), 8, 1),
+               std::invalid_argument);
+  EXPECT_THROW(quantized_linear(isa, w.weights(), x.data(), 1, 64, nullptr, false, y.data(), 7, 1),
+               std::invalid_argument);
+  EXPECT_THROW(quantized_linear(isa, w.weights(), x.data(), -1, 64, nullptr, false, y.data(), 8, 1),
+               std::invalid_argument);
+  PackedWeights no_scales = w.weights();
+  no_scales.scales = nullptr;
+  EXPECT_THROW(quantized_linear(isa, no_scales, x.data(), 1, 64, nullptr, false, y.data(), 8, 1),
+               std::invalid_argument);
+  for (Isa level : {Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
+    if (!isa_supported(level)) {
+      EXPECT_THROW(quantized_linear(level, w.weights(), x.data(), 1, 64, nullptr, false, y.data(), 8, 1),
+                   std::invalid_argument)
+          << isa_name(level);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tusk::kernels::test
