@@ -1,11 +1,13 @@
-// Hugging Face NLLB-MoE folder -> .tusk. Plans and validates everything first (config,
-// tokenizer, every tensor's presence, dtype and shape), then streams tensor by tensor into
-// the writer so memory stays at one tensor (or one expert) at a time.
+// Hugging Face NLLB-MoE folder -> .tusk. Plans and validates everything first (options,
+// config, tokenizer, every tensor's presence, dtype and shape, and that the chosen storage
+// suits every weight matrix), then streams tensor by tensor into the writer, quantizing on the
+// way, so memory stays at one tensor (or one expert) at a time.
 #include "model_format/convert_hf.h"
 
 #include <sys/stat.h>
 
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -14,6 +16,8 @@
 #include "model_format/hf_config.h"
 #include "model_format/hf_languages.h"
 #include "model_format/model_writer.h"
+#include "model_format/quantize.h"
+#include "model_format/quantized_tensors.h"
 #include "model_format/safetensors.h"
 
 namespace tusk::format {
@@ -22,6 +26,8 @@ namespace {
 using Shape = std::vector<int64_t>;
 
 const char* const kExpertTensors[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+// Expert tensors stored as ConvertOptions::experts says; the biases stay F32.
+bool is_expert_matrix(const std::string& name) { return name == "fc1.weight" || name == "fc2.weight"; }
 const char* const kTokenizerFiles[] = {"sentencepiece.model", "sentencepiece.bpe.model"};
 constexpr std::streamoff kMaxTokenizerBytes = 256 << 20;
 
@@ -33,10 +39,22 @@ struct ExpertRef {
   std::map<std::string, Shape> shapes;  // "fc1.weight" -> [ffn, d_model], ...
 };
 
+// What a dense tensor is, for the choice of its storage.
+enum class Role {
+  Plain,      // layer norms, biases, routers: always F32
+  Linear,     // attention projections, dense FFN: ConvertOptions::dense, group_size
+  Embedding,  // model.shared / an untied lm_head: ConvertOptions::dense, one scale per row
+};
+
+struct DenseEntry {
+  Shape shape;
+  Role role = Role::Plain;
+};
+
 // What the converter will write, decided before the writer exists.
 struct Plan {
-  std::map<std::string, Shape> dense;  // name -> shape; written in name order
-  std::vector<ExpertRef> experts;      // (stack, layer, expert) order
+  std::map<std::string, DenseEntry> dense;  // written in name order
+  std::vector<ExpertRef> experts;           // (stack, layer, expert) order
 };
 
 std::string shape_text(const Shape& s) {
@@ -77,15 +95,17 @@ std::string read_tokenizer(const std::string& hf_dir, std::string* path_out) {
 Plan plan_tensors(const ModelConfig& c) {
   Plan plan;
   const int64_t d = c.d_model;
+  auto plain = [&](const std::string& name, Shape shape) { plan.dense[name] = {std::move(shape), Role::Plain}; };
+  auto linear = [&](const std::string& name, Shape shape) { plan.dense[name] = {std::move(shape), Role::Linear}; };
   auto add_attention = [&](const std::string& p) {
     for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      plan.dense[p + "." + proj + ".weight"] = {d, d};
-      plan.dense[p + "." + proj + ".bias"] = {d};
+      linear(p + "." + proj + ".weight", {d, d});
+      plain(p + "." + proj + ".bias", {d});
     }
   };
   auto add_norm = [&](const std::string& p) {
-    plan.dense[p + ".weight"] = {d};
-    plan.dense[p + ".bias"] = {d};
+    plain(p + ".weight", {d});
+    plain(p + ".bias", {d});
   };
   for (Stack stack : {Stack::Encoder, Stack::Decoder}) {
     const bool enc = stack == Stack::Encoder;
@@ -103,13 +123,13 @@ Plan plan_tensors(const ModelConfig& c) {
       add_norm(p + ".ff_layer_norm");
       const bool sparse = enc ? c.encoder_layer_is_sparse(i) : c.decoder_layer_is_sparse(i);
       if (!sparse) {
-        plan.dense[p + ".ffn.fc1.weight"] = {ffn, d};
-        plan.dense[p + ".ffn.fc1.bias"] = {ffn};
-        plan.dense[p + ".ffn.fc2.weight"] = {d, ffn};
-        plan.dense[p + ".ffn.fc2.bias"] = {d};
+        linear(p + ".ffn.fc1.weight", {ffn, d});
+        plain(p + ".ffn.fc1.bias", {ffn});
+        linear(p + ".ffn.fc2.weight", {d, ffn});
+        plain(p + ".ffn.fc2.bias", {d});
         continue;
       }
-      plan.dense[p + ".ffn.router.classifier.weight"] = {c.num_experts, d};
+      plain(p + ".ffn.router.classifier.weight", {c.num_experts, d});
       for (int e = 0; e < c.num_experts; ++e)
         plan.experts.push_back({stack, i, e, p + ".ffn.experts.expert_" + std::to_string(e) + ".",
                                 {{"fc1.weight", {ffn, d}}, {"fc1.bias", {ffn}},
@@ -117,8 +137,56 @@ Plan plan_tensors(const ModelConfig& c) {
     }
     add_norm(root + ".layer_norm");
   }
-  plan.dense["model.shared.weight"] = {c.vocab_size, d};
+  plan.dense["model.shared.weight"] = {{c.vocab_size, d}, Role::Embedding};
   return plan;
+}
+
+std::string grouping_text(WeightFormat format, int64_t group_size) {
+  if (format != WeightFormat::Int8 && format != WeightFormat::Int4) return "";
+  std::string text = group_size == 0 ? " (scales per output channel"
+                                     : " (scales per " + std::to_string(group_size) + " input columns";
+  if (format == WeightFormat::Int4) text += ", chosen by squared-error search";
+  return text + ")";
+}
+
+// The choices in words, for `tusk inspect`.
+std::string quantization_summary(const ConvertOptions& o) {
+  if (o.experts == WeightFormat::F32 && o.dense == WeightFormat::F32) return "none (every weight fp32)";
+  std::string text = std::string("experts ") + weight_format_name(o.experts) +
+                     grouping_text(o.experts, o.group_size) + "; dense " +
+                     weight_format_name(o.dense) + grouping_text(o.dense, o.group_size);
+  if ((o.dense == WeightFormat::Int8) && o.group_size != 0) text += ", model.shared.weight per row";
+  return text + "; routers, layer norms and biases fp32";
+}
+
+void check_options(const ConvertOptions& o) {
+  auto known = [](WeightFormat f) { return static_cast<uint8_t>(f) <= static_cast<uint8_t>(WeightFormat::Int4); };
+  if (!known(o.experts) || !known(o.dense))
+    throw Error(ErrorCode::InvalidArgument, "unknown weight format in the conversion options");
+  if (o.dense == WeightFormat::Int4)
+    throw Error(ErrorCode::InvalidArgument,
+                "dense weights cannot be int4 (use int8, fp16 or fp32): attention, dense FFN and "
+                "embeddings lose too much at 4 bits, and only the experts' bulk pays for it");
+  if (o.group_size < 0)
+    throw Error(ErrorCode::InvalidArgument,
+                "group size " + std::to_string(o.group_size) + " is negative (0 = per output channel)");
+}
+
+// Storage of one weight matrix: the tensors to hand to the writer (the weight, then its
+// scales if any). `keep` owns the quantized bytes until they are written.
+void add_matrix(const std::string& name, const std::string& full_name, const Shape& shape,
+                const std::vector<float>& values, WeightFormat format, int64_t group_size,
+                std::deque<QuantizedWeights>* keep, std::vector<TensorData>* out) {
+  if (format == WeightFormat::F32) {
+    out->push_back({name, DType::F32, shape, values.data()});
+    return;
+  }
+  const QuantizedWeights& q =
+      keep->emplace_back(quantize_weights(format, values.data(), shape[0], shape[1], group_size, full_name));
+  out->push_back({name, q.dtype, shape, q.data(), q.stats});
+  if (!q.scales.empty()) {
+    out->push_back({scales_name(name), DType::F32, {q.n, q.k / q.group}, q.scales.data()});
+  }
 }
 
 class Converter {
@@ -127,6 +195,7 @@ class Converter {
       : hf_dir_(hf_dir), options_(options), progress_(progress) {}
 
   void run(const std::string& out_path) {
+    check_options(options_);
     HfConfig hf = read_hf_config(join(hf_dir_, "config.json"));
     config_ = hf.model;
     config_.expert_output_scale_folded = static_cast<float>(1.0 - hf.moe_token_dropout);
@@ -147,10 +216,11 @@ class Converter {
     ModelWriter writer(out_path);
     writer.set_config(config_);
     writer.set_tokenizer(tokenizer);
+    writer.set_quantization(quantization_summary(options_));
     for (const Language& lang : languages) writer.add_language(lang);
     total_ = plan_.dense.size() + plan_.experts.size();
-    for (const auto& [name, shape] : plan_.dense) {
-      write_dense(writer, name, shape);
+    for (const auto& [name, entry] : plan_.dense) {
+      write_dense(writer, name, entry);
       report(name);
     }
     for (const ExpertRef& ref : plan_.experts) {
@@ -191,9 +261,9 @@ class Converter {
   // Everything present, nothing unexpected, all shapes as config.json says; decides what
   // happens to lm_head and embed_tokens copies of model.shared.
   void check_tensors(bool tie_word_embeddings) {
-    for (const auto& [name, shape] : plan_.dense) expect(name, shape);
+    for (const auto& [name, entry] : plan_.dense) expect(name, entry.shape);
     std::set<std::string> accounted;  // every checkpoint tensor the conversion uses or drops
-    for (const auto& [name, shape] : plan_.dense) accounted.insert(name);
+    for (const auto& [name, entry] : plan_.dense) accounted.insert(name);
     for (const ExpertRef& ref : plan_.experts) {
       for (const auto& [name, shape] : ref.shapes) {
         expect(ref.prefix + name, shape);
@@ -202,7 +272,7 @@ class Converter {
     }
 
     const std::string shared = "model.shared.weight";
-    const Shape embedding = plan_.dense.at(shared);
+    const Shape embedding = plan_.dense.at(shared).shape;
     for (const char* copy : {"model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"}) {
       if (!ckpt_.has(copy)) continue;
       expect(copy, embedding);
@@ -214,7 +284,7 @@ class Converter {
     if (ckpt_.has(lm_head)) {
       expect(lm_head, embedding);
       // Tied (equal) is dropped, the engine falls back to model.shared; else it is kept.
-      if (!same_values(lm_head, shared)) plan_.dense[lm_head] = embedding;
+      if (!same_values(lm_head, shared)) plan_.dense[lm_head] = {embedding, Role::Embedding};
       accounted.insert(lm_head);
     } else if (!tie_word_embeddings) {
       fail(ErrorCode::InvalidModel, lm_head, "is missing and tie_word_embeddings is false");
@@ -224,35 +294,51 @@ class Converter {
     for (const std::string& name : ckpt_.names())
       if (!accounted.count(name))
         fail(ErrorCode::InvalidModel, name, "is not part of an NLLB-MoE model with this config.json");
+    check_storage();
   }
 
-  void write_dense(ModelWriter& writer, const std::string& name, const Shape& shape) {
-    std::vector<float> values = ckpt_.read_as_f32(name);
-    TensorData t;
-    t.name = name;
-    t.dtype = DType::F32;
-    t.shape = shape;
-    t.data = values.data();
-    writer.add_dense(t);
+  // Refuses a storage format that does not suit a matrix's shape before any weight is read.
+  void check_storage() const {
+    for (const auto& [name, entry] : plan_.dense) {
+      if (entry.role == Role::Plain) continue;
+      check_quantizable(options_.dense, entry.shape[0], entry.shape[1],
+                        entry.role == Role::Embedding ? 0 : options_.group_size, name);
+    }
+    for (const ExpertRef& ref : plan_.experts) {
+      for (const auto& [name, shape] : ref.shapes) {
+        if (is_expert_matrix(name))
+          check_quantizable(options_.experts, shape[0], shape[1], options_.group_size, ref.prefix + name);
+      }
+    }
+  }
+
+  void write_dense(ModelWriter& writer, const std::string& name, const DenseEntry& entry) {
+    const std::vector<float> values = ckpt_.read_as_f32(name);
+    const WeightFormat format = entry.role == Role::Plain ? WeightFormat::F32 : options_.dense;
+    const int64_t group_size = entry.role == Role::Embedding ? 0 : options_.group_size;
+    std::deque<QuantizedWeights> keep;
+    std::vector<TensorData> tensors;
+    add_matrix(name, name, entry.shape, values, format, group_size, &keep, &tensors);
+    for (const TensorData& t : tensors) writer.add_dense(t);
   }
 
   void write_expert(ModelWriter& writer, const ExpertRef& ref) {
     std::vector<std::vector<float>> values;
-    std::vector<TensorData> tensors;
     for (const char* name : kExpertTensors) {
       values.push_back(ckpt_.read_as_f32(ref.prefix + name));
       // Eval-time NLLB-MoE scales each expert's output by (1 - moe_token_dropout); folding it
-      // into fc2 (weight and bias) spares the engine that multiply.
+      // into fc2 (weight and bias) spares the engine that multiply. Folded before quantizing,
+      // so the scales absorb it and the error is measured on what the engine computes.
       if (std::strncmp(name, "fc2.", 4) == 0)
         for (float& v : values.back()) v *= config_.expert_output_scale_folded;
     }
+    std::deque<QuantizedWeights> keep;
+    std::vector<TensorData> tensors;
     for (size_t i = 0; i < values.size(); ++i) {
-      TensorData t;
-      t.name = kExpertTensors[i];
-      t.dtype = DType::F32;
-      t.shape = ref.shapes.at(kExpertTensors[i]);
-      t.data = values[i].data();
-      tensors.push_back(std::move(t));
+      const std::string name = kExpertTensors[i];
+      const WeightFormat format = is_expert_matrix(name) ? options_.experts : WeightFormat::F32;
+      add_matrix(name, ref.prefix + name, ref.shapes.at(name), values[i], format,
+                 options_.group_size, &keep, &tensors);
     }
     writer.add_expert(ref.stack, ref.layer, ref.expert, tensors, options_.zstd_level);
   }

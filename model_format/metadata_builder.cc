@@ -40,6 +40,13 @@ flatbuffers::Offset<fb::Config> build_config(flatbuffers::FlatBufferBuilder& b, 
 
 fb::DType to_fb(DType t) { return static_cast<fb::DType>(t); }
 
+// Null when there is nothing to record, so the field stays absent.
+const fb::QuantStats* to_fb(const std::optional<QuantStats>& stats, fb::QuantStats* storage) {
+  if (!stats) return nullptr;
+  *storage = fb::QuantStats(stats->max_abs_error, stats->relative_rms);
+  return storage;
+}
+
 }  // namespace
 
 std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
@@ -61,8 +68,9 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
 
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   for (const DenseTensorRecord& t : m.tensors) {
+    fb::QuantStats stats;
     tensors.push_back(fb::CreateTensorDirect(b, t.name.c_str(), to_fb(t.dtype), &t.shape, t.offset,
-                                             t.size, t.checksum));
+                                             t.size, t.checksum, to_fb(t.stats, &stats)));
   }
   const auto tensors_vec = b.CreateVector(tensors);
 
@@ -70,8 +78,9 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
   for (const ExpertRecord& e : m.experts) {
     std::vector<flatbuffers::Offset<fb::ExpertTensor>> inner;
     for (const ExpertTensorRecord& t : e.tensors) {
+      fb::QuantStats stats;
       inner.push_back(fb::CreateExpertTensorDirect(b, t.name.c_str(), to_fb(t.dtype), &t.shape,
-                                                   t.offset, t.size));
+                                                   t.offset, t.size, to_fb(t.stats, &stats)));
     }
     experts.push_back(fb::CreateExpertDirect(
         b, static_cast<fb::Stack>(e.stack), e.layer, e.expert, e.offset, e.stored_size, e.raw_size,
@@ -79,7 +88,11 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
   }
   const auto experts_vec = b.CreateVector(experts);
 
-  b.Finish(fb::CreateModel(b, config, languages_vec, tokenizer, tensors_vec, experts_vec),
+  // Absent rather than empty when nothing was recorded, as in files from before quantization.
+  const auto quantization =
+      m.quantization.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(m.quantization);
+
+  b.Finish(fb::CreateModel(b, config, languages_vec, tokenizer, tensors_vec, experts_vec, quantization),
            fb::ModelIdentifier());
   return std::vector<unsigned char>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct DenseTensorRecord {
   uint64_t offset = 0;  // absolute file offset
   uint64_t size = 0;
   uint64_t checksum = 0;
+  std::optional<QuantStats> stats = std::nullopt;  // quantization error, when measured
 };
 
 struct ExpertTensorRecord {
@@ -30,6 +32,7 @@ struct ExpertTensorRecord {
   std::vector<int64_t> shape;
   uint64_t offset = 0;  // from the start of the decoded frame
   uint64_t size = 0;
+  std::optional<QuantStats> stats = std::nullopt;  // quantization error, when measured
 };
 
 struct ExpertRecord {
@@ -50,6 +53,7 @@ struct MetadataRecord {
   std::string tokenizer;
   std::vector<DenseTensorRecord> tensors;
   std::vector<ExpertRecord> experts;
+  std::string quantization;  // the converter's summary of its choices; empty: none recorded
 };
 
 // The metadata FlatBuffer (file identifier "TUSK"). Items keep the order of the records, so the

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include "common/error.h"
 #include "model_format/file_layout.h"
+#include "model_format/quantized_tensors.h"
 #include "model_format/shape_math.h"
 #include "model_format/tusk_model_generated.h"
 
@@ -71,6 +73,21 @@ const std::string_view* first_duplicate(std::vector<std::string_view>& items) {
 
 std::string_view view_of(const flatbuffers::String* s) {
   return s ? std::string_view(s->c_str(), s->size()) : std::string_view();
+}
+
+std::optional<QuantStats> stats_of(const fb::QuantStats* s) {
+  if (!s) return std::nullopt;
+  return QuantStats{s->max_abs_error(), s->relative_rms()};
+}
+
+// Every I4/I8 tensor of `tensors` has valid scales and every scales tensor a quantized owner;
+// returns "" or the problem.
+template <typename Records>
+std::string quantization_problem(const Records& tensors) {
+  std::vector<TensorShapeRef> refs;
+  refs.reserve(tensors.size());
+  for (const auto& t : tensors) refs.push_back({t.name, t.dtype, &t.shape});
+  return check_quantized_tensors(refs);
 }
 
 class Checker {
@@ -265,6 +282,7 @@ std::vector<DenseTensorRecord> Checker::check_dense_tensors(const fb::Model& mod
     r.offset = t->offset();
     r.size = t->size();
     r.checksum = t->checksum();
+    r.stats = stats_of(t->quant_stats());
     check_span(what, r.offset, r.size, layout::kDenseAlignment);
     tensors.push_back(std::move(r));
   }
@@ -275,6 +293,8 @@ std::vector<DenseTensorRecord> Checker::check_dense_tensors(const fb::Model& mod
       fail("tensor '" + printable(tensors[i].name) + "' appears twice");
     }
   }
+  const std::string problem = quantization_problem(tensors);
+  if (!problem.empty()) fail(problem);
   return tensors;
 }
 
@@ -329,6 +349,7 @@ std::vector<ExpertRecord> Checker::check_experts(const fb::Model& model,
       check_tensor_shape(inner_what, *t, &inner.dtype, &inner.shape);
       inner.offset = t->offset();
       inner.size = t->size();
+      inner.stats = stats_of(t->quant_stats());
       if (inner.offset % layout::kExpertTensorAlignment != 0) {
         fail(inner_what + " starts at byte " + to_string(inner.offset) + " of the frame, not " +
              to_string(layout::kExpertTensorAlignment) + "-byte aligned");
@@ -344,6 +365,8 @@ std::vector<ExpertRecord> Checker::check_experts(const fb::Model& model,
     if (const std::string_view* twice = first_duplicate(names)) {
       fail(what + " tensor '" + printable(*twice) + "' appears twice");
     }
+    const std::string problem = quantization_problem(r.tensors);
+    if (!problem.empty()) fail(what + ": " + problem);
     experts.push_back(std::move(r));
   }
   auto key = [](const ExpertRecord& r) { return std::make_tuple(r.stack, r.layer, r.expert); };
@@ -387,6 +410,7 @@ CheckedMetadata read_metadata(const unsigned char* metadata, const FileExtent& e
   out.records.languages = checker.check_languages(model, out.records.config);
   out.records.tensors = checker.check_dense_tensors(model);
   out.records.experts = checker.check_experts(model, out.records.config);
+  out.records.quantization = std::string(view_of(model.quantization()));
   if (model.tokenizer()) {
     out.tokenizer = std::string_view(reinterpret_cast<const char*>(model.tokenizer()->data()),
                                      model.tokenizer()->size());

@@ -44,6 +44,14 @@ std::string expert_name(Stack stack, int layer, int expert) {
          to_string(layer) + ", expert " + to_string(expert) + ")";
 }
 
+// Scales tensors belong to the quantization, not to the model: leave them out of parameter
+// counts so a model has the same count however it is stored. (The reader guarantees every
+// "*.scales" tensor is the companion of a quantized weight.)
+bool is_scales(const std::string& name) {
+  constexpr size_t n = sizeof(".scales") - 1;
+  return name.size() > n && name.compare(name.size() - n, n, ".scales") == 0;
+}
+
 uint64_t element_count(const std::vector<int64_t>& shape) {
   uint64_t n = 1;
   for (int64_t d : shape) n *= static_cast<uint64_t>(d);  // checked at open: no overflow
@@ -150,8 +158,10 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
   file->config_ = std::move(metadata.records.config);
   file->languages_ = std::move(metadata.records.languages);
   file->tokenizer_ = metadata.tokenizer;
+  file->quantization_ = std::move(metadata.records.quantization);
 
   file->tensors_.reserve(metadata.records.tensors.size());
+  file->tensor_stats_.reserve(metadata.records.tensors.size());
   for (DenseTensorRecord& t : metadata.records.tensors) {  // sorted by name
     const unsigned char* data = file->base_ + t.offset;
     if (options.verify_checksums && checksum64(data, t.size) != t.checksum) {
@@ -163,6 +173,7 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
     view.shape = std::move(t.shape);
     view.bytes = static_cast<size_t>(t.size);
     file->tensors_.emplace_back(std::move(t.name), std::move(view));
+    file->tensor_stats_.push_back(t.stats);
   }
   file->experts_.reserve(metadata.records.experts.size());
   for (ExpertRecord& e : metadata.records.experts) {  // sorted by (stack, layer, expert)
@@ -296,17 +307,39 @@ std::vector<SectionStats> ModelFile::section_stats() const {
   return {dense, experts, metadata, tokenizer};
 }
 
+std::vector<TensorInfo> ModelFile::tensor_infos() const {
+  std::vector<TensorInfo> infos;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const TensorView& v = tensors_[i].second;
+    infos.push_back({tensors_[i].first, v.dtype, v.shape, v.bytes, false, tensor_stats_[i]});
+  }
+  for (const ExpertFrame& f : experts_) {
+    const ExpertRecord& e = f.record;
+    const std::string prefix = std::string("model.") +
+                               (e.stack == Stack::Encoder ? "encoder" : "decoder") + ".layers." +
+                               to_string(e.layer) + ".ffn.experts.expert_" + to_string(e.expert) + ".";
+    for (const ExpertTensorRecord& t : e.tensors) {
+      infos.push_back({prefix + t.name, t.dtype, t.shape, t.size, true, t.stats});
+    }
+  }
+  return infos;
+}
+
 uint64_t ModelFile::expert_parameter_count() const {
   uint64_t n = 0;
   for (const ExpertFrame& f : experts_) {
-    for (const ExpertTensorRecord& t : f.record.tensors) n += element_count(t.shape);
+    for (const ExpertTensorRecord& t : f.record.tensors) {
+      if (!is_scales(t.name)) n += element_count(t.shape);
+    }
   }
   return n;
 }
 
 uint64_t ModelFile::parameter_count() const {
   uint64_t n = expert_parameter_count();
-  for (const auto& entry : tensors_) n += element_count(entry.second.shape);
+  for (const auto& entry : tensors_) {
+    if (!is_scales(entry.first)) n += element_count(entry.second.shape);
+  }
   return n;
 }
 

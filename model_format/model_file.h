@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,18 @@ struct SectionStats {
   uint64_t items = 0;        // tensors or frames
 };
 
+// One stored tensor as the metadata describes it (no weight byte is read), for inspection.
+struct TensorInfo {
+  // A dense tensor's name; an expert tensor is named as in the Hugging Face checkpoint:
+  // "model.encoder.layers.1.ffn.experts.expert_3.fc1.weight".
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t bytes = 0;       // stored bytes (decoded bytes for an expert tensor)
+  bool in_expert = false;
+  std::optional<QuantStats> stats = std::nullopt;  // set where the converter measured it
+};
+
 class ModelFile {
  public:
   struct OpenOptions {
@@ -88,8 +101,12 @@ class ModelFile {
   uint64_t expert_raw_bytes(Stack stack, int layer, int expert) const;
 
   std::vector<SectionStats> section_stats() const;
+  // Dense tensors by name, then each expert frame's tensors in (stack, layer, expert) order.
+  std::vector<TensorInfo> tensor_infos() const;
+  // The converter's quantization summary ("" in files from before quantization).
+  const std::string& quantization() const { return quantization_; }
   uint64_t file_size() const { return file_size_; }
-  uint64_t parameter_count() const;         // all parameters
+  uint64_t parameter_count() const;         // all parameters (quantization scales excluded)
   uint64_t expert_parameter_count() const;  // parameters inside expert frames
 
  private:
@@ -107,6 +124,8 @@ class ModelFile {
   std::vector<Language> languages_;
   std::string_view tokenizer_;
   std::vector<std::pair<std::string, TensorView>> tensors_;  // sorted by name
+  std::vector<std::optional<QuantStats>> tensor_stats_;      // parallel to tensors_
+  std::string quantization_;
   std::vector<ExpertFrame> experts_;
 };
 

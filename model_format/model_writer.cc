@@ -148,6 +148,11 @@ void ModelWriter::add_language(const Language& language) {
   impl_->metadata.languages.push_back(language);
 }
 
+void ModelWriter::set_quantization(const std::string& summary) {
+  impl_->check_writable();
+  impl_->metadata.quantization = summary;
+}
+
 void ModelWriter::add_dense(const TensorData& tensor) {
   Impl& w = *impl_;
   w.check_writable();
@@ -163,6 +168,7 @@ void ModelWriter::add_dense(const TensorData& tensor) {
   record.offset = w.position;
   record.size = bytes;
   record.checksum = checksum64(tensor.data, static_cast<size_t>(bytes));
+  record.stats = tensor.stats;
   w.write_bytes(tensor.data, bytes);
   w.metadata.tensors.push_back(std::move(record));
 }
@@ -196,6 +202,7 @@ void ModelWriter::add_expert(Stack stack, int layer, int expert,
     inner.name = t.name;
     inner.dtype = t.dtype;
     inner.shape = t.shape;
+    inner.stats = t.stats;
     if (!layout::align_up(raw_size, layout::kExpertTensorAlignment, &inner.offset) ||
         __builtin_add_overflow(inner.offset, bytes, &raw_size)) {
       fail_argument(w.path, what + " is too large");

@@ -26,7 +26,9 @@ class ModelWriter {
   void set_config(const ModelConfig& config);
   void set_tokenizer(const std::string& sentencepiece_model_bytes);
   void add_language(const Language& language);
-  // Dense tensors: stored raw, 64-byte aligned, with a checksum.
+  // The converter's quantization choices in words, shown by `tusk inspect`.
+  void set_quantization(const std::string& summary);
+  // Dense tensors: stored raw, 64-byte aligned, with a checksum (and tensor.stats, if set).
   void add_dense(const TensorData& tensor);
   // One expert frame holding its tensors back to back; zstd-compressed at zstd_level when that
   // saves at least 1/16 of the bytes, else stored raw. Frames start 4096-aligned.

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,21 @@ struct TensorView {
   const float* f32() const { return static_cast<const float*>(data); }
 };
 
+// How far a stored tensor is from the fp32 weights it was converted from. The converter
+// measures it when it quantizes (int4, int8) or narrows (fp16) a weight; the file keeps it for
+// `tusk inspect --verbose`.
+struct QuantStats {
+  float max_abs_error = 0.0f;  // max |w - stored|
+  float relative_rms = 0.0f;   // ||w - stored||_2 / ||w||_2 (0 when w is all zeros)
+};
+
 // Tensor bytes handed to the writer.
 struct TensorData {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   const void* data = nullptr;  // dtype_bytes(dtype, elements) bytes
+  std::optional<QuantStats> stats = std::nullopt;  // recorded in the metadata when set
 };
 
 }  // namespace tusk::format

@@ -20,7 +20,29 @@ const std::vector<FlagSpec> kFlags = {
     {"--from-hf", true},
     {"--out", true},
     {"--zstd-level", true},
+    {"--experts", true},
+    {"--dense", true},
+    {"--group-size", true},
 };
+
+struct WeightTypeName {
+  const char* name;
+  tusk_weight_type_t type;
+};
+const WeightTypeName kWeightTypes[] = {{"fp32", TUSK_WEIGHTS_FP32},
+                                       {"fp16", TUSK_WEIGHTS_FP16},
+                                       {"int8", TUSK_WEIGHTS_INT8},
+                                       {"int4", TUSK_WEIGHTS_INT4}};
+
+// Parses a weight type among `allowed` (names separated by '|'), for `flag`.
+tusk_weight_type_t parse_weight_type(const std::string& flag, const std::string& text,
+                                     const std::string& allowed) {
+  const std::string bounded = "|" + allowed + "|";
+  for (const WeightTypeName& w : kWeightTypes) {
+    if (text == w.name && bounded.find("|" + text + "|") != std::string::npos) return w.type;
+  }
+  throw UsageError("invalid value '" + text + "' for " + flag + ": expected " + allowed);
+}
 
 volatile std::sig_atomic_t g_interrupted = 0;
 
@@ -120,6 +142,18 @@ int cmd_convert(const std::vector<std::string>& argv) {
   if (args.has("--zstd-level")) {
     set_int_option(options.get(), TUSK_OPT_ZSTD_LEVEL, "--zstd-level",
                    parse_int_flag("--zstd-level", args.get("--zstd-level"), -131072, 22));
+  }
+  if (args.has("--experts")) {
+    set_int_option(options.get(), TUSK_OPT_EXPERT_WEIGHTS, "--experts",
+                   parse_weight_type("--experts", args.get("--experts"), "int4|int8|fp16|fp32"));
+  }
+  if (args.has("--dense")) {
+    set_int_option(options.get(), TUSK_OPT_DENSE_WEIGHTS, "--dense",
+                   parse_weight_type("--dense", args.get("--dense"), "int8|fp16|fp32"));
+  }
+  if (args.has("--group-size")) {
+    set_int_option(options.get(), TUSK_OPT_GROUP_SIZE, "--group-size",
+                   parse_int_flag("--group-size", args.get("--group-size"), 0, 1 << 30));
   }
 
   Progress progress;

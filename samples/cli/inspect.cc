@@ -1,4 +1,5 @@
-// `tusk inspect FILE`: opens and verifies a model, prints its description.
+// `tusk inspect [--verbose] FILE`: opens and verifies a model, prints its description (with
+// --verbose, also every tensor and its quantization error).
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -10,7 +11,7 @@
 namespace tusk_cli {
 
 int cmd_inspect(const std::vector<std::string>& argv) {
-  const ParsedArgs args = parse_args({}, argv);
+  const ParsedArgs args = parse_args({{"--verbose", false}}, argv);
   if (args.help) {
     std::fputs(kInspectUsage, stdout);
     return kExitOk;
@@ -28,7 +29,8 @@ int cmd_inspect(const std::vector<std::string>& argv) {
   Model model(raw);
 
   const char* text = nullptr;
-  const tusk_status_t dst = tusk_model_describe(model.get(), &text);
+  const tusk_status_t dst = args.has("--verbose") ? tusk_model_describe_verbose(model.get(), &text)
+                                                  : tusk_model_describe(model.get(), &text);
   if (dst != TUSK_OK) return report_status(dst);
   if (text == nullptr) text = "";
   std::fputs(text, stdout);

@@ -51,7 +51,8 @@ const char* const kTranslateUsage =
     "Exit status: 0 on success, 1 on error, 2 on a command-line mistake.\n";
 
 const char* const kConvertUsage =
-    "Usage: tusk convert --from-hf DIR --out FILE.tusk [--zstd-level N]\n"
+    "Usage: tusk convert --from-hf DIR --out FILE.tusk [--experts int4|int8|fp16|fp32]\n"
+    "                    [--dense int8|fp16|fp32] [--group-size N] [--zstd-level N]\n"
     "\n"
     "Converts a Hugging Face NLLB-MoE checkpoint folder (config.json, sentencepiece.model,\n"
     "model.safetensors or sharded model-*.safetensors with model.safetensors.index.json)\n"
@@ -61,14 +62,29 @@ const char* const kConvertUsage =
     "Options:\n"
     "  --from-hf DIR     checkpoint folder\n"
     "  --out FILE        output .tusk file (replaced if it exists)\n"
+    "  --experts TYPE    storage of the expert weight matrices: int4, int8, fp16 or fp32\n"
+    "                    (default: fp32)\n"
+    "  --dense TYPE      storage of the attention, dense FFN and embedding matrices: int8,\n"
+    "                    fp16 or fp32 (default: fp32)\n"
+    "  --group-size N    input columns per int8/int4 scale; 0 = one scale per output\n"
+    "                    channel (default: 0). Embeddings always get one scale per row.\n"
     "  --zstd-level N    zstd level for expert frames (default: 3)\n"
-    "  -h, --help        show this help\n";
+    "  -h, --help        show this help\n"
+    "\n"
+    "Layer norms, biases and the routers always stay fp32. int8/int4 are symmetric with\n"
+    "fp32 scales stored in the file; `tusk inspect --verbose` shows each tensor's error.\n";
 
 const char* const kInspectUsage =
-    "Usage: tusk inspect FILE\n"
+    "Usage: tusk inspect [--verbose] FILE\n"
     "\n"
     "Opens and verifies a .tusk model file and prints its architecture, parameter counts,\n"
-    "languages, and the bytes of each section with its compression ratio.\n";
+    "languages, and the bytes of each section with its compression ratio.\n"
+    "\n"
+    "Options:\n"
+    "  --verbose         also print the quantization settings and every tensor: dtype,\n"
+    "                    shape, scale group size, quantization error (max abs, relative\n"
+    "                    RMS) and bytes\n"
+    "  -h, --help        show this help\n";
 
 namespace {
 

@@ -42,6 +42,9 @@ case "$case_name" in
     expect 0 'Usage: tusk translate' "$tusk" translate --help
     expect 0 'Usage: tusk convert' "$tusk" convert --help
     expect 0 'Usage: tusk inspect' "$tusk" inspect --help
+    expect 0 '--experts int4\|int8\|fp16\|fp32' "$tusk" convert --help
+    expect 0 '--group-size N' "$tusk" convert --help
+    expect 0 'Usage: tusk inspect \[--verbose\] FILE' "$tusk" inspect --help
     expect 0 'Usage: tusk translate' "$tusk" help translate
     # --help wins over other (even wrong) arguments
     expect 0 'Usage: tusk translate' "$tusk" translate --src en --help
@@ -74,6 +77,18 @@ case "$case_name" in
       "$tusk" translate --src en --tgt de --max-decoding-length 99999999999999999999
     expect 2 "invalid value 'nan' for --length-penalty" "$tusk" translate --src en --tgt de --length-penalty nan
     expect 2 "invalid value 'x' for --zstd-level" "$tusk" convert --from-hf d --out o --zstd-level x
+    expect 2 "invalid value '-64' for --group-size" "$tusk" convert --from-hf d --out o --group-size -64
+    expect 2 "invalid value '64k' for --group-size" "$tusk" convert --from-hf d --out o --group-size 64k
+    ;;
+  bad_weight_type)
+    expect 2 "invalid value 'int3' for --experts: expected int4\|int8\|fp16\|fp32" \
+      "$tusk" convert --from-hf d --out o --experts int3
+    expect 2 "invalid value 'INT4' for --experts" "$tusk" convert --from-hf d --out o --experts INT4
+    # Dense weights are never int4: a command-line mistake, caught before any work.
+    expect 2 "invalid value 'int4' for --dense: expected int8\|fp16\|fp32" \
+      "$tusk" convert --from-hf d --out o --dense int4
+    expect 2 "option '--experts' needs a value" "$tusk" convert --from-hf d --out o --experts
+    expect 2 "option '--verbose' takes no value" "$tusk" inspect --verbose=1 model.tusk
     ;;
   missing_value)
     expect 2 "option '--src' needs a value" "$tusk" translate --tgt de --src

@@ -156,6 +156,22 @@ case "$case_name" in
     grep -qw en "$tmp/inspect.out" || fail "inspect does not list the language en"
     grep -qw de "$tmp/inspect.out" || fail "inspect does not list the language de"
     ;;
+  inspect_verbose)
+    rc=0
+    "$tusk" inspect --verbose "$model" >"$tmp/verbose.out" 2>"$tmp/verbose.err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "inspect --verbose exited $rc"
+    "$tusk" inspect "$model" >"$tmp/plain.out" 2>/dev/null || fail "inspect exited non-zero"
+    # The plain description first, then the quantization summary and one line per tensor.
+    head -c "$(wc -c <"$tmp/plain.out")" "$tmp/verbose.out" | cmp -s - "$tmp/plain.out" ||
+      fail "inspect --verbose does not start with the plain description"
+    grep -q '^quantization:  ' "$tmp/verbose.out" || fail "no quantization summary"
+    grep -Eq '^  name +dtype +shape +group +max abs err +rel RMS +bytes$' "$tmp/verbose.out" ||
+      fail "no tensor table header"
+    grep -Eq '^  model\.shared\.weight +(f32|f16|i8) ' "$tmp/verbose.out" || fail "no model.shared.weight line"
+    grep -Eq '^  model\.decoder\.layers\.[0-9]+\.ffn\.experts\.expert_0\.fc1\.weight ' "$tmp/verbose.out" ||
+      fail "no expert tensor line"
+    grep -q '^totals by dtype:' "$tmp/verbose.out" || fail "no totals"
+    ;;
   *)
     echo "unknown case '$case_name'" >&2
     exit 2

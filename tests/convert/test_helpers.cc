@@ -140,8 +140,8 @@ std::vector<float> pattern(size_t n, uint32_t seed) {
 
 }  // namespace
 
-TinyModel tiny_model() {
-  const int64_t d = 8, ffn = 16, vocab = 8000, experts = 2;
+TinyModel tiny_model(int64_t d_model, int64_t ffn_dim) {
+  const int64_t d = d_model, ffn = ffn_dim, vocab = 8000, experts = 2;
   std::map<std::string, std::vector<int64_t>> shapes;
   auto norm = [&](const std::string& p) {
     shapes[p + ".weight"] = {d};
@@ -181,7 +181,9 @@ TinyModel tiny_model() {
   shapes["model.shared.weight"] = {vocab, d};
 
   TinyModel m;
-  m.config_json = tiny_config_json();
+  m.config_json = d == 8 && ffn == 16
+                      ? tiny_config_json()
+                      : tiny_config_json(json{{"d_model", d}, {"encoder_ffn_dim", ffn}, {"decoder_ffn_dim", ffn}}.dump());
   uint32_t seed = 1;
   for (const auto& [name, shape] : shapes) {
     size_t n = 1;

@@ -72,13 +72,15 @@ std::string sentencepiece_model(const std::vector<std::string>& pieces);
 
 // A tiny NLLB-MoE: d_model 8, 2 heads, 2+2 layers, layer 1 of each stack sparse with 2
 // experts, FFN 16, vocab 8000 (so the real SentencePiece model fits), moe_token_dropout 0.25.
+// Other sizes (e.g. d_model 64, FFN 128, which the int4/int8 kernels accept) change config.json
+// to match.
 struct TinyModel {
   std::string config_json;
   std::vector<StTensor> tensors;  // sorted by name, all F32, deterministic values
   const StTensor& tensor(const std::string& name) const;
   std::vector<float> values(const std::string& name) const;
 };
-TinyModel tiny_model();
+TinyModel tiny_model(int64_t d_model = 8, int64_t ffn_dim = 16);
 std::string tiny_config_json(const std::string& overrides_json = "{}");
 
 // Writes config.json, the given tensors as model.safetensors (or as `shards` shard files

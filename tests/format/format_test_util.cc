@@ -66,7 +66,9 @@ TinyModel make_tiny_model(uint32_t seed) {
   for (size_t i = 0; i < m.tokenizer.size(); ++i) m.tokenizer[i] = static_cast<char>(i * 31 + 7);
   m.embed = random_floats(32 * 8);
   m.norm = random_floats(8);
-  m.packed = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0x0f};
+  m.packed.resize(64);
+  for (size_t i = 0; i < m.packed.size(); ++i) m.packed[i] = static_cast<unsigned char>(i * 37 + 5);
+  m.packed_scales = {0.5f, 0.25f};
   m.zeros_fc1.assign(16 * 8, 0.0f);
   m.zeros_fc2.assign(8 * 16, 0.0f);
   // Random bit patterns, not random values: floats in a range share exponent bytes that zstd
@@ -94,7 +96,8 @@ void write_tiny_model(const std::string& path, const TinyModel& m) {
   writer.add_language({"de", "deu_Latn", 21});
   writer.add_dense({"embed", DType::F32, {32, 8}, m.embed.data()});
   writer.add_dense({"norm.weight", DType::F32, {8}, m.norm.data()});
-  writer.add_dense({"packed", DType::I4, {3, 5}, m.packed.data()});
+  writer.add_dense({"packed", DType::I4, {2, 64}, m.packed.data()});
+  writer.add_dense({"packed.scales", DType::F32, {2, 1}, m.packed_scales.data()});
   auto expert = [&](const std::vector<float>& fc1, const std::vector<float>& fc2) {
     return std::vector<TensorData>{{"fc1.weight", DType::F32, {16, 8}, fc1.data()},
                                    {"fc1.bias", DType::F32, {16}, m.bias_fc1.data()},

@@ -37,7 +37,8 @@ struct TinyModel {
   std::string tokenizer;                 // stand-in bytes for a SentencePiece model
   std::vector<float> embed;              // "embed" f32 [32, 8]
   std::vector<float> norm;               // "norm.weight" f32 [8]
-  std::vector<unsigned char> packed;     // "packed" i4 [3, 5] (8 bytes: odd element count)
+  std::vector<unsigned char> packed;     // "packed" i4 [2, 64] (64 bytes, arbitrary nibbles)
+  std::vector<float> packed_scales;      // "packed.scales" f32 [2, 1]: one scale per row
   std::vector<float> zeros_fc1, zeros_fc2;    // expert (encoder 0, 0): all zeros, compresses
   std::vector<float> random_fc1, random_fc2;  // expert (encoder 0, 1): random bits, stays raw
   std::vector<float> bias_fc1, bias_fc2;      // the biases of both experts

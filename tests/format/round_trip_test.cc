@@ -67,7 +67,7 @@ TEST_F(RoundTrip, ConfigLanguagesAndTokenizer) {
 }
 
 TEST_F(RoundTrip, DenseTensorsAreAlignedViewsWithTheSameBytes) {
-  ASSERT_EQ(file_->tensors().size(), 3u);
+  ASSERT_EQ(file_->tensors().size(), 4u);
   EXPECT_EQ(file_->tensors()[0].first, "embed");  // sorted by name
   const TensorView& embed = file_->tensor("embed");
   EXPECT_EQ(embed.dtype, DType::F32);
@@ -77,7 +77,9 @@ TEST_F(RoundTrip, DenseTensorsAreAlignedViewsWithTheSameBytes) {
   expect_bytes_equal(file_->tensor("norm.weight"), model_.norm);
   const TensorView& packed = file_->tensor("packed");
   EXPECT_EQ(packed.dtype, DType::I4);
+  EXPECT_EQ(packed.shape, (std::vector<int64_t>{2, 64}));
   expect_bytes_equal(packed, model_.packed);
+  expect_bytes_equal(file_->tensor("packed.scales"), model_.packed_scales);
   for (const auto& entry : file_->tensors()) {
     EXPECT_TRUE(aligned(entry.second.data, 64)) << entry.first;
   }
@@ -155,12 +157,13 @@ TEST_F(RoundTrip, CompressionChosenPerFrameAndFramesAligned) {
 TEST_F(RoundTrip, StatsAndParameterCounts) {
   const uint64_t expert_params = 2 * (16 * 8 + 16 + 8 * 16 + 8);
   EXPECT_EQ(file_->expert_parameter_count(), expert_params);
-  EXPECT_EQ(file_->parameter_count(), expert_params + 32 * 8 + 8 + 15);
+  // Scales are quantization data, not parameters.
+  EXPECT_EQ(file_->parameter_count(), expert_params + 32 * 8 + 8 + 2 * 64);
   const std::vector<SectionStats> stats = file_->section_stats();
   ASSERT_EQ(stats.size(), 4u);
   EXPECT_EQ(stats[0].kind, "dense");
-  EXPECT_EQ(stats[0].items, 3u);
-  EXPECT_EQ(stats[0].stored_bytes, 32u * 8 * 4 + 8 * 4 + 8);
+  EXPECT_EQ(stats[0].items, 4u);
+  EXPECT_EQ(stats[0].stored_bytes, 32u * 8 * 4 + 8 * 4 + 64 + 2 * 4);
   EXPECT_EQ(stats[1].kind, "experts");
   EXPECT_EQ(stats[1].items, 2u);
   EXPECT_EQ(stats[1].raw_bytes, 2u * 1120);
