@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cpu/quantized_linear.h"
+
 namespace tusk::backends {
 
 struct MatrixView {  // read-only
@@ -33,6 +35,11 @@ class Backend {
 
   // y[i] += x[i] * alpha over rows x cols.
   virtual void add_scaled(MatrixView x, float alpha, MutableMatrixView y) = 0;
+
+  // The same with quantized or fp16 weights (kernels/cpu/quantized_linear.h), dequantized in
+  // registers; w.n output columns.
+  virtual void linear(MatrixView x, const kernels::PackedWeights& w, const float* bias,
+                      Activation act, MutableMatrixView y) = 0;
 
   // Row-wise layer norm over cols: y = (x - mean) / sqrt(var + eps) * gamma + beta.
   virtual void layer_norm(MatrixView x, const float* gamma, const float* beta, float eps,

@@ -73,7 +73,6 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
   auto x = x_.shape(H, d);
   for (int64_t j = 0; j < H; ++j) embed_token(model_, tokens[j], step, x.data + j * d);
 
-  choices_.clear();
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& layer = model_.decoder_layers()[i];
     auto& cache = layers_[i];
@@ -88,9 +87,8 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
     layer_norm(backend_, layer.ffn_norm, c.layer_norm_eps, as_const(x), normed_.shape(H, d));
     auto y = sublayer_out_.shape(H, d);
     if (layer.sparse) {
-      choices_.emplace_back();
       moe_.forward(backend_, model_.experts(), format::Stack::Decoder, layer.index, layer.router,
-                   normed_.cview(), y, &choices_.back());
+                   normed_.cview(), y);
     } else {
       dense_ffn(backend_, layer.ffn, normed_.cview(), hidden_, y);
     }
@@ -100,14 +98,16 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
   if (!logprobs) return;
   layer_norm(backend_, model_.decoder_final_norm(), c.layer_norm_eps, as_const(x), normed_.shape(H, d));
   auto out = logprobs->shape(H, c.vocab_size);
-  backend_.linear(normed_.cview(), model_.lm_head(), c.vocab_size, nullptr,
-                  backends::Activation::None, out);
+  matmul(backend_, model_.lm_head(), nullptr, normed_.cview(), out);
   backend_.log_softmax(out);
 }
 
 void Decoder::reorder(const std::vector<int32_t>& parents) {
   const int64_t d = model_.config().d_model, H = hyps_;
   const int64_t new_h = static_cast<int64_t>(parents.size());
+  bool identity = new_h == H;
+  for (int64_t j = 0; identity && j < new_h; ++j) identity = parents[j] == j;
+  if (identity) return;
   for (auto& cache : layers_) {
     for (auto* buf : {&cache.self_k, &cache.self_v}) {
       reorder_scratch_.resize(static_cast<size_t>(steps_) * new_h * d);

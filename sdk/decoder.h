@@ -27,11 +27,9 @@ class Decoder {
   void step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence,
             int step, Activations* logprobs);
 
-  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j].
+  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j]. The identity costs
+  // nothing.
   void reorder(const std::vector<int32_t>& parents);
-
-  // Experts chosen in each sparse decoder layer at the last step: [sparse layer][hypothesis].
-  const std::vector<std::vector<ExpertChoice>>& last_choices() const { return choices_; }
 
  private:
   struct LayerCache {
@@ -51,7 +49,6 @@ class Decoder {
   Activations x_, normed_, q_, context_, sublayer_out_, hidden_, logits_;
   std::vector<float> reorder_scratch_;
   MoeLayer moe_;
-  std::vector<std::vector<ExpertChoice>> choices_;
 };
 
 }  // namespace tusk::sdk

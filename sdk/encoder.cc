@@ -5,7 +5,12 @@ namespace tusk::sdk {
 void embed_token(const Model& model, int32_t id, int64_t position, float* out) {
   const auto& c = model.config();
   const int64_t d = c.d_model;
-  const float* e = model.embeddings() + static_cast<int64_t>(id) * d;
+  const auto& table = model.embeddings();
+  const float* e = out;
+  if (table.is_f32())
+    e = table.f32 + static_cast<int64_t>(id) * d;
+  else
+    kernels::dequantize_row(table.packed, id, out);  // then scaled in place below
   const float* p = model.position(position + c.pad_id + 1);
   const float s = model.embedding_scale();
   for (int64_t j = 0; j < d; ++j) out[j] = e[j] * s + p[j];

@@ -9,15 +9,13 @@
 #include <tuple>
 
 #include "model_format/model_file.h"
+#include "sdk/weights.h"
 
 namespace tusk::sdk {
 
+// fc1 [ffn, d_model] and fc2 [d_model, ffn]; fc2 already carries (1 - moe_token_dropout).
 struct ExpertFfn {
-  const float* fc1_weight;  // [ffn, d_model]
-  const float* fc1_bias;    // [ffn]
-  const float* fc2_weight;  // [d_model, ffn], already scaled by (1 - moe_token_dropout)
-  const float* fc2_bias;    // [d_model], likewise
-  int64_t d_model, ffn_dim;
+  LinearWeights fc1, fc2;
 };
 
 class ExpertSource;

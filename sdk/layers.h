@@ -38,9 +38,18 @@ class Activations {
 
 inline MatrixView as_const(MutableMatrixView v) { return {v.data, v.rows, v.cols, v.ld}; }
 
+// y = act(x @ w^T + bias) for fp32 or packed weights.
+inline void matmul(Backend& b, const MatrixWeights& w, const float* bias, MatrixView x,
+                   MutableMatrixView y, backends::Activation act = backends::Activation::None) {
+  if (w.is_f32())
+    b.linear(x, w.f32, w.out, bias, act, y);
+  else
+    b.linear(x, w.packed, bias, act, y);
+}
+
 inline void linear(Backend& b, const LinearWeights& w, MatrixView x, MutableMatrixView y,
                    backends::Activation act = backends::Activation::None) {
-  b.linear(x, w.weight, w.out, w.bias, act, y);
+  matmul(b, w.weight, w.bias, x, y, act);
 }
 
 inline void layer_norm(Backend& b, const LayerNormWeights& w, float eps, MatrixView x,

@@ -4,55 +4,37 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "sdk/weight_views.h"
 
 namespace tusk::sdk {
 
 namespace {
 
-// Typed lookup of one dense F32 tensor with the shape the architecture requires.
-class WeightResolver {
+// The architecture's view of the dense tensors: norms, attention, FFNs and routers by name.
+class LayerWeights {
  public:
-  explicit WeightResolver(const format::ModelFile& file) : file_(file) {}
+  explicit LayerWeights(const format::ModelFile& file) : views_(file.tensors(), file.path()) {}
 
-  const float* f32(const std::string& name, std::vector<int64_t> shape) const {
-    const auto& t = file_.tensor(name);
-    if (t.dtype != format::DType::F32)
-      throw Error(ErrorCode::Unsupported, file_.path() + ": tensor '" + name + "' is " +
-                                              format::dtype_name(t.dtype) +
-                                              "; this engine runs F32 weights only so far");
-    if (t.shape != shape) {
-      std::ostringstream msg;
-      msg << file_.path() << ": tensor '" << name << "' has shape [";
-      for (size_t i = 0; i < t.shape.size(); ++i) msg << (i ? "," : "") << t.shape[i];
-      msg << "], the architecture needs [";
-      for (size_t i = 0; i < shape.size(); ++i) msg << (i ? "," : "") << shape[i];
-      msg << "]";
-      throw Error(ErrorCode::InvalidModel, msg.str());
-    }
-    return t.f32();
-  }
-
-  LinearWeights linear(const std::string& prefix, int64_t out, int64_t in) const {
-    return {f32(prefix + ".weight", {out, in}), f32(prefix + ".bias", {out}), out, in};
-  }
+  const WeightViews& views() const { return views_; }
   LayerNormWeights norm(const std::string& prefix, int64_t d) const {
-    return {f32(prefix + ".weight", {d}), f32(prefix + ".bias", {d})};
+    return {views_.f32(prefix + ".weight", {d}), views_.f32(prefix + ".bias", {d})};
   }
   AttentionWeights attention(const std::string& prefix, int64_t d) const {
-    return {linear(prefix + ".q_proj", d, d), linear(prefix + ".k_proj", d, d),
-            linear(prefix + ".v_proj", d, d), linear(prefix + ".out_proj", d, d)};
+    return {views_.linear(prefix + ".q_proj", d, d), views_.linear(prefix + ".k_proj", d, d),
+            views_.linear(prefix + ".v_proj", d, d), views_.linear(prefix + ".out_proj", d, d)};
   }
+  // Dense layers fill `dense`; sparse ones fill `router` (fp32: routing runs in fp32).
   void ffn(const std::string& prefix, bool sparse, int64_t d, int64_t ffn_dim, int experts,
            FfnWeights* dense, RouterWeights* router) const {
     if (sparse) {
-      *router = {f32(prefix + ".router.classifier.weight", {experts, d}), experts};
+      *router = {views_.f32(prefix + ".router.classifier.weight", {experts, d}), experts};
     } else {
-      *dense = {linear(prefix + ".fc1", ffn_dim, d), linear(prefix + ".fc2", d, ffn_dim)};
+      *dense = {views_.linear(prefix + ".fc1", ffn_dim, d), views_.linear(prefix + ".fc2", d, ffn_dim)};
     }
   }
 
  private:
-  const format::ModelFile& file_;
+  WeightViews views_;
 };
 
 }  // namespace
@@ -66,6 +48,14 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
                                             "' is not supported (this engine runs nllb-moe)");
   if (c.activation != "relu")
     throw Error(ErrorCode::Unsupported, path + ": activation '" + c.activation + "' is not supported");
+  // The position table is built eagerly; a hostile file must not make it huge.
+  constexpr int32_t kMaxPositions = 1 << 16;
+  if (c.max_position_embeddings < 4 || c.max_position_embeddings > kMaxPositions)
+    throw Error(ErrorCode::InvalidModel, path + ": max_position_embeddings " +
+                                             std::to_string(c.max_position_embeddings) +
+                                             " is outside [4, " + std::to_string(kMaxPositions) + "]");
+  if (c.d_model < 4 || c.d_model % 2 != 0)
+    throw Error(ErrorCode::InvalidModel, path + ": d_model must be even and at least 4 for sinusoidal positions");
   if (c.experts_per_token != 2)
     throw Error(ErrorCode::Unsupported, path + ": only top-2 routing is supported");
   model->tokenizer_ = std::make_unique<Tokenizer>(model->file_->tokenizer_model());
@@ -79,11 +69,11 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
 
 void Model::resolve_weights() {
   const auto& c = config();
-  const WeightResolver w(*file_);
+  const LayerWeights w(*file_);
   const int64_t d = c.d_model;
-  embeddings_ = w.f32("model.shared.weight", {c.vocab_size, d});
-  lm_head_ = file_->has_tensor("lm_head.weight") ? w.f32("lm_head.weight", {c.vocab_size, d})
-                                                 : embeddings_;
+  embeddings_ = w.views().matrix("model.shared.weight", c.vocab_size, d);
+  lm_head_ = w.views().has("lm_head.weight") ? w.views().matrix("lm_head.weight", c.vocab_size, d)
+                                             : embeddings_;
   embedding_scale_ = c.scale_embedding ? std::sqrt(static_cast<float>(d)) : 1.0f;
 
   for (int i = 0; i < c.encoder_layers; ++i) {
@@ -119,7 +109,7 @@ void Model::resolve_weights() {
 void Model::build_position_table() {
   const auto& c = config();
   const int64_t d = c.d_model, half = d / 2;
-  const int64_t rows = c.max_position_embeddings + c.pad_id + 1;
+  const int64_t rows = int64_t{c.max_position_embeddings} + c.pad_id + 1;
   positions_.assign(rows * d, 0.0f);
   const double step = std::log(10000.0) / static_cast<double>(half - 1);
   for (int64_t p = 0; p < rows; ++p) {

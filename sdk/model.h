@@ -10,32 +10,9 @@
 #include "model_format/model_file.h"
 #include "sdk/expert_source.h"
 #include "sdk/tokenizer.h"
+#include "sdk/weights.h"
 
 namespace tusk::sdk {
-
-struct LinearWeights {
-  const float* weight = nullptr;  // [out, in]
-  const float* bias = nullptr;    // [out] or null
-  int64_t out = 0, in = 0;
-};
-
-struct LayerNormWeights {
-  const float* gamma = nullptr;
-  const float* beta = nullptr;
-};
-
-struct AttentionWeights {
-  LinearWeights q, k, v, out;
-};
-
-struct FfnWeights {
-  LinearWeights fc1, fc2;
-};
-
-struct RouterWeights {
-  const float* weight = nullptr;  // [experts, d_model], no bias
-  int experts = 0;
-};
 
 struct EncoderLayer {
   int index = 0;
@@ -65,8 +42,8 @@ class Model {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   ExpertSource& experts() const { return *experts_; }
 
-  const float* embeddings() const { return embeddings_; }  // [vocab, d_model]
-  const float* lm_head() const { return lm_head_; }        // [vocab, d_model]
+  const MatrixWeights& embeddings() const { return embeddings_; }  // [vocab, d_model]
+  const MatrixWeights& lm_head() const { return lm_head_; }        // [vocab, d_model]
   // Row p of the sinusoidal table: position p as the reference numbers it (pad_id + 1 first).
   const float* position(int64_t p) const { return positions_.data() + p * config().d_model; }
   // Longest token sequence (source ids, or decoder prefix) the position table covers.
@@ -89,8 +66,8 @@ class Model {
   std::shared_ptr<const format::ModelFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ExpertSource> experts_;
-  const float* embeddings_ = nullptr;
-  const float* lm_head_ = nullptr;
+  MatrixWeights embeddings_;
+  MatrixWeights lm_head_;
   float embedding_scale_ = 1.0f;
   std::vector<float> positions_;
   std::vector<EncoderLayer> encoder_layers_;

@@ -57,12 +57,10 @@ void MoeLayer::forward(Backend& backend, ExpertSource& experts, format::Stack st
       std::memcpy(in.data + i * d, x.data + group[i].first * x.ld, d * sizeof(float));
 
     PinnedExpert expert = experts.acquire(stack, layer, e);
-    auto h = hidden_.shape(n, expert->ffn_dim);
-    backend.linear(as_const(in), expert->fc1_weight, expert->ffn_dim, expert->fc1_bias,
-                   backends::Activation::Relu, h);
+    auto h = hidden_.shape(n, expert->fc1.out);
+    linear(backend, expert->fc1, as_const(in), h, backends::Activation::Relu);
     auto y = expert_out_.shape(n, d);
-    backend.linear(as_const(h), expert->fc2_weight, d, expert->fc2_bias,
-                   backends::Activation::None, y);
+    linear(backend, expert->fc2, as_const(h), y);
 
     for (int64_t i = 0; i < n; ++i) {
       auto& slot = group[i].second == 0 ? slot0 : slot1;

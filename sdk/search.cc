@@ -120,18 +120,17 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
         next.push_back({s, std::move(h)});
         ++kept;
       }
-      // Done when no live hypothesis can still beat the best finished one. Log-probs only fall
-      // as hypotheses grow, so the bound is the live score normalised at the longest length.
+      // Done when no live hypothesis can still beat the best finished one. Without a length
+      // penalty this is exact: log-probs only fall as hypotheses grow. With a penalty the
+      // exact bound (normalising at the maximum length) would almost never stop early, so,
+      // like common practice, the live score is normalised at its current length: an estimate.
       bool done = kept == 0;
       if (!done && !finished[s].empty()) {
         double best_finished = -std::numeric_limits<double>::infinity();
         for (const auto& f : finished[s])
           best_finished = std::max(best_finished, normalised(f.logprob, f.ids.size(), o.length_penalty));
-        const double bound =
-            o.length_penalty == 0.0f
-                ? best_alive
-                : normalised(best_alive, static_cast<size_t>(o.max_generated), o.length_penalty);
-        done = bound <= best_finished;
+        const size_t live_length = static_cast<size_t>(step);  // generated tokens so far
+        done = normalised(best_alive, live_length, o.length_penalty) <= best_finished;
       }
       if (done) {
         // Drop this sentence's live hypotheses.

@@ -33,10 +33,4 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
 
 int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 
-int Tokenizer::piece_id(std::string_view piece) const {
-  const int id = sp_->PieceToId(piece);
-  if (id == sp_->unk_id() && piece != sp_->IdToPiece(id)) return -1;
-  return id;
-}
-
 }  // namespace tusk::sdk

@@ -21,8 +21,6 @@ class Tokenizer {
   // Text of ids (special ids such as eos must already be removed). Thread-safe.
   std::string decode(const std::vector<int>& ids) const;
   int vocab_size() const;
-  // Id of a piece, or -1 if the vocabulary lacks it.
-  int piece_id(std::string_view piece) const;
 
  private:
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;

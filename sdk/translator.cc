@@ -27,7 +27,9 @@ const format::Language& language(const Model& model, const std::string& code, co
 
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
-      backend_(backends::make_cpu_backend(options.threads)) {}
+      backend_(backends::make_cpu_backend(options.threads)),
+      encoder_(std::make_unique<Encoder>(*model_, *backend_)),
+      decoder_(std::make_unique<Decoder>(*model_, *backend_)) {}
 
 Translator::~Translator() = default;
 
@@ -49,8 +51,8 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
       throw Error(ErrorCode::InvalidArgument, "sentence " + std::to_string(i) +
                                                   " is not valid UTF-8 (bad byte at offset " +
                                                   std::to_string(bad) + ")");
-    if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;  // blank → ""
     const auto pieces = model.tokenizer().encode(texts[i]);
+    if (pieces.empty()) continue;  // blank (whatever the whitespace) translates to ""
     auto& ids = sources[i];
     ids.push_back(src_lang.token_id);
     ids.insert(ids.end(), pieces.begin(), pieces.end());
@@ -80,8 +82,8 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
 
   std::vector<int64_t> lengths;
   for (int i : todo) lengths.push_back(static_cast<int64_t>(sources[i].size()));
-  Encoder encoder(model, *backend_);
-  Decoder decoder(model, *backend_);
+  Encoder& encoder = *encoder_;
+  Decoder& decoder = *decoder_;
   for (const auto& batch_positions : make_batches(lengths, options_.max_batch_size,
                                                   options_.max_batch_tokens)) {
     SourceBatch batch;
@@ -96,9 +98,11 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
       r.ids.insert(r.ids.end(), h.ids.begin(), h.ids.end());
       r.logprobs = std::move(h.logprobs);
       r.score = h.logprob;
+      // Ids past the tokenizer's pieces (a model vocabulary padded beyond it) have no text.
       std::vector<int> body;
+      const int pieces = model.tokenizer().vocab_size();
       for (int32_t id : h.ids)
-        if (id != c.eos_id) body.push_back(id);
+        if (id != c.eos_id && id < pieces) body.push_back(id);
       r.text = model.tokenizer().decode(body);
     }
   }

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "sdk/decoder.h"
+#include "sdk/encoder.h"
 #include "sdk/model.h"
 #include "sdk/search.h"
 
@@ -44,6 +46,9 @@ class Translator {
   std::shared_ptr<const Model> model_;
   TranslatorOptions options_;
   std::unique_ptr<backends::Backend> backend_;
+  // Reused across calls (under mutex_) so their activation buffers keep their capacity.
+  std::unique_ptr<Encoder> encoder_;
+  std::unique_ptr<Decoder> decoder_;
   std::mutex mutex_;
 };
 

@@ -39,7 +39,8 @@ int resolve_threads(int threads) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(threads), matmul_(threads) {}
+  explicit CpuBackend(int threads)
+      : threads_(threads), isa_(kernels::active_isa()), matmul_(threads) {}
 
   void linear(MatrixView x, const float* w, int64_t n, const float* bias, Activation act,
               MutableMatrixView y) override {
@@ -50,6 +51,18 @@ class CpuBackend final : public Backend {
     if (x.rows == 0 || n == 0) return;
     if (x.cols == 0) return fill_bias(bias, act, y);  // empty sum: oneDNN rejects k = 0
     matmul_.run(x, w, n, bias, act, y);
+  }
+
+  void linear(MatrixView x, const kernels::PackedWeights& w, const float* bias, Activation act,
+              MutableMatrixView y) override {
+    require_view(x, "linear", "x");
+    require_view(y, "linear", "y");
+    require(y.rows == x.rows && y.cols == w.n && x.cols == w.k, "linear",
+            "shapes must be x [m, w.k] and y [m, w.n]");
+    require(w.data != nullptr || w.n == 0, "linear", "packed weights are null");
+    if (x.rows == 0 || w.n == 0) return;
+    kernels::quantized_linear(isa_, w, x.data, x.rows, x.ld, bias, act == Activation::Relu,
+                              y.data, y.ld, threads_);
   }
 
   void add_scaled(MatrixView x, float alpha, MutableMatrixView y) override {
@@ -109,6 +122,7 @@ class CpuBackend final : public Backend {
   }
 
   int threads_;
+  kernels::Isa isa_;
   cpu::OneDnnMatmul matmul_;
   std::vector<float> attention_scratch_;  // per-thread scores rows, reused across calls
 };
