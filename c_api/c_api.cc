@@ -2,12 +2,14 @@
 // No translation logic lives here.
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "model_format/convert_hf.h"
+#include "model_format/tensor_report.h"
 #include "options.h"
 #include "sdk/model.h"
 #include "sdk/translator.h"
@@ -17,6 +19,9 @@ struct tusk_model_t {
   std::shared_ptr<const tusk::sdk::Model> model;
   std::string description;
   std::vector<std::string> language_codes;
+  // Built on the first tusk_model_describe_verbose (one line per tensor: large for big models).
+  mutable std::once_flag verbose_once;
+  mutable std::string verbose_description;
 };
 
 struct tusk_translator_t {
@@ -31,25 +36,37 @@ namespace {
 
 thread_local std::string last_error;
 
-tusk_status_t fail(tusk_status_t status, const std::string& message) {
-  last_error = message;
+// Records "prefix: message" as the thread's last error. Never throws: when even the message
+// cannot be allocated (out of memory), the error text is left empty but the status stands.
+tusk_status_t fail_with(tusk_status_t status, const char* prefix, const char* message) noexcept {
+  try {
+    last_error.assign(prefix);
+    if (*prefix && *message) last_error.append(": ");
+    last_error.append(message);
+  } catch (...) {
+    last_error.clear();
+  }
   return status;
 }
 
+tusk_status_t fail(tusk_status_t status, const std::string& message) noexcept {
+  return fail_with(status, "", message.c_str());
+}
+
 // Runs body; turns every exception into a status and a thread-local message, so no C++
-// exception ever crosses the ABI.
+// exception ever crosses the ABI. The handlers themselves do not allocate outside fail_with.
 template <typename Body>
 tusk_status_t guarded(const char* function, Body&& body) noexcept {
   try {
     return body(function);
   } catch (const tusk::Error& e) {
-    return fail(static_cast<tusk_status_t>(e.code()), e.what());
+    return fail_with(static_cast<tusk_status_t>(e.code()), "", e.what());
   } catch (const std::bad_alloc&) {
-    return fail(TUSK_ERROR_OUT_OF_MEMORY, std::string(function) + ": out of memory");
+    return fail_with(TUSK_ERROR_OUT_OF_MEMORY, function, "out of memory");
   } catch (const std::exception& e) {
-    return fail(TUSK_ERROR_INTERNAL, std::string(function) + ": " + e.what());
+    return fail_with(TUSK_ERROR_INTERNAL, function, e.what());
   } catch (...) {
-    return fail(TUSK_ERROR_INTERNAL, std::string(function) + ": unknown exception");
+    return fail_with(TUSK_ERROR_INTERNAL, function, "unknown exception");
   }
 }
 
@@ -103,6 +120,15 @@ class CallbackProgress final : public tusk::ProgressSink {
   tusk_progress_callback cb_;
   void* user_;
 };
+
+tusk::format::WeightFormat weight_format(int64_t type) {
+  switch (type) {
+    case TUSK_WEIGHTS_FP16: return tusk::format::WeightFormat::F16;
+    case TUSK_WEIGHTS_INT8: return tusk::format::WeightFormat::Int8;
+    case TUSK_WEIGHTS_INT4: return tusk::format::WeightFormat::Int4;
+    default: return tusk::format::WeightFormat::F32;  // the options table admits nothing else
+  }
+}
 
 const tusk_options_t& defaults() {
   static const tusk_options_t empty;
@@ -224,6 +250,19 @@ TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t* model, const char
   });
 }
 
+TUSK_API tusk_status_t tusk_model_describe_verbose(const tusk_model_t* model, const char** out) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(model && out, "model or out is NULL");
+    // If building throws, call_once lets the next call try again.
+    std::call_once(model->verbose_once, [&] {
+      model->verbose_description =
+          model->description + tusk::format::describe_tensors(model->model->file());
+    });
+    *out = model->verbose_description.c_str();
+    return TUSK_OK;
+  });
+}
+
 TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t* model, int32_t* out) {
   return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
@@ -249,6 +288,12 @@ TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path,
     const tusk_options_t& o = options ? *options : defaults();
     tusk::format::ConvertOptions convert;
     convert.zstd_level = static_cast<int>(o.get_int(TUSK_OPT_ZSTD_LEVEL));
+    convert.experts = weight_format(o.get_int(TUSK_OPT_EXPERT_WEIGHTS));
+    convert.dense = weight_format(o.get_int(TUSK_OPT_DENSE_WEIGHTS));
+    convert.group_size = o.get_int(TUSK_OPT_GROUP_SIZE);
+    TUSK_REQUIRE(convert.dense != tusk::format::WeightFormat::Int4,
+                 "TUSK_OPT_DENSE_WEIGHTS cannot be TUSK_WEIGHTS_INT4 (use INT8, FP16 or FP32): "
+                 "int4 is for the experts");
     CallbackProgress sink(progress, user_data);
     tusk::format::convert_hf(hf_dir, out_path, convert, progress ? &sink : nullptr);
     return TUSK_OK;

@@ -489,6 +489,17 @@ TEST_F(BadRequest, EmptyInputGivesEmptyOutput) {
   EXPECT_EQ(batch[0].ids, alone[0].ids) << "an empty neighbour changed a translation";
 }
 
+TEST_F(BadRequest, BlankInputOfAnyWhitespaceGivesEmptyOutput) {
+  // Tab, vertical tab, no-break space, zero-width space, ideographic space: no pieces, no text.
+  const std::vector<std::string> blanks = {" \t ", "\v", "\xc2\xa0", "\xe2\x80\x8b", "\xe3\x80\x80"};
+  const auto res = translate(translator_, "en", "de", blanks);
+  ASSERT_EQ(res.size(), blanks.size());
+  for (size_t i = 0; i < res.size(); ++i) {
+    EXPECT_EQ(res[i].text, "") << "blank input " << i;
+    EXPECT_TRUE(res[i].ids.empty()) << "blank input " << i;
+  }
+}
+
 TEST_F(BadRequest, TooLongInputIsRefusedByDefault) {
   // 600 words is well over the model's 256 positions.
   const std::string text = long_sentence(600);

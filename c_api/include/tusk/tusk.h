@@ -75,20 +75,43 @@ typedef enum tusk_option_t {
   /* Integer options. */
   TUSK_OPT_THREADS = 1,             /* intra-op threads; 0 = all cores (default 0) */
   TUSK_OPT_BEAM_SIZE = 2,           /* 1 = greedy (default 1) */
-  TUSK_OPT_MAX_DECODING_LENGTH = 3, /* generated tokens per sentence, 0 = model limit (default 256) */
+  TUSK_OPT_MAX_DECODING_LENGTH = 3, /* generated tokens per sentence (default 256), at most the
+                                       model's maximum positions - 1; 0 = that limit */
   TUSK_OPT_MAX_BATCH_SIZE = 4,      /* sentences per batch (default 32) */
   TUSK_OPT_MAX_BATCH_TOKENS = 5,    /* source tokens per batch (default 4096) */
-  TUSK_OPT_TRUNCATE_INPUT = 6,      /* 1: cut over-long sentences to the model limit and warn;
+  TUSK_OPT_TRUNCATE_INPUT = 6,      /* 1: cut over-long sentences to the model limit and mark
+                                       them (tusk_result_truncated);
                                        0: refuse them with TUSK_ERROR_INPUT_TOO_LONG (default 0) */
   TUSK_OPT_VERIFY_CHECKSUMS = 7,    /* 1: check all weight checksums at open (default 1) */
   TUSK_OPT_EXPERT_BUDGET_BYTES = 8, /* reserved for expert paging; 0 = keep all resident */
   TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA */
   TUSK_OPT_ZSTD_LEVEL = 10,         /* converter: zstd level for expert frames (default 3) */
+  TUSK_OPT_EXPERT_WEIGHTS = 11,     /* converter: storage of the expert weight matrices, a
+                                       tusk_weight_type_t (default TUSK_WEIGHTS_FP32) */
+  TUSK_OPT_DENSE_WEIGHTS = 12,      /* converter: storage of the dense weight matrices
+                                       (attention, dense FFN, embeddings / output projection), a
+                                       tusk_weight_type_t except TUSK_WEIGHTS_INT4, which
+                                       tusk_convert_hf refuses (default TUSK_WEIGHTS_FP32) */
+  TUSK_OPT_GROUP_SIZE = 13,         /* converter: input columns per int8/int4 scale; 0 = one
+                                       scale per output channel (default 0). Must divide the
+                                       matrices' input size; the kernels want a multiple of 64
+                                       for int4 and 32 for int8. Embeddings always get one scale
+                                       per row. */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100     /* beam score = logprob / length^penalty (default 0.0) */
 } tusk_option_t;
 
 typedef enum tusk_device_t { TUSK_DEVICE_CPU = 0, TUSK_DEVICE_CUDA = 1 } tusk_device_t;
+
+/* How the converter stores weight matrices (TUSK_OPT_EXPERT_WEIGHTS, TUSK_OPT_DENSE_WEIGHTS).
+ * INT8 and INT4 are symmetric with fp32 scales per output channel or per group of input
+ * columns (TUSK_OPT_GROUP_SIZE). Layer norms, biases and the routers always stay fp32. */
+typedef enum tusk_weight_type_t {
+  TUSK_WEIGHTS_FP32 = 0,
+  TUSK_WEIGHTS_FP16 = 1,
+  TUSK_WEIGHTS_INT8 = 2,
+  TUSK_WEIGHTS_INT4 = 3
+} tusk_weight_type_t;
 
 /* Creates an options object holding every default. Thread-safe. */
 TUSK_API tusk_status_t tusk_options_create(tusk_options_t **out);
@@ -128,6 +151,13 @@ TUSK_API void tusk_model_close(tusk_model_t *model);
  * compression ratios. The string belongs to the model. Thread-safe. */
 TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t *model, const char **out);
 
+/* The description followed by the quantization summary and one line per tensor (dense and
+ * expert): name, dtype, shape, group size of its scales, quantization error recorded by the
+ * converter (max abs error, relative RMS error against the fp32 weights) and bytes; then the
+ * totals per dtype. Read from the file's index: no weight is decoded. Built on first use; the
+ * string belongs to the model. Thread-safe. */
+TUSK_API tusk_status_t tusk_model_describe_verbose(const tusk_model_t *model, const char **out);
+
 /* Number of languages and the i-th language code ("en"). Strings belong to the model. */
 TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t *model, int32_t *out);
 TUSK_API tusk_status_t tusk_model_language(const tusk_model_t *model, int32_t index,
@@ -137,7 +167,11 @@ TUSK_API tusk_status_t tusk_model_language(const tusk_model_t *model, int32_t in
  * model.safetensors or sharded model-*.safetensors with model.safetensors.index.json) into one
  * .tusk file. Output is byte-identical for identical input. The file is written to a temporary
  * name and renamed, so a failed or cancelled conversion leaves no partial file.
- * options (may be NULL): TUSK_OPT_ZSTD_LEVEL. progress may be NULL. Thread-safe. */
+ * options (may be NULL): TUSK_OPT_ZSTD_LEVEL, TUSK_OPT_EXPERT_WEIGHTS, TUSK_OPT_DENSE_WEIGHTS,
+ * TUSK_OPT_GROUP_SIZE. Refused before any weight is read: dense int4 and a group size that
+ * does not suit a matrix (TUSK_ERROR_INVALID_ARGUMENT); a weight type whose kernels cannot
+ * take a matrix's shape, e.g. int4 needs input sizes that are multiples of 64 and int8 of 32
+ * (TUSK_ERROR_UNSUPPORTED). Messages name the tensor. progress may be NULL. Thread-safe. */
 TUSK_API tusk_status_t tusk_convert_hf(const char *hf_dir, const char *out_path,
                                        const tusk_options_t *options,
                                        tusk_progress_callback progress, void *user_data);
@@ -170,8 +204,10 @@ TUSK_API size_t tusk_result_count(const tusk_result_t *result);
 TUSK_API const char *tusk_result_text(const tusk_result_t *result, size_t i);
 /* Sum of the log-probabilities of the tokens of translation i, end-of-sentence included. */
 TUSK_API double tusk_result_score(const tusk_result_t *result, size_t i);
-/* Output token ids of translation i (target-language code first, end-of-sentence last) and
- * the log-probability of each generated token (one fewer: the language code is forced).
+/* Output token ids of translation i (target-language code first, then the generated tokens,
+ * end-of-sentence last unless decoding stopped at the maximum length; none for a blank
+ * sentence) and the log-probability of each generated token (one fewer: the language code is
+ * forced).
  * Pointers belong to the result; NULL/0 if i is out of range. */
 TUSK_API size_t tusk_result_tokens(const tusk_result_t *result, size_t i, const int32_t **ids);
 TUSK_API size_t tusk_result_token_logprobs(const tusk_result_t *result, size_t i,
