@@ -61,4 +61,4 @@ fi
 
 mkdir -p "$(dirname "$out")"
 echo "make-default-model: converting $checkpoint -> $out"
-"$tusk" convert --from-hf "$checkpoint" --out "$out"
+"$tusk" convert --from-hf "$checkpoint" --out "$out" $(cat "$repo/models/multi30k-moe.settings")
