@@ -1,14 +1,19 @@
 // GEMV (decode, m = 1) speed of the quantized kernels against memory bandwidth and oneDNN
-// fp32, all measured in this one run (timings on a shared machine are noisy: every figure is
-// the best of several passes).
+// fp32, all measured in this one run.
 //
-//   (a) copy bandwidth: memcpy over 256 MB buffers, STREAM convention (bytes read + written)
-//   (b) int4 GEMV (per-channel scales, and groups of 128), (c) oneDNN fp32 matmul m = 1,
-//   (d) int8 GEMV, on n x k = 1024x256, 256x1024 (this model's FFN) and 8192x2048, 2048x8192
-//   (NLLB-MoE-54B's fc1 / fc2), each cycling over enough distinct matrices that the working
-//   set is at least twice the last-level cache, so weights come from DRAM as in decoding.
+//   (a) copy bandwidth: memcpy over 256 MB buffers, best of several passes, STREAM
+//       convention (bytes read + written)
+//   (b) int4 GEMV: quantized_linear (fp32 activations; per-channel scales and groups of 128)
+//       and quantized_linear_x16 (int16 activations), (c) oneDNN fp32 matmul m = 1,
+//   (d) int8 GEMV, both paths,
+// on n x k = 1024x256, 256x1024 (this model's FFN) and 8192x2048, 2048x8192 (NLLB-MoE-54B's
+// fc1 / fc2), each cycling over enough distinct matrices that the working set is at least
+// twice the last-level cache, so weights come from DRAM as in decoding. GEMV times are the
+// median of per-call times: other processes preempting a thread (a shared machine) would
+// otherwise dominate a pass.
 //
-// Usage: bench_gemv [--threads 1,2] [--min-seconds 0.3]; TUSK_CPU_ISA picks the kernel level.
+// Usage: bench_gemv [--threads 1,2] [--min-seconds 0.3] [--shape NxK ...]; TUSK_CPU_ISA picks
+// the kernel level.
 #include <cpuinfo.h>
 #include <omp.h>
 
@@ -54,6 +59,23 @@ void fill_random(uint8_t* p, size_t bytes, uint32_t seed) {
     const uint32_t v = rng();
     std::memcpy(p + i, &v, 4);
   }
+}
+
+// Median of per-call times of call(j) over passes j = 0..count-1 until min_seconds.
+double median_call(const std::function<void(int64_t)>& call, int64_t count, double min_seconds) {
+  std::vector<double> times;
+  double total = 0;
+  for (int pass = 0; pass < 3 || total < min_seconds; ++pass) {
+    for (int64_t j = 0; j < count; ++j) {
+      const auto t0 = Clock::now();
+      call(j);
+      const double s = seconds_since(t0);
+      times.push_back(s);
+      total += s;
+    }
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
 }
 
 // Best time of passes of fn() until min_seconds have passed (at least 3 passes).
@@ -109,7 +131,7 @@ struct Result {
   int64_t matrices;
 };
 
-Result bench_quantized(WeightType type, const Shape& s, int64_t group, int threads, size_t llc,
+Result bench_quantized(WeightType type, const Shape& s, int64_t group, bool x16, int threads, size_t llc,
                        double min_seconds) {
   const size_t packed = tusk::kernels::packed_bytes(type, s.n, s.k);
   const size_t scales = static_cast<size_t>(s.n * (s.k / group)) * sizeof(float);
@@ -123,12 +145,14 @@ Result bench_quantized(WeightType type, const Shape& s, int64_t group, int threa
   for (int64_t j = 0; j < count; ++j)
     w.push_back({type, data.get() + j * stride, scale_values.data() + j * s.n * (s.k / group), s.n, s.k, group});
   const tusk::kernels::Isa isa = tusk::kernels::active_isa();
-  auto pass = [&] {
-    for (const PackedWeights& m : w)
-      tusk::kernels::quantized_linear(isa, m, x.data(), 1, s.k, nullptr, false, y.data(), s.n, threads);
+  auto call = [&](int64_t j) {
+    if (x16)
+      tusk::kernels::quantized_linear_x16(isa, w[j], x.data(), 1, s.k, nullptr, false, y.data(), s.n, threads);
+    else
+      tusk::kernels::quantized_linear(isa, w[j], x.data(), 1, s.k, nullptr, false, y.data(), s.n, threads);
   };
-  pass();  // warm-up: scratch, thread pool
-  return {best_of(pass, min_seconds) / count, packed + scales, count};
+  for (int64_t j = 0; j < count; ++j) call(j);  // warm-up: scratch, thread pool
+  return {median_call(call, count, min_seconds), packed + scales, count};
 }
 
 Result bench_onednn(const Shape& s, int threads, size_t llc, double min_seconds) {
@@ -151,13 +175,12 @@ Result bench_onednn(const Shape& s, int threads, size_t llc, double min_seconds)
   memory src(src_md, engine, x.data()), dst(dst_md, engine, y.data());
   std::vector<memory> weights;
   for (int64_t j = 0; j < count; ++j) weights.emplace_back(weights_md, engine, f + j * s.n * s.k);
-  auto pass = [&] {
-    for (const memory& w : weights)
-      matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}});
+  auto call = [&](int64_t j) {
+    matmul.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights[j]}, {DNNL_ARG_DST, dst}});
     stream.wait();
   };
-  pass();
-  return {best_of(pass, min_seconds) / count, bytes, count};
+  for (int64_t j = 0; j < count; ++j) call(j);
+  return {median_call(call, count, min_seconds), bytes, count};
 }
 
 std::vector<int> parse_threads(const char* text) {
@@ -175,13 +198,16 @@ std::vector<int> parse_threads(const char* text) {
 int main(int argc, char** argv) {
   std::vector<int> thread_counts{1, 2};
   double min_seconds = 0.3;
+  std::vector<std::string> only;  // "NxK" filters
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       thread_counts = parse_threads(argv[++i]);
     } else if (!std::strcmp(argv[i], "--min-seconds") && i + 1 < argc) {
       min_seconds = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
+      only.push_back(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--threads 1,2] [--min-seconds 0.3]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads 1,2] [--min-seconds 0.3] [--shape NxK ...]\n", argv[0]);
       return 2;
     }
   }
@@ -190,7 +216,8 @@ int main(int argc, char** argv) {
   std::printf("kernels: %s   last-level cache: %zu MB   working set per shape >= %zu MB\n",
               tusk::kernels::isa_name(tusk::kernels::active_isa()), llc >> 20, (2 * llc) >> 20);
   std::printf("GB/s = weight bytes read (packed + scales) per second; copy = STREAM convention\n"
-              "(bytes read + written); x fp32 = oneDNN fp32 time / this kernel's time.\n\n");
+              "(bytes read + written); x fp32 = oneDNN fp32 time / this kernel's time; x16 =\n"
+              "quantized_linear_x16 (int16 activations), else quantized_linear (fp32 activations).\n\n");
 
   const Shape shapes[] = {{1024, 256, "multi30k fc1"},
                           {256, 1024, "multi30k fc2"},
@@ -199,24 +226,28 @@ int main(int argc, char** argv) {
   for (int threads : thread_counts) {
     const double copy = copy_gbps(threads, min_seconds);
     std::printf("threads %d: copy %.1f GB/s\n", threads, copy);
-    std::printf("%-13s %-10s %-14s %5s %9s %7s %7s %6s\n", "shape n x k", "model", "kernel", "mats",
+    std::printf("%-11s %-12s %-14s %5s %9s %7s %7s %6s\n", "shape n x k", "model", "kernel", "mats",
                 "us/gemv", "GB/s", "%copy", "x fp32");
     for (const Shape& s : shapes) {
+      const std::string dims = std::to_string(s.n) + "x" + std::to_string(s.k);
+      if (!only.empty() && std::find(only.begin(), only.end(), dims) == only.end()) continue;
       const Result fp32 = bench_onednn(s, threads, llc, min_seconds);
       struct Row {
         const char* name;
         Result r;
       };
       const Row rows[] = {
-          {"int4", bench_quantized(WeightType::Int4, s, s.k, threads, llc, min_seconds)},
-          {"int4 g128", bench_quantized(WeightType::Int4, s, 128, threads, llc, min_seconds)},
-          {"int8", bench_quantized(WeightType::Int8, s, s.k, threads, llc, min_seconds)},
+          {"int4", bench_quantized(WeightType::Int4, s, s.k, false, threads, llc, min_seconds)},
+          {"int4 g128", bench_quantized(WeightType::Int4, s, 128, false, threads, llc, min_seconds)},
+          {"int4 x16", bench_quantized(WeightType::Int4, s, s.k, true, threads, llc, min_seconds)},
+          {"int4 x16 g128", bench_quantized(WeightType::Int4, s, 128, true, threads, llc, min_seconds)},
+          {"int8", bench_quantized(WeightType::Int8, s, s.k, false, threads, llc, min_seconds)},
+          {"int8 x16", bench_quantized(WeightType::Int8, s, s.k, true, threads, llc, min_seconds)},
           {"oneDNN fp32", fp32},
       };
-      const std::string dims = std::to_string(s.n) + "x" + std::to_string(s.k);
       for (const Row& row : rows) {
         const double gbps = row.r.bytes / row.r.seconds / 1e9;
-        std::printf("%-13s %-10s %-14s %5lld %9.1f %7.1f %6.0f%% %6.2f\n", dims.c_str(), s.what, row.name,
+        std::printf("%-11s %-12s %-14s %5lld %9.1f %7.1f %6.0f%% %6.2f\n", dims.c_str(), s.what, row.name,
                     static_cast<long long>(row.r.matrices), row.r.seconds * 1e6, gbps, 100.0 * gbps / copy,
                     fp32.seconds / row.r.seconds);
       }

@@ -33,8 +33,10 @@ float* scratch(size_t floats) {
 
 }  // namespace
 
-void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x,
-                      const float* bias, bool relu, float* y, int64_t ld_y, int threads) {
+namespace {
+
+void run(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x, const float* bias,
+         bool relu, float* y, int64_t ld_y, int threads, bool x16) {
   if (!isa_supported(isa)) fail(std::string("ISA level ") + isa_name(isa) + " is not supported by this CPU");
   if (const char* problem = check_shape(w.type, w.n, w.k, w.group)) fail(problem);
   if (m < 0) fail("m must not be negative");
@@ -44,14 +46,26 @@ void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m
   if (!w.data || !x || !y) fail("null weights, x or y");
   if (w.type != WeightType::F16 && !w.scales) fail("null scales");
 
-  detail::LinearCall call{w, x, m, ld_x, bias, relu, y, ld_y, threads < 1 ? 1 : threads, nullptr};
-  call.scratch = scratch(detail::gemv_scratch_floats(w, m));
+  detail::LinearCall call{w, x, m, ld_x, bias, relu, y, ld_y, threads < 1 ? 1 : threads, x16, nullptr};
+  call.scratch = scratch(detail::gemv_scratch_floats(w, m, detail::uses_x16(call)));
   switch (isa) {
     case Isa::Generic: return detail::linear_generic(call);
     case Isa::Avx2: return detail::linear_avx2(call);
-    case Isa::Avx512:
-    case Isa::Avx512Vnni: return detail::linear_avx512(call);
+    case Isa::Avx512: return detail::linear_avx512(call);
+    case Isa::Avx512Vnni: return detail::linear_avx512vnni(call);
   }
+}
+
+}  // namespace
+
+void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x,
+                      const float* bias, bool relu, float* y, int64_t ld_y, int threads) {
+  run(isa, w, x, m, ld_x, bias, relu, y, ld_y, threads, /*x16=*/false);
+}
+
+void quantized_linear_x16(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x,
+                          const float* bias, bool relu, float* y, int64_t ld_y, int threads) {
+  run(isa, w, x, m, ld_x, bias, relu, y, ld_y, threads, /*x16=*/true);
 }
 
 }  // namespace tusk::kernels

@@ -8,10 +8,12 @@
 //
 // Int4 trick: a reader's step masks nibble t of every 32-bit word in place, giving
 // u * 2^(4t) with u = q + 8; the activations are prescaled by 2^(-4t) per column once per
-// call (prepare_int4), so no shift is needed per element, and the +8 offset is removed per
-// group with the sum of x over the group: sum x*q = sum x*u - 8 * sum x. Power-of-two
-// scaling is exact, so the products are the same floats as x * u.
+// call (prepare_int4), so no shift is needed per element, and the +8 offset is removed once
+// per output with the sums of x per group: sum x*q = sum x*u - 8 * sum x. Power-of-two
+// scaling is exact, so the products are the same floats as x * u. Three vector ops per 8
+// weights (mask, convert, FMA) keep this path compute-bound on AVX2; see gemv_x16.h.
 //
+// Also the software prefetch and the epilogue that gemv_x16.h shares.
 // Internal linkage only, see linear_driver.h.
 #pragma once
 
@@ -55,63 +57,141 @@ inline GemvPrep prepare_int4(const LinearCall& c, const float (&prescale)[8]) {
   return {xs, k, sums, groups};
 }
 
-// Software prefetch look-ahead. Weight rows of a few KB are too short for the hardware
-// streamers to ramp up, so each row stream prefetches `distance` bytes ahead of itself: a
-// whole number of tiles when tiles are small (the lines then belong to the same row of a
-// later tile, which covers every line once), else kPrefetchBytes along the row.
-#ifndef TUSK_PREFETCH_BYTES
-#define TUSK_PREFETCH_BYTES 4096
-#endif
-constexpr int64_t kPrefetchBytes = TUSK_PREFETCH_BYTES;
-inline int64_t prefetch_distance(int64_t tile_bytes) {
-  if (tile_bytes > 4 * kPrefetchBytes) return kPrefetchBytes;
-  return (kPrefetchBytes + tile_bytes - 1) / tile_bytes * tile_bytes;
+// Software prefetch. A tile's R weight rows are contiguous; read as R interleaved streams of
+// a few KB each they are too short for the hardware streamers to ramp up, and the core
+// stalls on DRAM latency. Small tiles (<= kLinearTileBytes) therefore prefetch the tile
+// `ahead` bytes further on in address order, spread evenly over the current tile's blocks
+// (DRAM sees one sequential stream); larger tiles prefetch each row kPrefetchBytes ahead.
+constexpr int64_t kPrefetchBytes = 4096;
+constexpr int64_t kLinearTileBytes = 8192;
+
+struct PrefetchPlan {
+  bool linear;
+  int64_t ahead;  // bytes
+};
+
+inline PrefetchPlan prefetch_plan(int64_t tile_bytes) {
+  if (tile_bytes > kLinearTileBytes) return {false, kPrefetchBytes};
+  return {true, (kPrefetchBytes + tile_bytes - 1) / tile_bytes * tile_bytes};
+}
+
+// Prefetches the lines of [from, to) (offsets from base), each line once over consecutive calls.
+__attribute__((always_inline)) inline void prefetch_span(const uint8_t* base, int64_t from, int64_t to) {
+  for (int64_t line = (from + 63) & ~int64_t{63}; line < to; line += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(base + line), _MM_HINT_T0);
+}
+
+// Called once per block b of a tile whose rows hold `block_bytes` per block. Per-row mode:
+// a look-ahead past the row's end continues in the same row slot of the next tile (the next
+// row belongs to this tile and is being read already).
+template <int R>
+__attribute__((always_inline)) inline void prefetch_block(const PrefetchPlan& plan, const uint8_t* const (&rows)[R],
+                                                          int64_t b, int64_t block_bytes, int64_t row_bytes) {
+  if (plan.linear) {
+    prefetch_span(rows[0] + plan.ahead, b * R * block_bytes, (b + 1) * R * block_bytes);
+  } else {
+    const int64_t from = b * block_bytes + plan.ahead;
+    const int64_t skip = from >= row_bytes ? (R - 1) * row_bytes : 0;
+#pragma GCC unroll 8
+    for (int rr = 0; rr < R; ++rr) prefetch_span(rows[rr] + skip, from, from + block_bytes);
+  }
+}
+
+// Warms the first look-ahead of a row range, which no earlier tile prefetched.
+inline void prefetch_start(const uint8_t* first_row, int64_t range_bytes, int64_t tile_bytes) {
+  const PrefetchPlan plan = prefetch_plan(tile_bytes);
+  prefetch_span(first_row, 0, plan.ahead < range_bytes ? plan.ahead : range_bytes);
+}
+
+// Writes y[i][r0..r0+R) from the tile's dot products v (grouped: already scaled per group).
+// The Int4 offset comes off as offset * sum_g scale[r][g] * sum(x over g), a short dot with
+// the row's scales, instead of a scalar update inside every group.
+template <class Rd, int R, bool kGrouped>
+__attribute__((always_inline)) inline void finish_rows(const LinearCall& c, int64_t i, int64_t r0, const float (&v)[R],
+                                                       const float* x_sums, int64_t groups, float x_scale) {
+#pragma GCC unroll 8
+  for (int rr = 0; rr < R; ++rr) {
+    const int64_t r = r0 + rr;
+    float val = v[rr];
+    if constexpr (Rd::kOffset != 0) {
+      if constexpr (kGrouped) {
+        const float* scales = c.w.scales + r * groups;
+        float corr = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) corr += scales[g] * x_sums[g];
+        val -= Rd::kOffset * corr;
+      } else {
+        val -= Rd::kOffset * x_sums[0];
+      }
+    }
+    if constexpr (!kGrouped && Rd::kScaled) val *= c.w.scales[r];
+    val *= x_scale;
+    if (c.bias) val += c.bias[r];
+    if (c.relu) val = val > 0.0f ? val : 0.0f;
+    c.y[i * c.ld_y + r] = val;
+  }
+}
+
+// Horizontal sums of R vectors; four at a time share the reduction.
+template <class V, int R>
+__attribute__((always_inline)) inline void hsum_rows(const typename V::T (&t)[R], float (&v)[R]) {
+  if constexpr (R == 4) {
+    V::hsum4(t[0], t[1], t[2], t[3], v);
+  } else {
+#pragma GCC unroll 8
+    for (int rr = 0; rr < R; ++rr) v[rr] = V::hsum(t[rr]);
+  }
+}
+
+// What every tile of a row range shares, computed once per range (divisions included).
+struct TileGeometry {
+  int64_t k_main;  // columns of the vector loop (F16 leaves a scalar tail)
+  int64_t group;   // columns per scale group (k_main when not grouped)
+  int64_t groups;  // groups per row
+  int64_t blocks_per_group;
+  int64_t row_bytes;
+  PrefetchPlan plan;
+};
+
+template <class Rd, int R, bool kGrouped>
+TileGeometry tile_geometry(const PackedWeights& w) {
+  TileGeometry g;
+  g.k_main = Rd::main_cols(w.k);
+  g.group = kGrouped ? w.group : g.k_main;
+  g.groups = kGrouped ? w.k / w.group : 1;
+  g.blocks_per_group = g.group / Rd::kCols;
+  g.row_bytes = Rd::row_bytes(w.k);
+  g.plan = prefetch_plan(R * g.row_bytes);
+  return g;
 }
 
 // y[0..M)[r0..r0+R) for one tile of R weight rows. Forced inline into the row loop so the
 // constants (masks, pointers) stay hoisted across tiles.
 template <class V, class Rd, int M, int R, int A, bool kGrouped>
-__attribute__((always_inline)) inline void gemv_tile(const LinearCall& c, const GemvPrep& p, int64_t r0) {
+__attribute__((always_inline)) inline void gemv_tile(const LinearCall& c, const GemvPrep& p,
+                                                     const TileGeometry& geo, int64_t r0) {
   using T = typename V::T;
-  const PackedWeights& w = c.w;
-  const int64_t k = w.k;
-  const int64_t k_main = Rd::main_cols(k);  // F16 leaves a scalar tail
-  const int64_t group = kGrouped ? w.group : k_main;
-  const int64_t groups = kGrouped ? k / w.group : 1;
-  const int64_t blocks = group / Rd::kCols;
-  const int64_t row_bytes = Rd::row_bytes(k);
-  const int64_t ahead = prefetch_distance(R * row_bytes);
   const uint8_t* rows[R];
-  for (int rr = 0; rr < R; ++rr) rows[rr] = static_cast<const uint8_t*>(w.data) + (r0 + rr) * row_bytes;
+#pragma GCC unroll 8
+  for (int rr = 0; rr < R; ++rr) rows[rr] = static_cast<const uint8_t*>(c.w.data) + (r0 + rr) * geo.row_bytes;
 
-  T acc[M][R];     // grouped: sum over groups of scale * partial
-  float corr[M][R];  // grouped Int4: sum over groups of scale * sum(x)
+  T acc[M][R];  // grouped: sum over groups of scale * partial
   T part[M][R][A];
   if constexpr (kGrouped) {
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
-      for (int rr = 0; rr < R; ++rr) {
-        acc[i][rr] = V::zero();
-        corr[i][rr] = 0.0f;
-      }
+      for (int rr = 0; rr < R; ++rr) acc[i][rr] = V::zero();
   }
-
-  for (int64_t g = 0; g < groups; ++g) {
+  for (int64_t g = 0; g < geo.groups; ++g) {
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
       for (int rr = 0; rr < R; ++rr)
 #pragma GCC unroll 2
         for (int a = 0; a < A; ++a) part[i][rr][a] = V::zero();
-    for (int64_t b = g * blocks; b < (g + 1) * blocks; ++b) {
-      if ((b * Rd::kBlockBytes) % 64 == 0) {
-#pragma GCC unroll 4
-        for (int rr = 0; rr < R; ++rr)
-          for (int l = 0; l < (Rd::kBlockBytes + 63) / 64; ++l)
-            _mm_prefetch(reinterpret_cast<const char*>(rows[rr] + b * Rd::kBlockBytes + ahead + 64 * l),
-                         _MM_HINT_T0);
-      }
+    const int64_t b_end = (g + 1) * geo.blocks_per_group;
+    for (int64_t b = g * geo.blocks_per_group; b < b_end; ++b) {
+      prefetch_block<R>(geo.plan, rows, b, Rd::kBlockBytes, geo.row_bytes);
       typename Rd::State st[R];
 #pragma GCC unroll 4
       for (int rr = 0; rr < R; ++rr) st[rr] = Rd::load(rows[rr], b);
@@ -132,36 +212,36 @@ __attribute__((always_inline)) inline void gemv_tile(const LinearCall& c, const 
     if constexpr (kGrouped) {
 #pragma GCC unroll 4
       for (int rr = 0; rr < R; ++rr) {
-        const float scale = w.scales[(r0 + rr) * groups + g];
+        const T scale = V::set1(c.w.scales[(r0 + rr) * geo.groups + g]);
 #pragma GCC unroll 4
         for (int i = 0; i < M; ++i) {
           T sum = part[i][rr][0];
+#pragma GCC unroll 8
           for (int a = 1; a < A; ++a) sum = V::add(sum, part[i][rr][a]);
-          acc[i][rr] = V::fma(sum, V::set1(scale), acc[i][rr]);
-          if constexpr (Rd::kOffset != 0) corr[i][rr] += scale * p.sums[i * p.ld_sums + g];
+          acc[i][rr] = V::fma(sum, scale, acc[i][rr]);
         }
       }
     }
   }
-
-  for (int rr = 0; rr < R; ++rr) {
-    const int64_t r = r0 + rr;
-    for (int i = 0; i < M; ++i) {
-      float v;
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+    T t[R];
+#pragma GCC unroll 8
+    for (int rr = 0; rr < R; ++rr) {
       if constexpr (kGrouped) {
-        v = V::hsum(acc[i][rr]) - Rd::kOffset * corr[i][rr];
+        t[rr] = acc[i][rr];
       } else {
-        T sum = part[i][rr][0];
-        for (int a = 1; a < A; ++a) sum = V::add(sum, part[i][rr][a]);
-        v = V::hsum(sum);
-        if constexpr (Rd::kOffset != 0) v -= Rd::kOffset * p.sums[i * p.ld_sums];
-        if constexpr (Rd::kScaled) v *= w.scales[r];
+        t[rr] = part[i][rr][0];
+#pragma GCC unroll 8
+        for (int a = 1; a < A; ++a) t[rr] = V::add(t[rr], part[i][rr][a]);
       }
-      if (k_main < k) v += Rd::tail(rows[rr], c.x + i * c.ld_x, k_main, k);
-      if (c.bias) v += c.bias[r];
-      if (c.relu) v = v > 0.0f ? v : 0.0f;
-      c.y[i * c.ld_y + r] = v;
     }
+    float v[R];
+    hsum_rows<V, R>(t, v);
+    if (geo.k_main < c.w.k)  // F16 only: unscaled scalar tail
+#pragma GCC unroll 8
+      for (int rr = 0; rr < R; ++rr) v[rr] += Rd::tail(rows[rr], c.x + i * c.ld_x, geo.k_main, c.w.k);
+    finish_rows<Rd, R, kGrouped>(c, i, r0, v, p.sums ? p.sums + i * p.ld_sums : nullptr, geo.groups, 1.0f);
   }
 }
 
@@ -170,9 +250,13 @@ template <class V, class Rd, int M, bool kGrouped>
 void gemv_range(const LinearCall& c, const GemvPrep& p, int64_t r0, int64_t r1) {
   constexpr int R = M <= 2 ? 4 : 2;
   constexpr int A = M == 1 ? 2 : 1;
+  const TileGeometry geo = tile_geometry<Rd, R, kGrouped>(c.w);
+  const TileGeometry geo1 = tile_geometry<Rd, 1, kGrouped>(c.w);
+  prefetch_start(static_cast<const uint8_t*>(c.w.data) + r0 * geo.row_bytes, (r1 - r0) * geo.row_bytes,
+                 R * geo.row_bytes);
   int64_t r = r0;
-  for (; r + R <= r1; r += R) gemv_tile<V, Rd, M, R, A, kGrouped>(c, p, r);
-  for (; r < r1; ++r) gemv_tile<V, Rd, M, 1, 2, kGrouped>(c, p, r);
+  for (; r + R <= r1; r += R) gemv_tile<V, Rd, M, R, A, kGrouped>(c, p, geo, r);
+  for (; r < r1; ++r) gemv_tile<V, Rd, M, 1, 2, kGrouped>(c, p, geo1, r);
 }
 
 template <class V, class Rd, bool kGrouped>

@@ -22,20 +22,31 @@ struct LinearCall {
   float* y;
   int64_t ld_y;
   int threads;     // >= 1
-  float* scratch;  // gemv_scratch_floats(w, m) floats, 64-byte aligned, owned by the caller
+  bool x16;        // GEMV with int16 activations (quantized_linear_x16)
+  float* scratch;  // gemv_scratch_floats(...) floats, 64-byte aligned, owned by the caller
 };
 
 namespace {  // internal linkage: included by TUs built with different ISA flags
-// Scratch the GEMV path needs: Int4 keeps a prescaled copy of x [m, k] and the sums of x per
-// (row, group) [m, k / group] (see gemv_simd.h); the other types read x as it is.
-inline size_t gemv_scratch_floats(const PackedWeights& w, int64_t m) {
-  if (w.type != WeightType::Int4 || m > kGemvMaxRows) return 0;
-  return static_cast<size_t>(m) * static_cast<size_t>(w.k + w.k / w.group);
+
+// The x16 GEMV applies to integer weights at GEMV sizes; everything else runs in fp32.
+inline bool uses_x16(const LinearCall& c) {
+  return c.x16 && c.m <= kGemvMaxRows && c.w.type != WeightType::F16;
+}
+
+// Scratch the GEMV paths need. fp32: Int4 keeps a prescaled copy of x [m, k] and the sums of
+// x per (row, group) [m, k / group] (gemv_simd.h); Int8 and F16 read x as it is.
+// x16: int16 x [m, k], int32 sums [m, k / group] and one float scale per row (x16_prep.h).
+inline size_t gemv_scratch_floats(const PackedWeights& w, int64_t m, bool x16) {
+  if (m > kGemvMaxRows || w.type == WeightType::F16) return 0;
+  const size_t rows = static_cast<size_t>(m), k = static_cast<size_t>(w.k), groups = k / static_cast<size_t>(w.group);
+  if (x16) return rows * (k / 2 + groups + 1);
+  return w.type == WeightType::Int4 ? rows * (k + groups) : 0;
 }
 }  // namespace
 
 void linear_generic(const LinearCall& call);
 void linear_avx2(const LinearCall& call);
-void linear_avx512(const LinearCall& call);  // also serves Isa::Avx512Vnni
+void linear_avx512(const LinearCall& call);
+void linear_avx512vnni(const LinearCall& call);  // the x16 GEMV with vpdpwssd, else linear_avx512
 
 }  // namespace tusk::kernels::detail

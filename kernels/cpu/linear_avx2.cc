@@ -4,7 +4,10 @@
 
 #include <cstdint>
 
+#include <type_traits>
+
 #include "kernels/cpu/gemv_simd.h"
+#include "kernels/cpu/gemv_x16.h"
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/simd_avx2.h"
 #include "kernels/cpu/weight_format.h"
@@ -82,49 +85,108 @@ struct F16Reader {
   }
 };
 
+// ---- x16 GEMV (see gemv_x16.h) ----
+
+struct VecX16 : VecAvx2 {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int kLanes16 = 16, kChains = 1;
+  static I zero() { return _mm256_setzero_si256(); }
+  static I load(const int16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I dot(I acc, I w, I x) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x)); }
+  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
+  static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
+  static F fzero() { return _mm256_setzero_ps(); }
+  static F fadd(F a, F b) { return _mm256_add_ps(a, b); }
+};
+
+// Step p: nibbles p (low word) and p + 4 (high word) of each 32-bit word.
+struct Int4X16Reader {
+  static constexpr int kCols = 64, kSteps = 4, kBlockBytes = 32;
+  static constexpr float kOffset = 8.0f;
+  static constexpr bool kScaled = true;
+  using State = __m256i;
+  static int64_t row_bytes(int64_t k) { return k / 2; }
+  static int64_t main_cols(int64_t k) { return k; }
+  static State load(const uint8_t* row, int64_t b) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * kBlockBytes));
+  }
+  static __m256i step(State v, int p) {
+    const __m256i nibbles = _mm256_set1_epi32(0x000F000F);
+    switch (p) {
+      case 0: return _mm256_and_si256(v, nibbles);
+      case 1: return _mm256_and_si256(_mm256_srli_epi32(v, 4), nibbles);
+      case 2: return _mm256_and_si256(_mm256_srli_epi32(v, 8), nibbles);
+      default: return _mm256_srli_epi16(v, 12);  // a 16-bit shift leaves the top nibble alone
+    }
+  }
+};
+
+struct Int8X16Reader {
+  static constexpr int kCols = 32, kSteps = 2, kBlockBytes = 32;
+  static constexpr float kOffset = 0.0f;
+  static constexpr bool kScaled = true;
+  using State = const uint8_t*;
+  static int64_t row_bytes(int64_t k) { return k; }
+  static int64_t main_cols(int64_t k) { return k; }
+  static State load(const uint8_t* row, int64_t b) { return row + b * kBlockBytes; }
+  static __m256i step(State p, int s) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * s)));
+  }
+};
+
+struct NoX16 {};  // F16 weights: the x16 path does not apply
+
 // ---- GEMM micro-kernel: MR x 16 tile, 2 * MR accumulators ----
 
 constexpr int kNr = 16, kMr = 6;
 
 template <int MR>
 void micro_tile(const MicroArgs& a) {
+  // Everything the loop needs in locals: accumulators whose address escapes (or fields read
+  // through `a`) would be kept in memory and stored back on every iteration.
+  const int64_t kc = a.kc, ld_x = a.ld_x, ld_y = a.ld_y;
   const bool full = a.nr == kNr;
   const __m256i mask0 = lane_mask(a.nr), mask1 = lane_mask(a.nr - 8);
-  auto load2 = [&](const float* p, __m256& lo, __m256& hi) {
-    lo = full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask0);
-    hi = full ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, mask1);
-  };
+  auto load_lo = [&](const float* p) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask0); };
+  auto load_hi = [&](const float* p) { return full ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, mask1); };
   __m256 acc[MR][2];
   if (a.first) {
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-    if (a.bias) load2(a.bias, b0, b1);
+    const __m256 b0 = a.bias ? load_lo(a.bias) : _mm256_setzero_ps();
+    const __m256 b1 = a.bias ? load_hi(a.bias) : _mm256_setzero_ps();
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       acc[i][0] = b0;
       acc[i][1] = b1;
     }
   } else {
-    for (int i = 0; i < MR; ++i) load2(a.y + i * a.ld_y, acc[i][0], acc[i][1]);
-  }
-  const float* xr[MR];
-  for (int i = 0; i < MR; ++i) xr[i] = a.x + i * a.ld_x;
-  const float* panel = a.panel;
-  for (int64_t p = 0; p < a.kc; ++p, panel += kNr) {
-    const __m256 w0 = _mm256_load_ps(panel), w1 = _mm256_load_ps(panel + 8);
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m256 xv = _mm256_broadcast_ss(xr[i] + p);
+      acc[i][0] = load_lo(a.y + i * ld_y);
+      acc[i][1] = load_hi(a.y + i * ld_y);
+    }
+  }
+  const float* x = a.x;
+  const float* panel = a.panel;
+  for (int64_t p = 0; p < kc; ++p, panel += kNr) {
+    const __m256 w0 = _mm256_load_ps(panel), w1 = _mm256_load_ps(panel + 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xv = _mm256_broadcast_ss(x + i * ld_x + p);
       acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
       acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
     }
   }
   if (a.last && a.relu) {
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       acc[i][0] = _mm256_max_ps(acc[i][0], _mm256_setzero_ps());
       acc[i][1] = _mm256_max_ps(acc[i][1], _mm256_setzero_ps());
     }
   }
+#pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
-    float* y = a.y + i * a.ld_y;
+    float* y = a.y + i * ld_y;
     if (full) {
       _mm256_storeu_ps(y, acc[i][0]);
       _mm256_storeu_ps(y + 8, acc[i][1]);
@@ -148,10 +210,14 @@ void micro(int mr, const MicroArgs& a) {
 
 // ---- Policies for linear_driver.h ----
 
-template <class Reader, class Cols8>
+template <class Reader, class Cols8, class X16Reader>
 struct Policy {
   static constexpr int kNr = detail::kNr, kMr = detail::kMr;
   using GemvPrep = detail::GemvPrep;
+  static X16Prep x16_prepare(const LinearCall& c) { return prepare_x16_avx2(c); }
+  static void x16_rows(const LinearCall& c, const X16Prep& p, int64_t r0, int64_t r1) {
+    if constexpr (!std::is_same_v<X16Reader, NoX16>) detail::x16_rows<VecX16, X16Reader>(c, p, r0, r1);
+  }
   static GemvPrep gemv_prepare(const LinearCall& c) {
     if constexpr (Reader::kOffset != 0) return prepare_int4(c, Reader::kPrescale);
     return raw_activations(c);
@@ -169,9 +235,9 @@ struct Policy {
 
 void linear_avx2(const LinearCall& call) {
   switch (call.w.type) {
-    case WeightType::Int4: return run_linear<Policy<Int4Reader, Cols8Int4>>(call);
-    case WeightType::Int8: return run_linear<Policy<Int8Reader, Cols8Int8>>(call);
-    case WeightType::F16: return run_linear<Policy<F16Reader, Cols8F16>>(call);
+    case WeightType::Int4: return run_linear<Policy<Int4Reader, Cols8Int4, Int4X16Reader>>(call);
+    case WeightType::Int8: return run_linear<Policy<Int8Reader, Cols8Int8, Int8X16Reader>>(call);
+    case WeightType::F16: return run_linear<Policy<F16Reader, Cols8F16, NoX16>>(call);
   }
 }
 

@@ -3,6 +3,7 @@
 //   P::kNr, P::kMr                 GEMM panel width (weight rows) and micro-kernel rows (x rows)
 //   P::gemv_prepare(call)          -> P::GemvPrep: activations as the GEMV loop wants them
 //   P::gemv_rows(call, prep, r0, r1)   y[0..m)[r0..r1) for m <= kGemvMaxRows
+//   P::x16_prepare(call), P::x16_rows(call, prep, r0, r1)   the same with int16 activations
 //   P::dequant_panel(w, r0, nr, c0, kc, panel)  panel[kc][kNr] = dequant(w[r0+j][c0+p]) (0 past nr)
 //   P::micro(mr, MicroArgs)        y tile (+)= x tile . panel, bias at the first, ReLU at the last
 //
@@ -16,6 +17,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/kernel_entry.h"
+#include "kernels/cpu/x16_prep.h"
 
 namespace tusk::kernels::detail {
 namespace {
@@ -71,6 +73,15 @@ void run_gemv(const LinearCall& c) {
   });
 }
 
+template <class P>
+void run_gemv_x16(const LinearCall& c) {
+  const X16Prep prep = P::x16_prepare(c);
+  const int64_t n = c.w.n;
+  parallel_ranges(worth_threads(c), ceil_div(n, kGemvRowChunk), [&](int64_t u0, int64_t u1) {
+    P::x16_rows(c, prep, u0 * kGemvRowChunk, min64(n, u1 * kGemvRowChunk));
+  });
+}
+
 // Work units are (panel of kNr weight rows, block of x rows); x is split only when there are
 // fewer panels than threads, since every block dequantizes its panels again.
 template <class P>
@@ -110,10 +121,12 @@ void run_gemm(const LinearCall& c) {
 
 template <class P>
 void run_linear(const LinearCall& c) {
-  if (c.m <= kGemvMaxRows)
-    run_gemv<P>(c);
-  else
+  if (c.m > kGemvMaxRows)
     run_gemm<P>(c);
+  else if (uses_x16(c))
+    run_gemv_x16<P>(c);
+  else
+    run_gemv<P>(c);
 }
 
 }  // namespace

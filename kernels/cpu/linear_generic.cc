@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/weight_format.h"
+#include "kernels/cpu/x16_prep.h"
 
 namespace tusk::kernels::detail {
 namespace {
@@ -67,6 +68,31 @@ struct GenericPolicy {
       }
       for (int64_t i = 0; i < c.m; ++i) {
         float v = out[i] + (c.bias ? c.bias[r] : 0.0f);
+        if (c.relu) v = v > 0.0f ? v : 0.0f;
+        c.y[i * c.ld_y + r] = v;
+      }
+    }
+  }
+
+  // x16: exact integer dot products per group (int64), then scales.
+  static X16Prep x16_prepare(const LinearCall& c) { return prepare_x16(c, /*int4_block_order=*/false); }
+  static void x16_rows(const LinearCall& c, const X16Prep& p, int64_t r0, int64_t r1) {
+    const PackedWeights& w = c.w;
+    const int64_t groups = w.k / w.group;
+    for (int64_t r = r0; r < r1; ++r) {
+      const auto* row = static_cast<const uint8_t*>(w.data) + r * (w.type == WeightType::Int4 ? w.k / 2 : w.k);
+      for (int64_t i = 0; i < c.m; ++i) {
+        const int16_t* xq = p.x + i * p.ld_x;
+        double out = 0.0;
+        for (int64_t g = 0; g < groups; ++g) {
+          int64_t dot = 0;
+          for (int64_t col = g * w.group; col < (g + 1) * w.group; ++col) {
+            const int q = w.type == WeightType::Int4 ? int4_value(row, col) : static_cast<int8_t>(row[col]);
+            dot += int64_t{xq[col]} * q;
+          }
+          out += static_cast<double>(w.scales[r * groups + g]) * static_cast<double>(dot);
+        }
+        float v = static_cast<float>(out * p.scale[i]) + (c.bias ? c.bias[r] : 0.0f);
         if (c.relu) v = v > 0.0f ? v : 0.0f;
         c.y[i * c.ld_y + r] = v;
       }

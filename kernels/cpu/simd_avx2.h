@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/weight_format.h"
+#include "kernels/cpu/x16_prep.h"
 
 namespace tusk::kernels::detail {
 namespace {
@@ -27,6 +28,10 @@ struct VecAvx2 {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+  }
+  static void hsum4(T a, T b, T c, T d, float (&out)[4]) {
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
   }
 };
 
@@ -124,6 +129,58 @@ void dequant_panel_avx2(const PackedWeights& w, int64_t r0, int nr, int64_t c0, 
       for (int i = 0; i < 8; ++i)
         panel[p * NR + rb + i] = i < valid ? Dq::scalar(base + (r0 + rb + i) * row_bytes, c0 + p) : 0.0f;
   }
+}
+
+// prepare_x16 (x16_prep.h) with 256-bit vectors; same values (cvtps_epi32 rounds to nearest
+// even, as the scalar trick does) and the same Int4 block order.
+inline X16Prep prepare_x16_avx2(const LinearCall& c) {
+  const int64_t k = c.w.k, group = c.w.group, groups = k / group;
+  auto* xq = reinterpret_cast<int16_t*>(c.scratch);
+  float* sums = c.scratch + c.m * k / 2;
+  float* scale = c.scratch + c.m * k / 2 + c.m * groups;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  for (int64_t i = 0; i < c.m; ++i) {
+    const float* x = c.x + i * c.ld_x;
+    __m256 vmax = _mm256_setzero_ps();
+    for (int64_t col = 0; col < k; col += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + col), abs_mask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
+    scale[i] = amax / 32767.0f;
+    int16_t* out = xq + i * k;
+    auto quantize8 = [&](int64_t col) { return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + col), inv)); };
+    for (int64_t g = 0; g < groups; ++g) {
+      __m256i sum = _mm256_setzero_si256();
+      if (c.w.type == WeightType::Int4) {
+        for (int64_t b = g * group; b < (g + 1) * group; b += 64) {
+          __m256i q[8];
+          for (int t = 0; t < 8; ++t) {
+            q[t] = quantize8(b + 8 * t);
+            sum = _mm256_add_epi32(sum, q[t]);
+          }
+          for (int p = 0; p < 4; ++p) {  // words [q_p[j], q_{p+4}[j]] for j = 0..7
+            const __m256i pair = _mm256_or_si256(_mm256_and_si256(q[p], _mm256_set1_epi32(0xFFFF)),
+                                                 _mm256_slli_epi32(q[p + 4], 16));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b + 16 * p), pair);
+          }
+        }
+      } else {
+        for (int64_t col = g * group; col < (g + 1) * group; col += 16) {
+          const __m256i a = quantize8(col), b = quantize8(col + 8);
+          sum = _mm256_add_epi32(sum, _mm256_add_epi32(a, b));
+          // packs interleaves 128-bit lanes; the permute restores column order.
+          const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + col), packed);
+        }
+      }
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+      sums[i * groups + g] = static_cast<float>(_mm_cvtsi128_si32(s4));
+    }
+  }
+  return {xq, k, sums, groups, scale};
 }
 
 }  // namespace

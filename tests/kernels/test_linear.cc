@@ -3,6 +3,7 @@
 // (padding must stay untouched) and 1 or 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -45,9 +46,11 @@ std::vector<Shape> shapes_for(WeightType type) {
 }
 
 // Runs one case and compares with the reference; |error| <= 1e-5 * (sum |x * w| + |bias|),
-// the scale of fp32 rounding in a dot product.
+// the scale of fp32 rounding in a dot product. The x16 path may also move each output by
+// its documented bound, 0.5 * max|x_i| / 32767 * sum_c |w[r][c]| (0.51: float rounding of
+// x / scale can flip a tie).
 void check_case(Isa isa, QuantMatrix& w, int64_t m, bool use_bias, bool relu, int threads,
-                std::mt19937& rng) {
+                std::mt19937& rng, bool x16 = false) {
   const int64_t n = w.n, k = w.k;
   const int64_t ld_x = k + 3, ld_y = n + 5;  // padding on both sides
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -60,15 +63,26 @@ void check_case(Isa isa, QuantMatrix& w, int64_t m, bool use_bias, bool relu, in
   std::vector<float> y(static_cast<size_t>(m * ld_y), kPad);
 
   const PackedWeights pw = w.weights();
-  quantized_linear(isa, pw, x.data(), m, ld_x, use_bias ? bias.data() : nullptr, relu, y.data(), ld_y,
-                   threads);
+  if (x16)
+    quantized_linear_x16(isa, pw, x.data(), m, ld_x, use_bias ? bias.data() : nullptr, relu, y.data(), ld_y,
+                         threads);
+  else
+    quantized_linear(isa, pw, x.data(), m, ld_x, use_bias ? bias.data() : nullptr, relu, y.data(), ld_y,
+                     threads);
+  const bool quantized_x = x16 && m <= 4 && w.type != WeightType::F16;
 
   const std::string where = std::string(isa_name(isa)) + " " + type_name(w.type) + " m=" +
                             std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
                             " group=" + std::to_string(w.group) + " bias=" + std::to_string(use_bias) +
-                            " relu=" + std::to_string(relu) + " threads=" + std::to_string(threads);
+                            " relu=" + std::to_string(relu) + " threads=" + std::to_string(threads) +
+                            (x16 ? " x16" : "");
   int failures = 0;
   for (int64_t i = 0; i < m && failures < 5; ++i) {
+    double x_step = 0;  // x16: the int16 scale of this row
+    if (quantized_x) {
+      for (int64_t c = 0; c < k; ++c) x_step = std::max(x_step, std::fabs(double{x[i * ld_x + c]}));
+      x_step /= 32767;
+    }
     for (int64_t r = 0; r < n && failures < 5; ++r) {
       // Four interleaved double sums: exact enough, and quicker than one long chain.
       double part[4] = {}, mag[4] = {};
@@ -90,7 +104,13 @@ void check_case(Isa isa, QuantMatrix& w, int64_t m, bool use_bias, bool relu, in
       const double magnitude = (mag[0] + mag[1]) + (mag[2] + mag[3]) + (use_bias ? std::fabs(bias[r]) : 0.0);
       if (relu && sum < 0) sum = 0;
       const double got = y[i * ld_y + r];
-      if (!(std::fabs(got - sum) <= 1e-5 * magnitude + 1e-30)) {
+      double bound = 1e-5 * magnitude + 1e-30;
+      if (quantized_x) {
+        double w_abs = 0;
+        for (int64_t c = 0; c < k; ++c) w_abs += std::fabs(w.ref[r * k + c]);
+        bound += 0.51 * x_step * w_abs;
+      }
+      if (!(std::fabs(got - sum) <= bound)) {
         ADD_FAILURE() << where << ": y[" << i << "][" << r << "] = " << got << ", expected " << sum
                       << " (scale " << magnitude << ")";
         ++failures;
@@ -143,6 +163,47 @@ TEST_P(LinearTest, LongRowsAcrossPanels) {
   QuantMatrix w(type, 40, 2048, type == WeightType::F16 ? 2048 : 256, rng);
   for (int64_t m : {1, 3, 9})
     check_case(isa, w, m, true, true, 2, rng);
+}
+
+// The int16-activation GEMV: same sweep at GEMV sizes, every epilogue combination, and m = 5
+// (which falls back to the fp32 GEMM).
+TEST_P(LinearTest, X16MatchesScalarReference) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(4321);
+  for (const Shape& shape : shapes_for(type)) {
+    for (int64_t group : groups_for(type, shape.k)) {
+      QuantMatrix w(type, shape.n, shape.k, group, rng);
+      for (int64_t m : {1, 2, 3, 4, 5}) {
+        int combo = static_cast<int>((m + shape.n + group) % 8);  // cycles bias x relu x threads
+        for (int rep = 0; rep < 2; ++rep, combo = (combo + 3) % 8)
+          check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng, /*x16=*/true);
+      }
+    }
+  }
+  QuantMatrix w(type, 1024, 256, type == WeightType::F16 ? 256 : 128, rng);
+  for (int64_t m : {1, 4})
+    for (int combo = 0; combo < 8; ++combo)
+      check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng, /*x16=*/true);
+  QuantMatrix long_rows(type, 24, 4096, type == WeightType::F16 ? 4096 : 1024, rng);  // several segments
+  check_case(isa, long_rows, 1, true, false, 2, rng, /*x16=*/true);
+}
+
+// Where x16 does not apply (F16 weights, m > 4) it is the fp32 path, bit for bit.
+TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(8);
+  QuantMatrix w(type, 40, 256, 256, rng);
+  for (int64_t m : {1, 7}) {
+    if (type != WeightType::F16 && m <= 4) continue;
+    std::vector<float> x(static_cast<size_t>(m * 256)), a(static_cast<size_t>(m * 40)), b(a.size());
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    quantized_linear(isa, w.weights(), x.data(), m, 256, nullptr, false, a.data(), 40, 1);
+    quantized_linear_x16(isa, w.weights(), x.data(), m, 256, nullptr, false, b.data(), 40, 1);
+    EXPECT_EQ(a, b) << "m=" << m;
+  }
 }
 
 TEST_P(LinearTest, EmptyBatchWritesNothing) {
