@@ -1,6 +1,8 @@
 // The extern "C" shim: argument checks, exception-to-status mapping, handle ownership.
 // No translation logic lives here.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -106,6 +108,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
+  t.expert_budget_bytes = o.get_int(TUSK_OPT_EXPERT_BUDGET_BYTES);
   return t;
 }
 
@@ -263,6 +266,16 @@ TUSK_API tusk_status_t tusk_model_describe_verbose(const tusk_model_t* model, co
   });
 }
 
+TUSK_API tusk_status_t tusk_model_expert_bytes(const tusk_model_t* model, uint64_t* total,
+                                               uint64_t* largest) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(model, "model is NULL");
+    if (total) *total = model->model->expert_bytes_total();
+    if (largest) *largest = model->model->expert_bytes_largest();
+    return TUSK_OK;
+  });
+}
+
 TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t* model, int32_t* out) {
   return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
@@ -330,6 +343,32 @@ TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char*
     auto result = std::make_unique<tusk_result_t>();
     result->translations = translator->translator->translate(src, tgt, inputs);
     *out = result.release();
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_translator_stats(const tusk_translator_t* translator, tusk_stats_t* out) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(translator && out, "translator or out is NULL");
+    constexpr uint64_t kField = sizeof(uint64_t);
+    static_assert(sizeof(tusk_stats_t) % kField == 0, "tusk_stats_t fields are 8 bytes, unpadded");
+    TUSK_REQUIRE(out->struct_size >= 2 * kField,
+                 "out->struct_size is " + std::to_string(out->struct_size) +
+                     "; set it to sizeof(tusk_stats_t)");
+    const tusk::sdk::ExpertCacheStats s = translator->translator->stats();
+    tusk_stats_t full{};
+    full.hits = s.hits;
+    full.misses = s.misses;
+    full.evictions = s.evictions;
+    full.bytes_loaded = s.bytes_loaded;
+    full.prefetch_issued = s.prefetch_issued;
+    full.prefetch_used = s.prefetch_used;
+    full.peak_cache_bytes = s.peak_cache_bytes;
+    full.stall_ms = s.stall_ms;
+    // Whole fields only, and none past the caller's struct: an older caller's struct is smaller.
+    const uint64_t n = std::min<uint64_t>(out->struct_size, sizeof(tusk_stats_t)) / kField * kField;
+    full.struct_size = n;
+    std::memcpy(out, &full, static_cast<size_t>(n));
     return TUSK_OK;
   });
 }

@@ -87,7 +87,7 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
     layer_norm(backend_, layer.ffn_norm, c.layer_norm_eps, as_const(x), normed_.shape(H, d));
     auto y = sublayer_out_.shape(H, d);
     if (layer.sparse) {
-      moe_.forward(backend_, model_.experts(), format::Stack::Decoder, layer.index, layer.router,
+      moe_.forward(backend_, experts_, format::Stack::Decoder, layer.index, layer.router,
                    normed_.cview(), y);
     } else {
       dense_ffn(backend_, layer.ffn, normed_.cview(), hidden_, y);

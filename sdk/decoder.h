@@ -16,7 +16,10 @@ namespace tusk::sdk {
 
 class Decoder {
  public:
-  Decoder(const Model& model, Backend& backend) : model_(model), backend_(backend) {}
+  // experts: where MoE layers get expert weights (the translator's cache or the model's
+  // resident source); must outlive the decoder.
+  Decoder(const Model& model, Backend& backend, ExpertSource& experts)
+      : model_(model), backend_(backend), experts_(experts) {}
 
   // Computes cross-attention keys and values for the batch; clears the self-attention cache.
   void start(const SourceBatch& batch, const Activations& encoder_out);
@@ -42,6 +45,7 @@ class Decoder {
 
   const Model& model_;
   Backend& backend_;
+  ExpertSource& experts_;
   const SourceBatch* batch_ = nullptr;
   std::vector<LayerCache> layers_;
   int64_t hyps_ = 0;   // H of the cache

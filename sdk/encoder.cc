@@ -48,7 +48,7 @@ const Activations& Encoder::forward(const SourceBatch& batch) {
     layer_norm(backend_, layer.ffn_norm, c.layer_norm_eps, as_const(x), normed_.shape(T, d));
     auto y = sublayer_out_.shape(T, d);
     if (layer.sparse)
-      moe_.forward(backend_, model_.experts(), format::Stack::Encoder, layer.index, layer.router,
+      moe_.forward(backend_, experts_, format::Stack::Encoder, layer.index, layer.router,
                    normed_.cview(), y);
     else
       dense_ffn(backend_, layer.ffn, normed_.cview(), hidden_, y);

@@ -10,7 +10,10 @@ namespace tusk::sdk {
 
 class Encoder {
  public:
-  Encoder(const Model& model, Backend& backend) : model_(model), backend_(backend) {}
+  // experts: where MoE layers get expert weights (the translator's cache or the model's
+  // resident source); must outlive the encoder.
+  Encoder(const Model& model, Backend& backend, ExpertSource& experts)
+      : model_(model), backend_(backend), experts_(experts) {}
 
   // Returns [batch.tokens(), d_model]; valid until the next call.
   const Activations& forward(const SourceBatch& batch);
@@ -20,6 +23,7 @@ class Encoder {
 
   const Model& model_;
   Backend& backend_;
+  ExpertSource& experts_;
   Activations x_, normed_, q_, k_, v_, context_, sublayer_out_, hidden_;
   MoeLayer moe_;
 };

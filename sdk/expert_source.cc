@@ -11,32 +11,37 @@ PinnedExpert::~PinnedExpert() {
   if (source_) source_->release(token_);
 }
 
-ResidentExpertSource::ResidentExpertSource(const format::ModelFile& file) {
+std::vector<ExpertKey> all_experts(const format::ModelConfig& c) {
+  std::vector<ExpertKey> keys;
+  for (int l = 0; l < c.encoder_layers; ++l)
+    if (c.encoder_layer_is_sparse(l))
+      for (int e = 0; e < c.num_experts; ++e) keys.push_back({format::Stack::Encoder, l, e});
+  for (int l = 0; l < c.decoder_layers; ++l)
+    if (c.decoder_layer_is_sparse(l))
+      for (int e = 0; e < c.num_experts; ++e) keys.push_back({format::Stack::Decoder, l, e});
+  return keys;
+}
+
+LoadedExpert decode_expert(const format::ModelFile& file, const ExpertKey& key) {
   const auto& c = file.config();
+  const std::string what = file.path() + ": " + key.describe();
+  if (!file.has_expert(key.stack, key.layer, key.expert))
+    throw Error(ErrorCode::InvalidModel, what + " is missing");
   const int64_t d = c.d_model;
-  auto load_stack = [&](format::Stack stack, int layers, int64_t ffn,
-                        bool (format::ModelConfig::*sparse)(int) const) {
-    for (int l = 0; l < layers; ++l) {
-      if (!(c.*sparse)(l)) continue;
-      for (int e = 0; e < c.num_experts; ++e) {
-        const std::string what = std::string(stack == format::Stack::Encoder ? "encoder" : "decoder") +
-                                 " layer " + std::to_string(l) + " expert " + std::to_string(e);
-        if (!file.has_expert(stack, l, e)) throw Error(ErrorCode::InvalidModel, file.path() + ": " + what + " is missing");
-        Entry& entry = experts_[{static_cast<int>(stack), l, e}];
-        entry.weights = file.load_expert(stack, l, e);
-        const WeightViews views(entry.weights.tensors(), file.path() + ": " + what);
-        entry.ffn = ExpertFfn{views.linear("fc1", ffn, d), views.linear("fc2", d, ffn)};
-      }
-    }
-  };
-  load_stack(format::Stack::Encoder, c.encoder_layers, c.encoder_ffn_dim,
-             &format::ModelConfig::encoder_layer_is_sparse);
-  load_stack(format::Stack::Decoder, c.decoder_layers, c.decoder_ffn_dim,
-             &format::ModelConfig::decoder_layer_is_sparse);
+  const int64_t ffn = key.stack == format::Stack::Encoder ? c.encoder_ffn_dim : c.decoder_ffn_dim;
+  LoadedExpert loaded;
+  loaded.weights = file.load_expert(key.stack, key.layer, key.expert);
+  const WeightViews views(loaded.weights.tensors(), what);
+  loaded.ffn = ExpertFfn{views.linear("fc1", ffn, d), views.linear("fc2", d, ffn)};
+  return loaded;
+}
+
+ResidentExpertSource::ResidentExpertSource(const format::ModelFile& file) {
+  for (const ExpertKey& key : all_experts(file.config())) experts_[key] = decode_expert(file, key);
 }
 
 PinnedExpert ResidentExpertSource::acquire(format::Stack stack, int layer, int expert) {
-  auto it = experts_.find({static_cast<int>(stack), layer, expert});
+  auto it = experts_.find({stack, layer, expert});
   if (it == experts_.end())
     throw Error(ErrorCode::Internal, "expert " + std::to_string(expert) + " of layer " +
                                          std::to_string(layer) + " is not in the model");

@@ -1,14 +1,15 @@
 // The seam between MoE layers and expert storage. A layer asks for an expert, uses the pinned
-// weights, and the pin is released when the handle goes out of scope. This first source keeps
-// every expert resident (decoded once at load); the paging work replaces it with a cache
-// bounded by a byte budget without touching the layer code.
+// weights, and the pin is released when the handle goes out of scope. Two sources: every
+// expert resident (ResidentExpertSource, below, shared by a model's translators) and a cache
+// bounded by a byte budget (CachedExpertSource, sdk/expert_cache.h, one per translator).
 #pragma once
 
 #include <map>
 #include <memory>
-#include <tuple>
+#include <vector>
 
 #include "model_format/model_file.h"
+#include "sdk/expert_key.h"
 #include "sdk/weights.h"
 
 namespace tusk::sdk {
@@ -17,6 +18,17 @@ namespace tusk::sdk {
 struct ExpertFfn {
   LinearWeights fc1, fc2;
 };
+
+// One expert decoded from its frame: the bytes, and the views of them the MoE layer runs on.
+// Moving it keeps the views valid (the bytes stay where they are).
+struct LoadedExpert {
+  format::ExpertWeights weights;
+  ExpertFfn ffn;
+};
+
+// Decodes one expert frame (checksum, zstd) and resolves fc1/fc2 against the model's shapes.
+// Throws InvalidModel naming the expert if it is missing or damaged. Thread-safe.
+LoadedExpert decode_expert(const format::ModelFile& file, const ExpertKey& key);
 
 class ExpertSource;
 
@@ -52,7 +64,8 @@ class ExpertSource {
   virtual void release(void* token) = 0;
 };
 
-// Every expert of every sparse layer decoded at construction and kept.
+// Every expert of every sparse layer decoded at construction and kept. Read-only afterwards, so
+// any number of translators may share it.
 class ResidentExpertSource final : public ExpertSource {
  public:
   explicit ResidentExpertSource(const format::ModelFile& file);
@@ -62,11 +75,10 @@ class ResidentExpertSource final : public ExpertSource {
   void release(void*) override {}
 
  private:
-  struct Entry {
-    format::ExpertWeights weights;
-    ExpertFfn ffn;
-  };
-  std::map<std::tuple<int, int, int>, Entry> experts_;
+  std::map<ExpertKey, LoadedExpert> experts_;
 };
+
+// Every expert of the model's sparse layers, encoder first, in (stack, layer, expert) order.
+std::vector<ExpertKey> all_experts(const format::ModelConfig& config);
 
 }  // namespace tusk::sdk

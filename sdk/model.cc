@@ -63,8 +63,28 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
     throw Error(ErrorCode::InvalidModel, path + ": tokenizer has more pieces than the model's vocabulary");
   model->resolve_weights();
   model->build_position_table();
-  model->experts_ = std::make_unique<ResidentExpertSource>(*model->file_);
+  model->check_experts(verify_checksums);
   return model;
+}
+
+// Every expert must be there, and with verify_checksums its frame must decode: the promise of
+// TUSK_OPT_VERIFY_CHECKSUMS ("all weight checksums at open") now that experts load lazily.
+// Each is decoded and dropped at once, so this costs time but never more than one expert.
+void Model::check_experts(bool verify_checksums) {
+  for (const ExpertKey& key : all_experts(config())) {
+    if (!file_->has_expert(key.stack, key.layer, key.expert))
+      throw Error(ErrorCode::InvalidModel, file_->path() + ": " + key.describe() + " is missing");
+    const uint64_t bytes = file_->expert_raw_bytes(key.stack, key.layer, key.expert);
+    expert_bytes_total_ += bytes;
+    if (bytes > expert_bytes_largest_) expert_bytes_largest_ = bytes;
+    if (verify_checksums) decode_expert(*file_, key);
+  }
+}
+
+ExpertSource& Model::resident_experts() const {
+  // If decoding throws, call_once lets the next caller try again.
+  std::call_once(resident_once_, [this] { resident_ = std::make_unique<ResidentExpertSource>(*file_); });
+  return *resident_;
 }
 
 void Model::resolve_weights() {

@@ -1,9 +1,11 @@
 // The model graph's weights: a verified ModelFile resolved into typed per-layer views, plus
-// the tokenizer and the sinusoidal position table. Immutable after construction; shared by
-// every translator on every thread.
+// the tokenizer and the sinusoidal position table. Immutable after construction (the
+// all-resident expert source is built on first use, once, thread-safely); shared by every
+// translator on every thread.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,9 +40,15 @@ class Model {
   static std::shared_ptr<const Model> open(const std::string& path, bool verify_checksums);
 
   const format::ModelFile& file() const { return *file_; }
+  std::shared_ptr<const format::ModelFile> shared_file() const { return file_; }
   const format::ModelConfig& config() const { return file_->config(); }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  ExpertSource& experts() const { return *experts_; }
+  // Every expert decoded and kept, shared by the translators without a budget. Decoded on the
+  // first call (not at open), so a model whose translators all page never holds them all.
+  ExpertSource& resident_experts() const;
+  // Decoded bytes of all experts, and of the largest one (the smallest workable budget).
+  uint64_t expert_bytes_total() const { return expert_bytes_total_; }
+  uint64_t expert_bytes_largest() const { return expert_bytes_largest_; }
 
   const MatrixWeights& embeddings() const { return embeddings_; }  // [vocab, d_model]
   const MatrixWeights& lm_head() const { return lm_head_; }        // [vocab, d_model]
@@ -62,10 +70,13 @@ class Model {
   Model() = default;
   void resolve_weights();
   void build_position_table();
+  void check_experts(bool verify_checksums);
 
   std::shared_ptr<const format::ModelFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ExpertSource> experts_;
+  mutable std::once_flag resident_once_;
+  mutable std::unique_ptr<ExpertSource> resident_;
+  uint64_t expert_bytes_total_ = 0, expert_bytes_largest_ = 0;
   MatrixWeights embeddings_;
   MatrixWeights lm_head_;
   float embedding_scale_ = 1.0f;

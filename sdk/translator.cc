@@ -23,13 +23,36 @@ const format::Language& language(const Model& model, const std::string& code, co
   return *lang;
 }
 
+// The translator's own cache for a budget, or null for the model's resident experts.
+std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget) {
+  if (budget == 0) return nullptr;
+  const uint64_t largest = model.expert_bytes_largest();
+  if (budget < 0 || static_cast<uint64_t>(budget) < largest)
+    throw Error(ErrorCode::InvalidArgument,
+                "expert budget of " + std::to_string(budget) +
+                    " bytes is below the largest expert: the minimum budget for this model is " +
+                    std::to_string(largest) + " bytes");
+  return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file()),
+                                              static_cast<uint64_t>(budget), std::make_unique<LruPolicy>());
+}
+
 }  // namespace
 
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
       backend_(backends::make_cpu_backend(options.threads)),
-      encoder_(std::make_unique<Encoder>(*model_, *backend_)),
-      decoder_(std::make_unique<Decoder>(*model_, *backend_)) {}
+      cache_(make_cache(*model_, options.expert_budget_bytes)) {
+  ExpertSource& experts = cache_ ? static_cast<ExpertSource&>(*cache_) : model_->resident_experts();
+  encoder_ = std::make_unique<Encoder>(*model_, *backend_, experts);
+  decoder_ = std::make_unique<Decoder>(*model_, *backend_, experts);
+}
+
+ExpertCacheStats Translator::stats() const {
+  if (cache_) return cache_->stats();
+  ExpertCacheStats s;
+  s.peak_cache_bytes = s.cache_bytes = model_->expert_bytes_total();
+  return s;
+}
 
 Translator::~Translator() = default;
 

@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "sdk/decoder.h"
 #include "sdk/encoder.h"
+#include "sdk/expert_cache.h"
 #include "sdk/model.h"
 #include "sdk/search.h"
 
@@ -22,6 +23,9 @@ struct TranslatorOptions {
   int max_batch_size = 32;
   int64_t max_batch_tokens = 4096;
   bool truncate_input = false;    // cut over-long sentences instead of refusing them
+  // Decoded expert bytes this translator may hold; 0 = use the model's all-resident experts.
+  // At least the model's largest expert, else the constructor throws InvalidArgument.
+  int64_t expert_budget_bytes = 0;
 };
 
 struct Translation {
@@ -42,10 +46,18 @@ class Translator {
   std::vector<Translation> translate(const std::string& src, const std::string& tgt,
                                      const std::vector<std::string>& texts);
 
+  // Expert cache counters since creation. Without a budget there is no cache: the counters
+  // are 0 and peak_cache_bytes is the model's total expert bytes (all resident). Thread-safe;
+  // waits for at most one expert load of a running translate, never for the whole call.
+  ExpertCacheStats stats() const;
+
  private:
   std::shared_ptr<const Model> model_;
   TranslatorOptions options_;
   std::unique_ptr<backends::Backend> backend_;
+  // Set when paging (expert_budget_bytes > 0); declared before the encoder and decoder, which
+  // hold a reference to the source in use, so it outlives them.
+  std::unique_ptr<CachedExpertSource> cache_;
   // Reused across calls (under mutex_) so their activation buffers keep their capacity.
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Decoder> decoder_;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -91,6 +92,48 @@ double parse_float_flag(const std::string& flag, const std::string& text, double
     throw UsageError("invalid value '" + text + "' for " + flag + ": " + expected);
   }
   return v;
+}
+
+uint64_t SizeSpec::resolve(uint64_t whole) const {
+  if (!is_percent) return bytes;
+  const double b = std::floor(static_cast<double>(whole) * percent / 100.0);
+  return b < 1.0 ? 1 : static_cast<uint64_t>(b);
+}
+
+SizeSpec parse_size_flag(const std::string& flag, const std::string& text) {
+  const std::string expected =
+      "expected bytes with an optional K, M or G suffix (e.g. 64M), or a percentage in (0, 100] "
+      "(e.g. 25%)";
+  const auto bad = [&] { return UsageError("invalid value '" + text + "' for " + flag + ": " + expected); };
+  if (text.empty()) throw UsageError("empty value for " + flag + ": " + expected);
+  SizeSpec spec;
+  if (text.back() == '%') {
+    const std::string number = text.substr(0, text.size() - 1);
+    // strtod also reads "inf", "nan" and hex; a percentage is plain digits with one dot.
+    if (number.empty() || number.find_first_not_of("0123456789.") != std::string::npos) throw bad();
+    char* end = nullptr;
+    const double p = std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size() || !(p > 0.0) || p > 100.0) throw bad();
+    spec.is_percent = true;
+    spec.percent = p;
+    return spec;
+  }
+  std::string digits = text;
+  uint64_t unit = 1;
+  switch (digits.back()) {
+    case 'K': case 'k': unit = uint64_t{1} << 10; break;
+    case 'M': case 'm': unit = uint64_t{1} << 20; break;
+    case 'G': case 'g': unit = uint64_t{1} << 30; break;
+    default: break;
+  }
+  if (unit != 1) digits.pop_back();
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) throw bad();
+  errno = 0;
+  const unsigned long long v = std::strtoull(digits.c_str(), nullptr, 10);
+  constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
+  if (errno == ERANGE || v == 0 || v > kMax / unit) throw bad();
+  spec.bytes = static_cast<uint64_t>(v) * unit;
+  return spec;
 }
 
 const std::string& required_flag(const ParsedArgs& args, const std::string& flag) {

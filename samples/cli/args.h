@@ -46,6 +46,19 @@ int64_t parse_int_flag(const std::string& flag, const std::string& text, int64_t
 double parse_float_flag(const std::string& flag, const std::string& text, double min,
                         double max);
 
+// A memory size as the user wrote it: bytes with an optional K, M or G suffix (powers of 1024,
+// either case), or a percentage of some whole ("25%", "12.5%").
+struct SizeSpec {
+  bool is_percent = false;
+  uint64_t bytes = 0;    // when !is_percent: more than 0
+  double percent = 0.0;  // when is_percent: in (0, 100]
+  // The size in bytes; a percentage of whole is rounded down but never to 0.
+  uint64_t resolve(uint64_t whole) const;
+};
+
+// Parses a SizeSpec no larger than INT64_MAX bytes; throws UsageError naming the flag.
+SizeSpec parse_size_flag(const std::string& flag, const std::string& text);
+
 // The value of a required flag; throws UsageError if it is absent or empty.
 const std::string& required_flag(const ParsedArgs& args, const std::string& flag);
 

@@ -26,7 +26,8 @@ const std::vector<FlagSpec> kFlags = {
     {"--tgt", true},            {"--beam-size", true},
     {"--threads", true},        {"--max-batch-size", true},
     {"--max-decoding-length", true}, {"--length-penalty", true},
-    {"--truncate", false},
+    {"--truncate", false},      {"--expert-budget", true},
+    {"--stats", true},
 };
 
 struct ModelChoice {
@@ -154,6 +155,33 @@ int translate_chunk(const Session& s, const std::vector<std::string>& lines, uin
   return kExitOk;
 }
 
+// The translator's expert cache counters as one JSON object; budget 0 = all resident.
+int write_stats(const std::string& path, const tusk_translator_t* translator, uint64_t budget,
+                uint64_t expert_bytes_total) {
+  tusk_stats_t st{};
+  st.struct_size = sizeof st;
+  const tusk_status_t status = tusk_translator_stats(translator, &st);
+  if (status != TUSK_OK) return report_status(status);
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return report_error("cannot write the statistics file " + path);
+  const uint64_t acquires = st.hits + st.misses;
+  char hit_rate[32] = "null";  // no expert was acquired through a cache
+  if (acquires > 0)
+    std::snprintf(hit_rate, sizeof hit_rate, "%.6f", static_cast<double>(st.hits) / acquires);
+  const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::fprintf(f,
+               "{\n  \"hits\": %llu,\n  \"misses\": %llu,\n  \"hit_rate\": %s,\n"
+               "  \"evictions\": %llu,\n  \"bytes_loaded\": %llu,\n  \"prefetch_issued\": %llu,\n"
+               "  \"prefetch_used\": %llu,\n  \"stall_ms\": %.3f,\n  \"peak_cache_bytes\": %llu,\n"
+               "  \"budget_bytes\": %llu,\n  \"expert_bytes_total\": %llu\n}\n",
+               u(st.hits), u(st.misses), hit_rate, u(st.evictions), u(st.bytes_loaded),
+               u(st.prefetch_issued), u(st.prefetch_used), st.stall_ms, u(st.peak_cache_bytes),
+               u(budget), u(expert_bytes_total));
+  const bool failed = std::ferror(f) != 0;
+  if (std::fclose(f) != 0 || failed) return report_error("cannot write the statistics file " + path);
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_translate(const std::vector<std::string>& argv) {
@@ -196,6 +224,11 @@ int cmd_translate(const std::vector<std::string>& argv) {
   if (args.has("--truncate")) {
     set_int_option(options.get(), TUSK_OPT_TRUNCATE_INPUT, "--truncate", 1);
   }
+  // Checked before the model opens; a percentage becomes bytes once the model is known.
+  SizeSpec budget_spec;
+  const bool budgeted = args.has("--expert-budget");
+  if (budgeted) budget_spec = parse_size_flag("--expert-budget", args.get("--expert-budget"));
+  const std::string stats_path = args.has("--stats") ? required_flag(args, "--stats") : "";
 
   const ModelChoice choice = choose_model(args);
   if (!file_exists(choice.path)) return report_error(missing_model_message(choice));
@@ -206,8 +239,21 @@ int cmd_translate(const std::vector<std::string>& argv) {
   Model model(raw_model);
   s.model = model.get();
 
+  uint64_t expert_bytes_total = 0;
+  st = tusk_model_expert_bytes(model.get(), &expert_bytes_total, nullptr);
+  if (st != TUSK_OK) return report_status(st);
+  uint64_t budget = 0;  // all resident
+  if (budgeted && !(budget_spec.is_percent && budget_spec.percent >= 100.0)) {
+    budget = budget_spec.resolve(expert_bytes_total);
+    set_int_option(options.get(), TUSK_OPT_EXPERT_BUDGET_BYTES, "--expert-budget",
+                   static_cast<int64_t>(budget));
+  }
+
   tusk_translator_t* raw_translator = nullptr;
   st = tusk_translator_create(model.get(), options.get(), &raw_translator);
+  // Only the budget can be refused here: the other options were checked as they were set.
+  if (st == TUSK_ERROR_INVALID_ARGUMENT && budget != 0)
+    throw UsageError("--expert-budget " + args.get("--expert-budget") + ": " + library_error(st));
   if (st != TUSK_OK) return report_status(st);
   Translator translator(raw_translator);
   s.translator = translator.get();
@@ -246,6 +292,7 @@ int cmd_translate(const std::vector<std::string>& argv) {
     if (!got) break;
   }
   if (std::cin.bad()) return report_error("cannot read standard input");
+  if (!stats_path.empty()) return write_stats(stats_path, translator.get(), budget, expert_bytes_total);
   return kExitOk;
 }
 

@@ -148,6 +148,77 @@ case "$case_name" in
     translate nobom "$tmp/nobom.txt" --model "$model" --src en --tgt de
     cmp -s "$tmp/bom.out" "$tmp/nobom.out" || fail "a byte-order mark changes the translation"
     ;;
+  expert_budget)
+    # Paging experts through a 25% cache changes nothing in the output; --stats writes the
+    # cache counters as JSON. Enough sentences that the cache must evict.
+    budget_lines=("A man rides a bike down the street." "Two dogs are playing in the snow."
+                  "A little girl is climbing a tree." "Two men are playing soccer on a field."
+                  "A woman is reading a book in the park." "A black dog runs through the grass."
+                  "Three people sit on a bench near the water." "A boy in a red shirt jumps.")
+    printf '%s\n' "${budget_lines[@]}" >"$tmp/eight.txt"
+    translate resident "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
+      --stats "$tmp/resident.json"
+    translate paged "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
+      --expert-budget 25% --stats "$tmp/paged.json"
+    cmp -s "$tmp/resident.out" "$tmp/paged.out" || fail "--expert-budget 25% changes the output"
+    translate single "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
+      --max-batch-size 1 --expert-budget=25%
+    cmp -s "$tmp/resident.out" "$tmp/single.out" || fail "25%, one sentence per batch, differs"
+    # 100% is all resident, like no flag.
+    translate full "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
+      --expert-budget 100% --stats "$tmp/full.json"
+    cmp -s "$tmp/resident.out" "$tmp/full.out" || fail "--expert-budget 100% changes the output"
+    python3 - "$tmp/paged.json" "$tmp/resident.json" "$tmp/full.json" >"$tmp/json.err" 2>&1 <<'PY' ||
+import json, sys
+keys = ["hits", "misses", "evictions", "bytes_loaded", "prefetch_issued", "prefetch_used",
+        "stall_ms", "peak_cache_bytes", "budget_bytes", "expert_bytes_total"]
+docs = [json.load(open(p)) for p in sys.argv[1:]]
+for path, d in zip(sys.argv[1:], docs):
+    assert isinstance(d, dict), path + ": not a JSON object"
+    missing = [k for k in keys if k not in d]
+    assert not missing, path + ": missing keys " + ", ".join(missing)
+    assert all(isinstance(d[k], (int, float)) and d[k] >= 0 for k in keys), path + ": bad values"
+paged, resident, full = docs
+total = paged["expert_bytes_total"]
+assert paged["budget_bytes"] == total // 4, paged
+assert paged["misses"] > 0 and paged["hits"] + paged["misses"] > 0, paged
+assert paged["evictions"] > 0, paged
+assert 0 < paged["peak_cache_bytes"] <= paged["budget_bytes"], paged
+assert paged["bytes_loaded"] >= paged["peak_cache_bytes"], paged
+assert paged["hit_rate"] == round(paged["hits"] / (paged["hits"] + paged["misses"]), 6), paged
+for d in (resident, full):
+    assert d["budget_bytes"] == 0 and d["hits"] == 0 and d["misses"] == 0, d
+    assert d["peak_cache_bytes"] == total and d["hit_rate"] is None, d
+PY
+      fail "stats JSON: $(cat "$tmp/json.err")"
+    ;;
+  expert_budget_invalid)
+    # Malformed sizes and a budget below the largest expert are command-line mistakes (exit 2).
+    for bad in abc 0 0% 150% -5 12X 1.5G 25%% '' 99999999999999999999; do
+      rc=0
+      "$tusk" translate --model "$model" --src en --tgt de --expert-budget "$bad" \
+        <"$tmp/three.txt" >"$tmp/bad.out" 2>"$tmp/bad.err" || rc=$?
+      [ "$rc" -eq 2 ] || fail "--expert-budget '$bad' exited $rc, expected 2"
+      grep -q -- '--expert-budget' "$tmp/bad.err" || fail "--expert-budget '$bad': flag not named"
+      [ ! -s "$tmp/bad.out" ] || fail "--expert-budget '$bad' printed output"
+    done
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de --expert-budget 1K \
+      <"$tmp/three.txt" >"$tmp/small.out" 2>"$tmp/small.err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "--expert-budget 1K exited $rc, expected 2"
+    grep -q 'minimum budget for this model is [0-9][0-9]* bytes' "$tmp/small.err" ||
+      fail "--expert-budget 1K: the minimum is not given"
+    # Suffixes are powers of 1024: 1G holds every expert of the bundled model.
+    translate big "$tmp/three.txt" --model "$model" --src en --tgt de --expert-budget 1g \
+      --stats "$tmp/big.json"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["budget_bytes"] == 1 << 30 and d["evictions"] == 0, d' \
+      "$tmp/big.json" || fail "--expert-budget 1g: wrong budget_bytes or evictions"
+    # --stats needs a file name.
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de --stats= <"$tmp/three.txt" \
+      >"$tmp/nostats.out" 2>"$tmp/nostats.err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "--stats= exited $rc, expected 2"
+    ;;
   inspect)
     rc=0
     "$tusk" inspect "$model" >"$tmp/inspect.out" 2>"$tmp/inspect.err" || rc=$?

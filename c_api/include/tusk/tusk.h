@@ -83,7 +83,14 @@ typedef enum tusk_option_t {
                                        them (tusk_result_truncated);
                                        0: refuse them with TUSK_ERROR_INPUT_TOO_LONG (default 0) */
   TUSK_OPT_VERIFY_CHECKSUMS = 7,    /* 1: check all weight checksums at open (default 1) */
-  TUSK_OPT_EXPERT_BUDGET_BYTES = 8, /* reserved for expert paging; 0 = keep all resident */
+  TUSK_OPT_EXPERT_BUDGET_BYTES = 8, /* translator: decoded expert bytes the translator may hold
+                                       (default 0 = every expert resident, decoded once per
+                                       model and shared by its translators). Otherwise the
+                                       translator pages experts through its own cache of this
+                                       size: loaded on first use, least recently used evicted.
+                                       Output is identical under every budget. At least the
+                                       largest expert (tusk_model_expert_bytes), else
+                                       tusk_translator_create fails */
   TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA */
   TUSK_OPT_ZSTD_LEVEL = 10,         /* converter: zstd level for expert frames (default 3) */
   TUSK_OPT_EXPERT_WEIGHTS = 11,     /* converter: storage of the expert weight matrices, a
@@ -158,6 +165,12 @@ TUSK_API tusk_status_t tusk_model_describe(const tusk_model_t *model, const char
  * string belongs to the model. Thread-safe. */
 TUSK_API tusk_status_t tusk_model_describe_verbose(const tusk_model_t *model, const char **out);
 
+/* Decoded bytes of all experts (*total) and of the largest one (*largest, the smallest
+ * TUSK_OPT_EXPERT_BUDGET_BYTES accepted), e.g. to turn a percentage into a budget. Either
+ * pointer may be NULL. Read from the file's index. Thread-safe. */
+TUSK_API tusk_status_t tusk_model_expert_bytes(const tusk_model_t *model, uint64_t *total,
+                                               uint64_t *largest);
+
 /* Number of languages and the i-th language code ("en"). Strings belong to the model. */
 TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t *model, int32_t *out);
 TUSK_API tusk_status_t tusk_model_language(const tusk_model_t *model, int32_t index,
@@ -182,7 +195,9 @@ typedef struct tusk_translator_t tusk_translator_t;
 typedef struct tusk_result_t tusk_result_t;
 
 /* Creates a translator for model with options (may be NULL): threads, beam size, lengths,
- * batching. The model must outlive it. Thread-safe. */
+ * batching, expert budget. The model must outlive it. TUSK_ERROR_INVALID_ARGUMENT if
+ * TUSK_OPT_EXPERT_BUDGET_BYTES is non-zero and below the model's largest expert (the message
+ * gives the minimum in bytes). Thread-safe. */
 TUSK_API tusk_status_t tusk_translator_create(tusk_model_t *model, const tusk_options_t *options,
                                               tusk_translator_t **out);
 /* Accepts NULL. */
@@ -197,6 +212,29 @@ TUSK_API void tusk_translator_destroy(tusk_translator_t *translator);
 TUSK_API tusk_status_t tusk_translate(tusk_translator_t *translator, const char *src,
                                       const char *tgt, const char *const *texts, size_t count,
                                       tusk_result_t **out);
+
+/* Expert cache counters of a translator since it was created. Grows only at the end: fields
+ * are 8 bytes each, without padding. Set struct_size = sizeof(tusk_stats_t) before the call;
+ * the library writes only the whole fields that lie within both your struct_size and its own
+ * struct, and sets struct_size to the bytes it wrote, so older and newer callers both work. */
+typedef struct tusk_stats_t {
+  uint64_t struct_size;
+  uint64_t hits;             /* expert acquisitions served from the cache */
+  uint64_t misses;           /* acquisitions that had to load the expert from the file */
+  uint64_t evictions;        /* experts dropped to make room */
+  uint64_t bytes_loaded;     /* decoded expert bytes loaded */
+  uint64_t prefetch_issued;  /* experts loaded ahead of need (no prefetch yet: 0) */
+  uint64_t prefetch_used;    /* of those, used before eviction (0) */
+  uint64_t peak_cache_bytes; /* most decoded expert bytes held at once */
+  double stall_ms;           /* milliseconds translation waited for experts to load */
+} tusk_stats_t;
+
+/* Fills out (see tusk_stats_t). Without an expert budget nothing is paged: the counters are 0
+ * and peak_cache_bytes is the model's total expert bytes. TUSK_ERROR_INVALID_ARGUMENT for NULL
+ * pointers or a struct_size below 16. Thread-safe: may be called while another thread
+ * translates with the translator (it then sees the counters of a moment in that call). */
+TUSK_API tusk_status_t tusk_translator_stats(const tusk_translator_t *translator,
+                                             tusk_stats_t *out);
 
 /* Number of sentences in a result. */
 TUSK_API size_t tusk_result_count(const tusk_result_t *result);

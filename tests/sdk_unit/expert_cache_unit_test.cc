@@ -1,0 +1,187 @@
+// LruPolicy and CachedExpertSource without a model: a fake loader hands out experts whose
+// fc1.out names them, so the tests see what was loaded, kept, evicted and pinned.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "sdk/eviction_policy.h"
+#include "sdk/expert_cache.h"
+
+namespace {
+
+using tusk::sdk::CachedExpertSource;
+using tusk::sdk::ExpertKey;
+using tusk::sdk::LoadedExpert;
+using tusk::sdk::LruPolicy;
+using tusk::sdk::PinnedExpert;
+using tusk::format::Stack;
+
+constexpr uint64_t kExpertBytes = 100;
+
+ExpertKey enc(int expert, int layer = 1) { return {Stack::Encoder, layer, expert}; }
+int64_t tag(const ExpertKey& k) { return (k.stack == Stack::Decoder ? 1000 : 0) + k.layer * 100 + k.expert; }
+
+class FakeLoader final : public tusk::sdk::ExpertLoader {
+ public:
+  uint64_t bytes(const ExpertKey& key) const override {
+    auto it = sizes.find(key);
+    return it == sizes.end() ? kExpertBytes : it->second;
+  }
+  LoadedExpert load(const ExpertKey& key) const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (key == failing) throw tusk::Error(tusk::ErrorCode::InvalidModel, "damaged frame");
+    loads.push_back(key);
+    LoadedExpert e;
+    e.ffn.fc1.out = tag(key);
+    return e;
+  }
+  std::map<ExpertKey, uint64_t> sizes;
+  ExpertKey failing{Stack::Decoder, 99, 99};
+  mutable std::vector<ExpertKey> loads;
+
+ private:
+  mutable std::mutex mutex_;
+};
+
+struct Cache {
+  explicit Cache(uint64_t budget)
+      : loader(std::make_shared<FakeLoader>()),
+        source(loader, budget, std::make_unique<LruPolicy>()) {}
+  int64_t get(const ExpertKey& k) { return source.acquire(k.stack, k.layer, k.expert)->fc1.out; }
+  std::shared_ptr<FakeLoader> loader;
+  CachedExpertSource source;
+};
+
+TEST(LruPolicyTest, EvictsLeastRecentlyUsedFirst) {
+  LruPolicy lru;
+  const auto any = [](const ExpertKey&) { return true; };
+  EXPECT_FALSE(lru.choose_victim(any).has_value());
+  lru.on_insert(enc(0));
+  lru.on_insert(enc(1));
+  lru.on_insert(enc(2));
+  EXPECT_EQ(*lru.choose_victim(any), enc(0));
+  lru.on_access(enc(0));  // 1 is now the least recent
+  EXPECT_EQ(*lru.choose_victim(any), enc(1));
+  lru.on_erase(enc(1));
+  EXPECT_EQ(*lru.choose_victim(any), enc(2));
+  lru.on_erase(enc(2));
+  lru.on_erase(enc(0));
+  EXPECT_FALSE(lru.choose_victim(any).has_value());
+}
+
+TEST(LruPolicyTest, SkipsKeysThatAreNotEvictable) {
+  LruPolicy lru;
+  lru.on_insert(enc(0));
+  lru.on_insert(enc(1));
+  lru.on_insert(enc(2));
+  EXPECT_EQ(*lru.choose_victim([](const ExpertKey& k) { return k != enc(0); }), enc(1));
+  EXPECT_FALSE(lru.choose_victim([](const ExpertKey&) { return false; }).has_value());
+}
+
+TEST(ExpertCacheUnit, MissThenHitThenLruEviction) {
+  Cache c(2 * kExpertBytes + 50);  // room for two
+  EXPECT_EQ(c.get(enc(0)), tag(enc(0)));
+  EXPECT_EQ(c.get(enc(1)), tag(enc(1)));
+  EXPECT_EQ(c.get(enc(0)), tag(enc(0)));  // hit: 1 becomes the least recent
+  EXPECT_EQ(c.get(enc(2)), tag(enc(2)));  // evicts 1
+  EXPECT_EQ(c.get(enc(0)), tag(enc(0)));  // still there
+  EXPECT_EQ(c.get(enc(1)), tag(enc(1)));  // reloaded, evicts 2
+  EXPECT_EQ(c.loader->loads, (std::vector<ExpertKey>{enc(0), enc(1), enc(2), enc(1)}));
+  const auto s = c.source.stats();
+  EXPECT_EQ(s.hits, 2u);
+  EXPECT_EQ(s.misses, 4u);
+  EXPECT_EQ(s.evictions, 2u);
+  EXPECT_EQ(s.bytes_loaded, 4 * kExpertBytes);
+  EXPECT_EQ(s.peak_cache_bytes, 2 * kExpertBytes);
+  EXPECT_EQ(s.cache_bytes, 2 * kExpertBytes);
+  EXPECT_EQ(s.prefetch_issued, 0u);
+  EXPECT_GE(s.stall_ms, 0.0);
+}
+
+TEST(ExpertCacheUnit, KeysDifferByStackAndLayer) {
+  Cache c(10 * kExpertBytes);
+  const ExpertKey a{Stack::Encoder, 1, 3}, b{Stack::Decoder, 1, 3}, d{Stack::Encoder, 3, 3};
+  EXPECT_EQ(c.get(a), tag(a));
+  EXPECT_EQ(c.get(b), tag(b));
+  EXPECT_EQ(c.get(d), tag(d));
+  EXPECT_EQ(c.source.stats().misses, 3u);
+}
+
+TEST(ExpertCacheUnit, PinnedExpertIsNeverEvicted) {
+  Cache c(2 * kExpertBytes);
+  PinnedExpert held = c.source.acquire(Stack::Encoder, 1, 0);  // least recent, but pinned
+  const auto* weights = &*held;
+  c.get(enc(1));
+  c.get(enc(2));  // must evict 1, not the pinned 0
+  c.get(enc(3));  // evicts 2
+  EXPECT_EQ(&*held, weights);
+  EXPECT_EQ(held->fc1.out, tag(enc(0)));
+  EXPECT_EQ(c.get(enc(0)), tag(enc(0)));  // a hit: it stayed
+  EXPECT_EQ(c.loader->loads, (std::vector<ExpertKey>{enc(0), enc(1), enc(2), enc(3)}));
+}
+
+TEST(ExpertCacheUnit, EverythingPinnedAndNoRoomIsAnInternalError) {
+  Cache c(2 * kExpertBytes);
+  {
+    PinnedExpert a = c.source.acquire(Stack::Encoder, 1, 0);
+    PinnedExpert b = c.source.acquire(Stack::Encoder, 1, 1);
+    try {
+      c.get(enc(2));
+      FAIL() << "expected an error";
+    } catch (const tusk::Error& e) {
+      EXPECT_EQ(e.code(), tusk::ErrorCode::Internal);
+      EXPECT_NE(std::string(e.what()).find("pinned"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(c.get(enc(2)), tag(enc(2)));  // pins released: room again
+}
+
+TEST(ExpertCacheUnit, ExpertLargerThanTheBudgetIsAnInternalError) {
+  Cache c(kExpertBytes);
+  c.loader->sizes[enc(5)] = kExpertBytes + 1;
+  EXPECT_THROW(c.get(enc(5)), tusk::Error);
+  EXPECT_EQ(c.get(enc(0)), tag(enc(0)));
+}
+
+TEST(ExpertCacheUnit, FailedLoadLeavesTheCacheUsable) {
+  Cache c(2 * kExpertBytes);
+  c.loader->failing = enc(7);
+  c.get(enc(0));
+  EXPECT_THROW(c.get(enc(7)), tusk::Error);
+  EXPECT_THROW(c.get(enc(7)), tusk::Error);  // not cached as if it had loaded
+  const auto s = c.source.stats();
+  EXPECT_LE(s.cache_bytes, 2 * kExpertBytes);
+  EXPECT_EQ(c.get(enc(1)), tag(enc(1)));
+  EXPECT_EQ(c.get(enc(2)), tag(enc(2)));
+}
+
+// Several threads acquiring and releasing at once: each holds one pin at a time, so a budget
+// of (threads) experts always has room; the counters must add up.
+TEST(ExpertCacheUnit, ConcurrentAcquiresAreSafe) {
+  constexpr int kThreads = 4, kRounds = 2000;
+  Cache c(kThreads * kExpertBytes);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const ExpertKey k = enc((i * 7 + t * 3) % 8, i % 2);
+        if (c.get(k) != tag(k)) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const auto s = c.source.stats();
+  EXPECT_EQ(s.hits + s.misses, static_cast<uint64_t>(kThreads) * kRounds);
+  EXPECT_LE(s.peak_cache_bytes, kThreads * kExpertBytes);
+  EXPECT_EQ(s.misses - s.evictions, s.cache_bytes / kExpertBytes);
+}
+
+}  // namespace
