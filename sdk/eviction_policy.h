@@ -17,6 +17,7 @@
 // calls with empty defaults so existing policies keep compiling.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <map>
@@ -35,6 +36,9 @@ class EvictionPolicy {
   virtual void on_access(const ExpertKey& key) = 0;
   virtual void on_erase(const ExpertKey& key) = 0;
   virtual std::optional<ExpertKey> choose_victim(const Evictable& evictable) = 0;
+  // Hint: key is being acquired now (called first on every acquire, hit or miss, so before the
+  // choose_victim calls that make room for it). Tells a policy where execution is.
+  virtual void on_request(const ExpertKey& /*key*/) {}
 };
 
 // Least recently used first. Inserts and accesses move a key to the most recent end (O(log n));
@@ -52,6 +56,46 @@ class LruPolicy final : public EvictionPolicy {
 
   std::list<ExpertKey> order_;  // least recent first
   std::map<ExpertKey, std::list<ExpertKey>::iterator> where_;
+};
+
+// Uses the execution order of translation, then how often each expert has been needed. The
+// encoder's sparse layers run once per batch, then the decoder's once per step, repeatedly;
+// within a layer experts are acquired in index order. The position is the key of the latest
+// on_request. Victim, first match wins:
+//   1. an expert not needed again before the next batch: while decoding, any encoder expert;
+//      while encoding, an encoder expert already passed (earlier layer, or this layer at a
+//      lower index). An encoder expert is used once per pass, so keeping it only helps the
+//      next sentence, at the cost of decoder experts that are reused every step;
+//   2. the least frequently acquired since the policy was made (counts outlive eviction): the
+//      router favours some experts per layer, so frequency predicts reuse better than recency;
+//   3. the least recently used.
+// Measured on the bundled model (Multi30k en->de, 25% budget, one sentence at a time): LRU hits
+// 0.63, this policy 0.70; the offline optimum (Belady) is 0.74. Ranking decoder experts by how
+// soon the step reaches their layer instead of by frequency gave 0.65 (rule 1 plus LRU: 0.67):
+// it throws away the experts just used, which the next token tends to pick again. O(cached)
+// per victim.
+class LayerDistancePolicy final : public EvictionPolicy {
+ public:
+  void on_insert(const ExpertKey& key) override;
+  void on_access(const ExpertKey& key) override;
+  void on_erase(const ExpertKey& key) override;
+  std::optional<ExpertKey> choose_victim(const Evictable& evictable) override;
+  void on_request(const ExpertKey& key) override { position_ = key; }
+
+  // Rule 1: true if, at position, execution needs key again only in the next batch.
+  static bool needed_only_next_batch(const ExpertKey& position, const ExpertKey& key);
+
+ private:
+  void use(const ExpertKey& key);
+
+  struct Use {
+    uint64_t count = 0;  // acquires over the policy's life
+    uint64_t last = 0;   // clock_ at the latest acquire
+  };
+  ExpertKey position_;
+  uint64_t clock_ = 0;
+  std::map<ExpertKey, Use> uses_;  // every expert ever acquired: at most the model's experts
+  std::map<ExpertKey, const Use*> cached_;
 };
 
 }  // namespace tusk::sdk

@@ -22,6 +22,7 @@ CachedExpertSource::CachedExpertSource(std::shared_ptr<const ExpertLoader> loade
 PinnedExpert CachedExpertSource::acquire(format::Stack stack, int layer, int expert) {
   const ExpertKey key{stack, layer, expert};
   std::lock_guard<std::mutex> lock(mutex_);
+  policy_->on_request(key);
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     ++stats_.hits;

@@ -24,7 +24,8 @@ const format::Language& language(const Model& model, const std::string& code, co
 }
 
 // The translator's own cache for a budget, or null for the model's resident experts.
-std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget) {
+std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget,
+                                               TranslatorOptions::Eviction eviction) {
   if (budget == 0) return nullptr;
   const uint64_t largest = model.expert_bytes_largest();
   if (budget < 0 || static_cast<uint64_t>(budget) < largest)
@@ -32,8 +33,13 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
                 "expert budget of " + std::to_string(budget) +
                     " bytes is below the largest expert: the minimum budget for this model is " +
                     std::to_string(largest) + " bytes");
+  std::unique_ptr<EvictionPolicy> policy;
+  if (eviction == TranslatorOptions::Eviction::Lru)
+    policy = std::make_unique<LruPolicy>();
+  else
+    policy = std::make_unique<LayerDistancePolicy>();
   return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file()),
-                                              static_cast<uint64_t>(budget), std::make_unique<LruPolicy>());
+                                              static_cast<uint64_t>(budget), std::move(policy));
 }
 
 }  // namespace
@@ -41,7 +47,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
       backend_(backends::make_cpu_backend(options.threads)),
-      cache_(make_cache(*model_, options.expert_budget_bytes)) {
+      cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy)) {
   ExpertSource& experts = cache_ ? static_cast<ExpertSource&>(*cache_) : model_->resident_experts();
   encoder_ = std::make_unique<Encoder>(*model_, *backend_, experts);
   decoder_ = std::make_unique<Decoder>(*model_, *backend_, experts);

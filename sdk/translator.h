@@ -26,6 +26,10 @@ struct TranslatorOptions {
   // Decoded expert bytes this translator may hold; 0 = use the model's all-resident experts.
   // At least the model's largest expert, else the constructor throws InvalidArgument.
   int64_t expert_budget_bytes = 0;
+  // Which cached expert to drop when the budget is full (see sdk/eviction_policy.h). Only hit
+  // rate and speed depend on it, never the output.
+  enum class Eviction { Lru, LayerDistance };
+  Eviction eviction_policy = Eviction::LayerDistance;
 };
 
 struct Translation {

@@ -27,7 +27,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--threads", true},        {"--max-batch-size", true},
     {"--max-decoding-length", true}, {"--length-penalty", true},
     {"--truncate", false},      {"--expert-budget", true},
-    {"--stats", true},
+    {"--stats", true},          {"--eviction", true},
 };
 
 struct ModelChoice {
@@ -223,6 +223,13 @@ int cmd_translate(const std::vector<std::string>& argv) {
   }
   if (args.has("--truncate")) {
     set_int_option(options.get(), TUSK_OPT_TRUNCATE_INPUT, "--truncate", 1);
+  }
+  if (args.has("--eviction")) {
+    const std::string& name = args.get("--eviction");
+    if (name != "lru" && name != "layer-distance")
+      throw UsageError("invalid value '" + name + "' for --eviction: expected lru or layer-distance");
+    set_int_option(options.get(), TUSK_OPT_EXPERT_EVICTION, "--eviction",
+                   name == "lru" ? TUSK_EVICTION_LRU : TUSK_EVICTION_LAYER_DISTANCE);
   }
   // Checked before the model opens; a percentage becomes bytes once the model is known.
   SizeSpec budget_spec;

@@ -164,6 +164,11 @@ case "$case_name" in
     translate single "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
       --max-batch-size 1 --expert-budget=25%
     cmp -s "$tmp/resident.out" "$tmp/single.out" || fail "25%, one sentence per batch, differs"
+    for eviction in lru layer-distance; do
+      translate "$eviction" "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
+        --max-batch-size 1 --expert-budget 25% --eviction "$eviction"
+      cmp -s "$tmp/resident.out" "$tmp/$eviction.out" || fail "--eviction $eviction changes the output"
+    done
     # 100% is all resident, like no flag.
     translate full "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
       --expert-budget 100% --stats "$tmp/full.json"
@@ -213,6 +218,12 @@ PY
       --stats "$tmp/big.json"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["budget_bytes"] == 1 << 30 and d["evictions"] == 0, d' \
       "$tmp/big.json" || fail "--expert-budget 1g: wrong budget_bytes or evictions"
+    # --eviction takes a policy name.
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de --expert-budget 25% --eviction mru \
+      <"$tmp/three.txt" >"$tmp/mru.out" 2>"$tmp/mru.err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "--eviction mru exited $rc, expected 2"
+    grep -q -- '--eviction' "$tmp/mru.err" || fail "--eviction mru: flag not named"
     # --stats needs a file name.
     rc=0
     "$tusk" translate --model "$model" --src en --tgt de --stats= <"$tmp/three.txt" \

@@ -35,10 +35,14 @@ tusk_stats_t stats_of(const tusk_translator_t* tr) {
   return s;
 }
 
-Options budget_options(uint64_t budget, int64_t max_batch_size = 32) {
-  return make_options({{TUSK_OPT_THREADS, test_threads()},
-                       {TUSK_OPT_MAX_BATCH_SIZE, max_batch_size},
-                       {TUSK_OPT_EXPERT_BUDGET_BYTES, static_cast<int64_t>(budget)}});
+Options budget_options(uint64_t budget, int64_t max_batch_size = 32, int64_t eviction = -1) {
+  Options options = make_options({{TUSK_OPT_THREADS, test_threads()},
+                                  {TUSK_OPT_MAX_BATCH_SIZE, max_batch_size},
+                                  {TUSK_OPT_EXPERT_BUDGET_BYTES, static_cast<int64_t>(budget)}});
+  if (eviction >= 0)  // else the library default
+    check(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, eviction),
+          "tusk_options_set_int");
+  return options;
 }
 
 std::string describe(const tusk_stats_t& s) {
@@ -65,8 +69,8 @@ class ExpertBudget : public ::testing::Test {
   }
 
   static std::vector<Hyp> translate_with(uint64_t budget, tusk_stats_t* stats = nullptr,
-                                         int64_t max_batch_size = 32) {
-    const Options options = budget_options(budget, max_batch_size);
+                                         int64_t max_batch_size = 32, int64_t eviction = -1) {
+    const Options options = budget_options(budget, max_batch_size, eviction);
     const Translator tr = make_translator(model_, options.get());
     const auto [src, tgt] = split_direction(kDirection);
     std::vector<Hyp> out;
@@ -178,6 +182,33 @@ TEST_F(ExpertBudget, OneSentenceAtATimeTranslatesLikeResident) {
   EXPECT_LE(s.peak_cache_bytes, bytes_.total / 4);
   std::printf("[ 25%%, one sentence per call ] %s, hit rate %.3f\n", describe(s).c_str(),
               static_cast<double>(s.hits) / static_cast<double>(s.hits + s.misses));
+}
+
+// Each eviction policy, named explicitly, at the tightest budget and at 25% (batched and one
+// sentence per call): the policy changes hit rates only.
+TEST_F(ExpertBudget, EveryEvictionPolicyTranslatesLikeResident) {
+  const auto resident_one = translate_with(0, nullptr, /*max_batch_size=*/1);
+  for (const int64_t eviction : {TUSK_EVICTION_LRU, TUSK_EVICTION_LAYER_DISTANCE}) {
+    const std::string policy = eviction == TUSK_EVICTION_LRU ? "lru" : "layer-distance";
+    SCOPED_TRACE(policy);
+    for (const uint64_t budget : {bytes_.largest, bytes_.total / 4}) {
+      tusk_stats_t s{};
+      expect_same_as_resident(translate_with(budget, &s, 32, eviction),
+                              policy + ", budget " + std::to_string(budget));
+      EXPECT_LE(s.peak_cache_bytes, budget) << describe(s);
+    }
+    tusk_stats_t s{};
+    expect_same(translate_with(bytes_.total / 4, &s, 1, eviction), resident_one,
+                policy + ", 25%, one sentence per call");
+    std::printf("[ %s, 25%%, one sentence per call ] hit rate %.3f\n", policy.c_str(),
+                static_cast<double>(s.hits) / static_cast<double>(s.hits + s.misses));
+  }
+}
+
+TEST_F(ExpertBudget, UnknownEvictionPolicyIsRefused) {
+  const Options options = make_options();
+  EXPECT_EQ(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, 2),
+            TUSK_ERROR_INVALID_ARGUMENT);
 }
 
 TEST_F(ExpertBudget, BelowTheLargestExpertIsRefused) {

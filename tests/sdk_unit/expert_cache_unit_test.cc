@@ -18,6 +18,7 @@ namespace {
 using tusk::sdk::CachedExpertSource;
 using tusk::sdk::ExpertKey;
 using tusk::sdk::LoadedExpert;
+using tusk::sdk::LayerDistancePolicy;
 using tusk::sdk::LruPolicy;
 using tusk::sdk::PinnedExpert;
 using tusk::format::Stack;
@@ -25,6 +26,7 @@ using tusk::format::Stack;
 constexpr uint64_t kExpertBytes = 100;
 
 ExpertKey enc(int expert, int layer = 1) { return {Stack::Encoder, layer, expert}; }
+ExpertKey dec(int expert, int layer = 1) { return {Stack::Decoder, layer, expert}; }
 int64_t tag(const ExpertKey& k) { return (k.stack == Stack::Decoder ? 1000 : 0) + k.layer * 100 + k.expert; }
 
 class FakeLoader final : public tusk::sdk::ExpertLoader {
@@ -50,9 +52,9 @@ class FakeLoader final : public tusk::sdk::ExpertLoader {
 };
 
 struct Cache {
-  explicit Cache(uint64_t budget)
-      : loader(std::make_shared<FakeLoader>()),
-        source(loader, budget, std::make_unique<LruPolicy>()) {}
+  explicit Cache(uint64_t budget,
+                 std::unique_ptr<tusk::sdk::EvictionPolicy> policy = std::make_unique<LruPolicy>())
+      : loader(std::make_shared<FakeLoader>()), source(loader, budget, std::move(policy)) {}
   int64_t get(const ExpertKey& k) { return source.acquire(k.stack, k.layer, k.expert)->fc1.out; }
   std::shared_ptr<FakeLoader> loader;
   CachedExpertSource source;
@@ -182,6 +184,68 @@ TEST(ExpertCacheUnit, ConcurrentAcquiresAreSafe) {
   EXPECT_EQ(s.hits + s.misses, static_cast<uint64_t>(kThreads) * kRounds);
   EXPECT_LE(s.peak_cache_bytes, kThreads * kExpertBytes);
   EXPECT_EQ(s.misses - s.evictions, s.cache_bytes / kExpertBytes);
+}
+
+// Sparse layers 1 and 3 in both stacks below.
+TEST(LayerDistancePolicyTest, WhileDecodingEncoderExpertsGoFirst) {
+  LayerDistancePolicy policy;
+  const auto any = [](const ExpertKey&) { return true; };
+  EXPECT_FALSE(policy.choose_victim(any).has_value());
+  for (const ExpertKey& k : {enc(0, 1), enc(1, 3), dec(0, 1), dec(1, 3)}) {
+    policy.on_request(k);
+    policy.on_insert(k);
+  }
+  for (int i = 0; i < 3; ++i) policy.on_access(enc(0, 1));  // frequency does not save it
+  policy.on_request(dec(2, 1));
+  EXPECT_EQ(*policy.choose_victim(any), enc(1, 3));
+  policy.on_erase(enc(1, 3));
+  EXPECT_EQ(*policy.choose_victim(any), enc(0, 1));
+  policy.on_erase(enc(0, 1));
+  EXPECT_EQ(policy.choose_victim(any)->stack, Stack::Decoder);
+}
+
+TEST(LayerDistancePolicyTest, WhileEncodingPassedEncoderExpertsGoFirst) {
+  using P = LayerDistancePolicy;
+  const ExpertKey at = enc(2, 3);
+  EXPECT_TRUE(P::needed_only_next_batch(at, enc(0, 1)));
+  EXPECT_TRUE(P::needed_only_next_batch(at, enc(1, 3)));
+  EXPECT_FALSE(P::needed_only_next_batch(at, enc(3, 3)));  // may still run in this pass
+  EXPECT_FALSE(P::needed_only_next_batch(at, dec(0, 1)));  // the decoder comes next
+  EXPECT_FALSE(P::needed_only_next_batch(dec(0, 3), dec(0, 1)));
+  EXPECT_TRUE(P::needed_only_next_batch(dec(0, 3), enc(7, 3)));
+}
+
+TEST(LayerDistancePolicyTest, ThenLeastFrequentlyThenLeastRecentlyUsed) {
+  LayerDistancePolicy policy;
+  const auto any = [](const ExpertKey&) { return true; };
+  policy.on_request(dec(0));
+  for (const ExpertKey& k : {dec(0), dec(1), dec(2)}) policy.on_insert(k);
+  policy.on_access(dec(0));
+  policy.on_access(dec(2));
+  EXPECT_EQ(*policy.choose_victim(any), dec(1));  // acquired once, the others twice
+  policy.on_erase(dec(1));
+  EXPECT_EQ(*policy.choose_victim(any), dec(0));  // tie on count: 0 is less recent than 2
+  // Counts outlive eviction: dec(1) comes back with 2 acquires, more recent than dec(0).
+  policy.on_insert(dec(1));
+  EXPECT_EQ(*policy.choose_victim(any), dec(0));
+  EXPECT_EQ(*policy.choose_victim([](const ExpertKey& k) { return k != dec(0); }), dec(2));
+  EXPECT_FALSE(policy.choose_victim([](const ExpertKey&) { return false; }).has_value());
+}
+
+TEST(ExpertCacheUnit, LayerDistanceKeepsTheExpertsEveryStepUses) {
+  // Each decoder step: the same two experts, then two that change every step; room for 3.
+  // LRU always evicts the one needed next (no hits after the first step); the policy keeps
+  // the two frequent ones.
+  Cache lru(3 * kExpertBytes);
+  Cache policy(3 * kExpertBytes, std::make_unique<LayerDistancePolicy>());
+  constexpr int kSteps = 6;
+  for (int step = 0; step < kSteps; ++step)
+    for (const ExpertKey& k : {dec(0, 1), dec(0, 3), dec(1 + step, 1), dec(1 + step, 3)}) {
+      lru.get(k);
+      policy.get(k);
+    }
+  EXPECT_EQ(lru.source.stats().hits, 0u);
+  EXPECT_GE(policy.source.stats().hits, 2u * (kSteps - 2));
 }
 
 }  // namespace
