@@ -112,6 +112,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.eviction_policy = o.get_int(TUSK_OPT_EXPERT_EVICTION) == TUSK_EVICTION_LRU
                           ? tusk::sdk::TranslatorOptions::Eviction::Lru
                           : tusk::sdk::TranslatorOptions::Eviction::LayerDistance;
+  t.prefetch = o.get_int(TUSK_OPT_EXPERT_PREFETCH) != 0;
   return t;
 }
 

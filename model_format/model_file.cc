@@ -134,14 +134,30 @@ void ModelFile::map_file() {
   }
   void* mapped = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
   const int error = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (mapped == MAP_FAILED) fail_io(path_, "mmap", error);
+  if (mapped == MAP_FAILED) {
+    ::close(fd);
+    fail_io(path_, "mmap", error);
+  }
   base_ = static_cast<const unsigned char*>(mapped);
   file_size_ = size;
+  fd_ = fd;
+}
+
+void ModelFile::read_exact(uint64_t offset, uint64_t size, unsigned char* out) const {
+  while (size > 0) {
+    const ssize_t got = ::pread(fd_, out, static_cast<size_t>(size), static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail_io(path_, "pread", errno);
+    if (got == 0) fail(path_, "file ended while reading an expert frame (was it truncated after opening?)");
+    out += got;
+    offset += static_cast<uint64_t>(got);
+    size -= static_cast<uint64_t>(got);
+  }
 }
 
 ModelFile::~ModelFile() {
   if (base_) ::munmap(const_cast<unsigned char*>(base_), static_cast<size_t>(file_size_));
+  if (fd_ >= 0) ::close(fd_);
 }
 
 std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
@@ -233,17 +249,38 @@ uint64_t ModelFile::expert_raw_bytes(Stack stack, int layer, int expert) const {
 }
 
 ExpertWeights ModelFile::load_expert(Stack stack, int layer, int expert) const {
+  ExpertWeights weights;
+  load_expert(stack, layer, expert, weights);
+  return weights;
+}
+
+void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& into) const {
   const ExpertRecord& frame = expert_or_throw(stack, layer, expert).record;
   const std::string what = expert_name(stack, layer, expert);
-  const unsigned char* stored = base_ + frame.offset;
-  if (checksum64(stored, frame.stored_size) != frame.checksum) {
-    fail(path_, what + " is corrupt (checksum mismatch)");
-  }
-
   const size_t raw_size = static_cast<size_t>(frame.raw_size);
   const size_t stored_size = static_cast<size_t>(frame.stored_size);
-  // The zstd frame header must agree with the index before anything is allocated for it.
-  if (frame.compression == Compression::Zstd) {
+
+  // Views first, they go stale. The bytes are reused only at exactly the size needed, so
+  // an expert never holds more memory than its decoded size (+63) says.
+  into.tensors_.clear();
+  if (into.storage_.size() != raw_size + 63) into.storage_ = std::vector<unsigned char>(raw_size + 63);
+  into.data_offset_ = (64 - reinterpret_cast<uintptr_t>(into.storage_.data()) % 64) % 64;
+  into.data_size_ = raw_size;
+  unsigned char* decoded = into.storage_.data() + into.data_offset_;
+
+  // pread, not the mapping: a paged expert then costs its decoded copy only, not also its
+  // file pages (which madvise could drop, but only at the price of TLB shootdowns that
+  // stall every thread of the process).
+  if (frame.compression == Compression::None) {
+    read_exact(frame.offset, stored_size, decoded);
+    if (checksum64(decoded, stored_size) != frame.checksum) fail(path_, what + " is corrupt (checksum mismatch)");
+  } else {
+    thread_local std::vector<unsigned char> stored_buffer;
+    if (stored_buffer.size() < stored_size) stored_buffer.resize(stored_size);
+    const unsigned char* stored = stored_buffer.data();
+    read_exact(frame.offset, stored_size, stored_buffer.data());
+    if (checksum64(stored, stored_size) != frame.checksum) fail(path_, what + " is corrupt (checksum mismatch)");
+    // The zstd frame header must agree with the index.
     const unsigned long long content_size = ZSTD_getFrameContentSize(stored, stored_size);
     if (content_size != frame.raw_size) {
       fail(path_, what + " is damaged: its zstd frame does not declare " + to_string(raw_size) +
@@ -253,17 +290,6 @@ ExpertWeights ModelFile::load_expert(Stack stack, int layer, int expert) const {
     if (ZSTD_isError(frame_size) || frame_size != stored_size) {
       fail(path_, what + " is damaged: it is not exactly one zstd frame");
     }
-  }
-
-  ExpertWeights weights;
-  weights.storage_.resize(raw_size + 63);
-  weights.data_offset_ = (64 - reinterpret_cast<uintptr_t>(weights.storage_.data()) % 64) % 64;
-  weights.data_size_ = raw_size;
-  unsigned char* decoded = weights.storage_.data() + weights.data_offset_;
-
-  if (frame.compression == Compression::None) {
-    std::memcpy(decoded, stored, raw_size);
-  } else {
     const size_t got = ZSTD_decompress(decoded, raw_size, stored, stored_size);
     if (ZSTD_isError(got)) {
       fail(path_, what + " is damaged: zstd says " + ZSTD_getErrorName(got));
@@ -274,16 +300,15 @@ ExpertWeights ModelFile::load_expert(Stack stack, int layer, int expert) const {
     }
   }
 
-  weights.tensors_.reserve(frame.tensors.size());
+  into.tensors_.reserve(frame.tensors.size());
   for (const ExpertTensorRecord& t : frame.tensors) {
     TensorView view;
     view.data = decoded + t.offset;
     view.dtype = t.dtype;
     view.shape = t.shape;
     view.bytes = static_cast<size_t>(t.size);
-    weights.tensors_.emplace_back(t.name, std::move(view));
+    into.tensors_.emplace_back(t.name, std::move(view));
   }
-  return weights;
 }
 
 std::vector<SectionStats> ModelFile::section_stats() const {

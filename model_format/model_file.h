@@ -94,8 +94,12 @@ class ModelFile {
   const std::vector<std::pair<std::string, TensorView>>& tensors() const { return tensors_; }
 
   bool has_expert(Stack stack, int layer, int expert) const;
-  // Decompresses (if needed) and checksum-verifies one expert frame. Thread-safe.
+  // Reads (pread: the frame's file pages never enter this process's memory), checksum-verifies
+  // and decompresses (if needed) one expert frame. The second form decodes into `into`,
+  // reusing its bytes when they are large enough (an evicted expert's, so paging does not
+  // allocate). Thread-safe.
   ExpertWeights load_expert(Stack stack, int layer, int expert) const;
+  void load_expert(Stack stack, int layer, int expert, ExpertWeights& into) const;
   // Decoded size of one expert frame (what it costs in memory once loaded), for budgeting.
   // Throws InvalidModel naming the expert if it is missing.
   uint64_t expert_raw_bytes(Stack stack, int layer, int expert) const;
@@ -112,7 +116,9 @@ class ModelFile {
  private:
   ModelFile() = default;
   struct ExpertFrame;
-  void map_file();  // open + fstat + mmap, sets base_ and file_size_
+  void map_file();  // open + fstat + mmap, sets base_, file_size_ and fd_
+  // Reads exactly size bytes at offset with pread, or throws Io.
+  void read_exact(uint64_t offset, uint64_t size, unsigned char* out) const;
   const ExpertFrame* find_expert(Stack stack, int layer, int expert) const;
   const ExpertFrame& expert_or_throw(Stack stack, int layer, int expert) const;
   uint64_t metadata_size_ = 0;
@@ -120,6 +126,7 @@ class ModelFile {
   uint32_t format_version_ = 0;
   const unsigned char* base_ = nullptr;
   uint64_t file_size_ = 0;
+  int fd_ = -1;  // kept open for expert reads
   ModelConfig config_;
   std::vector<Language> languages_;
   std::string_view tokenizer_;

@@ -31,7 +31,7 @@ class ModelWriter {
   // Dense tensors: stored raw, 64-byte aligned, with a checksum (and tensor.stats, if set).
   void add_dense(const TensorData& tensor);
   // One expert frame holding its tensors back to back; zstd-compressed at zstd_level when that
-  // saves at least 1/16 of the bytes, else stored raw. Frames start 4096-aligned.
+  // saves at least 1/4 of the bytes, else stored raw. Frames start 4096-aligned.
   void add_expert(Stack stack, int layer, int expert, const std::vector<TensorData>& tensors,
                   int zstd_level);
   // Writes metadata and header, fsyncs and renames over `path`.

@@ -7,10 +7,18 @@
 
 namespace tusk::sdk {
 
+const DecoderLayer* Decoder::first_sparse_layer() const {
+  for (const auto& layer : model_.decoder_layers())
+    if (layer.sparse) return &layer;
+  return nullptr;
+}
+
 void Decoder::start(const SourceBatch& batch, const Activations& encoder_out) {
   const int64_t T = batch.tokens(), d = model_.config().d_model;
   batch_ = &batch;
   layers_.resize(model_.decoder_layers().size());
+  // Kept across batches: the last batch's experts are the first step's best guess.
+  recent_experts_.resize(model_.decoder_layers().size());
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& w = model_.decoder_layers()[i].cross_attn;
     auto& cache = layers_[i];
@@ -87,8 +95,17 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
     layer_norm(backend_, layer.ffn_norm, c.layer_norm_eps, as_const(x), normed_.shape(H, d));
     auto y = sublayer_out_.shape(H, d);
     if (layer.sparse) {
+      // Next: the following sparse layer, predicted by its router on this layer's input plus
+      // what it ran last step; after the last one, the first sparse layer of the next step,
+      // predicted by what it ran this step.
+      MoeLookahead next;
+      if (const auto* n = next_sparse_layer(model_.decoder_layers(), i))
+        next = {n->index, &n->router, &recent_experts_[n->index]};
+      else if (const auto* first = first_sparse_layer())
+        next = {first->index, nullptr, &recent_experts_[first->index]};
       moe_.forward(backend_, experts_, format::Stack::Decoder, layer.index, layer.router,
-                   normed_.cview(), y);
+                   normed_.cview(), y, next);
+      recent_experts_[layer.index] = moe_.used_experts();
     } else {
       dense_ffn(backend_, layer.ffn, normed_.cview(), hidden_, y);
     }

@@ -42,6 +42,7 @@ class Decoder {
   void self_attention(const DecoderLayer& layer, LayerCache& cache, int step);
   void cross_attention(const DecoderLayer& layer, LayerCache& cache,
                        const std::vector<int32_t>& hyp_sentence);
+  const DecoderLayer* first_sparse_layer() const;
 
   const Model& model_;
   Backend& backend_;
@@ -52,6 +53,7 @@ class Decoder {
   int steps_ = 0;      // steps held in the cache
   Activations x_, normed_, q_, context_, sublayer_out_, hidden_, logits_;
   std::vector<float> reorder_scratch_;
+  std::vector<std::vector<int>> recent_experts_;  // per layer index: experts run at the last step
   MoeLayer moe_;
 };
 

@@ -40,17 +40,22 @@ const Activations& Encoder::forward(const SourceBatch& batch) {
     for (int64_t i = 0; i < batch.length(s); ++i)
       embed_token(model_, batch.ids[batch.begin(s) + i], i, x.data + (batch.begin(s) + i) * d);
 
-  for (const auto& layer : model_.encoder_layers()) {
+  const auto& layers = model_.encoder_layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& layer = layers[i];
     layer_norm(backend_, layer.self_attn_norm, c.layer_norm_eps, as_const(x), normed_.shape(T, d));
     self_attention(layer, batch);
     backend_.add_scaled(sublayer_out_.cview(), 1.0f, x);
 
     layer_norm(backend_, layer.ffn_norm, c.layer_norm_eps, as_const(x), normed_.shape(T, d));
     auto y = sublayer_out_.shape(T, d);
-    if (layer.sparse)
+    if (layer.sparse) {
+      MoeLookahead next;  // the encoder's last sparse layer predicts nothing: the decoder's
+                          // hidden states are another stream
+      if (const auto* n = next_sparse_layer(layers, i)) next = {n->index, &n->router, nullptr};
       moe_.forward(backend_, experts_, format::Stack::Encoder, layer.index, layer.router,
-                   normed_.cview(), y);
-    else
+                   normed_.cview(), y, next);
+    } else
       dense_ffn(backend_, layer.ffn, normed_.cview(), hidden_, y);
     backend_.add_scaled(as_const(y), 1.0f, x);
   }

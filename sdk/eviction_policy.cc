@@ -38,16 +38,15 @@ bool LayerDistancePolicy::needed_only_next_batch(const ExpertKey& position, cons
   return passed;
 }
 
-void LayerDistancePolicy::use(const ExpertKey& key) {
+// Inserting is not a use: a prefetched expert counts only once it is acquired.
+void LayerDistancePolicy::on_insert(const ExpertKey& key) { cached_[key] = &uses_[key]; }  // map nodes do not move
+
+void LayerDistancePolicy::on_access(const ExpertKey& key) {
   Use& u = uses_[key];
   ++u.count;
   u.last = ++clock_;
-  cached_[key] = &u;  // std::map nodes do not move
+  cached_[key] = &u;
 }
-
-void LayerDistancePolicy::on_insert(const ExpertKey& key) { use(key); }
-
-void LayerDistancePolicy::on_access(const ExpertKey& key) { use(key); }
 
 void LayerDistancePolicy::on_erase(const ExpertKey& key) { cached_.erase(key); }
 

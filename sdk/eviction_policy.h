@@ -4,13 +4,16 @@
 //
 // Contract (the cache keeps it; a policy may rely on it):
 //   - every call is made with the cache's lock held, so a policy needs no locking of its own;
-//   - on_insert(k) once when k enters the cache, then on_access(k) on every later acquire of k
-//     while it stays, then on_erase(k) once when it leaves (evicted or the cache destroyed need
-//     not be reported); k is never inserted twice without an erase in between;
+//   - on_insert(k) once when k enters the cache (loaded for an acquire that missed, or ahead
+//     of need by the prefetcher), on_access(k) on every acquire of k while it stays (the
+//     missing acquire included, so a prefetched expert never used sees no on_access), then
+//     on_erase(k) once when it leaves (evicted or the cache destroyed need not be reported);
+//     k is never inserted twice without an erase in between;
 //   - choose_victim() is asked only while the cache is over budget for a new entry; it returns
 //     a key it was told about (inserted, not erased) for which evictable(key) is true, or
-//     nothing if no such key exists. evictable is false for experts pinned by a running layer.
-//     The cache then erases that key (and calls on_erase) before asking again.
+//     nothing if no such key exists. evictable is false for experts pinned by a running layer,
+//     still loading, or (for the prefetcher's evictions) about to be used. The cache then
+//     erases that key (and calls on_erase) before asking again.
 //
 // Policies that use what translation knows (layer distance, language pair, encoder experts
 // first) see the stack and layer in every key; further hints can be added as new virtual
@@ -86,8 +89,6 @@ class LayerDistancePolicy final : public EvictionPolicy {
   static bool needed_only_next_batch(const ExpertKey& position, const ExpertKey& key);
 
  private:
-  void use(const ExpertKey& key);
-
   struct Use {
     uint64_t count = 0;  // acquires over the policy's life
     uint64_t last = 0;   // clock_ at the latest acquire

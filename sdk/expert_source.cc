@@ -23,17 +23,22 @@ std::vector<ExpertKey> all_experts(const format::ModelConfig& c) {
 }
 
 LoadedExpert decode_expert(const format::ModelFile& file, const ExpertKey& key) {
+  LoadedExpert loaded;
+  decode_expert(file, key, loaded);
+  return loaded;
+}
+
+void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedExpert& into) {
   const auto& c = file.config();
   const std::string what = file.path() + ": " + key.describe();
   if (!file.has_expert(key.stack, key.layer, key.expert))
     throw Error(ErrorCode::InvalidModel, what + " is missing");
   const int64_t d = c.d_model;
   const int64_t ffn = key.stack == format::Stack::Encoder ? c.encoder_ffn_dim : c.decoder_ffn_dim;
-  LoadedExpert loaded;
-  loaded.weights = file.load_expert(key.stack, key.layer, key.expert);
-  const WeightViews views(loaded.weights.tensors(), what);
-  loaded.ffn = ExpertFfn{views.linear("fc1", ffn, d), views.linear("fc2", d, ffn)};
-  return loaded;
+  into.ffn = ExpertFfn{};
+  file.load_expert(key.stack, key.layer, key.expert, into.weights);
+  const WeightViews views(into.weights.tensors(), what);
+  into.ffn = ExpertFfn{views.linear("fc1", ffn, d), views.linear("fc2", d, ffn)};
 }
 
 ResidentExpertSource::ResidentExpertSource(const format::ModelFile& file) {

@@ -27,8 +27,10 @@ struct LoadedExpert {
 };
 
 // Decodes one expert frame (checksum, zstd) and resolves fc1/fc2 against the model's shapes.
-// Throws InvalidModel naming the expert if it is missing or damaged. Thread-safe.
+// Throws InvalidModel naming the expert if it is missing or damaged. Thread-safe. The second
+// form decodes into `into`, reusing its bytes when the sizes match (see ModelFile::load_expert).
 LoadedExpert decode_expert(const format::ModelFile& file, const ExpertKey& key);
+void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedExpert& into);
 
 class ExpertSource;
 
@@ -53,11 +55,24 @@ class PinnedExpert {
   void* token_;
 };
 
+// What a hint says about the experts it names (ExpertSource::hint).
+enum class ExpertHint {
+  Now,   // the layer about to run acquires exactly these, in this order; replaces older hints
+  Soon,  // predicted for a later layer (its router on the current hidden state, or the
+         // experts the previous decoder step used there); adds to the latest Now
+};
+
 class ExpertSource {
  public:
   virtual ~ExpertSource() = default;
   // Thread-safe.
   virtual PinnedExpert acquire(format::Stack stack, int layer, int expert) = 0;
+
+  // Sources that load ahead of need take hints; a hint never changes what acquire returns.
+  // Callers skip the work of predicting when wants_hints() is false.
+  virtual bool wants_hints() const { return false; }
+  virtual void hint(format::Stack /*stack*/, int /*layer*/, const std::vector<int>& /*experts*/,
+                    ExpertHint /*kind*/) {}
 
  protected:
   friend class PinnedExpert;

@@ -7,6 +7,10 @@
 
 namespace tusk::sdk {
 
+namespace {
+constexpr int64_t kDirectPredictRows = 8;
+}  // namespace
+
 // Router semantics of NLLB-MoE at eval: p = softmax(logits) in fp32; first expert = argmax p;
 // second = argmax of the logits with the first masked; gates renormalised over the pair.
 void MoeLayer::route(Backend& backend, const RouterWeights& router, MatrixView x) {
@@ -30,9 +34,51 @@ void MoeLayer::route(Backend& backend, const RouterWeights& router, MatrixView x
   }
 }
 
+const std::vector<int>& MoeLayer::predict(Backend& backend, const MoeLookahead& next, MatrixView x) {
+  predicted_.clear();
+  if (next.router) {
+    const int E = next.router->experts;
+    auto logits = next_logits_.shape(x.rows, E);
+    if (x.rows <= kDirectPredictRows) {
+      // A few decode rows: a plain loop beats a library call's dispatch. Only a prediction,
+      // so its rounding may differ from the backend's.
+      for (int64_t t = 0; t < x.rows; ++t)
+        for (int e = 0; e < E; ++e) {
+          const float* w = next.router->weight + static_cast<int64_t>(e) * x.cols;
+          const float* xr = x.data + t * x.ld;
+          float sum = 0.0f;
+          for (int64_t j = 0; j < x.cols; ++j) sum += xr[j] * w[j];
+          logits.data[t * logits.ld + e] = sum;
+        }
+    } else {
+      backend.linear(x, next.router->weight, E, nullptr, backends::Activation::None, logits);
+    }
+    votes_.assign(E, {0, 0});
+    for (int e = 0; e < E; ++e) votes_[e].second = e;
+    for (int64_t t = 0; t < x.rows; ++t) {
+      const float* l = logits.data + t * logits.ld;
+      int e1 = 0;
+      for (int e = 1; e < E; ++e)
+        if (l[e] > l[e1]) e1 = e;
+      int e2 = -1;
+      for (int e = 0; e < E; ++e)
+        if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
+      --votes_[e1].first;
+      if (e2 >= 0) --votes_[e2].first;
+    }
+    std::sort(votes_.begin(), votes_.end());
+    for (const auto& [count, e] : votes_)
+      if (count < 0) predicted_.push_back(e);
+  }
+  if (next.recent)
+    for (int e : *next.recent)
+      if (std::find(predicted_.begin(), predicted_.end(), e) == predicted_.end()) predicted_.push_back(e);
+  return predicted_;
+}
+
 void MoeLayer::forward(Backend& backend, ExpertSource& experts, format::Stack stack, int layer,
                        const RouterWeights& router, MatrixView x, MutableMatrixView out,
-                       std::vector<ExpertChoice>* choices) {
+                       const MoeLookahead& next, std::vector<ExpertChoice>* choices) {
   const int64_t T = x.rows, d = x.cols;
   route(backend, router, x);
   if (choices) {
@@ -44,6 +90,13 @@ void MoeLayer::forward(Backend& backend, ExpertSource& experts, format::Stack st
   for (auto& g : groups_) g.clear();
   for (int64_t t = 0; t < T; ++t)
     for (int slot = 0; slot < 2; ++slot) groups_[routes_[t].expert[slot]].push_back({t, slot});
+  used_.clear();
+  for (int e = 0; e < router.experts; ++e)
+    if (!groups_[e].empty()) used_.push_back(e);
+  if (experts.wants_hints()) {
+    experts.hint(stack, layer, used_, ExpertHint::Now);
+    if (next.layer >= 0) experts.hint(stack, next.layer, predict(backend, next, x), ExpertHint::Soon);
+  }
 
   // Each token's two expert outputs land in separate slots so they combine in the reference's
   // order (first expert, then second) whatever order the experts run in.

@@ -15,13 +15,34 @@ struct ExpertChoice {
   int first, second;
 };
 
+// What the sparse layer after this one may need, for expert sources that prefetch
+// (ExpertSource::hint). Predictions only: they never change a result.
+struct MoeLookahead {
+  int layer = -1;                            // that layer (same stack); -1: no lookahead
+  const RouterWeights* router = nullptr;     // its router, applied to this layer's input
+  const std::vector<int>* recent = nullptr;  // experts it ran at the previous decoder step
+};
+
+// The first sparse layer after position i of a stack's layers, or null.
+template <class Layers>
+auto next_sparse_layer(const Layers& layers, size_t i) -> decltype(&layers[0]) {
+  for (size_t j = i + 1; j < layers.size(); ++j)
+    if (layers[j].sparse) return &layers[j];
+  return nullptr;
+}
+
 class MoeLayer {
  public:
   // out = sum over each token's two experts of gate * expert(x). When choices is non-null it
   // receives each token's [first, second] expert.
+  // Before running its experts it hints the source (when the source wants hints): this
+  // layer's experts (Now), then next's predicted ones (Soon).
   void forward(Backend& backend, ExpertSource& experts, format::Stack stack, int layer,
                const RouterWeights& router, MatrixView x, MutableMatrixView out,
-               std::vector<ExpertChoice>* choices = nullptr);
+               const MoeLookahead& next = {}, std::vector<ExpertChoice>* choices = nullptr);
+
+  // The experts the latest forward ran, in index order.
+  const std::vector<int>& used_experts() const { return used_; }
 
  private:
   struct Route {
@@ -29,10 +50,15 @@ class MoeLayer {
     float gate[2];
   };
   void route(Backend& backend, const RouterWeights& router, MatrixView x);
+  // Experts next's router picks (top-2) for the rows of x, most picked first, then next.recent.
+  const std::vector<int>& predict(Backend& backend, const MoeLookahead& next, MatrixView x);
 
   Activations logits_, gathered_, hidden_, expert_out_, slot_out_[2];
   std::vector<Route> routes_;
   std::vector<std::vector<std::pair<int64_t, int>>> groups_;  // per expert: (token, slot)
+  std::vector<int> used_, predicted_;
+  std::vector<std::pair<int, int>> votes_;  // (-count, expert), for predict
+  Activations next_logits_;
 };
 
 }  // namespace tusk::sdk

@@ -25,7 +25,7 @@ const format::Language& language(const Model& model, const std::string& code, co
 
 // The translator's own cache for a budget, or null for the model's resident experts.
 std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget,
-                                               TranslatorOptions::Eviction eviction) {
+                                               TranslatorOptions::Eviction eviction, bool prefetch) {
   if (budget == 0) return nullptr;
   const uint64_t largest = model.expert_bytes_largest();
   if (budget < 0 || static_cast<uint64_t>(budget) < largest)
@@ -39,7 +39,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
   else
     policy = std::make_unique<LayerDistancePolicy>();
   return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file()),
-                                              static_cast<uint64_t>(budget), std::move(policy));
+                                              static_cast<uint64_t>(budget), std::move(policy), prefetch);
 }
 
 }  // namespace
@@ -47,7 +47,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
       backend_(backends::make_cpu_backend(options.threads)),
-      cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy)) {
+      cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch)) {
   ExpertSource& experts = cache_ ? static_cast<ExpertSource&>(*cache_) : model_->resident_experts();
   encoder_ = std::make_unique<Encoder>(*model_, *backend_, experts);
   decoder_ = std::make_unique<Decoder>(*model_, *backend_, experts);

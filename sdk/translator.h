@@ -30,6 +30,8 @@ struct TranslatorOptions {
   // rate and speed depend on it, never the output.
   enum class Eviction { Lru, LayerDistance };
   Eviction eviction_policy = Eviction::LayerDistance;
+  // With a budget: load predicted experts on a background thread (sdk/expert_cache.h).
+  bool prefetch = true;
 };
 
 struct Translation {

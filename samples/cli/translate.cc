@@ -28,6 +28,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--max-decoding-length", true}, {"--length-penalty", true},
     {"--truncate", false},      {"--expert-budget", true},
     {"--stats", true},          {"--eviction", true},
+    {"--prefetch", true},
 };
 
 struct ModelChoice {
@@ -168,14 +169,24 @@ int write_stats(const std::string& path, const tusk_translator_t* translator, ui
   char hit_rate[32] = "null";  // no expert was acquired through a cache
   if (acquires > 0)
     std::snprintf(hit_rate, sizeof hit_rate, "%.6f", static_cast<double>(st.hits) / acquires);
+  // Ratios are null when undefined (nothing prefetched, nothing loaded).
+  char recall[32] = "null", precision[32] = "null";
+  if (st.prefetch_used + st.misses > 0)
+    std::snprintf(recall, sizeof recall, "%.6f",
+                  static_cast<double>(st.prefetch_used) / (st.prefetch_used + st.misses));
+  if (st.prefetch_issued > 0)
+    std::snprintf(precision, sizeof precision, "%.6f",
+                  static_cast<double>(st.prefetch_used) / st.prefetch_issued);
   const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   std::fprintf(f,
                "{\n  \"hits\": %llu,\n  \"misses\": %llu,\n  \"hit_rate\": %s,\n"
                "  \"evictions\": %llu,\n  \"bytes_loaded\": %llu,\n  \"prefetch_issued\": %llu,\n"
-               "  \"prefetch_used\": %llu,\n  \"stall_ms\": %.3f,\n  \"peak_cache_bytes\": %llu,\n"
+               "  \"prefetch_used\": %llu,\n  \"prefetch_recall\": %s,\n  \"prefetch_precision\": %s,\n"
+               "  \"stall_ms\": %.3f,\n  \"peak_cache_bytes\": %llu,\n"
                "  \"budget_bytes\": %llu,\n  \"expert_bytes_total\": %llu\n}\n",
                u(st.hits), u(st.misses), hit_rate, u(st.evictions), u(st.bytes_loaded),
-               u(st.prefetch_issued), u(st.prefetch_used), st.stall_ms, u(st.peak_cache_bytes),
+               u(st.prefetch_issued), u(st.prefetch_used), recall, precision, st.stall_ms,
+               u(st.peak_cache_bytes),
                u(budget), u(expert_bytes_total));
   const bool failed = std::ferror(f) != 0;
   if (std::fclose(f) != 0 || failed) return report_error("cannot write the statistics file " + path);
@@ -230,6 +241,12 @@ int cmd_translate(const std::vector<std::string>& argv) {
       throw UsageError("invalid value '" + name + "' for --eviction: expected lru or layer-distance");
     set_int_option(options.get(), TUSK_OPT_EXPERT_EVICTION, "--eviction",
                    name == "lru" ? TUSK_EVICTION_LRU : TUSK_EVICTION_LAYER_DISTANCE);
+  }
+  if (args.has("--prefetch")) {
+    const std::string& value = args.get("--prefetch");
+    if (value != "on" && value != "off")
+      throw UsageError("invalid value '" + value + "' for --prefetch: expected on or off");
+    set_int_option(options.get(), TUSK_OPT_EXPERT_PREFETCH, "--prefetch", value == "on" ? 1 : 0);
   }
   // Checked before the model opens; a percentage becomes bytes once the model is known.
   SizeSpec budget_spec;

@@ -169,6 +169,18 @@ case "$case_name" in
         --max-batch-size 1 --expert-budget 25% --eviction "$eviction"
       cmp -s "$tmp/resident.out" "$tmp/$eviction.out" || fail "--eviction $eviction changes the output"
     done
+    for prefetch in on off; do
+      translate "prefetch-$prefetch" "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
+        --max-batch-size 1 --expert-budget 25% --prefetch "$prefetch" --stats "$tmp/prefetch-$prefetch.json"
+      cmp -s "$tmp/resident.out" "$tmp/prefetch-$prefetch.out" || fail "--prefetch $prefetch changes the output"
+    done
+    python3 - "$tmp/prefetch-on.json" "$tmp/prefetch-off.json" <<'PY' || fail "--prefetch: wrong stats"
+import json, sys
+on, off = (json.load(open(p)) for p in sys.argv[1:])
+assert on["prefetch_issued"] > 0 and 0 < on["prefetch_used"] <= on["prefetch_issued"], on
+assert 0 < on["prefetch_precision"] <= 1 and 0 < on["prefetch_recall"] <= 1, on
+assert off["prefetch_issued"] == 0 and off["prefetch_precision"] is None and off["prefetch_recall"] == 0, off
+PY
     # 100% is all resident, like no flag.
     translate full "$tmp/eight.txt" --model "$model" --src en --tgt de --threads 1 \
       --expert-budget 100% --stats "$tmp/full.json"
@@ -224,6 +236,12 @@ PY
       <"$tmp/three.txt" >"$tmp/mru.out" 2>"$tmp/mru.err" || rc=$?
     [ "$rc" -eq 2 ] || fail "--eviction mru exited $rc, expected 2"
     grep -q -- '--eviction' "$tmp/mru.err" || fail "--eviction mru: flag not named"
+    # --prefetch takes on or off.
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de --expert-budget 25% --prefetch maybe \
+      <"$tmp/three.txt" >"$tmp/maybe.out" 2>"$tmp/maybe.err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "--prefetch maybe exited $rc, expected 2"
+    grep -q -- '--prefetch' "$tmp/maybe.err" || fail "--prefetch maybe: flag not named"
     # --stats needs a file name.
     rc=0
     "$tusk" translate --model "$model" --src en --tgt de --stats= <"$tmp/three.txt" \

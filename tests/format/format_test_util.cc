@@ -104,7 +104,7 @@ void write_tiny_model(const std::string& path, const TinyModel& m) {
                                    {"fc2.weight", DType::F32, {8, 16}, fc2.data()},
                                    {"fc2.bias", DType::F32, {8}, m.bias_fc2.data()}};
   };
-  // Zero weights with random biases still compress well past the 1/16 threshold.
+  // Zero weights with random biases still compress well past the 1/4 threshold.
   writer.add_expert(Stack::Encoder, 0, 0, expert(m.zeros_fc1, m.zeros_fc2), 3);
   writer.add_expert(Stack::Encoder, 0, 1, expert(m.random_fc1, m.random_fc2), 3);
   writer.finish();

@@ -35,12 +35,17 @@ tusk_stats_t stats_of(const tusk_translator_t* tr) {
   return s;
 }
 
-Options budget_options(uint64_t budget, int64_t max_batch_size = 32, int64_t eviction = -1) {
+// eviction and prefetch: -1 = the library default.
+Options budget_options(uint64_t budget, int64_t max_batch_size = 32, int64_t eviction = -1,
+                       int64_t prefetch = -1) {
   Options options = make_options({{TUSK_OPT_THREADS, test_threads()},
                                   {TUSK_OPT_MAX_BATCH_SIZE, max_batch_size},
                                   {TUSK_OPT_EXPERT_BUDGET_BYTES, static_cast<int64_t>(budget)}});
-  if (eviction >= 0)  // else the library default
+  if (eviction >= 0)
     check(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, eviction),
+          "tusk_options_set_int");
+  if (prefetch >= 0)
+    check(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_PREFETCH, prefetch),
           "tusk_options_set_int");
   return options;
 }
@@ -49,7 +54,8 @@ std::string describe(const tusk_stats_t& s) {
   return "hits " + std::to_string(s.hits) + ", misses " + std::to_string(s.misses) +
          ", evictions " + std::to_string(s.evictions) + ", bytes_loaded " +
          std::to_string(s.bytes_loaded) + ", peak " + std::to_string(s.peak_cache_bytes) +
-         ", stall_ms " + std::to_string(s.stall_ms);
+         ", prefetch issued " + std::to_string(s.prefetch_issued) + " used " +
+         std::to_string(s.prefetch_used) + ", stall_ms " + std::to_string(s.stall_ms);
 }
 
 // One model and the fully resident translations of the 50 en-de golden sources, shared by
@@ -69,8 +75,9 @@ class ExpertBudget : public ::testing::Test {
   }
 
   static std::vector<Hyp> translate_with(uint64_t budget, tusk_stats_t* stats = nullptr,
-                                         int64_t max_batch_size = 32, int64_t eviction = -1) {
-    const Options options = budget_options(budget, max_batch_size, eviction);
+                                         int64_t max_batch_size = 32, int64_t eviction = -1,
+                                         int64_t prefetch = -1) {
+    const Options options = budget_options(budget, max_batch_size, eviction, prefetch);
     const Translator tr = make_translator(model_, options.get());
     const auto [src, tgt] = split_direction(kDirection);
     std::vector<Hyp> out;
@@ -118,7 +125,8 @@ TEST_F(ExpertBudget, ModelReportsExpertBytes) {
   EXPECT_EQ(tusk_model_expert_bytes(nullptr, &total, nullptr), TUSK_ERROR_INVALID_ARGUMENT);
 }
 
-// Every budget from the minimum to all experts: identical output, consistent counters.
+// Every budget from the minimum to all experts, with and without prefetch: identical output,
+// consistent counters.
 TEST_F(ExpertBudget, EveryBudgetTranslatesLikeResident) {
   struct Case {
     const char* name;
@@ -131,43 +139,52 @@ TEST_F(ExpertBudget, EveryBudgetTranslatesLikeResident) {
       {"50%", bytes_.total / 2},
       {"100%", bytes_.total},
   };
-  // At 100% nothing is evicted, so each expert used misses exactly once.
+  // At 100% without prefetch nothing is evicted, so each expert used misses exactly once.
   tusk_stats_t all{};
-  const auto full = translate_with(bytes_.total, &all);
+  const auto full = translate_with(bytes_.total, &all, 32, -1, /*prefetch=*/0);
   const uint64_t distinct_experts = all.misses;
   const uint64_t acquires = all.hits + all.misses;
   ASSERT_GT(distinct_experts, 0u);
   EXPECT_EQ(all.evictions, 0u);
 
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    ASSERT_GE(c.budget, bytes_.largest) << "the test model's experts are too uneven for this case";
-    tusk_stats_t s{};
-    const auto got = translate_with(c.budget, &s);
-    expect_same_as_resident(got, c.name);
-    const std::string stats = describe(s);
-    EXPECT_EQ(s.struct_size, sizeof(tusk_stats_t));
-    EXPECT_GT(s.hits + s.misses, 0u) << stats;
-    // The layers ask for the same experts whatever the budget.
-    EXPECT_EQ(s.hits + s.misses, acquires) << stats;
-    EXPECT_GE(s.misses, distinct_experts) << stats;
-    EXPECT_LE(s.peak_cache_bytes, c.budget) << stats;
-    EXPECT_GT(s.bytes_loaded, 0u) << stats;
-    EXPECT_LE(s.bytes_loaded, s.misses * bytes_.largest) << stats;
-    EXPECT_LE(s.evictions, s.misses) << stats;
-    EXPECT_EQ(s.prefetch_issued, 0u);
-    EXPECT_EQ(s.prefetch_used, 0u);
-    EXPECT_GE(s.stall_ms, 0.0);
-    if (c.budget == bytes_.largest) {
-      EXPECT_GT(s.evictions, 0u) << stats;
+  for (const int64_t prefetch : {0, 1}) {
+    for (const Case& c : cases) {
+      const std::string name = std::string(c.name) + (prefetch ? ", prefetch" : ", no prefetch");
+      SCOPED_TRACE(name);
+      ASSERT_GE(c.budget, bytes_.largest) << "the test model's experts are too uneven for this case";
+      tusk_stats_t s{};
+      const auto got = translate_with(c.budget, &s, 32, -1, prefetch);
+      expect_same_as_resident(got, name);
+      const std::string stats = describe(s);
+      EXPECT_EQ(s.struct_size, sizeof(tusk_stats_t));
+      // The layers ask for the same experts whatever the budget.
+      EXPECT_EQ(s.hits + s.misses, acquires) << stats;
+      EXPECT_LE(s.peak_cache_bytes, c.budget) << stats;
+      EXPECT_GT(s.bytes_loaded, 0u) << stats;
+      const uint64_t loads = s.misses + s.prefetch_issued;
+      EXPECT_LE(s.bytes_loaded, loads * bytes_.largest) << stats;
+      EXPECT_LE(s.evictions, loads) << stats;
+      EXPECT_LE(s.prefetch_used, s.prefetch_issued) << stats;
+      // Each expert used was loaded by its first acquire or ahead of it.
+      EXPECT_GE(s.misses + s.prefetch_used, distinct_experts) << stats;
+      EXPECT_GE(s.stall_ms, 0.0);
+      if (!prefetch) {
+        EXPECT_EQ(s.prefetch_issued, 0u) << stats;
+        EXPECT_EQ(s.prefetch_used, 0u) << stats;
+      } else if (c.budget > bytes_.largest) {
+        EXPECT_GT(s.prefetch_used, 0u) << stats;
+      }
+      if (c.budget == bytes_.largest) {
+        EXPECT_GT(s.evictions, 0u) << stats;
+      }
+      if (c.budget >= bytes_.total) {
+        EXPECT_EQ(s.evictions, 0u) << stats;
+        EXPECT_EQ(s.misses + s.prefetch_used, distinct_experts) << stats;
+      }
+      std::printf("[ budget %-36s %10llu bytes ] %s, hit rate %.3f\n", name.c_str(),
+                  static_cast<unsigned long long>(c.budget), stats.c_str(),
+                  static_cast<double>(s.hits) / static_cast<double>(s.hits + s.misses));
     }
-    if (c.budget >= bytes_.total) {
-      EXPECT_EQ(s.evictions, 0u) << stats;
-      EXPECT_EQ(s.misses, distinct_experts) << stats;
-    }
-    std::printf("[ budget %-24s %10llu bytes ] %s, hit rate %.3f\n", c.name,
-                static_cast<unsigned long long>(c.budget), stats.c_str(),
-                static_cast<double>(s.hits) / static_cast<double>(s.hits + s.misses));
   }
 }
 

@@ -35,13 +35,11 @@ class FakeLoader final : public tusk::sdk::ExpertLoader {
     auto it = sizes.find(key);
     return it == sizes.end() ? kExpertBytes : it->second;
   }
-  LoadedExpert load(const ExpertKey& key) const override {
+  void load(const ExpertKey& key, LoadedExpert& into) const override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (key == failing) throw tusk::Error(tusk::ErrorCode::InvalidModel, "damaged frame");
     loads.push_back(key);
-    LoadedExpert e;
-    e.ffn.fc1.out = tag(key);
-    return e;
+    into.ffn.fc1.out = tag(key);
   }
   std::map<ExpertKey, uint64_t> sizes;
   ExpertKey failing{Stack::Decoder, 99, 99};
@@ -53,8 +51,9 @@ class FakeLoader final : public tusk::sdk::ExpertLoader {
 
 struct Cache {
   explicit Cache(uint64_t budget,
-                 std::unique_ptr<tusk::sdk::EvictionPolicy> policy = std::make_unique<LruPolicy>())
-      : loader(std::make_shared<FakeLoader>()), source(loader, budget, std::move(policy)) {}
+                 std::unique_ptr<tusk::sdk::EvictionPolicy> policy = std::make_unique<LruPolicy>(),
+                 bool prefetch = false)
+      : loader(std::make_shared<FakeLoader>()), source(loader, budget, std::move(policy), prefetch) {}
   int64_t get(const ExpertKey& k) { return source.acquire(k.stack, k.layer, k.expert)->fc1.out; }
   std::shared_ptr<FakeLoader> loader;
   CachedExpertSource source;
@@ -194,6 +193,7 @@ TEST(LayerDistancePolicyTest, WhileDecodingEncoderExpertsGoFirst) {
   for (const ExpertKey& k : {enc(0, 1), enc(1, 3), dec(0, 1), dec(1, 3)}) {
     policy.on_request(k);
     policy.on_insert(k);
+    policy.on_access(k);
   }
   for (int i = 0; i < 3; ++i) policy.on_access(enc(0, 1));  // frequency does not save it
   policy.on_request(dec(2, 1));
@@ -219,7 +219,10 @@ TEST(LayerDistancePolicyTest, ThenLeastFrequentlyThenLeastRecentlyUsed) {
   LayerDistancePolicy policy;
   const auto any = [](const ExpertKey&) { return true; };
   policy.on_request(dec(0));
-  for (const ExpertKey& k : {dec(0), dec(1), dec(2)}) policy.on_insert(k);
+  for (const ExpertKey& k : {dec(0), dec(1), dec(2)}) {
+    policy.on_insert(k);  // as the cache reports a miss: insert, then the acquire
+    policy.on_access(k);
+  }
   policy.on_access(dec(0));
   policy.on_access(dec(2));
   EXPECT_EQ(*policy.choose_victim(any), dec(1));  // acquired once, the others twice
@@ -227,6 +230,7 @@ TEST(LayerDistancePolicyTest, ThenLeastFrequentlyThenLeastRecentlyUsed) {
   EXPECT_EQ(*policy.choose_victim(any), dec(0));  // tie on count: 0 is less recent than 2
   // Counts outlive eviction: dec(1) comes back with 2 acquires, more recent than dec(0).
   policy.on_insert(dec(1));
+  policy.on_access(dec(1));
   EXPECT_EQ(*policy.choose_victim(any), dec(0));
   EXPECT_EQ(*policy.choose_victim([](const ExpertKey& k) { return k != dec(0); }), dec(2));
   EXPECT_FALSE(policy.choose_victim([](const ExpertKey&) { return false; }).has_value());
@@ -246,6 +250,116 @@ TEST(ExpertCacheUnit, LayerDistanceKeepsTheExpertsEveryStepUses) {
     }
   EXPECT_EQ(lru.source.stats().hits, 0u);
   EXPECT_GE(policy.source.stats().hits, 2u * (kSteps - 2));
+}
+
+// Prefetch: a cache with the background thread, hints sent as the MoE layer sends them.
+struct PrefetchingCache : Cache {
+  explicit PrefetchingCache(uint64_t budget) : Cache(budget, std::make_unique<LruPolicy>(), true) {}
+  void hint(std::vector<int> experts, tusk::sdk::ExpertHint kind, int layer = 1) {
+    source.hint(Stack::Decoder, layer, experts, kind);
+  }
+};
+
+TEST(ExpertCachePrefetch, HintedExpertsAreLoadedAheadAndCountedWhenUsed) {
+  PrefetchingCache c(10 * kExpertBytes);
+  EXPECT_TRUE(c.source.wants_hints());
+  c.hint({0, 1}, tusk::sdk::ExpertHint::Now);
+  c.hint({2, 5}, tusk::sdk::ExpertHint::Soon, /*layer=*/3);
+  c.source.wait_idle();
+  auto s = c.source.stats();
+  EXPECT_EQ(s.prefetch_issued, 4u);
+  EXPECT_EQ(s.misses, 0u);
+  EXPECT_EQ(s.cache_bytes, 4 * kExpertBytes);
+  EXPECT_EQ(c.get(dec(0)), tag(dec(0)));
+  EXPECT_EQ(c.get(dec(1)), tag(dec(1)));
+  EXPECT_EQ(c.get(dec(2, 3)), tag(dec(2, 3)));
+  EXPECT_EQ(c.get(dec(0)), tag(dec(0)));  // a second use is not a second prefetch use
+  EXPECT_EQ(c.get(dec(7)), tag(dec(7)));  // not hinted: a miss
+  s = c.source.stats();
+  EXPECT_EQ(s.hits, 4u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.prefetch_used, 3u);  // 5 of layer 3 was never acquired
+  EXPECT_EQ(s.bytes_loaded, 5 * kExpertBytes);
+}
+
+TEST(ExpertCachePrefetch, WithoutPrefetchHintsDoNothing) {
+  Cache c(10 * kExpertBytes);
+  EXPECT_FALSE(c.source.wants_hints());
+  c.source.hint(Stack::Decoder, 1, {0, 1}, tusk::sdk::ExpertHint::Now);
+  c.source.wait_idle();
+  EXPECT_EQ(c.source.stats().prefetch_issued, 0u);
+  EXPECT_TRUE(c.loader->loads.empty());
+}
+
+TEST(ExpertCachePrefetch, NeverEvictsHintedExpertsAndSkipsWhatCannotFit) {
+  PrefetchingCache c(2 * kExpertBytes);
+  c.hint({0, 1, 2, 3}, tusk::sdk::ExpertHint::Now);  // room for two: 2 and 3 are skipped
+  c.source.wait_idle();
+  auto s = c.source.stats();
+  EXPECT_EQ(s.prefetch_issued, 2u);
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(c.loader->loads, (std::vector<ExpertKey>{dec(0), dec(1)}));
+  // A new Now hint replaces the old one: 0 and 1 lose their protection and make room.
+  c.hint({4, 5}, tusk::sdk::ExpertHint::Now);
+  c.source.wait_idle();
+  s = c.source.stats();
+  EXPECT_EQ(s.prefetch_issued, 4u);
+  EXPECT_EQ(s.evictions, 2u);
+  EXPECT_LE(s.peak_cache_bytes, 2 * kExpertBytes);
+  EXPECT_EQ(c.get(dec(4)), tag(dec(4)));
+  EXPECT_EQ(c.get(dec(5)), tag(dec(5)));
+  EXPECT_EQ(c.source.stats().misses, 0u);
+}
+
+TEST(ExpertCachePrefetch, AMissMayStillEvictPrefetchedExperts) {
+  PrefetchingCache c(kExpertBytes);  // the minimum budget: one expert
+  c.hint({0}, tusk::sdk::ExpertHint::Soon);
+  c.source.wait_idle();
+  EXPECT_EQ(c.source.stats().prefetch_issued, 1u);
+  EXPECT_EQ(c.get(dec(3)), tag(dec(3)));  // evicts the protected, prefetched 0
+  const auto s = c.source.stats();
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.prefetch_used, 0u);
+  EXPECT_EQ(s.cache_bytes, kExpertBytes);
+}
+
+TEST(ExpertCachePrefetch, AFailedPrefetchIsReportedByTheAcquireThatNeedsIt) {
+  PrefetchingCache c(10 * kExpertBytes);
+  c.loader->failing = dec(2);
+  c.hint({1, 2, 3}, tusk::sdk::ExpertHint::Now);
+  c.source.wait_idle();
+  EXPECT_EQ(c.source.stats().cache_bytes, 2 * kExpertBytes);  // 1 and 3; 2 was dropped
+  EXPECT_EQ(c.get(dec(1)), tag(dec(1)));
+  EXPECT_THROW(c.get(dec(2)), tusk::Error);
+  EXPECT_EQ(c.get(dec(3)), tag(dec(3)));
+  EXPECT_EQ(c.source.stats().prefetch_used, 2u);
+}
+
+TEST(ExpertCachePrefetch, ComputeAndPrefetchRaceSafely) {
+  // Compute acquires what is hinted while the thread loads it; every acquire gets the right
+  // expert and the budget holds. Run under TSan by the sanitizer label when it exists.
+  PrefetchingCache c(3 * kExpertBytes);
+  for (int step = 0; step < 200; ++step) {
+    const std::vector<int> now = {step % 8, (step + 3) % 8};
+    c.hint(now, tusk::sdk::ExpertHint::Now);
+    c.hint({(step + 1) % 8, (step + 4) % 8}, tusk::sdk::ExpertHint::Soon, 3);
+    for (int e : now) ASSERT_EQ(c.get(dec(e)), tag(dec(e)));
+  }
+  c.source.wait_idle();
+  const auto s = c.source.stats();
+  EXPECT_EQ(s.hits + s.misses, 400u);
+  EXPECT_LE(s.peak_cache_bytes, 3 * kExpertBytes);
+  EXPECT_LE(s.prefetch_used, s.prefetch_issued);
+}
+
+TEST(LayerDistancePolicyTest, APrefetchedExpertNeverUsedHasNoUses) {
+  LayerDistancePolicy policy;
+  const auto any = [](const ExpertKey&) { return true; };
+  policy.on_request(dec(0));
+  policy.on_insert(dec(0));
+  policy.on_access(dec(0));
+  policy.on_insert(dec(1));  // prefetched, not acquired: evicted first despite being newer
+  EXPECT_EQ(*policy.choose_victim(any), dec(1));
 }
 
 }  // namespace

@@ -109,6 +109,12 @@ typedef enum tusk_option_t {
                                        tusk_eviction_t (default
                                        TUSK_EVICTION_LAYER_DISTANCE). Changes hit rate and
                                        speed, never the output */
+  TUSK_OPT_EXPERT_PREFETCH = 15,    /* translator, with an expert budget: 1 loads experts
+                                       ahead of need on a background thread (those a layer is
+                                       about to run, and those the next sparse layer's router
+                                       predicts from the current hidden states or the previous
+                                       decoder step used); 0 loads only on a miss (default 1).
+                                       Never changes the output */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100     /* beam score = logprob / length^penalty (default 0.0) */
 } tusk_option_t;
@@ -238,8 +244,10 @@ typedef struct tusk_stats_t {
   uint64_t misses;           /* acquisitions that had to load the expert from the file */
   uint64_t evictions;        /* experts dropped to make room */
   uint64_t bytes_loaded;     /* decoded expert bytes loaded */
-  uint64_t prefetch_issued;  /* experts loaded ahead of need (no prefetch yet: 0) */
-  uint64_t prefetch_used;    /* of those, used before eviction (0) */
+  uint64_t prefetch_issued;  /* experts the prefetch thread loaded (TUSK_OPT_EXPERT_PREFETCH) */
+  uint64_t prefetch_used;    /* of those, acquired before eviction; prefetch precision =
+                                prefetch_used / prefetch_issued, recall (needed loads that
+                                prefetch did) = prefetch_used / (prefetch_used + misses) */
   uint64_t peak_cache_bytes; /* most decoded expert bytes held at once */
   double stall_ms;           /* milliseconds translation waited for experts to load */
 } tusk_stats_t;
