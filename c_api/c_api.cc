@@ -109,9 +109,12 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
   t.expert_budget_bytes = o.get_int(TUSK_OPT_EXPERT_BUDGET_BYTES);
-  t.eviction_policy = o.get_int(TUSK_OPT_EXPERT_EVICTION) == TUSK_EVICTION_LRU
-                          ? tusk::sdk::TranslatorOptions::Eviction::Lru
-                          : tusk::sdk::TranslatorOptions::Eviction::LayerDistance;
+  using Eviction = tusk::sdk::TranslatorOptions::Eviction;
+  switch (o.get_int(TUSK_OPT_EXPERT_EVICTION)) {
+    case TUSK_EVICTION_LRU: t.eviction_policy = Eviction::Lru; break;
+    case TUSK_EVICTION_NONE: t.eviction_policy = Eviction::None; break;
+    default: t.eviction_policy = Eviction::LayerDistance; break;
+  }
   t.prefetch = o.get_int(TUSK_OPT_EXPERT_PREFETCH) != 0;
   return t;
 }

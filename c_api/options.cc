@@ -28,7 +28,7 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_DENSE_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},
       {TUSK_OPT_GROUP_SIZE, int_option(0, 1 << 30, 0)},
       {TUSK_OPT_EXPERT_EVICTION,
-       int_option(TUSK_EVICTION_LRU, TUSK_EVICTION_LAYER_DISTANCE, TUSK_EVICTION_LAYER_DISTANCE)},
+       int_option(TUSK_EVICTION_LRU, TUSK_EVICTION_NONE, TUSK_EVICTION_LAYER_DISTANCE)},
       {TUSK_OPT_EXPERT_PREFETCH, int_option(0, 1, 1)},
       {TUSK_OPT_LENGTH_PENALTY, float_option(0.0, 10.0, 0.0)},
   };

@@ -24,8 +24,9 @@ void FileExpertLoader::load(const ExpertKey& key, LoadedExpert& into) const { de
 
 CachedExpertSource::CachedExpertSource(std::shared_ptr<const ExpertLoader> loader,
                                        uint64_t budget_bytes, std::unique_ptr<EvictionPolicy> policy,
-                                       bool prefetch)
-    : loader_(std::move(loader)), budget_(budget_bytes), prefetch_(prefetch), policy_(std::move(policy)) {
+                                       bool prefetch, bool keep)
+    : loader_(std::move(loader)), budget_(budget_bytes), prefetch_(prefetch && keep), keep_(keep),
+      policy_(std::move(policy)) {
   if (!loader_ || !policy_) throw Error(ErrorCode::Internal, "expert cache: no loader or no policy");
   if (prefetch_) worker_ = std::thread([this] { prefetch_loop(); });
 }
@@ -223,7 +224,16 @@ void CachedExpertSource::wait_idle() {
 
 void CachedExpertSource::release(void* token) {
   std::lock_guard<std::mutex> lock(mutex_);
-  --static_cast<Entry*>(token)->pins;
+  Entry* entry = static_cast<Entry*>(token);
+  if (--entry->pins > 0 || keep_) return;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it)
+    if (&it->second == entry) {
+      stats_.cache_bytes -= entry->bytes;
+      policy_->on_erase(it->first);
+      entries_.erase(it);
+      ++stats_.evictions;
+      return;
+    }
 }
 
 ExpertCacheStats CachedExpertSource::stats() const {

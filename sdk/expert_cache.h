@@ -77,8 +77,10 @@ class CachedExpertSource final : public ExpertSource {
   // budget_bytes must hold the largest expert the loader can be asked for (the translator
   // checks that against the model); a smaller budget is an error on the miss that needs it.
   // prefetch starts the background thread that acts on hints; without it hints are ignored.
+  // keep = false drops each expert as soon as its last pin goes (no reuse at all): naive
+  // on-demand loading, the baseline the benchmarks compare paging with.
   CachedExpertSource(std::shared_ptr<const ExpertLoader> loader, uint64_t budget_bytes,
-                     std::unique_ptr<EvictionPolicy> policy, bool prefetch = false);
+                     std::unique_ptr<EvictionPolicy> policy, bool prefetch = false, bool keep = true);
   ~CachedExpertSource() override;
 
   // Thread-safe. Loads outside the cache's lock; concurrent acquires of one expert share one
@@ -123,6 +125,7 @@ class CachedExpertSource final : public ExpertSource {
   const std::shared_ptr<const ExpertLoader> loader_;
   const uint64_t budget_;
   const bool prefetch_;
+  const bool keep_;
   mutable std::mutex mutex_;
   std::condition_variable loaded_;  // an entry became ready or was dropped after a failed load
   std::condition_variable work_;    // the queue grew, or the cache is closing

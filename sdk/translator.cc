@@ -38,8 +38,10 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
     policy = std::make_unique<LruPolicy>();
   else
     policy = std::make_unique<LayerDistancePolicy>();
+  const bool keep = eviction != TranslatorOptions::Eviction::None;
   return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file()),
-                                              static_cast<uint64_t>(budget), std::move(policy), prefetch);
+                                              static_cast<uint64_t>(budget), std::move(policy),
+                                              prefetch && keep, keep);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ struct TranslatorOptions {
   int64_t expert_budget_bytes = 0;
   // Which cached expert to drop when the budget is full (see sdk/eviction_policy.h). Only hit
   // rate and speed depend on it, never the output.
-  enum class Eviction { Lru, LayerDistance };
+  enum class Eviction { Lru, LayerDistance, None };  // None: keep nothing (a baseline)
   Eviction eviction_policy = Eviction::LayerDistance;
   // With a budget: load predicted experts on a background thread (sdk/expert_cache.h).
   bool prefetch = true;

@@ -237,10 +237,13 @@ int cmd_translate(const std::vector<std::string>& argv) {
   }
   if (args.has("--eviction")) {
     const std::string& name = args.get("--eviction");
-    if (name != "lru" && name != "layer-distance")
-      throw UsageError("invalid value '" + name + "' for --eviction: expected lru or layer-distance");
+    if (name != "lru" && name != "layer-distance" && name != "none")
+      throw UsageError("invalid value '" + name +
+                       "' for --eviction: expected lru, layer-distance or none");
     set_int_option(options.get(), TUSK_OPT_EXPERT_EVICTION, "--eviction",
-                   name == "lru" ? TUSK_EVICTION_LRU : TUSK_EVICTION_LAYER_DISTANCE);
+                   name == "lru"    ? TUSK_EVICTION_LRU
+                   : name == "none" ? TUSK_EVICTION_NONE
+                                    : TUSK_EVICTION_LAYER_DISTANCE);
   }
   if (args.has("--prefetch")) {
     const std::string& value = args.get("--prefetch");

@@ -205,8 +205,10 @@ TEST_F(ExpertBudget, OneSentenceAtATimeTranslatesLikeResident) {
 // sentence per call): the policy changes hit rates only.
 TEST_F(ExpertBudget, EveryEvictionPolicyTranslatesLikeResident) {
   const auto resident_one = translate_with(0, nullptr, /*max_batch_size=*/1);
-  for (const int64_t eviction : {TUSK_EVICTION_LRU, TUSK_EVICTION_LAYER_DISTANCE}) {
-    const std::string policy = eviction == TUSK_EVICTION_LRU ? "lru" : "layer-distance";
+  for (const int64_t eviction : {TUSK_EVICTION_LRU, TUSK_EVICTION_LAYER_DISTANCE, TUSK_EVICTION_NONE}) {
+    const std::string policy = eviction == TUSK_EVICTION_LRU    ? "lru"
+                               : eviction == TUSK_EVICTION_NONE ? "none"
+                                                                : "layer-distance";
     SCOPED_TRACE(policy);
     for (const uint64_t budget : {bytes_.largest, bytes_.total / 4}) {
       tusk_stats_t s{};
@@ -219,12 +221,19 @@ TEST_F(ExpertBudget, EveryEvictionPolicyTranslatesLikeResident) {
                 policy + ", 25%, one sentence per call");
     std::printf("[ %s, 25%%, one sentence per call ] hit rate %.3f\n", policy.c_str(),
                 static_cast<double>(s.hits) / static_cast<double>(s.hits + s.misses));
+    if (eviction == TUSK_EVICTION_NONE) {  // nothing kept, nothing prefetched
+      EXPECT_EQ(s.hits, 0u) << describe(s);
+      EXPECT_EQ(s.prefetch_issued, 0u) << describe(s);
+      EXPECT_EQ(s.evictions, s.misses) << describe(s);
+    }
   }
 }
 
 TEST_F(ExpertBudget, UnknownEvictionPolicyIsRefused) {
   const Options options = make_options();
-  EXPECT_EQ(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, 2),
+  EXPECT_EQ(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, 3),
+            TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, -1),
             TUSK_ERROR_INVALID_ARGUMENT);
 }
 

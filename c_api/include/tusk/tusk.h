@@ -123,10 +123,13 @@ typedef enum tusk_option_t {
  * LAYER_DISTANCE: by execution order first (encoder experts that will not run again before the
  * next batch: all of them while decoding, the layers already passed while encoding), then the
  * least frequently used, then the least recently used. Higher hit rates than LRU on MoE
- * translation, most of all one sentence at a time. */
+ * translation, most of all one sentence at a time. NONE: keep nothing, load an expert on
+ * every use and drop it after (no reuse, no prefetch): naive on-demand loading, the baseline
+ * benchmarks compare with. */
 typedef enum tusk_eviction_t {
   TUSK_EVICTION_LRU = 0,
-  TUSK_EVICTION_LAYER_DISTANCE = 1
+  TUSK_EVICTION_LAYER_DISTANCE = 1,
+  TUSK_EVICTION_NONE = 2
 } tusk_eviction_t;
 
 typedef enum tusk_device_t { TUSK_DEVICE_CPU = 0, TUSK_DEVICE_CUDA = 1 } tusk_device_t;
