@@ -1,7 +1,9 @@
 // The extern "C" shim: argument checks, exception-to-status mapping, handle ownership.
 // No translation logic lives here.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -11,8 +13,11 @@
 
 #include "common/error.h"
 #include "model_format/convert_hf.h"
+#include "model_format/expert_usage_table.h"
+#include "model_format/model_writer.h"
 #include "model_format/tensor_report.h"
 #include "options.h"
+#include "sdk/calibration.h"
 #include "sdk/model.h"
 #include "sdk/translator.h"
 #include "tusk/tusk.h"
@@ -320,6 +325,86 @@ TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path,
   });
 }
 
+namespace {
+
+std::string read_text_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot read");
+  return text;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot create: " + std::strerror(errno));
+  const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !wrote) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot write");
+}
+
+}  // namespace
+
+TUSK_API tusk_status_t tusk_model_calibrate(const char* path, const tusk_calibration_text_t* texts, size_t count,
+                                            const tusk_options_t* options, const char* usage_out,
+                                            tusk_progress_callback progress, void* user_data) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(path && texts, "path or texts is NULL");
+    TUSK_REQUIRE(count > 0, "count is 0: no calibration text");
+    std::vector<tusk::sdk::CalibrationText> pairs(count);
+    for (size_t i = 0; i < count; ++i) {
+      const tusk_calibration_text_t& t = texts[i];
+      TUSK_REQUIRE(t.src && t.tgt, "texts[" + std::to_string(i) + "] has a NULL language code");
+      TUSK_REQUIRE(t.sentences || t.count == 0, "texts[" + std::to_string(i) + "].sentences is NULL");
+      pairs[i].source = t.src;
+      pairs[i].target = t.tgt;
+      for (size_t j = 0; j < t.count; ++j) {
+        TUSK_REQUIRE(t.sentences[j], "texts[" + std::to_string(i) + "].sentences[" + std::to_string(j) + "] is NULL");
+        pairs[i].sentences.emplace_back(t.sentences[j]);
+      }
+    }
+    const tusk_options_t& o = options ? *options : defaults();
+    std::vector<tusk::format::PairUsage> usage;
+    {
+      const auto model = tusk::sdk::Model::open(path, o.get_int(TUSK_OPT_VERIFY_CHECKSUMS) != 0);
+      CallbackProgress sink(progress, user_data);
+      usage = tusk::sdk::calibrate(model, pairs, static_cast<int>(o.get_int(TUSK_OPT_THREADS)),
+                                   progress ? &sink : nullptr);
+      if (usage_out) write_text_file(usage_out, tusk::format::format_usage_table(usage, model->file().expert_ids()));
+    }
+    tusk::format::replace_expert_usage(path, usage);
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_model_import_expert_usage(const char* path, const char* table_path) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(path && table_path, "path or table_path is NULL");
+    std::vector<tusk::format::ExpertId> ids;
+    {
+      const auto file = tusk::format::ModelFile::open(path, tusk::format::ModelFile::OpenOptions{false});
+      ids = file->expert_ids();
+    }
+    const auto usage = tusk::format::parse_usage_table(read_text_file(table_path), ids, table_path);
+    tusk::format::replace_expert_usage(path, usage);
+    return TUSK_OK;
+  });
+}
+
+TUSK_API tusk_status_t tusk_translator_warm_start(tusk_translator_t* translator, const char* src, const char* tgt,
+                                                  uint64_t* experts_loaded) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(translator && src && tgt, "translator, src and tgt must not be NULL");
+    const uint64_t loaded = translator->translator->warm_start(src, tgt);
+    if (experts_loaded) *experts_loaded = loaded;
+    return TUSK_OK;
+  });
+}
+
 TUSK_API tusk_status_t tusk_translator_create(tusk_model_t* model, const tusk_options_t* options,
                                               tusk_translator_t** out) {
   return guarded(__func__, [&](const char* fn) {
@@ -372,6 +457,7 @@ TUSK_API tusk_status_t tusk_translator_stats(const tusk_translator_t* translator
     full.prefetch_used = s.prefetch_used;
     full.peak_cache_bytes = s.peak_cache_bytes;
     full.stall_ms = s.stall_ms;
+    full.warm_start_loaded = s.preloaded;
     // Whole fields only, and none past the caller's struct: an older caller's struct is smaller.
     const uint64_t n = std::min<uint64_t>(out->struct_size, sizeof(tusk_stats_t)) / kField * kField;
     full.struct_size = n;

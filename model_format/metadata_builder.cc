@@ -92,7 +92,16 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
   const auto quantization =
       m.quantization.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(m.quantization);
 
-  b.Finish(fb::CreateModel(b, config, languages_vec, tokenizer, tensors_vec, experts_vec, quantization),
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::ExpertUsage>>> usage_vec;
+  if (!m.expert_usage.empty()) {
+    std::vector<flatbuffers::Offset<fb::ExpertUsage>> usage;
+    for (const PairUsageRecord& u : m.expert_usage)
+      usage.push_back(fb::CreateExpertUsageDirect(b, u.source.c_str(), u.target.c_str(), u.sentences, &u.counts));
+    usage_vec = b.CreateVector(usage);
+  }
+
+  b.Finish(fb::CreateModel(b, config, languages_vec, tokenizer, tensors_vec, experts_vec, quantization,
+                           usage_vec),
            fb::ModelIdentifier());
   return std::vector<unsigned char>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }

@@ -47,6 +47,8 @@ struct ExpertRecord {
   std::vector<ExpertTensorRecord> tensors;
 };
 
+using PairUsageRecord = PairUsage;  // model_file.h
+
 struct MetadataRecord {
   ModelConfig config;
   std::vector<Language> languages;
@@ -54,6 +56,7 @@ struct MetadataRecord {
   std::vector<DenseTensorRecord> tensors;
   std::vector<ExpertRecord> experts;
   std::string quantization;  // the converter's summary of its choices; empty: none recorded
+  std::vector<PairUsageRecord> expert_usage;  // empty: not calibrated (the field stays absent)
 };
 
 // The metadata FlatBuffer (file identifier "TUSK"). Items keep the order of the records, so the

@@ -102,6 +102,8 @@ class Checker {
   std::vector<Language> check_languages(const fb::Model& model, const ModelConfig& config) const;
   std::vector<DenseTensorRecord> check_dense_tensors(const fb::Model& model) const;
   std::vector<ExpertRecord> check_experts(const fb::Model& model, const ModelConfig& config) const;
+  std::vector<PairUsageRecord> check_expert_usage(const fb::Model& model, const std::vector<Language>& languages,
+                                                  size_t experts) const;
 
  private:
   // A byte range of weights: aligned, inside the file, clear of the header and the metadata.
@@ -269,6 +271,37 @@ std::vector<Language> Checker::check_languages(const fb::Model& model,
   return languages;
 }
 
+std::vector<PairUsageRecord> Checker::check_expert_usage(const fb::Model& model,
+                                                        const std::vector<Language>& languages,
+                                                        size_t experts) const {
+  std::vector<PairUsageRecord> usage;
+  if (!model.expert_usage()) return usage;
+  const auto known = [&](const std::string& code) {
+    for (const Language& l : languages)
+      if (l.code == code) return true;
+    return false;
+  };
+  std::vector<std::string> pairs;
+  for (const fb::ExpertUsage* u : *model.expert_usage()) {
+    PairUsageRecord r;
+    r.source = std::string(view_of(u->source()));
+    r.target = std::string(view_of(u->target()));
+    r.sentences = u->sentences();
+    const std::string what = "expert usage of '" + printable(r.source) + "-" + printable(r.target) + "'";
+    if (!known(r.source) || !known(r.target)) fail(what + " names a language the model does not have");
+    if (u->counts()->size() != experts) {
+      fail(what + " has " + to_string(u->counts()->size()) + " counts for " + to_string(experts) +
+           " experts");
+    }
+    r.counts.assign(u->counts()->begin(), u->counts()->end());
+    pairs.push_back(r.source + "\n" + r.target);
+    usage.push_back(std::move(r));
+  }
+  std::vector<std::string_view> views(pairs.begin(), pairs.end());
+  if (first_duplicate(views)) fail("expert usage names a language pair twice");
+  return usage;
+}
+
 std::vector<DenseTensorRecord> Checker::check_dense_tensors(const fb::Model& model) const {
   std::vector<DenseTensorRecord> tensors;
   if (!model.tensors()) return tensors;
@@ -411,6 +444,8 @@ CheckedMetadata read_metadata(const unsigned char* metadata, const FileExtent& e
   out.records.tensors = checker.check_dense_tensors(model);
   out.records.experts = checker.check_experts(model, out.records.config);
   out.records.quantization = std::string(view_of(model.quantization()));
+  out.records.expert_usage =
+      checker.check_expert_usage(model, out.records.languages, out.records.experts.size());
   if (model.tokenizer()) {
     out.tokenizer = std::string_view(reinterpret_cast<const char*>(model.tokenizer()->data()),
                                      model.tokenizer()->size());

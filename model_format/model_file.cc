@@ -175,6 +175,7 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
   file->languages_ = std::move(metadata.records.languages);
   file->tokenizer_ = metadata.tokenizer;
   file->quantization_ = std::move(metadata.records.quantization);
+  file->expert_usage_ = std::move(metadata.records.expert_usage);
 
   file->tensors_.reserve(metadata.records.tensors.size());
   file->tensor_stats_.reserve(metadata.records.tensors.size());
@@ -242,6 +243,19 @@ const ModelFile::ExpertFrame& ModelFile::expert_or_throw(Stack stack, int layer,
 
 bool ModelFile::has_expert(Stack stack, int layer, int expert) const {
   return find_expert(stack, layer, expert) != nullptr;
+}
+
+std::vector<ExpertId> ModelFile::expert_ids() const {
+  std::vector<ExpertId> ids;
+  ids.reserve(experts_.size());
+  for (const ExpertFrame& f : experts_) ids.push_back({f.record.stack, f.record.layer, f.record.expert});
+  return ids;
+}
+
+const PairUsage* ModelFile::find_expert_usage(std::string_view source, std::string_view target) const {
+  for (const PairUsage& u : expert_usage_)
+    if (u.source == source && u.target == target) return &u;
+  return nullptr;
 }
 
 uint64_t ModelFile::expert_raw_bytes(Stack stack, int layer, int expert) const {

@@ -49,6 +49,20 @@ class ExpertWeights {
   std::vector<std::pair<std::string, TensorView>> tensors_;
 };
 
+// Expert usage of one language pair, measured on calibration text (schema table ExpertUsage).
+struct PairUsage {
+  std::string source, target;  // language codes
+  uint32_t sentences = 0;
+  std::vector<uint32_t> counts;  // one per expert, in ModelFile::expert_ids() order
+};
+
+// One expert of one sparse layer, as the file indexes it.
+struct ExpertId {
+  Stack stack = Stack::Encoder;
+  int layer = 0;
+  int expert = 0;
+};
+
 // Where bytes go in the file, for `tusk inspect`.
 struct SectionStats {
   std::string kind;          // "dense", "experts", "metadata", "tokenizer"
@@ -103,6 +117,11 @@ class ModelFile {
   // Decoded size of one expert frame (what it costs in memory once loaded), for budgeting.
   // Throws InvalidModel naming the expert if it is missing.
   uint64_t expert_raw_bytes(Stack stack, int layer, int expert) const;
+  // Every expert frame, in (stack, layer, expert) order: the order of PairUsage::counts.
+  std::vector<ExpertId> expert_ids() const;
+  // Calibration usage per language pair; empty if the file was not calibrated.
+  const std::vector<PairUsage>& expert_usage() const { return expert_usage_; }
+  const PairUsage* find_expert_usage(std::string_view source, std::string_view target) const;
 
   std::vector<SectionStats> section_stats() const;
   // Dense tensors by name, then each expert frame's tensors in (stack, layer, expert) order.
@@ -133,6 +152,7 @@ class ModelFile {
   std::vector<std::pair<std::string, TensorView>> tensors_;  // sorted by name
   std::vector<std::optional<QuantStats>> tensor_stats_;      // parallel to tensors_
   std::string quantization_;
+  std::vector<PairUsage> expert_usage_;
   std::vector<ExpertFrame> experts_;
 };
 

@@ -16,6 +16,7 @@
 #include "model_format/checksum.h"
 #include "model_format/file_layout.h"
 #include "model_format/metadata_builder.h"
+#include "model_format/metadata_reader.h"
 #include "model_format/shape_math.h"
 
 namespace tusk::format {
@@ -278,6 +279,113 @@ void ModelWriter::finish() {
   }
   w.finished = true;
   sync_parent_directory(w.path);
+}
+
+namespace {
+
+// Reads exactly size bytes at offset of fd.
+void pread_exact(int fd, const std::string& path, uint64_t offset, uint64_t size, unsigned char* out) {
+  while (size > 0) {
+    const ssize_t got = ::pread(fd, out, static_cast<size_t>(std::min<uint64_t>(size, 1u << 30)),
+                                static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) throw Error(ErrorCode::Io, path + ": cannot read: " + std::strerror(got < 0 ? errno : EIO));
+    out += got;
+    offset += static_cast<uint64_t>(got);
+    size -= static_cast<uint64_t>(got);
+  }
+}
+
+}  // namespace
+
+void replace_expert_usage(const std::string& path, const std::vector<PairUsage>& usage) {
+  // Opening checks header, metadata and every bound; its answer sizes what is copied below.
+  const auto model = ModelFile::open(path, ModelFile::OpenOptions{false});
+  const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{in};
+
+  unsigned char head[layout::kHeaderSize];
+  pread_exact(in, path, 0, sizeof(head), head);
+  layout::FileHeader header = layout::decode_header(head);
+  std::vector<unsigned char> old_metadata(static_cast<size_t>(header.metadata_size));
+  pread_exact(in, path, header.metadata_offset, header.metadata_size, old_metadata.data());
+  const FileExtent extent{header.file_size, header.metadata_offset, header.metadata_size};
+  CheckedMetadata checked = read_metadata(old_metadata.data(), extent, path);
+  MetadataRecord records = std::move(checked.records);
+  records.tokenizer = std::string(checked.tokenizer);
+  records.expert_usage = usage;
+  for (const PairUsage& u : usage) {
+    if (u.counts.size() != records.experts.size())
+      fail_argument(path, "expert usage of " + u.source + "-" + u.target + " has " +
+                              to_string(u.counts.size()) + " counts, the model has " +
+                              to_string(records.experts.size()) + " experts");
+    if (!model->find_language(u.source) || !model->find_language(u.target))
+      fail_argument(path, "expert usage names language pair " + u.source + "-" + u.target +
+                              ", which the model does not have");
+  }
+  const std::vector<unsigned char> metadata = build_metadata(records);
+
+  // The new file: the old bytes up to the metadata, then the new metadata and header.
+  std::string temp;
+  int out = -1;
+  for (int attempt = 0; attempt < 100 && out < 0; ++attempt) {
+    temp = path + ".tmp-" + random_suffix();
+    out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (out < 0 && errno != EEXIST) throw Error(ErrorCode::Io, path + ": cannot create " + temp + ": " + std::strerror(errno));
+  }
+  if (out < 0) throw Error(ErrorCode::Io, path + ": cannot find a free temporary file name");
+  bool done = false;
+  struct Cleanup {
+    int& fd;
+    const std::string& temp;
+    bool& done;
+    ~Cleanup() {
+      if (fd >= 0) ::close(fd);
+      if (!done) ::unlink(temp.c_str());
+    }
+  } cleanup{out, temp, done};
+  const auto write_all = [&](const unsigned char* p, uint64_t size, uint64_t offset) {
+    while (size > 0) {
+      const ssize_t n = ::pwrite(out, p, static_cast<size_t>(std::min<uint64_t>(size, 1u << 30)),
+                                 static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw Error(ErrorCode::Io, path + ": cannot write " + temp + ": " + std::strerror(n < 0 ? errno : EIO));
+      p += n;
+      offset += static_cast<uint64_t>(n);
+      size -= static_cast<uint64_t>(n);
+    }
+  };
+  std::vector<unsigned char> chunk(8u << 20);
+  for (uint64_t at = layout::kHeaderSize; at < header.metadata_offset;) {
+    const uint64_t n = std::min<uint64_t>(chunk.size(), header.metadata_offset - at);
+    pread_exact(in, path, at, n, chunk.data());
+    write_all(chunk.data(), n, at);
+    at += n;
+  }
+  write_all(metadata.data(), metadata.size(), header.metadata_offset);
+  header.metadata_size = metadata.size();
+  header.metadata_checksum = checksum64(metadata.data(), metadata.size());
+  header.file_size = header.metadata_offset + metadata.size();
+  unsigned char encoded[layout::kHeaderSize];
+  layout::encode_header(header, encoded);
+  write_all(encoded, sizeof(encoded), 0);
+  if (::fsync(out) != 0) throw Error(ErrorCode::Io, path + ": cannot sync " + temp + ": " + std::strerror(errno));
+  try {
+    ModelFile::open(temp, ModelFile::OpenOptions{false});
+  } catch (const Error& e) {
+    throw Error(ErrorCode::InvalidArgument, path + ": the model with the new expert usage is not valid: " + e.what());
+  }
+  const int fd = out;
+  out = -1;
+  if (::close(fd) != 0) throw Error(ErrorCode::Io, path + ": cannot close " + temp + ": " + std::strerror(errno));
+  if (::rename(temp.c_str(), path.c_str()) != 0)
+    throw Error(ErrorCode::Io, path + ": cannot rename " + temp + " into place: " + std::strerror(errno));
+  done = true;
+  sync_parent_directory(path);
 }
 
 }  // namespace tusk::format

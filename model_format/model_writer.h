@@ -42,4 +42,11 @@ class ModelWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+// Replaces the expert usage table of the model at `path` (empty: removes it), keeping every
+// other byte of meaning: the weights are copied as they are, the metadata is rebuilt with the
+// new table, and the result is verified and renamed over `path`, so a failure leaves the
+// original untouched. Counts must match the model's experts (PairUsage::counts), languages
+// its language table; else InvalidArgument.
+void replace_expert_usage(const std::string& path, const std::vector<PairUsage>& usage);
+
 }  // namespace tusk::format

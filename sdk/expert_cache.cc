@@ -217,6 +217,20 @@ void CachedExpertSource::prefetch_loop() {
   }
 }
 
+uint64_t CachedExpertSource::preload(const std::vector<ExpertKey>& keys) {
+  uint64_t loaded = 0;
+  Lock lock(mutex_);
+  for (const ExpertKey& key : keys) {
+    if (entries_.count(key)) continue;
+    Entry* entry = reserve(lock, key, loader_->bytes(key), /*for_miss=*/false);
+    if (!entry) continue;
+    fill(lock, key, *entry);
+    ++stats_.preloaded;
+    ++loaded;
+  }
+  return loaded;
+}
+
 void CachedExpertSource::wait_idle() {
   Lock lock(mutex_);
   loaded_.wait(lock, [this] { return !prefetch_ || closing_ || (queue_.empty() && in_flight_ == 0); });

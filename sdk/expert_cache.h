@@ -69,6 +69,7 @@ struct ExpertCacheStats {
   uint64_t prefetch_used = 0;     // of those, acquired before eviction
   uint64_t peak_cache_bytes = 0;  // most decoded bytes held at once (never above the budget)
   uint64_t cache_bytes = 0;       // decoded bytes held now (loads in flight included)
+  uint64_t preloaded = 0;         // experts loaded by preload (warm start)
   double stall_ms = 0.0;          // time acquire waited: loading on a miss, or for a load in flight
 };
 
@@ -95,6 +96,10 @@ class CachedExpertSource final : public ExpertSource {
   uint64_t budget_bytes() const { return budget_; }
   // Waits until the prefetch queue is empty and no prefetch load is in flight (tests, bench).
   void wait_idle();
+  // Loads keys on the calling thread, in order, as far as they fit without evicting pinned or
+  // hinted experts; returns how many it loaded (those already in are not counted). For warm
+  // starts.
+  uint64_t preload(const std::vector<ExpertKey>& keys);
 
  protected:
   void release(void* token) override;

@@ -1,6 +1,8 @@
 #include "sdk/model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "common/error.h"
@@ -171,7 +173,44 @@ std::string Model::describe() const {
       o << ", ratio " << static_cast<double>(s.stored_bytes) / static_cast<double>(s.raw_bytes);
     o << "\n";
   }
+  describe_expert_usage(o);
   return o.str();
+}
+
+// Per calibrated pair: the sentences, then per sparse layer its experts by use, most used
+// first, as expert:share of that layer's uses.
+void Model::describe_expert_usage(std::ostream& o) const {
+  const auto& usage = file_->expert_usage();
+  if (usage.empty()) {
+    o << "expert usage:  none (not calibrated: no warm start)\n";
+    return;
+  }
+  o << "expert usage:  " << usage.size() << " language pairs (calibration; warm start loads a pair's most used)\n";
+  const std::vector<format::ExpertId> ids = file_->expert_ids();
+  for (const format::PairUsage& u : usage) {
+    o << "  " << u.source << "-" << u.target << " (" << u.sentences << " sentences):\n";
+    size_t i = 0;
+    while (i < ids.size()) {
+      size_t j = i;
+      uint64_t layer_total = 0;
+      std::vector<std::pair<uint32_t, int>> ranked;
+      while (j < ids.size() && ids[j].stack == ids[i].stack && ids[j].layer == ids[i].layer) {
+        layer_total += u.counts[j];
+        ranked.push_back({u.counts[j], ids[j].expert});
+        ++j;
+      }
+      std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      o << "    " << (ids[i].stack == format::Stack::Encoder ? "encoder" : "decoder") << " layer " << ids[i].layer << ":";
+      for (const auto& [count, expert] : ranked) {
+        if (count == 0) break;
+        char share[16];
+        std::snprintf(share, sizeof share, "%.0f%%", 100.0 * count / static_cast<double>(layer_total));
+        o << " " << expert << ":" << share;
+      }
+      o << "\n";
+      i = j;
+    }
+  }
 }
 
 }  // namespace tusk::sdk

@@ -4,6 +4,7 @@
 // translator on every thread.
 #pragma once
 
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,7 @@ class Model {
 
   // Human-readable summary for `tusk inspect`.
   std::string describe() const;
+  void describe_expert_usage(std::ostream& out) const;
 
  private:
   Model() = default;

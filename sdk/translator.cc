@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "sdk/batcher.h"
 #include "sdk/decoder.h"
@@ -50,9 +52,42 @@ Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptio
     : model_(std::move(model)), options_(options),
       backend_(backends::make_cpu_backend(options.threads)),
       cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch)) {
-  ExpertSource& experts = cache_ ? static_cast<ExpertSource&>(*cache_) : model_->resident_experts();
-  encoder_ = std::make_unique<Encoder>(*model_, *backend_, experts);
-  decoder_ = std::make_unique<Decoder>(*model_, *backend_, experts);
+  ExpertSource* experts = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();
+  if (options.count_expert_usage) {
+    counter_ = std::make_unique<UsageCounter>(*experts);
+    experts = counter_.get();
+  }
+  encoder_ = std::make_unique<Encoder>(*model_, *backend_, *experts);
+  decoder_ = std::make_unique<Decoder>(*model_, *backend_, *experts);
+}
+
+std::map<ExpertKey, uint64_t> Translator::take_expert_usage() {
+  return counter_ ? counter_->take() : std::map<ExpertKey, uint64_t>{};
+}
+
+uint64_t Translator::warm_start(const std::string& src, const std::string& tgt) {
+  language(*model_, src, "source");
+  language(*model_, tgt, "target");
+  const format::PairUsage* usage = model_->file().find_expert_usage(src, tgt);
+  if (!cache_ || !usage) return 0;
+  const std::vector<format::ExpertId> ids = model_->file().expert_ids();
+  std::vector<size_t> order;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (usage->counts[i] > 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return usage->counts[a] > usage->counts[b]; });
+  std::vector<ExpertKey> keys;
+  uint64_t bytes = 0;
+  const uint64_t half = cache_->budget_bytes() / 2;
+  for (size_t i : order) {
+    const ExpertKey key{ids[i].stack, ids[i].layer, ids[i].expert};
+    const uint64_t b = model_->file().expert_raw_bytes(key.stack, key.layer, key.expert);
+    if (bytes + b > half) continue;  // a smaller, less used one may still fit
+    bytes += b;
+    keys.push_back(key);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cache_->preload(keys);
 }
 
 ExpertCacheStats Translator::stats() const {

@@ -12,6 +12,7 @@
 #include "sdk/expert_cache.h"
 #include "sdk/model.h"
 #include "sdk/search.h"
+#include "sdk/usage_counter.h"
 
 namespace tusk::sdk {
 
@@ -32,6 +33,8 @@ struct TranslatorOptions {
   Eviction eviction_policy = Eviction::LayerDistance;
   // With a budget: load predicted experts on a background thread (sdk/expert_cache.h).
   bool prefetch = true;
+  // Count expert acquires for take_expert_usage (calibration).
+  bool count_expert_usage = false;
 };
 
 struct Translation {
@@ -57,6 +60,16 @@ class Translator {
   // waits for at most one expert load of a running translate, never for the whole call.
   ExpertCacheStats stats() const;
 
+  // With a budget and a calibrated model: loads the pair's most used experts (the model's
+  // expert usage table) that fit half the budget, most used first, so the first sentences
+  // do not start cold. Returns the number of experts loaded: 0 without a budget, without a
+  // table for the pair, or when they are in already. Throws UnknownLanguage for a code the
+  // model lacks. Serialised with translate.
+  uint64_t warm_start(const std::string& src, const std::string& tgt);
+
+  // Acquires per expert since the last call (count_expert_usage only; else empty).
+  std::map<ExpertKey, uint64_t> take_expert_usage();
+
  private:
   std::shared_ptr<const Model> model_;
   TranslatorOptions options_;
@@ -64,6 +77,7 @@ class Translator {
   // Set when paging (expert_budget_bytes > 0); declared before the encoder and decoder, which
   // hold a reference to the source in use, so it outlives them.
   std::unique_ptr<CachedExpertSource> cache_;
+  std::unique_ptr<UsageCounter> counter_;  // count_expert_usage: wraps the source in use
   // Reused across calls (under mutex_) so their activation buffers keep their capacity.
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Decoder> decoder_;

@@ -4,6 +4,7 @@
 # Usage: check_default_model.sh TUSK CHECKPOINT_DIR OUT COMMITTED SETTINGS_FILE
 set -euo pipefail
 tusk=$1 checkpoint=$2 out=$3 committed=$4 settings=$5
+cd "$(dirname "$settings")/.."  # the settings name files relative to the repository
 # shellcheck disable=SC2046  # the settings file holds converter flags, split on purpose
 "$tusk" convert --from-hf "$checkpoint" --out "$out" $(cat "$settings") 2>/dev/null
 if cmp "$out" "$committed"; then

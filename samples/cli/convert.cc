@@ -23,7 +23,52 @@ const std::vector<FlagSpec> kFlags = {
     {"--experts", true},
     {"--dense", true},
     {"--group-size", true},
+    {"--calibrate", true},
+    {"--calibration-limit", true},
+    {"--usage-out", true},
+    {"--threads", true},
+    {"--expert-usage", true},
 };
+
+// One --calibrate item, its lines read before converting so a bad path fails early.
+struct CalibrationFile {
+  std::string src, tgt, path;
+  std::vector<std::string> lines;
+};
+
+std::vector<CalibrationFile> parse_calibration(const std::string& list, int64_t limit) {
+  std::vector<CalibrationFile> files;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = list.find(',', start);
+    const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t eq = item.find('='), dash = item.find('-');
+    if (eq == std::string::npos || dash == std::string::npos || dash > eq || dash == 0 || dash + 1 == eq ||
+        eq + 1 == item.size())
+      throw UsageError("invalid item '" + item + "' for --calibrate: expected SRC-TGT=FILE");
+    CalibrationFile f{item.substr(0, dash), item.substr(dash + 1, eq - dash - 1), item.substr(eq + 1), {}};
+    std::FILE* in = std::fopen(f.path.c_str(), "rb");
+    if (!in) throw UsageError("--calibrate: cannot open " + f.path);
+    std::string line;
+    int c;
+    while ((c = std::fgetc(in)) != EOF && (limit <= 0 || static_cast<int64_t>(f.lines.size()) < limit)) {
+      if (c == '\n') {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        f.lines.push_back(line);
+        line.clear();
+      } else {
+        line += static_cast<char>(c);
+      }
+    }
+    if (!line.empty() && (limit <= 0 || static_cast<int64_t>(f.lines.size()) < limit)) f.lines.push_back(line);
+    std::fclose(in);
+    if (f.lines.empty()) throw UsageError("--calibrate: " + f.path + " has no lines");
+    files.push_back(std::move(f));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return files;
+}
 
 struct WeightTypeName {
   const char* name;
@@ -156,14 +201,61 @@ int cmd_convert(const std::vector<std::string>& argv) {
                    parse_int_flag("--group-size", args.get("--group-size"), 0, 1 << 30));
   }
 
+  if (args.has("--expert-usage") && args.has("--calibrate"))
+    throw UsageError("--expert-usage and --calibrate exclude each other: a table is measured or given");
+  for (const char* flag : {"--calibration-limit", "--usage-out", "--threads"})
+    if (args.has(flag) && !args.has("--calibrate")) throw UsageError(std::string(flag) + " needs --calibrate");
+  const int64_t limit = args.has("--calibration-limit")
+                            ? parse_int_flag("--calibration-limit", args.get("--calibration-limit"), 1, INT64_MAX)
+                            : 0;
+  const std::vector<CalibrationFile> calibration =
+      args.has("--calibrate") ? parse_calibration(required_flag(args, "--calibrate"), limit)
+                              : std::vector<CalibrationFile>{};
+  const std::string usage_in = args.has("--expert-usage") ? required_flag(args, "--expert-usage") : "";
+  const std::string usage_out = args.has("--usage-out") ? required_flag(args, "--usage-out") : "";
+  Options calibrate_options = make_options();
+  if (args.has("--threads"))
+    set_int_option(calibrate_options.get(), TUSK_OPT_THREADS, "--threads",
+                   parse_int_flag("--threads", args.get("--threads"), 0, 4096));
+
   Progress progress;
   progress.tty = isatty(STDERR_FILENO) != 0;
   if (progress.tty) progress.width = terminal_width();
   install_interrupt_handler();
 
   const auto start = std::chrono::steady_clock::now();
-  const tusk_status_t st =
-      tusk_convert_hf(from.c_str(), out.c_str(), options.get(), on_progress, &progress);
+  tusk_status_t st = tusk_convert_hf(from.c_str(), out.c_str(), options.get(), on_progress, &progress);
+  // The table goes in after the weights; if that fails the half-made model is removed, so
+  // the command either makes what was asked or nothing.
+  bool table_failed = false;
+  if (st == TUSK_OK && !usage_in.empty()) {
+    st = tusk_model_import_expert_usage(out.c_str(), usage_in.c_str());
+    table_failed = st != TUSK_OK;
+  } else if (st == TUSK_OK && !calibration.empty()) {
+    std::vector<std::vector<const char*>> sentences(calibration.size());
+    std::vector<tusk_calibration_text_t> texts;
+    for (size_t i = 0; i < calibration.size(); ++i) {
+      for (const std::string& line : calibration[i].lines) sentences[i].push_back(line.c_str());
+      texts.push_back({calibration[i].src.c_str(), calibration[i].tgt.c_str(), sentences[i].data(),
+                       sentences[i].size()});
+    }
+    if (progress.tty && progress.shown > 0) std::fputc('\n', stderr);
+    progress.shown = 0;
+    progress.last_tenth = -1;
+    st = tusk_model_calibrate(out.c_str(), texts.data(), texts.size(), calibrate_options.get(),
+                              usage_out.empty() ? nullptr : usage_out.c_str(), on_progress, &progress);
+    table_failed = st != TUSK_OK;
+  }
+  if (table_failed) {
+    const std::string error = tusk_last_error();
+    std::remove(out.c_str());
+    if (progress.tty && progress.shown > 0) std::fputc('\n', stderr);
+    if (st == TUSK_ERROR_CANCELLED && g_interrupted) {
+      std::fprintf(stderr, "tusk: calibration interrupted; %s was removed\n", out.c_str());
+      return kExitCancelled;
+    }
+    return report_error(error + " (" + out + " was removed)");
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (progress.tty && progress.shown > 0) std::fputc('\n', stderr);

@@ -28,7 +28,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--max-decoding-length", true}, {"--length-penalty", true},
     {"--truncate", false},      {"--expert-budget", true},
     {"--stats", true},          {"--eviction", true},
-    {"--prefetch", true},
+    {"--prefetch", true},       {"--warm-start", true},
 };
 
 struct ModelChoice {
@@ -183,10 +183,11 @@ int write_stats(const std::string& path, const tusk_translator_t* translator, ui
                "  \"evictions\": %llu,\n  \"bytes_loaded\": %llu,\n  \"prefetch_issued\": %llu,\n"
                "  \"prefetch_used\": %llu,\n  \"prefetch_recall\": %s,\n  \"prefetch_precision\": %s,\n"
                "  \"stall_ms\": %.3f,\n  \"peak_cache_bytes\": %llu,\n"
+               "  \"warm_start_loaded\": %llu,\n"
                "  \"budget_bytes\": %llu,\n  \"expert_bytes_total\": %llu\n}\n",
                u(st.hits), u(st.misses), hit_rate, u(st.evictions), u(st.bytes_loaded),
                u(st.prefetch_issued), u(st.prefetch_used), recall, precision, st.stall_ms,
-               u(st.peak_cache_bytes),
+               u(st.peak_cache_bytes), u(st.warm_start_loaded),
                u(budget), u(expert_bytes_total));
   const bool failed = std::ferror(f) != 0;
   if (std::fclose(f) != 0 || failed) return report_error("cannot write the statistics file " + path);
@@ -251,6 +252,13 @@ int cmd_translate(const std::vector<std::string>& argv) {
       throw UsageError("invalid value '" + value + "' for --prefetch: expected on or off");
     set_int_option(options.get(), TUSK_OPT_EXPERT_PREFETCH, "--prefetch", value == "on" ? 1 : 0);
   }
+  bool warm_start = true;
+  if (args.has("--warm-start")) {
+    const std::string& value = args.get("--warm-start");
+    if (value != "on" && value != "off")
+      throw UsageError("invalid value '" + value + "' for --warm-start: expected on or off");
+    warm_start = value == "on";
+  }
   // Checked before the model opens; a percentage becomes bytes once the model is known.
   SizeSpec budget_spec;
   const bool budgeted = args.has("--expert-budget");
@@ -284,6 +292,10 @@ int cmd_translate(const std::vector<std::string>& argv) {
   if (st != TUSK_OK) return report_status(st);
   Translator translator(raw_translator);
   s.translator = translator.get();
+  if (warm_start && budget != 0) {
+    st = tusk_translator_warm_start(translator.get(), s.src.c_str(), s.tgt.c_str(), nullptr);
+    if (st != TUSK_OK) return report_status(st);
+  }
 
   const size_t chunk_lines = isatty(STDIN_FILENO) ? 1 : kChunkLines;
   std::ios::sync_with_stdio(false);  // stdin is read through std::cin only

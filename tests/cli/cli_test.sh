@@ -90,6 +90,20 @@ case "$case_name" in
     expect 2 "option '--experts' needs a value" "$tusk" convert --from-hf d --out o --experts
     expect 2 "option '--verbose' takes no value" "$tusk" inspect --verbose=1 model.tusk
     ;;
+  bad_calibration)
+    printf 'A man.\n' >"$tmp/one.txt"
+    expect 2 "invalid item 'en-de' for --calibrate: expected SRC-TGT=FILE" \
+      "$tusk" convert --from-hf d --out o --calibrate en-de
+    expect 2 "invalid item 'ende=x' for --calibrate" "$tusk" convert --from-hf d --out o --calibrate ende=x
+    expect 2 "--calibrate: cannot open $tmp/none.txt" \
+      "$tusk" convert --from-hf d --out o --calibrate "en-de=$tmp/one.txt,de-en=$tmp/none.txt"
+    expect 2 "exclude each other" \
+      "$tusk" convert --from-hf d --out o --calibrate "en-de=$tmp/one.txt" --expert-usage t.tsv
+    expect 2 "--usage-out needs --calibrate" "$tusk" convert --from-hf d --out o --usage-out u.tsv
+    expect 2 "invalid value '0' for --calibration-limit" \
+      "$tusk" convert --from-hf d --out o --calibrate "en-de=$tmp/one.txt" --calibration-limit 0
+    expect 2 "invalid value 'maybe' for --warm-start" "$tusk" translate --src en --tgt de --warm-start maybe
+    ;;
   missing_value)
     expect 2 "option '--src' needs a value" "$tusk" translate --tgt de --src
     expect 2 "option '--truncate' takes no value" "$tusk" translate --src en --tgt de --truncate=1

@@ -171,7 +171,10 @@ TEST_F(ExpertBudget, EveryBudgetTranslatesLikeResident) {
       if (!prefetch) {
         EXPECT_EQ(s.prefetch_issued, 0u) << stats;
         EXPECT_EQ(s.prefetch_used, 0u) << stats;
-      } else if (c.budget > bytes_.largest) {
+      } else if (c.budget >= bytes_.total) {
+        // With room for everything nothing blocks the thread, which has hundreds of layers'
+        // compute time to get ahead at least once. (Tighter budgets may legitimately leave
+        // it nothing it is allowed to place.)
         EXPECT_GT(s.prefetch_used, 0u) << stats;
       }
       if (c.budget == bytes_.largest) {

@@ -213,6 +213,38 @@ TUSK_API tusk_status_t tusk_convert_hf(const char *hf_dir, const char *out_path,
                                        const tusk_options_t *options,
                                        tusk_progress_callback progress, void *user_data);
 
+/* ---- calibration: expert usage per language pair ---------------------------------------- */
+
+/* Sample text of one language pair. */
+typedef struct tusk_calibration_text_t {
+  const char *src;                /* language codes of the model */
+  const char *tgt;
+  const char *const *sentences;   /* UTF-8; blank ones are skipped */
+  size_t count;
+} tusk_calibration_text_t;
+
+/* Measures which experts each language pair uses and stores the table in the model file at
+ * path: the model translates each text's sentences one at a time (greedy, the interactive
+ * case; over-long sentences are truncated) and counts how often each expert runs. Replaces
+ * any table the file had; the file is rewritten to a temporary file, verified and renamed
+ * into place, so on any failure it is untouched (a tusk_model_t open on it keeps the old
+ * contents). options (may be NULL): TUSK_OPT_THREADS. With usage_out non-NULL the table is
+ * also written there as text (tab-separated, one line per pair; see
+ * tusk_model_import_expert_usage). progress (may be NULL) sees sentences done of all texts;
+ * returning non-zero cancels with TUSK_ERROR_CANCELLED. Errors: an unknown language code, a
+ * sentence that is not UTF-8 (the message names the text and line). Thread-safe. */
+TUSK_API tusk_status_t tusk_model_calibrate(const char *path, const tusk_calibration_text_t *texts,
+                                            size_t count, const tusk_options_t *options,
+                                            const char *usage_out,
+                                            tusk_progress_callback progress, void *user_data);
+
+/* Replaces the expert usage table of the model at path with the text table at table_path (as
+ * tusk_model_calibrate's usage_out writes it), the same way tusk_model_calibrate stores one:
+ * a calibration measured once can be embedded again without translating. The table must name
+ * the model's languages and have one count per expert of the model
+ * (TUSK_ERROR_INVALID_ARGUMENT naming the line otherwise). Thread-safe. */
+TUSK_API tusk_status_t tusk_model_import_expert_usage(const char *path, const char *table_path);
+
 /* ---- translation ---------------------------------------------------------------------- */
 
 typedef struct tusk_translator_t tusk_translator_t;
@@ -253,7 +285,17 @@ typedef struct tusk_stats_t {
                                 prefetch did) = prefetch_used / (prefetch_used + misses) */
   uint64_t peak_cache_bytes; /* most decoded expert bytes held at once */
   double stall_ms;           /* milliseconds translation waited for experts to load */
+  uint64_t warm_start_loaded; /* experts loaded by tusk_translator_warm_start */
 } tusk_stats_t;
+
+/* Warm start for a language pair: with an expert budget (TUSK_OPT_EXPERT_BUDGET_BYTES) and a
+ * calibrated model (tusk_model_calibrate), loads the pair's most used experts that fit half
+ * the budget now, so the first sentences do not wait for them. *experts_loaded (may be NULL)
+ * receives how many were loaded: 0 without a budget, for a pair the model has no usage for,
+ * or when they are in already; none of these is an error. TUSK_ERROR_UNKNOWN_LANGUAGE for a
+ * code the model lacks. Never changes a translation. Serialised with tusk_translate. */
+TUSK_API tusk_status_t tusk_translator_warm_start(tusk_translator_t *translator, const char *src,
+                                                  const char *tgt, uint64_t *experts_loaded);
 
 /* Fills out (see tusk_stats_t). Without an expert budget nothing is paged: the counters are 0
  * and peak_cache_bytes is the model's total expert bytes. TUSK_ERROR_INVALID_ARGUMENT for NULL
