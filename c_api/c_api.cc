@@ -121,6 +121,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
     default: t.eviction_policy = Eviction::LayerDistance; break;
   }
   t.prefetch = o.get_int(TUSK_OPT_EXPERT_PREFETCH) != 0;
+  t.direct_io = o.get_int(TUSK_OPT_EXPERT_DIRECT_IO) != 0;
   return t;
 }
 

@@ -30,6 +30,7 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_EXPERT_EVICTION,
        int_option(TUSK_EVICTION_LRU, TUSK_EVICTION_NONE, TUSK_EVICTION_LAYER_DISTANCE)},
       {TUSK_OPT_EXPERT_PREFETCH, int_option(0, 1, 1)},
+      {TUSK_OPT_EXPERT_DIRECT_IO, int_option(0, 1, 0)},
       {TUSK_OPT_LENGTH_PENALTY, float_option(0.0, 10.0, 0.0)},
   };
   return specs;

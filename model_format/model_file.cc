@@ -155,9 +155,37 @@ void ModelFile::read_exact(uint64_t offset, uint64_t size, unsigned char* out) c
   }
 }
 
+namespace {
+constexpr uint64_t kDirectAlignment = 4096;  // O_DIRECT: buffer, offset and length
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+}  // namespace
+
+int ModelFile::direct_fd() const {
+  std::call_once(direct_once_, [this] { direct_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC); });
+  return direct_fd_;
+}
+
+void ModelFile::read_direct(uint64_t offset, uint64_t size, unsigned char* out) const {
+  // Whole aligned blocks; the last may run past the frame (bytes ignored) or the file's end
+  // (a short read, which is fine once `size` bytes are in).
+  uint64_t done = 0;
+  const uint64_t length = round_up(size, kDirectAlignment);
+  while (done < size) {
+    const ssize_t got = ::pread(direct_fd_, out + done, static_cast<size_t>(length - done),
+                                static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail_io(path_, "pread (O_DIRECT)", errno);
+    if (got == 0) fail(path_, "file ended while reading an expert frame (was it truncated after opening?)");
+    done += static_cast<uint64_t>(got);
+    if (done < size && done % kDirectAlignment != 0)
+      fail(path_, "short O_DIRECT read inside an expert frame (was the file truncated after opening?)");
+  }
+}
+
 ModelFile::~ModelFile() {
   if (base_) ::munmap(const_cast<unsigned char*>(base_), static_cast<size_t>(file_size_));
   if (fd_ >= 0) ::close(fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
 }
 
 std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
@@ -268,17 +296,22 @@ ExpertWeights ModelFile::load_expert(Stack stack, int layer, int expert) const {
   return weights;
 }
 
-void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& into) const {
+void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& into, bool direct) const {
   const ExpertRecord& frame = expert_or_throw(stack, layer, expert).record;
   const std::string what = expert_name(stack, layer, expert);
   const size_t raw_size = static_cast<size_t>(frame.raw_size);
   const size_t stored_size = static_cast<size_t>(frame.stored_size);
+  direct = direct && direct_fd() >= 0 && frame.offset % kDirectAlignment == 0;
+  const bool direct_raw = direct && frame.compression == Compression::None;
 
-  // Views first, they go stale. The bytes are reused only at exactly the size needed, so
-  // an expert never holds more memory than its decoded size (+63) says.
+  // Views first, they go stale. The bytes are reused only at exactly the size needed, so an
+  // expert never holds more memory than its decoded size (+ alignment slack) says. A direct
+  // read lands whole aligned blocks, so it needs 4096-byte alignment and a rounded-up tail.
   into.tensors_.clear();
-  if (into.storage_.size() != raw_size + 63) into.storage_ = std::vector<unsigned char>(raw_size + 63);
-  into.data_offset_ = (64 - reinterpret_cast<uintptr_t>(into.storage_.data()) % 64) % 64;
+  const size_t align = direct_raw ? kDirectAlignment : 64;
+  const size_t room = (direct_raw ? round_up(raw_size, kDirectAlignment) : raw_size) + align - 1;
+  if (into.storage_.size() != room) into.storage_ = std::vector<unsigned char>(room);
+  into.data_offset_ = (align - reinterpret_cast<uintptr_t>(into.storage_.data()) % align) % align;
   into.data_size_ = raw_size;
   unsigned char* decoded = into.storage_.data() + into.data_offset_;
 
@@ -286,13 +319,22 @@ void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& i
   // file pages (which madvise could drop, but only at the price of TLB shootdowns that
   // stall every thread of the process).
   if (frame.compression == Compression::None) {
-    read_exact(frame.offset, stored_size, decoded);
+    if (direct_raw)
+      read_direct(frame.offset, stored_size, decoded);
+    else
+      read_exact(frame.offset, stored_size, decoded);
     if (checksum64(decoded, stored_size) != frame.checksum) fail(path_, what + " is corrupt (checksum mismatch)");
   } else {
     thread_local std::vector<unsigned char> stored_buffer;
-    if (stored_buffer.size() < stored_size) stored_buffer.resize(stored_size);
-    const unsigned char* stored = stored_buffer.data();
-    read_exact(frame.offset, stored_size, stored_buffer.data());
+    const size_t need = round_up(stored_size, kDirectAlignment) + kDirectAlignment - 1;
+    if (stored_buffer.size() < need) stored_buffer.resize(need);
+    unsigned char* aligned = stored_buffer.data() +
+        (kDirectAlignment - reinterpret_cast<uintptr_t>(stored_buffer.data()) % kDirectAlignment) % kDirectAlignment;
+    const unsigned char* stored = aligned;
+    if (direct)
+      read_direct(frame.offset, stored_size, aligned);
+    else
+      read_exact(frame.offset, stored_size, aligned);
     if (checksum64(stored, stored_size) != frame.checksum) fail(path_, what + " is corrupt (checksum mismatch)");
     // The zstd frame header must agree with the index.
     const unsigned long long content_size = ZSTD_getFrameContentSize(stored, stored_size);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -112,8 +113,12 @@ class ModelFile {
   // and decompresses (if needed) one expert frame. The second form decodes into `into`,
   // reusing its bytes when they are large enough (an evicted expert's, so paging does not
   // allocate). Thread-safe.
+  // direct: read with O_DIRECT, bypassing the OS page cache as well, so paged experts cost
+  // memory only once, in the caller's cache, and every load really reads storage (a model
+  // larger than memory). Falls back to a buffered read where the file system refuses
+  // O_DIRECT.
   ExpertWeights load_expert(Stack stack, int layer, int expert) const;
-  void load_expert(Stack stack, int layer, int expert, ExpertWeights& into) const;
+  void load_expert(Stack stack, int layer, int expert, ExpertWeights& into, bool direct = false) const;
   // Decoded size of one expert frame (what it costs in memory once loaded), for budgeting.
   // Throws InvalidModel naming the expert if it is missing.
   uint64_t expert_raw_bytes(Stack stack, int layer, int expert) const;
@@ -138,6 +143,10 @@ class ModelFile {
   void map_file();  // open + fstat + mmap, sets base_, file_size_ and fd_
   // Reads exactly size bytes at offset with pread, or throws Io.
   void read_exact(uint64_t offset, uint64_t size, unsigned char* out) const;
+  // The same through the O_DIRECT descriptor: offset and out kDirectAlignment-aligned, out
+  // with room for size rounded up to it.
+  void read_direct(uint64_t offset, uint64_t size, unsigned char* out) const;
+  int direct_fd() const;  // opened on first use; -1 if the file system refuses O_DIRECT
   const ExpertFrame* find_expert(Stack stack, int layer, int expert) const;
   const ExpertFrame& expert_or_throw(Stack stack, int layer, int expert) const;
   uint64_t metadata_size_ = 0;
@@ -146,6 +155,8 @@ class ModelFile {
   const unsigned char* base_ = nullptr;
   uint64_t file_size_ = 0;
   int fd_ = -1;  // kept open for expert reads
+  mutable std::once_flag direct_once_;
+  mutable int direct_fd_ = -1;
   ModelConfig config_;
   std::vector<Language> languages_;
   std::string_view tokenizer_;

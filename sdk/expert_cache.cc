@@ -20,7 +20,9 @@ uint64_t FileExpertLoader::bytes(const ExpertKey& key) const {
   return file_->expert_raw_bytes(key.stack, key.layer, key.expert);
 }
 
-void FileExpertLoader::load(const ExpertKey& key, LoadedExpert& into) const { decode_expert(*file_, key, into); }
+void FileExpertLoader::load(const ExpertKey& key, LoadedExpert& into) const {
+  decode_expert(*file_, key, into, direct_);
+}
 
 CachedExpertSource::CachedExpertSource(std::shared_ptr<const ExpertLoader> loader,
                                        uint64_t budget_bytes, std::unique_ptr<EvictionPolicy> policy,

@@ -49,12 +49,15 @@ class ExpertLoader {
 
 class FileExpertLoader final : public ExpertLoader {
  public:
-  explicit FileExpertLoader(std::shared_ptr<const format::ModelFile> file) : file_(std::move(file)) {}
+  // direct: O_DIRECT reads (format::ModelFile::load_expert).
+  explicit FileExpertLoader(std::shared_ptr<const format::ModelFile> file, bool direct = false)
+      : file_(std::move(file)), direct_(direct) {}
   uint64_t bytes(const ExpertKey& key) const override;
   void load(const ExpertKey& key, LoadedExpert& into) const override;
 
  private:
   std::shared_ptr<const format::ModelFile> file_;
+  bool direct_;
 };
 
 // Counters since the cache was made. A hit is an acquire served from the cache (including an

@@ -28,7 +28,7 @@ LoadedExpert decode_expert(const format::ModelFile& file, const ExpertKey& key) 
   return loaded;
 }
 
-void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedExpert& into) {
+void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedExpert& into, bool direct) {
   const auto& c = file.config();
   const std::string what = file.path() + ": " + key.describe();
   if (!file.has_expert(key.stack, key.layer, key.expert))
@@ -36,7 +36,7 @@ void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedEx
   const int64_t d = c.d_model;
   const int64_t ffn = key.stack == format::Stack::Encoder ? c.encoder_ffn_dim : c.decoder_ffn_dim;
   into.ffn = ExpertFfn{};
-  file.load_expert(key.stack, key.layer, key.expert, into.weights);
+  file.load_expert(key.stack, key.layer, key.expert, into.weights, direct);
   const WeightViews views(into.weights.tensors(), what);
   into.ffn = ExpertFfn{views.linear("fc1", ffn, d), views.linear("fc2", d, ffn)};
 }

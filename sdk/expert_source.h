@@ -30,7 +30,9 @@ struct LoadedExpert {
 // Throws InvalidModel naming the expert if it is missing or damaged. Thread-safe. The second
 // form decodes into `into`, reusing its bytes when the sizes match (see ModelFile::load_expert).
 LoadedExpert decode_expert(const format::ModelFile& file, const ExpertKey& key);
-void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedExpert& into);
+// direct: read with O_DIRECT (format::ModelFile::load_expert).
+void decode_expert(const format::ModelFile& file, const ExpertKey& key, LoadedExpert& into,
+                   bool direct = false);
 
 class ExpertSource;
 

@@ -27,7 +27,8 @@ const format::Language& language(const Model& model, const std::string& code, co
 
 // The translator's own cache for a budget, or null for the model's resident experts.
 std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget,
-                                               TranslatorOptions::Eviction eviction, bool prefetch) {
+                                               TranslatorOptions::Eviction eviction, bool prefetch,
+                                               bool direct_io) {
   if (budget == 0) return nullptr;
   const uint64_t largest = model.expert_bytes_largest();
   if (budget < 0 || static_cast<uint64_t>(budget) < largest)
@@ -41,7 +42,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
   else
     policy = std::make_unique<LayerDistancePolicy>();
   const bool keep = eviction != TranslatorOptions::Eviction::None;
-  return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file()),
+  return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file(), direct_io),
                                               static_cast<uint64_t>(budget), std::move(policy),
                                               prefetch && keep, keep);
 }
@@ -51,7 +52,8 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
       backend_(backends::make_cpu_backend(options.threads)),
-      cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch)) {
+      cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch,
+                            options.direct_io)) {
   ExpertSource* experts = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();
   if (options.count_expert_usage) {
     counter_ = std::make_unique<UsageCounter>(*experts);

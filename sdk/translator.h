@@ -33,6 +33,8 @@ struct TranslatorOptions {
   Eviction eviction_policy = Eviction::LayerDistance;
   // With a budget: load predicted experts on a background thread (sdk/expert_cache.h).
   bool prefetch = true;
+  // With a budget: read expert frames with O_DIRECT, past the OS page cache.
+  bool direct_io = false;
   // Count expert acquires for take_expert_usage (calibration).
   bool count_expert_usage = false;
 };

@@ -29,6 +29,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--truncate", false},      {"--expert-budget", true},
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
+    {"--direct-io", true},
 };
 
 struct ModelChoice {
@@ -251,6 +252,12 @@ int cmd_translate(const std::vector<std::string>& argv) {
     if (value != "on" && value != "off")
       throw UsageError("invalid value '" + value + "' for --prefetch: expected on or off");
     set_int_option(options.get(), TUSK_OPT_EXPERT_PREFETCH, "--prefetch", value == "on" ? 1 : 0);
+  }
+  if (args.has("--direct-io")) {
+    const std::string& value = args.get("--direct-io");
+    if (value != "on" && value != "off")
+      throw UsageError("invalid value '" + value + "' for --direct-io: expected on or off");
+    set_int_option(options.get(), TUSK_OPT_EXPERT_DIRECT_IO, "--direct-io", value == "on" ? 1 : 0);
   }
   bool warm_start = true;
   if (args.has("--warm-start")) {

@@ -103,6 +103,7 @@ case "$case_name" in
     expect 2 "invalid value '0' for --calibration-limit" \
       "$tusk" convert --from-hf d --out o --calibrate "en-de=$tmp/one.txt" --calibration-limit 0
     expect 2 "invalid value 'maybe' for --warm-start" "$tusk" translate --src en --tgt de --warm-start maybe
+    expect 2 "invalid value 'yes' for --direct-io" "$tusk" translate --src en --tgt de --direct-io yes
     ;;
   missing_value)
     expect 2 "option '--src' needs a value" "$tusk" translate --tgt de --src

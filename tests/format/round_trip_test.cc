@@ -123,6 +123,24 @@ TEST_F(RoundTrip, ExpertsDecodeToTheSameBytesAligned) {
   EXPECT_THROW(file_->expert_raw_bytes(Stack::Decoder, 0, 0), Error);
 }
 
+// Direct (O_DIRECT) and buffered reads, into fresh or reused storage, give the same bytes for
+// a zstd frame (expert 0) and a raw one (expert 1).
+TEST_F(RoundTrip, DirectAndReusedLoadsGiveTheSameBytes) {
+  ExpertWeights reused;
+  for (const bool direct : {false, true, true, false}) {
+    for (int index : {0, 1, 1, 0}) {
+      SCOPED_TRACE(std::string(direct ? "direct" : "buffered") + " expert " + std::to_string(index));
+      file_->load_expert(Stack::Encoder, 0, index, reused, direct);
+      const auto& fc1 = index == 0 ? model_.zeros_fc1 : model_.random_fc1;
+      const auto& fc2 = index == 0 ? model_.zeros_fc2 : model_.random_fc2;
+      expect_bytes_equal(reused.tensor("fc1.weight"), fc1);
+      expect_bytes_equal(reused.tensor("fc2.weight"), fc2);
+      expect_bytes_equal(reused.tensor("fc2.bias"), model_.bias_fc2);
+      for (const auto& entry : reused.tensors()) EXPECT_TRUE(aligned(entry.second.data, 64)) << entry.first;
+    }
+  }
+}
+
 TEST_F(RoundTrip, CopiedExpertWeightsOwnAlignedBytes) {
   ExpertWeights copy;
   {

@@ -232,6 +232,22 @@ TEST_F(ExpertBudget, EveryEvictionPolicyTranslatesLikeResident) {
   }
 }
 
+// O_DIRECT reads (past the page cache): the same translations, at the tightest budget and 25%,
+// with and without prefetch.
+TEST_F(ExpertBudget, DirectIoTranslatesLikeResident) {
+  for (const int64_t prefetch : {0, 1})
+    for (const uint64_t budget : {bytes_.largest, bytes_.total / 4}) {
+      Options options = budget_options(budget, 32, -1, prefetch);
+      check(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_DIRECT_IO, 1), "tusk_options_set_int");
+      const Translator tr = make_translator(model_, options.get());
+      const auto [src, tgt] = split_direction(kDirection);
+      expect_same_as_resident(translate(tr.get(), src, tgt, *texts_),
+                              "direct I/O, budget " + std::to_string(budget) + ", prefetch " +
+                                  std::to_string(prefetch));
+      EXPECT_LE(stats_of(tr.get()).peak_cache_bytes, budget);
+    }
+}
+
 TEST_F(ExpertBudget, UnknownEvictionPolicyIsRefused) {
   const Options options = make_options();
   EXPECT_EQ(tusk_options_set_int(options.get(), TUSK_OPT_EXPERT_EVICTION, 3),

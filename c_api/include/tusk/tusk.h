@@ -115,6 +115,13 @@ typedef enum tusk_option_t {
                                        predicts from the current hidden states or the previous
                                        decoder step used); 0 loads only on a miss (default 1).
                                        Never changes the output */
+  TUSK_OPT_EXPERT_DIRECT_IO = 16,   /* translator, with an expert budget: 1 reads expert frames
+                                       with O_DIRECT, past the OS page cache, so paged experts
+                                       occupy memory once (in the translator's cache) and a
+                                       model larger than memory does not push other data out
+                                       of the page cache; every load then reads storage.
+                                       Falls back to buffered reads where the file system
+                                       refuses O_DIRECT. 0: buffered reads (default 0) */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100     /* beam score = logprob / length^penalty (default 0.0) */
 } tusk_option_t;
