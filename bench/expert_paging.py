@@ -25,6 +25,7 @@ are printed as PASS/FAIL for the default configuration.
 
   python3 bench/expert_paging.py                          # 200 sentences, repeat 3
   python3 bench/expert_paging.py --limit 50 --repeat 1    # quick look
+  python3 bench/expert_paging.py --direct-io              # loads from storage, not the page cache
 """
 import argparse
 import json
@@ -81,6 +82,8 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="translation threads (default 2)")
     p.add_argument("--budgets", default="12.5,25,50,100", help="percentages of the expert bytes")
     p.add_argument("--modes", default="single,batched", help="single (--max-batch-size 1), batched")
+    p.add_argument("--direct-io", action="store_true",
+                   help="paged rows read experts with O_DIRECT (past the page cache: storage speed)")
     p.add_argument("--json", help="also write every measured row to this file")
     a = p.parse_args()
     try:
@@ -110,6 +113,8 @@ def main():
             if mode == "single":
                 base += ["--max-batch-size", "1"]
             rows.append(((src, tgt), mode, "resident", None, base))
+            if a.direct_io:
+                base = base + ["--direct-io", "on"]
             rows.append(((src, tgt), mode, "naive", 25.0,
                          base + ["--expert-budget", "25%", "--eviction", "none", "--prefetch", "off",
                                  "--warm-start", "off"]))
@@ -138,6 +143,7 @@ def main():
     load_after = os.getloadavg()[0]
 
     print(f"Expert paging: {a.limit} sentences of test_2016_flickr per direction, {a.threads} threads, "
+          f"{'O_DIRECT' if a.direct_io else 'buffered (page cache)'} expert reads, "
           f"best of {a.repeat}; expert bytes {total:,}; load average {load_before:.2f} before, "
           f"{load_after:.2f} after\n")
     records = []

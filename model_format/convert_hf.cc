@@ -16,6 +16,7 @@
 #include "model_format/hf_config.h"
 #include "model_format/hf_languages.h"
 #include "model_format/model_writer.h"
+#include "model_format/nllb_plan.h"
 #include "model_format/quantize.h"
 #include "model_format/quantized_tensors.h"
 #include "model_format/safetensors.h"
@@ -23,39 +24,11 @@
 namespace tusk::format {
 namespace {
 
-using Shape = std::vector<int64_t>;
-
 const char* const kExpertTensors[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
 // Expert tensors stored as ConvertOptions::experts says; the biases stay F32.
 bool is_expert_matrix(const std::string& name) { return name == "fc1.weight" || name == "fc2.weight"; }
 const char* const kTokenizerFiles[] = {"sentencepiece.model", "sentencepiece.bpe.model"};
 constexpr std::streamoff kMaxTokenizerBytes = 256 << 20;
-
-struct ExpertRef {
-  Stack stack;
-  int layer;
-  int expert;
-  std::string prefix;  // "model.encoder.layers.1.ffn.experts.expert_3."
-  std::map<std::string, Shape> shapes;  // "fc1.weight" -> [ffn, d_model], ...
-};
-
-// What a dense tensor is, for the choice of its storage.
-enum class Role {
-  Plain,      // layer norms, biases, routers: always F32
-  Linear,     // attention projections, dense FFN: ConvertOptions::dense, group_size
-  Embedding,  // model.shared / an untied lm_head: ConvertOptions::dense, one scale per row
-};
-
-struct DenseEntry {
-  Shape shape;
-  Role role = Role::Plain;
-};
-
-// What the converter will write, decided before the writer exists.
-struct Plan {
-  std::map<std::string, DenseEntry> dense;  // written in name order
-  std::vector<ExpertRef> experts;           // (stack, layer, expert) order
-};
 
 std::string shape_text(const Shape& s) {
   std::string out = "[";
@@ -89,56 +62,6 @@ std::string read_tokenizer(const std::string& hf_dir, std::string* path_out) {
     return bytes;
   }
   throw Error(ErrorCode::Io, hf_dir + ": holds no sentencepiece.model (or sentencepiece.bpe.model)");
-}
-
-// Every tensor the engine reads, with the shape config.json implies.
-Plan plan_tensors(const ModelConfig& c) {
-  Plan plan;
-  const int64_t d = c.d_model;
-  auto plain = [&](const std::string& name, Shape shape) { plan.dense[name] = {std::move(shape), Role::Plain}; };
-  auto linear = [&](const std::string& name, Shape shape) { plan.dense[name] = {std::move(shape), Role::Linear}; };
-  auto add_attention = [&](const std::string& p) {
-    for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      linear(p + "." + proj + ".weight", {d, d});
-      plain(p + "." + proj + ".bias", {d});
-    }
-  };
-  auto add_norm = [&](const std::string& p) {
-    plain(p + ".weight", {d});
-    plain(p + ".bias", {d});
-  };
-  for (Stack stack : {Stack::Encoder, Stack::Decoder}) {
-    const bool enc = stack == Stack::Encoder;
-    const std::string root = enc ? "model.encoder" : "model.decoder";
-    const int layers = enc ? c.encoder_layers : c.decoder_layers;
-    const int64_t ffn = enc ? c.encoder_ffn_dim : c.decoder_ffn_dim;
-    for (int i = 0; i < layers; ++i) {
-      const std::string p = root + ".layers." + std::to_string(i);
-      add_attention(p + ".self_attn");
-      add_norm(p + ".self_attn_layer_norm");
-      if (!enc) {
-        add_attention(p + ".cross_attention");
-        add_norm(p + ".cross_attention_layer_norm");
-      }
-      add_norm(p + ".ff_layer_norm");
-      const bool sparse = enc ? c.encoder_layer_is_sparse(i) : c.decoder_layer_is_sparse(i);
-      if (!sparse) {
-        linear(p + ".ffn.fc1.weight", {ffn, d});
-        plain(p + ".ffn.fc1.bias", {ffn});
-        linear(p + ".ffn.fc2.weight", {d, ffn});
-        plain(p + ".ffn.fc2.bias", {d});
-        continue;
-      }
-      plain(p + ".ffn.router.classifier.weight", {c.num_experts, d});
-      for (int e = 0; e < c.num_experts; ++e)
-        plan.experts.push_back({stack, i, e, p + ".ffn.experts.expert_" + std::to_string(e) + ".",
-                                {{"fc1.weight", {ffn, d}}, {"fc1.bias", {ffn}},
-                                 {"fc2.weight", {d, ffn}}, {"fc2.bias", {d}}}});
-    }
-    add_norm(root + ".layer_norm");
-  }
-  plan.dense["model.shared.weight"] = {{c.vocab_size, d}, Role::Embedding};
-  return plan;
 }
 
 std::string grouping_text(WeightFormat format, int64_t group_size) {
