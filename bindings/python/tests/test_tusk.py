@@ -1,0 +1,196 @@
+"""Tests of the Python binding against the committed default model (unittest; CTest runs it as
+binding_python_tests). Paths come from TUSK_TEST_MODEL and TUSK_LIBRARY (set by CTest)."""
+import os
+import sys
+import tempfile
+import threading
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tusk  # noqa: E402
+
+MODEL = os.environ.get("TUSK_TEST_MODEL", os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                                       "models", "multi30k-moe.tusk"))
+SENTENCES = ["A man rides a bike down the street.", "Two dogs are playing in the snow.",
+             "A little girl is climbing a tree.", "A woman is reading a book in the park."]
+
+
+class ModelTest(unittest.TestCase):
+    def test_open_describe_languages(self):
+        with tusk.Model(MODEL) as model:
+            self.assertEqual(sorted(model.languages), ["cs", "de", "en", "fr"])
+            self.assertIn("nllb-moe", model.describe())
+            self.assertIn("expert usage", model.describe())
+            total, largest = model.expert_bytes
+            self.assertGreater(total, largest)
+            self.assertGreater(largest, 0)
+
+    def test_missing_file_raises_with_status_and_message(self):
+        with self.assertRaises(tusk.TuskError) as ctx:
+            tusk.Model("/no/such/model.tusk")
+        self.assertEqual(ctx.exception.status_name, "TUSK_ERROR_IO")
+        self.assertIn("/no/such/model.tusk", str(ctx.exception))
+
+    def test_use_after_close_raises(self):
+        model = tusk.Model(MODEL)
+        model.close()
+        model.close()  # twice is fine
+        with self.assertRaises(tusk.TuskError):
+            model.languages
+        with self.assertRaises(tusk.TuskError):
+            tusk.Translator(model)
+
+    def test_translator_use_after_close_raises(self):
+        tr = tusk.Translator(MODEL, threads=1)
+        tr.close()
+        tr.close()
+        for call in (lambda: tr.translate(SENTENCES, src="en", tgt="de"), tr.stats,
+                     lambda: tr.warm_start("en", "de")):
+            with self.assertRaises(tusk.TuskError):
+                call()
+
+    def test_model_refuses_to_close_under_a_translator(self):
+        with tusk.Model(MODEL) as model:
+            tr = tusk.Translator(model, threads=1)
+            with self.assertRaises(tusk.TuskError):
+                model.close()
+            tr.close()
+
+
+class TranslatorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.model = tusk.Model(MODEL)
+        cls.tr = tusk.Translator(cls.model, threads=1)
+        cls.reference = cls.tr.translate(SENTENCES, src="en", tgt="de")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tr.close()
+        cls.model.close()
+
+    def test_translates_in_order(self):
+        self.assertEqual(len(self.reference), len(SENTENCES))
+        self.assertTrue(all(self.reference))
+        self.assertNotEqual(self.reference[0], SENTENCES[0])
+        self.assertEqual(self.tr.translate(SENTENCES[1], src="en", tgt="de"), self.reference[1])
+        self.assertEqual(self.tr.translate([], src="en", tgt="de"), [])
+        self.assertEqual(self.tr.translate([""], src="en", tgt="de"), [""])
+
+    def test_path_constructor_owns_its_model(self):
+        with tusk.Translator(MODEL, threads=1) as tr:
+            self.assertEqual(tr.translate(SENTENCES, src="en", tgt="de"), self.reference)
+
+    def test_detailed(self):
+        [t] = self.tr.translate_detailed(SENTENCES[:1], src="en", tgt="de")
+        self.assertEqual(t.text, self.reference[0])
+        self.assertLess(t.score, 0)
+        self.assertEqual(len(t.logprobs), len(t.tokens) - 1)
+        self.assertFalse(t.truncated)
+
+    def test_errors(self):
+        with self.assertRaises(tusk.UnknownLanguageError):
+            self.tr.translate(SENTENCES, src="en", tgt="xx")
+        with self.assertRaises(tusk.InputTooLongError):
+            self.tr.translate(["word " * 400], src="en", tgt="de")
+        with self.assertRaises(TypeError):
+            self.tr.translate([b"bytes"], src="en", tgt="de")
+        with self.assertRaises(TypeError):
+            tusk.Translator(self.model, bogus=1)
+        with self.assertRaises(tusk.TuskError) as ctx:
+            tusk.Translator(self.model, beam_size=0)
+        self.assertEqual(ctx.exception.status_name, "TUSK_ERROR_INVALID_ARGUMENT")
+        with self.assertRaises(ValueError):
+            tusk.Translator(self.model, expert_eviction="fifo")
+
+    def test_every_option_is_reachable(self):
+        total, _ = self.model.expert_bytes
+        with tusk.Translator(self.model, threads=1, beam_size=2, max_decoding_length=64, max_batch_size=2,
+                             max_batch_tokens=512, truncate_input=True, length_penalty=1.0,
+                             expert_budget_bytes=total // 4, expert_eviction="lru", expert_prefetch=False,
+                             expert_direct_io=True, device="cpu") as tr:
+            out = tr.translate(SENTENCES, src="en", tgt="de")
+            self.assertEqual(len(out), len(SENTENCES))
+            stats = tr.stats()
+            self.assertGreater(stats["misses"], 0)
+            self.assertLessEqual(stats["peak_cache_bytes"], total // 4)
+
+    def test_expert_budget_gives_the_same_output_and_warm_start(self):
+        total, _ = self.model.expert_bytes
+        with tusk.Translator(self.model, threads=1, expert_budget_bytes=total // 4) as tr:
+            self.assertGreater(tr.warm_start("en", "de"), 0)
+            self.assertEqual(tr.translate(SENTENCES, src="en", tgt="de"), self.reference)
+            self.assertGreater(tr.stats()["warm_start_loaded"], 0)
+
+    def test_eight_threads_on_one_translator(self):
+        results = [None] * 8
+        errors = []
+
+        def work(i):
+            try:
+                results[i] = self.tr.translate(SENTENCES, src="en", tgt="de")
+            except Exception as e:
+                errors.append(e)
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(results, [self.reference] * 8)
+
+    def test_several_translators_share_one_model(self):
+        translators = [tusk.Translator(self.model, threads=1) for _ in range(3)]
+        results = [None] * len(translators)
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(
+            i, translators[i].translate(SENTENCES, src="en", tgt="de"))) for i in range(len(translators))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for tr in translators:
+            tr.close()
+        self.assertEqual(results, [self.reference] * len(translators))
+
+
+class ConvertTest(unittest.TestCase):
+    def test_bad_checkpoint_raises_and_progress_can_cancel(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(tusk.TuskError):
+                tusk.convert_hf(os.path.join(d, "nothing"), os.path.join(d, "out.tusk"))
+            with self.assertRaises(ValueError):
+                tusk.convert_hf(d, os.path.join(d, "out.tusk"), experts="int3")
+
+    def test_progress_returning_false_cancels(self):
+        shared = os.environ.get("TUSK_SHARED_DIR", os.path.join(os.path.dirname(MODEL), "..", "..", "shared"))
+        checkpoint = os.path.join(shared, "models", "multi30k-moe")
+        if not os.path.isfile(os.path.join(checkpoint, "config.json")):
+            self.skipTest(f"no checkpoint at {checkpoint}")
+        seen = []
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out.tusk")
+            with self.assertRaises(tusk.CancelledError):
+                tusk.convert_hf(checkpoint, out, experts="int4", dense="int8",
+                                progress=lambda done, total, what: seen.append((done, total)) or False)
+            self.assertFalse(os.path.exists(out))
+            self.assertEqual(os.listdir(d), [])
+        self.assertEqual(len(seen), 1)
+
+    def test_an_exception_in_progress_is_raised_not_lost(self):
+        shared = os.environ.get("TUSK_SHARED_DIR", os.path.join(os.path.dirname(MODEL), "..", "..", "shared"))
+        checkpoint = os.path.join(shared, "models", "multi30k-moe")
+        if not os.path.isfile(os.path.join(checkpoint, "config.json")):
+            self.skipTest(f"no checkpoint at {checkpoint}")
+
+        def boom(done, total, what):
+            raise KeyError("from the callback")
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(KeyError):
+                tusk.convert_hf(checkpoint, os.path.join(d, "out.tusk"), progress=boom)
+
+    def test_version(self):
+        self.assertRegex(tusk.version(), r"^\d+\.\d+\.\d+$")
+
+
+if __name__ == "__main__":
+    unittest.main()
