@@ -99,6 +99,25 @@ TEST(Threads, TwoThreadsShareOneTranslator) {
   EXPECT_TRUE(errors.empty()) << errors;
 }
 
+// Eight threads on one translator, all six directions among them (tusk.h: calls on one
+// translator are serialised), resident and paged through a 25% expert cache with prefetch.
+TEST(Threads, EightThreadsShareOneTranslator) {
+  const Options opt = thread_options();
+  const Model model = open_model(opt.get());
+  uint64_t total = 0;
+  check(tusk_model_expert_bytes(model.get(), &total, nullptr), "tusk_model_expert_bytes");
+  const Options paged = make_options({{TUSK_OPT_THREADS, 1},
+                                      {TUSK_OPT_MAX_DECODING_LENGTH, 128},
+                                      {TUSK_OPT_EXPERT_BUDGET_BYTES, static_cast<int64_t>(total / 4)}});
+  for (const tusk_options_t* o : {opt.get(), paged.get()}) {
+    const Translator tr = make_translator(model.get(), o);
+    std::vector<Work> works;
+    for (int t = 0; t < 8; ++t) works.push_back(make_work(directions()[t % directions().size()], tr.get()));
+    const std::string errors = run_threads(works, std::vector<tusk_translator_t*>(8, tr.get()));
+    EXPECT_TRUE(errors.empty()) << (o == paged.get() ? "paged: " : "resident: ") << errors;
+  }
+}
+
 TEST(Threads, TranslatorsCreatedConcurrently) {
   const Options opt = thread_options();
   const Model model = open_model(opt.get());
