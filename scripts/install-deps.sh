@@ -7,6 +7,8 @@ packages=(
   libdnnl-dev libcpuinfo-dev libsentencepiece-dev
   libflatbuffers-dev flatbuffers-compiler libzstd-dev
   libgtest-dev nlohmann-json3-dev
+  # Language bindings and their tests: Java (JNA), C# (Mono), Python (the system's python3).
+  default-jdk-headless libjna-java mono-mcs mono-runtime python3
 )
 
 missing=()

@@ -1,0 +1,141 @@
+package tusk;
+
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.LongByReference;
+import com.sun.jna.ptr.PointerByReference;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Translates with a model. Thread-safe: concurrent translate calls on one translator are
+ * serialised by the library; several translators may share one model.
+ *
+ * <pre>
+ * try (Model model = new Model("models/multi30k-moe.tusk");
+ *      Translator tr = new Translator(model, new Translator.Settings().beamSize(4))) {
+ *   List&lt;String&gt; out = tr.translate(List.of("A man rides a bike."), "en", "de");
+ * }
+ * </pre>
+ */
+public final class Translator extends Handle {
+  /** Translator options, named as in tusk.h (TUSK_OPT_BEAM_SIZE: beamSize). Unset = default. */
+  public static final class Settings {
+    private final Map<Integer, Number> values = new HashMap<>();
+
+    private Settings put(int key, Number v) { values.put(key, v); return this; }
+
+    public Settings threads(int n) { return put(TuskLibrary.OPT_THREADS, n); }
+    public Settings beamSize(int n) { return put(TuskLibrary.OPT_BEAM_SIZE, n); }
+    public Settings maxDecodingLength(int n) { return put(TuskLibrary.OPT_MAX_DECODING_LENGTH, n); }
+    public Settings maxBatchSize(int n) { return put(TuskLibrary.OPT_MAX_BATCH_SIZE, n); }
+    public Settings maxBatchTokens(int n) { return put(TuskLibrary.OPT_MAX_BATCH_TOKENS, n); }
+    public Settings truncateInput(boolean on) { return put(TuskLibrary.OPT_TRUNCATE_INPUT, on ? 1 : 0); }
+    public Settings lengthPenalty(double p) { return put(TuskLibrary.OPT_LENGTH_PENALTY, p); }
+    public Settings expertBudgetBytes(long bytes) { return put(TuskLibrary.OPT_EXPERT_BUDGET_BYTES, bytes); }
+    /** "lru", "layer-distance" or "none". */
+    public Settings expertEviction(String policy) {
+      int v = switch (policy) {
+        case "lru" -> 0;
+        case "layer-distance" -> 1;
+        case "none" -> 2;
+        default -> throw new IllegalArgumentException("expertEviction: lru, layer-distance or none, not " + policy);
+      };
+      return put(TuskLibrary.OPT_EXPERT_EVICTION, v);
+    }
+    public Settings expertPrefetch(boolean on) { return put(TuskLibrary.OPT_EXPERT_PREFETCH, on ? 1 : 0); }
+    public Settings expertDirectIo(boolean on) { return put(TuskLibrary.OPT_EXPERT_DIRECT_IO, on ? 1 : 0); }
+    /** "cpu" or "cuda". */
+    public Settings device(String device) {
+      if (!device.equals("cpu") && !device.equals("cuda"))
+        throw new IllegalArgumentException("device: cpu or cuda, not " + device);
+      return put(TuskLibrary.OPT_DEVICE, device.equals("cpu") ? 0 : 1);
+    }
+  }
+
+  private final Model model;
+
+  public Translator(Model model) { this(model, new Settings()); }
+
+  public Translator(Model model, Settings settings) {
+    super("translator");
+    this.model = model;
+    try (Options o = new Options()) {
+      for (Map.Entry<Integer, Number> e : settings.values.entrySet()) {
+        if (e.getValue() instanceof Double) o.set(e.getKey(), e.getValue().doubleValue());
+        else o.set(e.getKey(), e.getValue().longValue());
+      }
+      PointerByReference out = new PointerByReference();
+      model.with(m -> {
+        TuskException.check(TuskLibrary.INSTANCE.tusk_translator_create(m, o.pointer(), out));
+        model.attach(+1);  // under the model's read lock: a racing close sees it
+        return null;
+      });
+      adopt(out.getValue());
+    }
+  }
+
+  /** Translates sentences from src to tgt (language codes such as "en"), keeping their order. */
+  public List<String> translate(List<String> texts, String src, String tgt) {
+    List<String> out = new ArrayList<>();
+    if (texts.isEmpty()) return out;
+    for (String t : texts) if (t == null) throw new IllegalArgumentException("a text is null");
+    if (src == null || tgt == null) throw new IllegalArgumentException("src and tgt must not be null");
+    PointerByReference res = new PointerByReference();
+    with(t -> {
+      TuskException.check(TuskLibrary.INSTANCE.tusk_translate(
+          t, src, tgt, texts.toArray(new String[0]), texts.size(), res));
+      return null;
+    });
+    Pointer r = res.getValue();
+    try {
+      long n = TuskLibrary.INSTANCE.tusk_result_count(r);
+      for (long i = 0; i < n; ++i) out.add(TuskLibrary.INSTANCE.tusk_result_text(r, i).getString(0, "UTF-8"));
+    } finally {
+      TuskLibrary.INSTANCE.tusk_result_free(r);
+    }
+    return out;
+  }
+
+  public String translate(String text, String src, String tgt) {
+    return translate(List.of(text), src, tgt).get(0);
+  }
+
+  /** Preloads the pair's most used experts (with an expert budget); returns how many. */
+  public long warmStart(String src, String tgt) {
+    return with(t -> {
+      LongByReference loaded = new LongByReference();
+      TuskException.check(TuskLibrary.INSTANCE.tusk_translator_warm_start(t, src, tgt, loaded));
+      return loaded.getValue();
+    });
+  }
+
+  /** Expert cache counters: hits, misses, evictions, bytes_loaded, ... (tusk_stats_t). */
+  public Map<String, Number> stats() {
+    TuskLibrary.Stats s = new TuskLibrary.Stats();
+    s.struct_size = s.size();
+    with(t -> { TuskException.check(TuskLibrary.INSTANCE.tusk_translator_stats(t, s)); return null; });
+    s.read();
+    Map<String, Number> m = new HashMap<>();
+    m.put("hits", s.hits);
+    m.put("misses", s.misses);
+    m.put("evictions", s.evictions);
+    m.put("bytes_loaded", s.bytes_loaded);
+    m.put("prefetch_issued", s.prefetch_issued);
+    m.put("prefetch_used", s.prefetch_used);
+    m.put("peak_cache_bytes", s.peak_cache_bytes);
+    m.put("stall_ms", s.stall_ms);
+    m.put("warm_start_loaded", s.warm_start_loaded);
+    return m;
+  }
+
+  @Override
+  public void close() {
+    Pointer p = release();
+    if (p != null) {
+      TuskLibrary.INSTANCE.tusk_translator_destroy(p);
+      model.attach(-1);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// Tests of the Java binding against the committed default model: a plain main() with its own
+// checks (no test framework to install). Usage: TuskTest MODEL [all|threads]; exit 1 on failure.
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import tusk.Model;
+import tusk.Translator;
+import tusk.TuskException;
+
+public class TuskTest {
+  static final List<String> SENTENCES = List.of("A man rides a bike down the street.",
+      "Two dogs are playing in the snow.", "A little girl is climbing a tree.",
+      "A woman is reading a book in the park.");
+  static int failures = 0, passed = 0;
+
+  interface Body { void run() throws Exception; }
+
+  static void test(String name, Body body) {
+    try {
+      body.run();
+      ++passed;
+      System.out.println("ok   " + name);
+    } catch (Throwable t) {
+      ++failures;
+      System.out.println("FAIL " + name + ": " + t);
+    }
+  }
+
+  static void check(boolean ok, String what) { if (!ok) throw new AssertionError(what); }
+
+  static <T extends Throwable> T expect(Class<T> type, Body body) throws Exception {
+    try {
+      body.run();
+    } catch (Throwable t) {
+      if (type.isInstance(t)) return type.cast(t);
+      throw new AssertionError("expected " + type.getSimpleName() + ", got " + t);
+    }
+    throw new AssertionError("expected " + type.getSimpleName() + ", nothing thrown");
+  }
+
+  public static void main(String[] args) throws Exception {
+    String path = args[0];
+    String which = args.length > 1 ? args[1] : "all";
+    try (Model model = new Model(path); Translator tr = new Translator(model, new Translator.Settings().threads(1))) {
+      List<String> reference = tr.translate(SENTENCES, "en", "de");
+      if (which.equals("all")) {
+        test("model describes itself", () -> {
+          check(model.describe().contains("nllb-moe"), "describe");
+          List<String> langs = new ArrayList<>(model.languages());
+          Collections.sort(langs);
+          check(langs.equals(List.of("cs", "de", "en", "fr")), "languages " + langs);
+          check(model.expertBytes() > model.largestExpertBytes(), "expert bytes");
+        });
+        test("translates in order", () -> {
+          check(reference.size() == SENTENCES.size(), "count");
+          for (String r : reference) check(!r.isEmpty(), "empty translation");
+          check(tr.translate(SENTENCES.get(1), "en", "de").equals(reference.get(1)), "single");
+          check(tr.translate(List.of(), "en", "de").isEmpty(), "empty list");
+          check(tr.translate("", "en", "de").isEmpty(), "blank");
+        });
+        test("errors carry status and message", () -> {
+          TuskException e = expect(TuskException.class, () -> tr.translate(SENTENCES, "en", "xx"));
+          check(e.status() == 5 && e.statusName().equals("TUSK_ERROR_UNKNOWN_LANGUAGE"), e.getMessage());
+          e = expect(TuskException.class, () -> new Model("/no/such/model.tusk"));
+          check(e.statusName().equals("TUSK_ERROR_IO") && e.getMessage().contains("/no/such"), e.getMessage());
+          e = expect(TuskException.class, () -> new Translator(model, new Translator.Settings().beamSize(0)));
+          check(e.statusName().equals("TUSK_ERROR_INVALID_ARGUMENT"), e.getMessage());
+          expect(TuskException.class, () -> tr.translate("word ".repeat(400), "en", "de"));
+          expect(IllegalArgumentException.class, () -> new Translator.Settings().expertEviction("fifo"));
+        });
+        test("use after close throws, never crashes", () -> {
+          Translator t = new Translator(model);
+          t.close();
+          t.close();
+          expect(IllegalStateException.class, () -> t.translate(SENTENCES, "en", "de"));
+          expect(IllegalStateException.class, t::stats);
+          Model m = new Model(path);
+          m.close();
+          expect(IllegalStateException.class, m::languages);
+          expect(IllegalStateException.class, () -> new Translator(m));
+        });
+        test("a model refuses to close under a translator", () -> {
+          Model m = new Model(path);
+          Translator t = new Translator(m);
+          expect(IllegalStateException.class, m::close);
+          t.close();
+          m.close();
+          check(m.isClosed(), "closed");
+        });
+        test("every option is reachable; paging keeps the output", () -> {
+          long budget = model.expertBytes() / 4;
+          try (Translator t = new Translator(model, new Translator.Settings().threads(1).beamSize(1)
+                   .maxDecodingLength(200).maxBatchSize(2).maxBatchTokens(512).truncateInput(false)
+                   .lengthPenalty(0.0).expertBudgetBytes(budget).expertEviction("lru")
+                   .expertPrefetch(true).expertDirectIo(false).device("cpu"))) {
+            check(t.warmStart("en", "de") > 0, "warm start");
+            check(t.translate(SENTENCES, "en", "de").equals(reference), "paged output differs");
+            check(t.stats().get("misses").longValue() > 0, "no misses");
+            check(t.stats().get("peak_cache_bytes").longValue() <= budget, "over budget");
+          }
+        });
+      }
+      test("eight threads on one translator", () -> {
+        List<Thread> threads = new ArrayList<>();
+        List<Object> results = Collections.synchronizedList(new ArrayList<>());
+        for (int i = 0; i < 8; ++i) {
+          Thread th = new Thread(() -> {
+            try {
+              results.add(tr.translate(SENTENCES, "en", "de"));
+            } catch (Throwable t) {
+              results.add(t);
+            }
+          });
+          threads.add(th);
+          th.start();
+        }
+        for (Thread th : threads) th.join();
+        check(results.size() == 8, "results");
+        for (Object r : results) check(reference.equals(r), "differs: " + r);
+      });
+      test("translators share one model across threads", () -> {
+        List<Thread> threads = new ArrayList<>();
+        List<Object> results = Collections.synchronizedList(new ArrayList<>());
+        for (int i = 0; i < 3; ++i) {
+          Thread th = new Thread(() -> {
+            try (Translator t = new Translator(model, new Translator.Settings().threads(1))) {
+              results.add(t.translate(SENTENCES, "en", "de"));
+            } catch (Throwable t) {
+              results.add(t);
+            }
+          });
+          threads.add(th);
+          th.start();
+        }
+        for (Thread th : threads) th.join();
+        for (Object r : results) check(reference.equals(r), "differs: " + r);
+      });
+    }
+    System.out.println(passed + " passed, " + failures + " failed");
+    System.exit(failures == 0 ? 0 : 1);
+  }
+}
