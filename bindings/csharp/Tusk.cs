@@ -1,0 +1,275 @@
+// Tusk for C#: P/Invoke over the C ABI (tusk.h). cdecl, UTF-8 strings marshalled by hand (no
+// reliance on a runtime's LPUTF8Str support), int32 instead of bool, one SafeHandle subclass per
+// handle type. libtusk.so is found by the runtime's usual search (LD_LIBRARY_PATH with Mono).
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace Tusk {
+
+/// <summary>tusk_status_t.</summary>
+public enum Status {
+  Ok = 0, InvalidArgument = 1, Io = 2, InvalidModel = 3, Unsupported = 4, UnknownLanguage = 5,
+  InputTooLong = 6, OutOfMemory = 7, Cancelled = 8, Internal = 9
+}
+
+/// <summary>A Tusk call failed: its status and the library's message (tusk_last_error).</summary>
+public class TuskException : Exception {
+  public Status Status { get; }
+  public TuskException(Status status, string message) : base(status + ": " + message) { Status = status; }
+
+  internal static void Check(int status) {
+    if (status != 0) throw new TuskException((Status)status, Utf8.FromNative(Native.tusk_last_error()));
+  }
+}
+
+internal static class Utf8 {
+  public static byte[] ToNative(string s, string what) {
+    if (s == null) throw new ArgumentNullException(what);
+    byte[] bytes = Encoding.UTF8.GetBytes(s);
+    Array.Resize(ref bytes, bytes.Length + 1);  // the terminating NUL
+    return bytes;
+  }
+
+  public static string FromNative(IntPtr p) {
+    if (p == IntPtr.Zero) return null;
+    int n = 0;
+    while (Marshal.ReadByte(p, n) != 0) ++n;
+    byte[] bytes = new byte[n];
+    Marshal.Copy(p, bytes, 0, n);
+    return Encoding.UTF8.GetString(bytes);
+  }
+}
+
+internal sealed class OptionsHandle : SafeHandleZeroOrMinusOneIsInvalid {
+  public OptionsHandle() : base(true) {}
+  protected override bool ReleaseHandle() { Native.tusk_options_destroy(handle); return true; }
+}
+
+internal sealed class ModelHandle : SafeHandleZeroOrMinusOneIsInvalid {
+  public ModelHandle() : base(true) {}
+  protected override bool ReleaseHandle() { Native.tusk_model_close(handle); return true; }
+}
+
+internal sealed class TranslatorHandle : SafeHandleZeroOrMinusOneIsInvalid {
+  public TranslatorHandle() : base(true) {}
+  internal ModelHandle Model;  // held (AddRef) until this translator is released
+  protected override bool ReleaseHandle() {
+    Native.tusk_translator_destroy(handle);
+    Model.DangerousRelease();  // translators before their model (tusk.h)
+    return true;
+  }
+}
+
+internal sealed class ResultHandle : SafeHandleZeroOrMinusOneIsInvalid {
+  public ResultHandle() : base(true) {}
+  protected override bool ReleaseHandle() { Native.tusk_result_free(handle); return true; }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeStats {
+  public ulong StructSize, Hits, Misses, Evictions, BytesLoaded, PrefetchIssued, PrefetchUsed, PeakCacheBytes;
+  public double StallMs;
+  public ulong WarmStartLoaded;
+}
+
+internal static class Native {
+  const string Lib = "tusk";
+  const CallingConvention C = CallingConvention.Cdecl;
+  [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_last_error();
+  [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_version();
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_options_create(out OptionsHandle options);
+  [DllImport(Lib, CallingConvention = C)] public static extern void tusk_options_destroy(IntPtr options);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_options_set_int(OptionsHandle options, int key, long value);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_options_set_float(OptionsHandle options, int key, double value);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_open(byte[] path, OptionsHandle options, out ModelHandle model);
+  [DllImport(Lib, CallingConvention = C)] public static extern void tusk_model_close(IntPtr model);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_describe(ModelHandle model, out IntPtr text);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_expert_bytes(ModelHandle model, out ulong total, out ulong largest);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_language_count(ModelHandle model, out int count);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_language(ModelHandle model, int index, out IntPtr code);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_create(ModelHandle model, OptionsHandle options, out TranslatorHandle translator);
+  [DllImport(Lib, CallingConvention = C)] public static extern void tusk_translator_destroy(IntPtr translator);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, out ResultHandle result);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_warm_start(TranslatorHandle translator, byte[] src, byte[] tgt, out ulong loaded);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_stats(TranslatorHandle translator, ref NativeStats stats);
+  [DllImport(Lib, CallingConvention = C)] public static extern UIntPtr tusk_result_count(ResultHandle result);
+  [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_result_text(ResultHandle result, UIntPtr i);
+  [DllImport(Lib, CallingConvention = C)] public static extern void tusk_result_free(IntPtr result);
+}
+
+/// <summary>Translator options, named as in tusk.h (TUSK_OPT_BEAM_SIZE: BeamSize). Null = default.</summary>
+public sealed class TranslatorOptions {
+  public int? Threads, BeamSize, MaxDecodingLength, MaxBatchSize, MaxBatchTokens;
+  public bool? TruncateInput, ExpertPrefetch, ExpertDirectIo;
+  public double? LengthPenalty;
+  public long? ExpertBudgetBytes;
+  /// <summary>"lru", "layer-distance" or "none".</summary>
+  public string ExpertEviction;
+  /// <summary>"cpu" or "cuda".</summary>
+  public string Device;
+
+  internal OptionsHandle ToNative() {
+    OptionsHandle o;
+    TuskException.Check(Native.tusk_options_create(out o));
+    try {
+      SetInt(o, 1, Threads);
+      SetInt(o, 2, BeamSize);
+      SetInt(o, 3, MaxDecodingLength);
+      SetInt(o, 4, MaxBatchSize);
+      SetInt(o, 5, MaxBatchTokens);
+      SetInt(o, 6, Flag(TruncateInput));
+      SetInt(o, 8, ExpertBudgetBytes);
+      if (Device != null) SetInt(o, 9, Choice("Device", Device, "cpu", "cuda"));
+      if (ExpertEviction != null) SetInt(o, 14, Choice("ExpertEviction", ExpertEviction, "lru", "layer-distance", "none"));
+      SetInt(o, 15, Flag(ExpertPrefetch));
+      SetInt(o, 16, Flag(ExpertDirectIo));
+      if (LengthPenalty.HasValue) TuskException.Check(Native.tusk_options_set_float(o, 100, LengthPenalty.Value));
+      return o;
+    } catch {
+      o.Dispose();
+      throw;
+    }
+  }
+
+  static void SetInt(OptionsHandle o, int key, long? value) {
+    if (value.HasValue) TuskException.Check(Native.tusk_options_set_int(o, key, value.Value));
+  }
+
+  static long? Flag(bool? v) { return v.HasValue ? (v.Value ? 1 : 0) : (long?)null; }
+
+  // The index of value among names (the C enum's order), or ArgumentException naming them.
+  static long Choice(string option, string value, params string[] names) {
+    int i = Array.IndexOf(names, value);
+    if (i < 0) throw new ArgumentException(option + ": " + string.Join(", ", names) + ", not " + value);
+    return i;
+  }
+}
+
+/// <summary>An open .tusk model: immutable, shared by any number of translators and threads.
+/// Disposing it while translators are open is allowed: the model closes after the last one.</summary>
+public sealed class Model : IDisposable {
+  internal readonly ModelHandle Handle;
+
+  public static string Version => Utf8.FromNative(Native.tusk_version());
+
+  public Model(string path, bool verifyChecksums = true) {
+    ModelHandle h;
+    using (OptionsHandle o = new TranslatorOptions().ToNative()) {
+      TuskException.Check(Native.tusk_options_set_int(o, 7, verifyChecksums ? 1 : 0));
+      TuskException.Check(Native.tusk_model_open(Utf8.ToNative(path, nameof(path)), o, out h));
+    }
+    Handle = h;
+  }
+
+  ModelHandle Live() {
+    if (Handle.IsClosed) throw new ObjectDisposedException(nameof(Model));
+    return Handle;
+  }
+
+  public string Describe() {
+    IntPtr text;
+    TuskException.Check(Native.tusk_model_describe(Live(), out text));
+    return Utf8.FromNative(text);
+  }
+
+  public IList<string> Languages {
+    get {
+      var h = Live();
+      int n;
+      TuskException.Check(Native.tusk_model_language_count(h, out n));
+      var codes = new List<string>();
+      for (int i = 0; i < n; ++i) {
+        IntPtr code;
+        TuskException.Check(Native.tusk_model_language(h, i, out code));
+        codes.Add(Utf8.FromNative(code));
+      }
+      return codes;
+    }
+  }
+
+  /// <summary>Decoded bytes of all experts; LargestExpertBytes is the smallest budget.</summary>
+  public ulong ExpertBytes { get { ulong t, l; TuskException.Check(Native.tusk_model_expert_bytes(Live(), out t, out l)); return t; } }
+  public ulong LargestExpertBytes { get { ulong t, l; TuskException.Check(Native.tusk_model_expert_bytes(Live(), out t, out l)); return l; } }
+
+  public void Dispose() => Handle.Dispose();
+}
+
+/// <summary>Translates with a model. Concurrent calls on one translator are serialised by the
+/// library; use after Dispose throws ObjectDisposedException.</summary>
+public sealed class Translator : IDisposable {
+  readonly TranslatorHandle handle;
+
+  public Translator(Model model, TranslatorOptions options = null) {
+    if (model == null) throw new ArgumentNullException(nameof(model));
+    if (model.Handle.IsClosed) throw new ObjectDisposedException(nameof(Model));
+    using (OptionsHandle o = (options ?? new TranslatorOptions()).ToNative()) {
+      bool added = false;
+      model.Handle.DangerousAddRef(ref added);  // the model outlives this translator
+      try {
+        TuskException.Check(Native.tusk_translator_create(model.Handle, o, out handle));
+        handle.Model = model.Handle;
+      } catch {
+        if (added) model.Handle.DangerousRelease();
+        throw;
+      }
+    }
+  }
+
+  TranslatorHandle Live() {
+    if (handle.IsClosed) throw new ObjectDisposedException(nameof(Translator));
+    return handle;
+  }
+
+  /// <summary>Translates sentences from src to tgt ("en", "de", ...), keeping their order.</summary>
+  public IList<string> Translate(IList<string> texts, string src, string tgt) {
+    if (texts == null) throw new ArgumentNullException(nameof(texts));
+    var output = new List<string>();
+    if (texts.Count == 0) return output;
+    var pinned = new GCHandle[texts.Count];
+    var pointers = new IntPtr[texts.Count];
+    try {
+      for (int i = 0; i < texts.Count; ++i) {
+        pinned[i] = GCHandle.Alloc(Utf8.ToNative(texts[i], "texts[" + i + "]"), GCHandleType.Pinned);
+        pointers[i] = pinned[i].AddrOfPinnedObject();
+      }
+      ResultHandle result;
+      TuskException.Check(Native.tusk_translate(Live(), Utf8.ToNative(src, nameof(src)), Utf8.ToNative(tgt, nameof(tgt)),
+                                                pointers, (UIntPtr)texts.Count, out result));
+      using (result) {
+        ulong n = (ulong)Native.tusk_result_count(result);
+        for (ulong i = 0; i < n; ++i) output.Add(Utf8.FromNative(Native.tusk_result_text(result, (UIntPtr)i)));
+      }
+    } finally {
+      foreach (var p in pinned) if (p.IsAllocated) p.Free();
+    }
+    return output;
+  }
+
+  public string Translate(string text, string src, string tgt) => Translate(new[] { text }, src, tgt)[0];
+
+  /// <summary>Preloads the pair's most used experts (with an expert budget); returns how many.</summary>
+  public ulong WarmStart(string src, string tgt) {
+    ulong loaded;
+    TuskException.Check(Native.tusk_translator_warm_start(Live(), Utf8.ToNative(src, nameof(src)),
+                                                          Utf8.ToNative(tgt, nameof(tgt)), out loaded));
+    return loaded;
+  }
+
+  /// <summary>Expert cache counters (tusk_stats_t).</summary>
+  public IDictionary<string, double> Stats() {
+    var s = new NativeStats { StructSize = (ulong)Marshal.SizeOf<NativeStats>() };
+    TuskException.Check(Native.tusk_translator_stats(Live(), ref s));
+    return new Dictionary<string, double> {
+      ["hits"] = s.Hits, ["misses"] = s.Misses, ["evictions"] = s.Evictions, ["bytes_loaded"] = s.BytesLoaded,
+      ["prefetch_issued"] = s.PrefetchIssued, ["prefetch_used"] = s.PrefetchUsed,
+      ["peak_cache_bytes"] = s.PeakCacheBytes, ["stall_ms"] = s.StallMs, ["warm_start_loaded"] = s.WarmStartLoaded,
+    };
+  }
+
+  public void Dispose() => handle.Dispose();
+}
+
+}  // namespace Tusk

@@ -1,0 +1,119 @@
+// Tests of the C# binding against the committed default model: a plain Main with its own checks.
+// Usage: mono TuskTest.exe MODEL [all|threads]; exit code 1 on any failure.
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Tusk;
+
+class TuskTest {
+  static readonly string[] Sentences = { "A man rides a bike down the street.", "Two dogs are playing in the snow.",
+                                         "A little girl is climbing a tree.", "A woman is reading a book in the park." };
+  static int passed, failed;
+
+  static void Test(string name, Action body) {
+    try {
+      body();
+      ++passed;
+      Console.WriteLine("ok   " + name);
+    } catch (Exception e) {
+      ++failed;
+      Console.WriteLine("FAIL " + name + ": " + e);
+    }
+  }
+
+  static void Check(bool ok, string what) { if (!ok) throw new Exception("check failed: " + what); }
+
+  static T Expect<T>(Action body) where T : Exception {
+    try { body(); } catch (T e) { return e; } catch (Exception e) { throw new Exception("expected " + typeof(T).Name + ", got " + e); }
+    throw new Exception("expected " + typeof(T).Name + ", nothing thrown");
+  }
+
+  static int Main(string[] args) {
+    string path = args[0];
+    string which = args.Length > 1 ? args[1] : "all";
+    using (var model = new Model(path))
+    using (var tr = new Translator(model, new TranslatorOptions { Threads = 1 })) {
+      var reference = tr.Translate(Sentences, "en", "de");
+      if (which == "all") {
+        Test("model describes itself", () => {
+          Check(model.Describe().Contains("nllb-moe"), "describe");
+          Check(model.Languages.OrderBy(x => x).SequenceEqual(new[] { "cs", "de", "en", "fr" }), "languages");
+          Check(model.ExpertBytes > model.LargestExpertBytes, "expert bytes");
+          Check(Model.Version.Split('.').Length == 3, "version");
+        });
+        Test("translates in order", () => {
+          Check(reference.Count == Sentences.Length && reference.All(r => r.Length > 0), "results");
+          Check(tr.Translate(Sentences[1], "en", "de") == reference[1], "single");
+          Check(tr.Translate(new string[0], "en", "de").Count == 0, "empty list");
+          Check(tr.Translate("", "en", "de") == "", "blank");
+        });
+        Test("errors carry status and message", () => {
+          var e = Expect<TuskException>(() => tr.Translate(Sentences, "en", "xx"));
+          Check(e.Status == Status.UnknownLanguage && e.Message.Contains("xx"), e.Message);
+          e = Expect<TuskException>(() => new Model("/no/such/model.tusk"));
+          Check(e.Status == Status.Io && e.Message.Contains("/no/such"), e.Message);
+          e = Expect<TuskException>(() => new Translator(model, new TranslatorOptions { BeamSize = 0 }));
+          Check(e.Status == Status.InvalidArgument, e.Message);
+          e = Expect<TuskException>(() => tr.Translate(string.Concat(Enumerable.Repeat("word ", 400)), "en", "de"));
+          Check(e.Status == Status.InputTooLong, e.Message);
+          Expect<ArgumentException>(() => new Translator(model, new TranslatorOptions { ExpertEviction = "fifo" }));
+          Expect<ArgumentNullException>(() => tr.Translate(new string[] { null }, "en", "de"));
+        });
+        Test("use after dispose throws, never crashes", () => {
+          var t = new Translator(model);
+          t.Dispose();
+          t.Dispose();
+          Expect<ObjectDisposedException>(() => t.Translate(Sentences, "en", "de"));
+          Expect<ObjectDisposedException>(() => t.Stats());
+          var m = new Model(path);
+          m.Dispose();
+          Expect<ObjectDisposedException>(() => { var x = m.Languages; });
+          Expect<ObjectDisposedException>(() => new Translator(m));
+        });
+        Test("a model disposed under a translator stays alive for it", () => {
+          var m = new Model(path);
+          var t = new Translator(m, new TranslatorOptions { Threads = 1 });
+          m.Dispose();
+          Check(t.Translate(Sentences, "en", "de").SequenceEqual(reference), "translation after the model's Dispose");
+          t.Dispose();
+        });
+        Test("every option is reachable; paging keeps the output", () => {
+          ulong budget = model.ExpertBytes / 4;
+          var o = new TranslatorOptions { Threads = 1, BeamSize = 1, MaxDecodingLength = 200, MaxBatchSize = 2,
+                                          MaxBatchTokens = 512, TruncateInput = false, LengthPenalty = 0.0,
+                                          ExpertBudgetBytes = (long)budget, ExpertEviction = "lru",
+                                          ExpertPrefetch = true, ExpertDirectIo = false, Device = "cpu" };
+          using (var t = new Translator(model, o)) {
+            Check(t.WarmStart("en", "de") > 0, "warm start");
+            Check(t.Translate(Sentences, "en", "de").SequenceEqual(reference), "paged output differs");
+            Check(t.Stats()["misses"] > 0, "no misses");
+            Check(t.Stats()["peak_cache_bytes"] <= budget, "over budget");
+          }
+        });
+      }
+      Test("eight threads on one translator", () => {
+        var results = new IList<string>[8];
+        var errors = new List<Exception>();
+        var threads = Enumerable.Range(0, 8).Select(i => new Thread(() => {
+          try { results[i] = tr.Translate(Sentences, "en", "de"); } catch (Exception e) { lock (errors) errors.Add(e); }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Check(errors.Count == 0, string.Join("; ", errors));
+        Check(results.All(r => r.SequenceEqual(reference)), "a thread's output differs");
+      });
+      Test("translators share one model across threads", () => {
+        var results = new IList<string>[3];
+        var threads = Enumerable.Range(0, 3).Select(i => new Thread(() => {
+          using (var t = new Translator(model, new TranslatorOptions { Threads = 1 })) results[i] = t.Translate(Sentences, "en", "de");
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Check(results.All(r => r != null && r.SequenceEqual(reference)), "a translator's output differs");
+      });
+    }
+    Console.WriteLine(passed + " passed, " + failed + " failed");
+    return failed == 0 ? 0 : 1;
+  }
+}
