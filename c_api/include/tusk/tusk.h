@@ -12,7 +12,8 @@
  * Thread safety is stated on each function. In short: a model is immutable and may be shared by
  * any number of translators on any threads; a translator serialises concurrent tusk_translate
  * calls on itself (use one translator per thread for parallel work); options and results are
- * plain objects owned by one thread at a time.
+ * plain objects owned by one thread at a time. Tested with eight threads on one translator and
+ * with several translators sharing one model, from C and from every binding (CTest thread_*).
  */
 #ifndef TUSK_TUSK_H
 #define TUSK_TUSK_H
