@@ -212,6 +212,11 @@ int cmd_convert(const std::vector<std::string>& argv) {
       args.has("--calibrate") ? parse_calibration(required_flag(args, "--calibrate"), limit)
                               : std::vector<CalibrationFile>{};
   const std::string usage_in = args.has("--expert-usage") ? required_flag(args, "--expert-usage") : "";
+  if (!usage_in.empty()) {  // fail before a conversion that would be thrown away
+    std::FILE* f = std::fopen(usage_in.c_str(), "rb");
+    if (!f) throw UsageError("--expert-usage: cannot open " + usage_in);
+    std::fclose(f);
+  }
   const std::string usage_out = args.has("--usage-out") ? required_flag(args, "--usage-out") : "";
   Options calibrate_options = make_options();
   if (args.has("--threads"))

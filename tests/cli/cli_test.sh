@@ -100,6 +100,7 @@ case "$case_name" in
     expect 2 "exclude each other" \
       "$tusk" convert --from-hf d --out o --calibrate "en-de=$tmp/one.txt" --expert-usage t.tsv
     expect 2 "--usage-out needs --calibrate" "$tusk" convert --from-hf d --out o --usage-out u.tsv
+    expect 2 "--expert-usage: cannot open $tmp/none.tsv" "$tusk" convert --from-hf d --out o --expert-usage "$tmp/none.tsv"
     expect 2 "invalid value '0' for --calibration-limit" \
       "$tusk" convert --from-hf d --out o --calibrate "en-de=$tmp/one.txt" --calibration-limit 0
     expect 2 "invalid value 'maybe' for --warm-start" "$tusk" translate --src en --tgt de --warm-start maybe
