@@ -8,7 +8,22 @@
 namespace tusk::sdk {
 
 namespace {
+
 constexpr int64_t kDirectPredictRows = 8;
+
+// The router's two picks from one row of E logits: the first maximum (like torch.argmax), then
+// the maximum of the others. second is -1 when E == 1.
+void top2(const float* l, int E, int* first, int* second) {
+  int e1 = 0;
+  for (int e = 1; e < E; ++e)
+    if (l[e] > l[e1]) e1 = e;
+  int e2 = -1;
+  for (int e = 0; e < E; ++e)
+    if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
+  *first = e1;
+  *second = e2;
+}
+
 }  // namespace
 
 // Router semantics of NLLB-MoE at eval: p = softmax(logits) in fp32; first expert = argmax p;
@@ -20,12 +35,8 @@ void MoeLayer::route(Backend& backend, const RouterWeights& router, MatrixView x
   routes_.resize(x.rows);
   for (int64_t t = 0; t < x.rows; ++t) {
     const float* l = logits.data + t * logits.ld;
-    int e1 = 0;
-    for (int e = 1; e < E; ++e)
-      if (l[e] > l[e1]) e1 = e;  // first maximum, like torch.argmax
-    int e2 = -1;
-    for (int e = 0; e < E; ++e)
-      if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
+    int e1, e2;
+    top2(l, E, &e1, &e2);
     float sum = 0.0f;
     for (int e = 0; e < E; ++e) sum += std::exp(l[e] - l[e1]);
     const float p1 = 1.0f / sum, p2 = std::exp(l[e2] - l[e1]) / sum;
@@ -56,13 +67,8 @@ const std::vector<int>& MoeLayer::predict(Backend& backend, const MoeLookahead& 
     votes_.assign(E, {0, 0});
     for (int e = 0; e < E; ++e) votes_[e].second = e;
     for (int64_t t = 0; t < x.rows; ++t) {
-      const float* l = logits.data + t * logits.ld;
-      int e1 = 0;
-      for (int e = 1; e < E; ++e)
-        if (l[e] > l[e1]) e1 = e;
-      int e2 = -1;
-      for (int e = 0; e < E; ++e)
-        if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
+      int e1, e2;
+      top2(logits.data + t * logits.ld, E, &e1, &e2);
       --votes_[e1].first;
       if (e2 >= 0) --votes_[e2].first;
     }

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <algorithm>
-
 #include "common/error.h"
 #include "sdk/batcher.h"
 #include "sdk/decoder.h"
