@@ -12,8 +12,12 @@
 // median of per-call times: other processes preempting a thread (a shared machine) would
 // otherwise dominate a pass.
 //
-// Usage: bench_gemv [--threads 1,2] [--min-seconds 0.3] [--shape NxK ...]; TUSK_CPU_ISA picks
-// the kernel level.
+// (e) "read only": a plain read (prefetched 4 KB ahead) of each int4 matrix's bytes with the
+// same thread split and working set: about the ceiling for a GEMV of that size here.
+//
+// Usage: bench_gemv [--threads 1,2] [--min-seconds 0.3] [--shape NxK ...] [--kernel NAME ...]
+// (NAME as in the kernel column, e.g. "int4 x16"; oneDNN fp32 always runs, as the baseline);
+// TUSK_CPU_ISA picks the kernel level.
 #include <cpuinfo.h>
 #include <omp.h>
 
@@ -155,6 +159,36 @@ Result bench_quantized(WeightType type, const Shape& s, int64_t group, bool x16,
   return {median_call(call, count, min_seconds), packed + scales, count};
 }
 
+// The ceiling for a GEMV of this size: only reading the bytes of each int4 matrix (packed +
+// scales), split between the threads as the kernels split rows, with the same working set.
+// Two cores of a VM read at well under the copy rate (which counts the writes too), and a
+// call this short also pays the parallel region and the DRAM latency before the first bytes.
+Result bench_read_only(const Shape& s, int threads, size_t llc, double min_seconds) {
+  const size_t bytes = tusk::kernels::packed_bytes(WeightType::Int4, s.n, s.k) + s.n * sizeof(float);
+  const size_t stride = (bytes + 63) / 64 * 64;
+  const int64_t count = matrix_count(bytes, llc);
+  Buffer data(stride * count);
+  fill_random(data.get(), data.bytes, 2);
+  volatile uint64_t sink = 0;
+  auto call = [&](int64_t j) {
+    const auto* words = reinterpret_cast<const uint64_t*>(data.get() + j * stride);
+    const int64_t n_words = static_cast<int64_t>(bytes / 8);
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t t = omp_get_thread_num(), parts = omp_get_num_threads();
+      uint64_t acc[8] = {};
+      const int64_t begin = n_words * t / parts / 8 * 8, end = n_words * (t + 1) / parts / 8 * 8;
+      for (int64_t i = begin; i < end; i += 8) {  // one 64-byte line per step, prefetched 4 KB ahead
+        __builtin_prefetch(words + i + 512);
+        for (int l = 0; l < 8; ++l) acc[l] += words[i + l];
+      }
+      sink = sink + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    }
+  };
+  for (int64_t j = 0; j < count; ++j) call(j);
+  return {median_call(call, count, min_seconds), bytes, count};
+}
+
 Result bench_onednn(const Shape& s, int threads, size_t llc, double min_seconds) {
   using dnnl::memory;
   omp_set_num_threads(threads);  // oneDNN (OpenMP build) sizes and runs with this
@@ -198,7 +232,8 @@ std::vector<int> parse_threads(const char* text) {
 int main(int argc, char** argv) {
   std::vector<int> thread_counts{1, 2};
   double min_seconds = 0.3;
-  std::vector<std::string> only;  // "NxK" filters
+  std::vector<std::string> only;     // "NxK" filters
+  std::vector<std::string> kernels;  // kernel-name filters
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       thread_counts = parse_threads(argv[++i]);
@@ -206,8 +241,11 @@ int main(int argc, char** argv) {
       min_seconds = std::atof(argv[++i]);
     } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
       only.push_back(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--kernel") && i + 1 < argc) {
+      kernels.push_back(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--threads 1,2] [--min-seconds 0.3] [--shape NxK ...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads 1,2] [--min-seconds 0.3] [--shape NxK ...] [--kernel NAME ...]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -234,23 +272,29 @@ int main(int argc, char** argv) {
       const Result fp32 = bench_onednn(s, threads, llc, min_seconds);
       struct Row {
         const char* name;
-        Result r;
+        WeightType type;
+        int64_t group;
+        bool x16;
       };
       const Row rows[] = {
-          {"int4", bench_quantized(WeightType::Int4, s, s.k, false, threads, llc, min_seconds)},
-          {"int4 g128", bench_quantized(WeightType::Int4, s, 128, false, threads, llc, min_seconds)},
-          {"int4 x16", bench_quantized(WeightType::Int4, s, s.k, true, threads, llc, min_seconds)},
-          {"int4 x16 g128", bench_quantized(WeightType::Int4, s, 128, true, threads, llc, min_seconds)},
-          {"int8", bench_quantized(WeightType::Int8, s, s.k, false, threads, llc, min_seconds)},
-          {"int8 x16", bench_quantized(WeightType::Int8, s, s.k, true, threads, llc, min_seconds)},
-          {"oneDNN fp32", fp32},
+          {"int4", WeightType::Int4, s.k, false},      {"int4 g128", WeightType::Int4, 128, false},
+          {"int4 x16", WeightType::Int4, s.k, true},   {"int4 x16 g128", WeightType::Int4, 128, true},
+          {"int8", WeightType::Int8, s.k, false},      {"int8 x16", WeightType::Int8, s.k, true},
+      };
+      auto print = [&](const char* name, const Result& r) {
+        const double gbps = r.bytes / r.seconds / 1e9;
+        std::printf("%-11s %-12s %-14s %5lld %9.1f %7.1f %6.0f%% %6.2f\n", dims.c_str(), s.what, name,
+                    static_cast<long long>(r.matrices), r.seconds * 1e6, gbps, 100.0 * gbps / copy,
+                    fp32.seconds / r.seconds);
+        std::fflush(stdout);
       };
       for (const Row& row : rows) {
-        const double gbps = row.r.bytes / row.r.seconds / 1e9;
-        std::printf("%-11s %-12s %-14s %5lld %9.1f %7.1f %6.0f%% %6.2f\n", dims.c_str(), s.what, row.name,
-                    static_cast<long long>(row.r.matrices), row.r.seconds * 1e6, gbps, 100.0 * gbps / copy,
-                    fp32.seconds / row.r.seconds);
+        if (!kernels.empty() && std::find(kernels.begin(), kernels.end(), row.name) == kernels.end()) continue;
+        print(row.name, bench_quantized(row.type, s, row.group, row.x16, threads, llc, min_seconds));
       }
+      print("oneDNN fp32", fp32);
+      if (kernels.empty() || std::find(kernels.begin(), kernels.end(), "read only") != kernels.end())
+        print("read only", bench_read_only(s, threads, llc, min_seconds));
     }
     std::printf("\n");
   }

@@ -20,6 +20,7 @@
 #include "kernels/cpu/linear_driver.h"
 #include "kernels/cpu/simd_avx2.h"
 #include "kernels/cpu/weight_format.h"
+#include "kernels/cpu/x16_short_rows_avx512.h"
 
 namespace tusk::kernels::detail {
 namespace {
@@ -236,7 +237,10 @@ struct Policy {
   using GemvPrep = detail::GemvPrep;
   static X16Prep x16_prepare(const LinearCall& c) { return prepare_x16_avx2(c); }
   static void x16_rows(const LinearCall& c, const X16Prep& p, int64_t r0, int64_t r1) {
-    if constexpr (!std::is_same_v<X16Reader, NoX16>) detail::x16_rows<VecX16, X16Reader>(c, p, r0, r1);
+    if constexpr (!std::is_same_v<X16Reader, NoX16>) {
+      if (x16_short_rows_apply<X16Reader>(c)) r0 = x16_short_rows<VecX16, X16Reader>(c, p, r0, r1);
+      if (r0 < r1) detail::x16_rows<VecX16, X16Reader>(c, p, r0, r1);
+    }
   }
   static GemvPrep gemv_prepare(const LinearCall& c) {
     if constexpr (Reader::kOffset != 0) return prepare_int4(c, Reader::kPrescale);

@@ -189,6 +189,29 @@ TEST_P(LinearTest, X16MatchesScalarReference) {
   check_case(isa, long_rows, 1, true, false, 2, rng, /*x16=*/true);
 }
 
+// A GEMV row's result does not depend on how many threads split the rows (row ranges start
+// on 16-row boundaries and every tile sums in a fixed order), on both paths, short rows and long.
+TEST_P(LinearTest, GemvSameBitsForAnyThreadCount) {
+  const auto [isa, type] = GetParam();
+  TUSK_SKIP_UNLESS_SUPPORTED(isa);
+  std::mt19937 rng(17);
+  for (const Shape& shape : {Shape{1024, 256}, Shape{100, 512}, Shape{77, 2048}}) {
+    QuantMatrix w(type, shape.n, shape.k, shape.k, rng);
+    std::vector<float> x(static_cast<size_t>(shape.k)), bias(static_cast<size_t>(shape.n));
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    for (bool x16 : {false, true}) {
+      if (x16 && type == WeightType::F16) continue;  // x16 is the fp32 path there
+      auto linear = x16 ? quantized_linear_x16 : quantized_linear;
+      std::vector<float> one(static_cast<size_t>(shape.n)), two(one.size());
+      linear(isa, w.weights(), x.data(), 1, shape.k, bias.data(), true, one.data(), shape.n, 1);
+      linear(isa, w.weights(), x.data(), 1, shape.k, bias.data(), true, two.data(), shape.n, 2);
+      EXPECT_EQ(one, two) << shape.n << "x" << shape.k << (x16 ? " x16" : "");
+    }
+  }
+}
+
 // Where x16 does not apply (F16 weights, m > 4) it is the fp32 path, bit for bit.
 TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
   const auto [isa, type] = GetParam();
