@@ -87,7 +87,11 @@ class TuskTest {
           using (var t = new Translator(model, o)) {
             Check(t.WarmStart("en", "de") > 0, "warm start");
             Check(t.Translate(Sentences, "en", "de").SequenceEqual(reference), "paged output differs");
-            Check(t.Stats()["misses"] > 0, "no misses");
+            // With prefetch on, whether a load counts as a miss or a used prefetch is timing;
+            // that the experts were paged is not: loads beyond warm start, and evictions.
+            var s = t.Stats();
+            Check(s["misses"] + s["prefetch_used"] > 0, "nothing paged in");
+            Check(s["evictions"] > 0, "no evictions");
             Check(t.Stats()["peak_cache_bytes"] <= budget, "over budget");
           }
         });

@@ -3,6 +3,7 @@
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import tusk.Model;
 import tusk.Translator;
 import tusk.TuskException;
@@ -95,7 +96,11 @@ public class TuskTest {
                    .expertPrefetch(true).expertDirectIo(false).device("cpu"))) {
             check(t.warmStart("en", "de") > 0, "warm start");
             check(t.translate(SENTENCES, "en", "de").equals(reference), "paged output differs");
-            check(t.stats().get("misses").longValue() > 0, "no misses");
+            // With prefetch on, whether a load counts as a miss or a used prefetch is timing;
+            // that the experts were paged is not: loads beyond warm start, and evictions.
+            Map<String, Number> s = t.stats();
+            check(s.get("misses").longValue() + s.get("prefetch_used").longValue() > 0, "nothing paged in");
+            check(s.get("evictions").longValue() > 0, "no evictions");
             check(t.stats().get("peak_cache_bytes").longValue() <= budget, "over budget");
           }
         });
