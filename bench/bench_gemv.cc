@@ -2,7 +2,7 @@
 // fp32, all measured in this one run.
 //
 //   (a) copy bandwidth: memcpy over 256 MB buffers, best of several passes, STREAM
-//       convention (bytes read + written)
+//       convention (bytes read + written); also a streaming read of 256 MB (bytes read)
 //   (b) int4 GEMV: quantized_linear (fp32 activations; per-channel scales and groups of 128)
 //       and quantized_linear_x16 (int16 activations), (c) oneDNN fp32 matmul m = 1,
 //   (d) int8 GEMV, both paths,
@@ -119,6 +119,36 @@ double copy_gbps(int threads, double min_seconds) {
   return 2.0 * bytes / s / 1e9;
 }
 
+// Sum of 64-bit words over [words, words + n): one line per step, prefetched 4 KB ahead.
+uint64_t read_words(const uint64_t* words, int64_t n) {
+  uint64_t acc[8] = {};
+  for (int64_t i = 0; i + 8 <= n; i += 8) {
+    __builtin_prefetch(words + i + 512);
+    for (int l = 0; l < 8; ++l) acc[l] += words[i + l];
+  }
+  return acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+}
+
+// Streaming read: each thread reads its share of 256 MB; counts bytes read. The rate reads
+// alone reach, which GEMV calls (one matrix each, a few µs to a ms) approach but cannot pass.
+double stream_read_gbps(int threads, double min_seconds) {
+  const size_t bytes = size_t{256} << 20;
+  Buffer src(bytes);
+  std::memset(src.get(), 1, bytes);
+  volatile uint64_t sink = 0;
+  const auto* words = reinterpret_cast<const uint64_t*>(src.get());
+  const int64_t n = static_cast<int64_t>(bytes / 8);
+  const double s = best_of([&] {
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t t = omp_get_thread_num(), parts = omp_get_num_threads();
+      const int64_t begin = n * t / parts / 8 * 8, end = n * (t + 1) / parts / 8 * 8;
+      sink = sink + read_words(words + begin, end - begin);
+    }
+  }, min_seconds);
+  return bytes / s / 1e9;
+}
+
 struct Shape {
   int64_t n, k;
   const char* what;
@@ -176,13 +206,8 @@ Result bench_read_only(const Shape& s, int threads, size_t llc, double min_secon
 #pragma omp parallel num_threads(threads)
     {
       const int64_t t = omp_get_thread_num(), parts = omp_get_num_threads();
-      uint64_t acc[8] = {};
       const int64_t begin = n_words * t / parts / 8 * 8, end = n_words * (t + 1) / parts / 8 * 8;
-      for (int64_t i = begin; i < end; i += 8) {  // one 64-byte line per step, prefetched 4 KB ahead
-        __builtin_prefetch(words + i + 512);
-        for (int l = 0; l < 8; ++l) acc[l] += words[i + l];
-      }
-      sink = sink + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+      sink = sink + read_words(words + begin, end - begin);
     }
   };
   for (int64_t j = 0; j < count; ++j) call(j);
@@ -263,7 +288,9 @@ int main(int argc, char** argv) {
                           {2048, 8192, "NLLB-54B fc2"}};
   for (int threads : thread_counts) {
     const double copy = copy_gbps(threads, min_seconds);
-    std::printf("threads %d: copy %.1f GB/s\n", threads, copy);
+    const double read = stream_read_gbps(threads, min_seconds);
+    std::printf("threads %d: copy %.1f GB/s, streaming read %.1f GB/s (%.0f%% of copy)\n", threads, copy, read,
+                100.0 * read / copy);
     std::printf("%-11s %-12s %-14s %5s %9s %7s %7s %6s\n", "shape n x k", "model", "kernel", "mats",
                 "us/gemv", "GB/s", "%copy", "x fp32");
     for (const Shape& s : shapes) {
