@@ -105,11 +105,15 @@ struct GenericPolicy {
     for (int j = 0; j < kNr; ++j) {
       for (int64_t p = 0; p < kc; p += kChunk) {
         const int len = static_cast<int>(min64(kChunk, kc - p));
-        if (j < nr) load_values(w, r0 + j, c0 + p, len, values);
+        if (j >= nr) {  // past the last weight row: zeros, and no reads of its (absent) scales
+          for (int l = 0; l < len; ++l) panel[(p + l) * kNr + j] = 0.0f;
+          continue;
+        }
+        load_values(w, r0 + j, c0 + p, len, values);
         for (int l = 0; l < len; ++l) {
           const int64_t col = c0 + p + l;
           const float scale = scaled ? w.scales[scale_index(r0 + j, col, w.k, w.group)] : 1.0f;
-          panel[(p + l) * kNr + j] = j < nr ? values[l] * scale : 0.0f;
+          panel[(p + l) * kNr + j] = values[l] * scale;
         }
       }
     }

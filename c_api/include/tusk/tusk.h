@@ -124,7 +124,11 @@ typedef enum tusk_option_t {
                                        Falls back to buffered reads where the file system
                                        refuses O_DIRECT. 0: buffered reads (default 0) */
   /* Float options. */
-  TUSK_OPT_LENGTH_PENALTY = 100     /* beam score = logprob / length^penalty (default 0.0) */
+  TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
+  /* Not an option: makes every int a value of this type, so a key that is no option (from C,
+     any int converts) is refused with TUSK_ERROR_INVALID_ARGUMENT rather than being, in the
+     C++ library, an out-of-range enum value. */
+  TUSK_OPT_RESERVED_INT_RANGE = 0x7FFFFFFF
 } tusk_option_t;
 
 /* Expert eviction policies (TUSK_OPT_EXPERT_EVICTION). LRU: least recently used first.
