@@ -29,6 +29,27 @@ public class TuskTest {
 
   static void check(boolean ok, String what) { if (!ok) throw new AssertionError(what); }
 
+  interface Work { Object run() throws Exception; }
+
+  // Runs work on n threads at once; each result, or what it threw, in the order they finished.
+  static List<Object> inThreads(int n, Work work) throws InterruptedException {
+    List<Thread> threads = new ArrayList<>();
+    List<Object> results = Collections.synchronizedList(new ArrayList<>());
+    for (int i = 0; i < n; ++i) {
+      Thread th = new Thread(() -> {
+        try {
+          results.add(work.run());
+        } catch (Throwable t) {
+          results.add(t);
+        }
+      });
+      threads.add(th);
+      th.start();
+    }
+    for (Thread th : threads) th.join();
+    return results;
+  }
+
   static <T extends Throwable> T expect(Class<T> type, Body body) throws Exception {
     try {
       body.run();
@@ -101,43 +122,21 @@ public class TuskTest {
             Map<String, Number> s = t.stats();
             check(s.get("misses").longValue() + s.get("prefetch_used").longValue() > 0, "nothing paged in");
             check(s.get("evictions").longValue() > 0, "no evictions");
-            check(t.stats().get("peak_cache_bytes").longValue() <= budget, "over budget");
+            check(s.get("peak_cache_bytes").longValue() <= budget, "over budget");
           }
         });
       }
       test("eight threads on one translator", () -> {
-        List<Thread> threads = new ArrayList<>();
-        List<Object> results = Collections.synchronizedList(new ArrayList<>());
-        for (int i = 0; i < 8; ++i) {
-          Thread th = new Thread(() -> {
-            try {
-              results.add(tr.translate(SENTENCES, "en", "de"));
-            } catch (Throwable t) {
-              results.add(t);
-            }
-          });
-          threads.add(th);
-          th.start();
-        }
-        for (Thread th : threads) th.join();
+        List<Object> results = inThreads(8, () -> tr.translate(SENTENCES, "en", "de"));
         check(results.size() == 8, "results");
         for (Object r : results) check(reference.equals(r), "differs: " + r);
       });
       test("translators share one model across threads", () -> {
-        List<Thread> threads = new ArrayList<>();
-        List<Object> results = Collections.synchronizedList(new ArrayList<>());
-        for (int i = 0; i < 3; ++i) {
-          Thread th = new Thread(() -> {
-            try (Translator t = new Translator(model, new Translator.Settings().threads(1))) {
-              results.add(t.translate(SENTENCES, "en", "de"));
-            } catch (Throwable t) {
-              results.add(t);
-            }
-          });
-          threads.add(th);
-          th.start();
-        }
-        for (Thread th : threads) th.join();
+        List<Object> results = inThreads(3, () -> {
+          try (Translator t = new Translator(model, new Translator.Settings().threads(1))) {
+            return t.translate(SENTENCES, "en", "de");
+          }
+        });
         for (Object r : results) check(reference.equals(r), "differs: " + r);
       });
     }
