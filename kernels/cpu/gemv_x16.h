@@ -1,11 +1,12 @@
 // The x16 GEMV loop (m <= 4, int16 activations from x16_prep.h) of the SIMD levels, over
-//   VI  integer vector traits: I, F, kLanes16 (int16 per vector), kChains (independent sums
-//       per output the dot's latency wants), zero, load, dot (acc +=
-//       pairwise int16 products: vpmaddwd + vpaddd, or vpdpwssd), add, to_float, and the float
+//   VI  integer vector traits: I (the int32 sums of a row), F, kLanes16 (int16 activations
+//       one step reads), kChains (independent sums per output the dot's latency wants), zero,
+//       load, dot (acc += products of a step's weights and activations: vpmaddwd + vpaddd,
+//       vpdpwssd, or vpdpbusd on split bytes, x16_split_vnni.h), add, to_float, and the float
 //       ops fzero, fadd, fma, set1, hsum
-//   Rd  weight reader: a block of kCols columns (kBlockBytes per row) yields kSteps vectors of
-//       kLanes16 int16 weights lined up with the prepared activations (unsigned nibbles
-//       q + 8 for Int4, q for Int8).
+//   Rd  weight reader: a block of kCols columns (kBlockBytes per row) yields kSteps weight
+//       vectors lined up with the prepared activations (unsigned nibbles q + 8 for Int4, q
+//       for Int8).
 // int32 sums are exact; they are moved to float every kSegmentCols columns (and per group),
 // well before they could overflow: |pair| <= 2 * 128 * 32767, at most 1024 / 16 pairs/lane.
 // Internal linkage only, see linear_driver.h.
@@ -65,7 +66,7 @@ __attribute__((always_inline)) inline void x16_tile(const LinearCall& c, const X
           for (int i = 0; i < M; ++i) xv[i] = VI::load(xb + i * p.ld_x + s * VI::kLanes16);
 #pragma GCC unroll 4
           for (int rr = 0; rr < R; ++rr) {
-            const I wv = Rd::step(st[rr], s);
+            const auto wv = Rd::step(st[rr], s);
 #pragma GCC unroll 4
             for (int i = 0; i < M; ++i) t[i][rr][s % A] = VI::dot(t[i][rr][s % A], wv, xv[i]);
           }

@@ -131,9 +131,23 @@ void dequant_panel_avx2(const PackedWeights& w, int64_t r0, int nr, int64_t c0, 
   }
 }
 
+// Writes one 64-column Int4 block of int16 activations in the block order of x16_prep.h;
+// q[t] holds the quantized columns b + 8t .. b + 8t + 7.
+struct StoreInt4BlockOrder {
+  void operator()(int16_t* row, int64_t b, const __m256i (&q)[8]) const {
+    for (int p = 0; p < 4; ++p) {  // words [q_p[j], q_{p+4}[j]] for j = 0..7
+      const __m256i pair =
+          _mm256_or_si256(_mm256_and_si256(q[p], _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(q[p + 4], 16));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b + 16 * p), pair);
+    }
+  }
+};
+
 // prepare_x16 (x16_prep.h) with 256-bit vectors; same values (cvtps_epi32 rounds to nearest
-// even, as the scalar trick does) and the same Int4 block order.
-inline X16Prep prepare_x16_avx2(const LinearCall& c) {
+// even, as the scalar trick does). store_int4 lays out each Int4 block (the block order by
+// default; the VNNI level has its own, x16_split_vnni.h).
+template <class StoreInt4 = StoreInt4BlockOrder>
+X16Prep prepare_x16_avx2(const LinearCall& c, StoreInt4 store_int4 = {}) {
   const int64_t k = c.w.k, group = c.w.group, groups = k / group;
   auto* xq = reinterpret_cast<int16_t*>(c.scratch);
   float* sums = c.scratch + c.m * k / 2;
@@ -159,11 +173,7 @@ inline X16Prep prepare_x16_avx2(const LinearCall& c) {
             q[t] = quantize8(b + 8 * t);
             sum = _mm256_add_epi32(sum, q[t]);
           }
-          for (int p = 0; p < 4; ++p) {  // words [q_p[j], q_{p+4}[j]] for j = 0..7
-            const __m256i pair = _mm256_or_si256(_mm256_and_si256(q[p], _mm256_set1_epi32(0xFFFF)),
-                                                 _mm256_slli_epi32(q[p + 4], 16));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b + 16 * p), pair);
-          }
+          store_int4(out, b, q);
         }
       } else {
         for (int64_t col = g * group; col < (g + 1) * group; col += 16) {

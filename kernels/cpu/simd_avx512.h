@@ -115,6 +115,7 @@ struct VecX16Base : Vec512 {
   using I = __m512i;
   using F = __m512;
   static constexpr int kLanes16 = 32;
+  static constexpr int kShortRowPass = 16;  // x16_short_rows_avx512.h
   static I zero() { return _mm512_setzero_si512(); }
   static I load(const int16_t* p) { return _mm512_loadu_si512(p); }
   static I add(I a, I b) { return _mm512_add_epi32(a, b); }
@@ -231,16 +232,28 @@ void micro(int mr, const MicroArgs& a) {
 
 // ---- Policies for linear_driver.h, and the entry for one x16 dot product ----
 
-template <class Reader, class Cols8, class X16Reader, class VecX16>
+template <class VI, class Rd>
+void x16_rows_avx512(const LinearCall& c, const X16Prep& p, int64_t r0, int64_t r1) {
+  if (x16_short_rows_apply<Rd>(c)) r0 = x16_short_rows<VI, Rd>(c, p, r0, r1);
+  if (r0 < r1) detail::x16_rows<VI, Rd>(c, p, r0, r1);
+}
+
+// Split: NoX16, or a second x16 path for the calls its applies(call) accepts, with its own
+// activation layout (Store), vector traits (Vec) and weight reader (Reader).
+template <class Reader, class Cols8, class X16Reader, class VecX16, class Split = NoX16>
 struct Policy {
   static constexpr int kNr = detail::kNr, kMr = detail::kMr;
+  static constexpr bool kSplit = !std::is_same_v<Split, NoX16>;
   using GemvPrep = detail::GemvPrep;
-  static X16Prep x16_prepare(const LinearCall& c) { return prepare_x16_avx2(c); }
+  static X16Prep x16_prepare(const LinearCall& c) {
+    if constexpr (kSplit)
+      if (Split::applies(c)) return prepare_x16_avx2(c, typename Split::Store{});
+    return prepare_x16_avx2(c);
+  }
   static void x16_rows(const LinearCall& c, const X16Prep& p, int64_t r0, int64_t r1) {
-    if constexpr (!std::is_same_v<X16Reader, NoX16>) {
-      if (x16_short_rows_apply<X16Reader>(c)) r0 = x16_short_rows<VecX16, X16Reader>(c, p, r0, r1);
-      if (r0 < r1) detail::x16_rows<VecX16, X16Reader>(c, p, r0, r1);
-    }
+    if constexpr (kSplit)
+      if (Split::applies(c)) return x16_rows_avx512<typename Split::Vec, typename Split::Reader>(c, p, r0, r1);
+    if constexpr (!std::is_same_v<X16Reader, NoX16>) x16_rows_avx512<VecX16, X16Reader>(c, p, r0, r1);
   }
   static GemvPrep gemv_prepare(const LinearCall& c) {
     if constexpr (Reader::kOffset != 0) return prepare_int4(c, Reader::kPrescale);
@@ -255,10 +268,11 @@ struct Policy {
   static void micro(int mr, const MicroArgs& a) { detail::micro(mr, a); }
 };
 
-template <class VecX16>
+// Int4Split: the VNNI level's split-byte Int4 x16 path (x16_split_vnni.h), or NoX16.
+template <class VecX16, class Int4Split = NoX16>
 void run_avx512(const LinearCall& call) {
   switch (call.w.type) {
-    case WeightType::Int4: return run_linear<Policy<Int4Reader, Cols8Int4, Int4X16Reader, VecX16>>(call);
+    case WeightType::Int4: return run_linear<Policy<Int4Reader, Cols8Int4, Int4X16Reader, VecX16, Int4Split>>(call);
     case WeightType::Int8: return run_linear<Policy<Int8Reader, Cols8Int8, Int8X16Reader, VecX16>>(call);
     case WeightType::F16: return run_linear<Policy<F16Reader, Cols8F16, NoX16, VecX16>>(call);
   }

@@ -56,12 +56,15 @@ bool x16_short_rows_apply(const LinearCall& c) {
   return c.m == 1 && c.w.group == c.w.k && kShortRowTile * Rd::row_bytes(c.w.k) <= kLinearTileBytes;
 }
 
-// Rows [r0, r0 + 16 * tiles) of y; returns the first row it did not compute.
+// Rows [r0, r0 + 16 * tiles) of y; returns the first row it did not compute. A tile's rows
+// are summed VI::kShortRowPass at a time (all 16, or 8 where a row's sums take two registers).
 template <class VI, class Rd>
 int64_t x16_short_rows(const LinearCall& c, const X16Prep& p, int64_t r0, int64_t r1) {
-  constexpr int R = kShortRowTile;
+  constexpr int R = kShortRowTile, kPass = VI::kShortRowPass, kPasses = R / kPass;
+  static_assert(R % kPass == 0, "passes must cover the tile");
   const int64_t row_bytes = Rd::row_bytes(c.w.k), blocks = c.w.k / Rd::kCols;
   const int64_t tile_bytes = R * row_bytes;
+  const int64_t span = R * Rd::kBlockBytes / kPasses;  // bytes prefetched per (pass, block)
   const PrefetchPlan plan = prefetch_plan(tile_bytes);
   const auto* data = static_cast<const uint8_t*>(c.w.data);
   prefetch_start(data + r0 * row_bytes, (r1 - r0) * row_bytes, tile_bytes);
@@ -71,24 +74,29 @@ int64_t x16_short_rows(const LinearCall& c, const X16Prep& p, int64_t r0, int64_
   int64_t r = r0;
   for (; r + R <= r1; r += R) {
     const uint8_t* tile = data + r * row_bytes;
-    __m512i t[R];
-#pragma GCC unroll 16
-    for (int rr = 0; rr < R; ++rr) t[rr] = VI::zero();
-    for (int64_t b = 0; b < blocks; ++b) {
-      prefetch_span(tile + plan.ahead, b * R * Rd::kBlockBytes, (b + 1) * R * Rd::kBlockBytes);
-      __m512i xv[Rd::kSteps];
-#pragma GCC unroll 4
-      for (int s = 0; s < Rd::kSteps; ++s) xv[s] = VI::load(p.x + b * Rd::kCols + s * VI::kLanes16);
-#pragma GCC unroll 16
-      for (int rr = 0; rr < R; ++rr) {
-        const typename Rd::State st = Rd::load(tile + rr * row_bytes, b);
-#pragma GCC unroll 4
-        for (int s = 0; s < Rd::kSteps; ++s) t[rr] = VI::dot(t[rr], Rd::step(st, s), xv[s]);
-      }
-    }
     __m512 f[R];
+#pragma GCC unroll 2
+    for (int pass = 0; pass < kPasses; ++pass) {
+      const uint8_t* rows = tile + pass * kPass * row_bytes;
+      typename VI::I t[kPass];
 #pragma GCC unroll 16
-    for (int rr = 0; rr < R; ++rr) f[rr] = VI::to_float(t[rr]);
+      for (int rr = 0; rr < kPass; ++rr) t[rr] = VI::zero();
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t step = pass * blocks + b;
+        prefetch_span(tile + plan.ahead, step * span, (step + 1) * span);
+        typename VI::I xv[Rd::kSteps];
+#pragma GCC unroll 4
+        for (int s = 0; s < Rd::kSteps; ++s) xv[s] = VI::load(p.x + b * Rd::kCols + s * VI::kLanes16);
+#pragma GCC unroll 16
+        for (int rr = 0; rr < kPass; ++rr) {
+          const typename Rd::State st = Rd::load(rows + rr * row_bytes, b);
+#pragma GCC unroll 4
+          for (int s = 0; s < Rd::kSteps; ++s) t[rr] = VI::dot(t[rr], Rd::step(st, s), xv[s]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int rr = 0; rr < kPass; ++rr) f[pass * kPass + rr] = VI::to_float(t[rr]);
+    }
     __m512 v = transpose_sum16(f);
     if constexpr (Rd::kOffset != 0) v = _mm512_sub_ps(v, offset_sum);
     v = _mm512_mul_ps(v, _mm512_loadu_ps(c.w.scales + r));
