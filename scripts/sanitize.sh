@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the project with AddressSanitizer + UndefinedBehaviorSanitizer into a separate build
-# folder (default build-asan) and runs the `unit` CTest label there: out-of-bounds reads, leaks
-# and undefined behaviour fail the run. CI calls it after the README's test command.
+# folder (default build-asan) and runs the tests there, `unit` and `model` labels alike:
+# out-of-bounds reads, leaks and undefined behaviour fail the run. CI calls it after the
+# README's test command.
 #
 # Usage: bash scripts/sanitize.sh [BUILD_DIR]
 # Release flags without -g, so ccache hits do not depend on the folder's path; frame pointers
@@ -25,5 +26,5 @@ cmake --build "$build_dir" -j2
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir "$build_dir" -j2 -L unit --output-on-failure \
+ctest --test-dir "$build_dir" -j2 --output-on-failure \
   -E '^(binding_|sample_(java|csharp|python)|thread_(java|csharp|python))'
