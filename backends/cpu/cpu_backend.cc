@@ -61,9 +61,10 @@ class CpuBackend final : public Backend {
             "shapes must be x [m, w.k] and y [m, w.n]");
     require(w.data != nullptr || w.n == 0, "linear", "packed weights are null");
     if (x.rows == 0 || w.n == 0) return;
-    // Decode-sized products (m <= 4) quantize each activation row to int16 so the int4/int8
-    // dot products are exact integer sums (relative error ~5e-5, far below the weights' own
-    // quantization error) and run near memory speed; larger m takes the fp32 GEMM path.
+    // Each activation row is quantized to int16 so the int4/int8 dot products are exact
+    // integer sums (relative error ~5e-5, far below the weights' own quantization error):
+    // decode-sized products run near memory speed, and on AVX-512 VNNI larger ones run an
+    // int16 GEMM; where that does not apply the kernels take their fp32 GEMM path.
     kernels::quantized_linear_x16(isa_, w, x.data, x.rows, x.ld, bias, act == Activation::Relu,
                                   y.data, y.ld, threads_);
   }

@@ -47,7 +47,8 @@ void run(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_
   if (w.type != WeightType::F16 && !w.scales) fail("null scales");
 
   detail::LinearCall call{w, x, m, ld_x, bias, relu, y, ld_y, threads < 1 ? 1 : threads, x16, nullptr};
-  call.scratch = scratch(detail::gemv_scratch_floats(w, m, detail::uses_x16(call)));
+  call.x16 = detail::uses_x16(call, isa);  // from here on: whether x becomes int16
+  call.scratch = scratch(detail::gemv_scratch_floats(w, m, call.x16));
   switch (isa) {
     case Isa::Generic: return detail::linear_generic(call);
     case Isa::Avx2: return detail::linear_avx2(call);

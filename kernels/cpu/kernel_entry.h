@@ -12,6 +12,12 @@ namespace tusk::kernels::detail {
 
 // Above this many rows of x the GEMM path (dequantized tiles reused across rows) wins.
 constexpr int64_t kGemvMaxRows = 4;
+// The x16 GEMV's tiles serve up to this many rows of x, in groups of kGemvMaxRows, over
+// blocks of weight rows of at most kX16TileBlockBytes (they stay in L2 while reused).
+constexpr int64_t kX16TileMaxRows = 8;
+constexpr int64_t kX16TileBlockBytes = 128 * 1024;
+// Columns of one panel of the VNNI x16 GEMM (gemm_x16_vnni.h).
+constexpr int64_t kX16GemmPanelCols = 256;
 
 struct LinearCall {
   PackedWeights w;
@@ -22,24 +28,32 @@ struct LinearCall {
   float* y;
   int64_t ld_y;
   int threads;     // >= 1
-  bool x16;        // GEMV with int16 activations (quantized_linear_x16)
+  bool x16;        // x is quantized to int16: uses_x16(), set by dispatch.cc
   float* scratch;  // gemv_scratch_floats(...) floats, 64-byte aligned, owned by the caller
 };
 
 namespace {  // internal linkage: included by TUs built with different ISA flags
 
-// The x16 GEMV applies to integer weights at GEMV sizes; everything else runs in fp32.
-inline bool uses_x16(const LinearCall& c) {
-  return c.x16 && c.m <= kGemvMaxRows && c.w.type != WeightType::F16;
+// Where quantized_linear_x16 quantizes x to int16: integer weights, m <= kX16TileMaxRows on
+// every level (the GEMV; above kGemvMaxRows its tiles over groups of rows of x), and larger
+// m on the VNNI level where its GEMM applies (gemm_x16_vnni.h). Elsewhere it is the fp32 path.
+inline bool x16_gemm_vnni_applies(const LinearCall& c) {
+  return c.m > kX16TileMaxRows && c.w.type != WeightType::F16 && (c.w.group == c.w.k || c.w.group % kX16GemmPanelCols == 0);
+}
+inline bool uses_x16(const LinearCall& c, Isa isa) {
+  if (!c.x16 || c.w.type == WeightType::F16) return false;
+  return c.m <= kX16TileMaxRows || (isa == Isa::Avx512Vnni && x16_gemm_vnni_applies(c));
 }
 
 // Scratch the GEMV paths need. fp32: Int4 keeps a prescaled copy of x [m, k] and the sums of
 // x per (row, group) [m, k / group] (gemv_simd.h); Int8 and F16 read x as it is.
-// x16: int16 x [m, k], int32 sums [m, k / group] and one float scale per row (x16_prep.h).
+// x16 (uses_x16): int16 x [m, k], int32 sums [m, k / group] and one float scale per row
+// (x16_prep.h), at any m.
 inline size_t gemv_scratch_floats(const PackedWeights& w, int64_t m, bool x16) {
-  if (m > kGemvMaxRows || w.type == WeightType::F16) return 0;
+  if (w.type == WeightType::F16) return 0;
   const size_t rows = static_cast<size_t>(m), k = static_cast<size_t>(w.k), groups = k / static_cast<size_t>(w.group);
   if (x16) return rows * (k / 2 + groups + 1);
+  if (m > kGemvMaxRows) return 0;
   return w.type == WeightType::Int4 ? rows * (k + groups) : 0;
 }
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/cpu/kernel_entry.h"
@@ -119,12 +120,38 @@ void run_gemm(const LinearCall& c) {
   });
 }
 
+// x16 with kGemvMaxRows < m <= kX16TileMaxRows: the GEMV tiles, kGemvMaxRows rows of x at a
+// time, over blocks of weight rows that stay in L2 while every group of rows sweeps them.
+template <class P>
+void run_gemv_x16_grouped(const LinearCall& c) {
+  const X16Prep prep = P::x16_prepare(c);
+  const int64_t n = c.w.n;
+  const int64_t row_bytes = c.w.type == WeightType::Int4 ? c.w.k / 2 : c.w.k;
+  const int64_t block_rows = std::max<int64_t>(1, kX16TileBlockBytes / (row_bytes * kGemvRowChunk)) * kGemvRowChunk;
+  parallel_ranges(worth_threads(c), ceil_div(n, kGemvRowChunk), [&](int64_t u0, int64_t u1) {
+    const int64_t r_end = min64(n, u1 * kGemvRowChunk);
+    for (int64_t rb = u0 * kGemvRowChunk; rb < r_end; rb += block_rows)
+      for (int64_t i = 0; i < c.m; i += kGemvMaxRows) {
+        LinearCall rows = c;
+        rows.m = min64(kGemvMaxRows, c.m - i);
+        rows.x = c.x + i * c.ld_x;
+        rows.y = c.y + i * c.ld_y;
+        const X16Prep p{prep.x + i * prep.ld_x, prep.ld_x, prep.sums + i * prep.ld_sums, prep.ld_sums, prep.scale + i};
+        P::x16_rows(rows, p, rb, min64(r_end, rb + block_rows));
+      }
+  });
+}
+
+// c.x16 is already uses_x16(): set by dispatch.cc. x16 rows beyond kX16TileMaxRows never
+// reach here (the VNNI level takes them first).
 template <class P>
 void run_linear(const LinearCall& c) {
-  if (c.m > kGemvMaxRows)
-    run_gemm<P>(c);
-  else if (uses_x16(c))
+  if (c.x16 && c.m <= kGemvMaxRows)
     run_gemv_x16<P>(c);
+  else if (c.x16)
+    run_gemv_x16_grouped<P>(c);
+  else if (c.m > kGemvMaxRows)
+    run_gemm<P>(c);
   else
     run_gemv<P>(c);
 }

@@ -32,6 +32,7 @@
 
 #include "kernels/cpu/kernel_entry.h"
 #include "kernels/cpu/simd_avx512.h"
+#include "kernels/cpu/vnni_asm.h"
 
 namespace tusk::kernels::detail {
 namespace {
@@ -53,7 +54,9 @@ struct VecX16Split : VecX16Base {
   }
   static I add(I a, I b) { return {_mm512_add_epi32(a.h, b.h), _mm512_add_epi32(a.l, b.l)}; }
   static I dot(I acc, __m512i u, I x) {
-    return {_mm512_dpbusd_epi32(acc.h, u, x.h), _mm512_dpbusd_epi32(acc.l, x.l, u)};
+    dpbusd(acc.h, u, x.h);
+    dpbusd(acc.l, x.l, u);
+    return acc;
   }
   static F to_float(I v) { return _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(v.h, 8), v.l)); }
 };

@@ -69,7 +69,9 @@ void check_case(Isa isa, QuantMatrix& w, int64_t m, bool use_bias, bool relu, in
   else
     quantized_linear(isa, pw, x.data(), m, ld_x, use_bias ? bias.data() : nullptr, relu, y.data(), ld_y,
                      threads);
-  const bool quantized_x = x16 && m <= 4 && w.type != WeightType::F16;
+  // Where x16 falls back to fp32 (large m off the VNNI level) the bound only gets looser;
+  // X16FallsBackToFp32Exactly pins those cases down.
+  const bool quantized_x = x16 && w.type != WeightType::F16;
 
   const std::string where = std::string(isa_name(isa)) + " " + type_name(w.type) + " m=" +
                             std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
@@ -165,8 +167,9 @@ TEST_P(LinearTest, LongRowsAcrossPanels) {
     check_case(isa, w, m, true, true, 2, rng);
 }
 
-// The int16-activation GEMV: same sweep at GEMV sizes, every epilogue combination, and m = 5
-// (which falls back to the fp32 GEMM).
+// The int16-activation path: same sweep, every epilogue combination, at GEMV sizes (m <= 4),
+// the GEMV tiles over groups of rows (5..8), and beyond: the VNNI level's GEMM, with partial
+// row blocks (9, 19) and panels (n not a multiple of 32), or the fp32 GEMM elsewhere.
 TEST_P(LinearTest, X16MatchesScalarReference) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);
@@ -174,7 +177,7 @@ TEST_P(LinearTest, X16MatchesScalarReference) {
   for (const Shape& shape : shapes_for(type)) {
     for (int64_t group : groups_for(type, shape.k)) {
       QuantMatrix w(type, shape.n, shape.k, group, rng);
-      for (int64_t m : {1, 2, 3, 4, 5}) {
+      for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 19}) {
         int combo = static_cast<int>((m + shape.n + group) % 8);  // cycles bias x relu x threads
         for (int rep = 0; rep < 2; ++rep, combo = (combo + 3) % 8)
           check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng, /*x16=*/true);
@@ -187,6 +190,9 @@ TEST_P(LinearTest, X16MatchesScalarReference) {
       check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng, /*x16=*/true);
   QuantMatrix long_rows(type, 24, 4096, type == WeightType::F16 ? 4096 : 1024, rng);  // several segments
   check_case(isa, long_rows, 1, true, false, 2, rng, /*x16=*/true);
+  check_case(isa, long_rows, 11, true, true, 2, rng, /*x16=*/true);  // GEMM: 16 panels, 4 groups
+  QuantMatrix wide(type, 70, 512, 512, rng);  // few panels: the GEMM splits x between threads
+  check_case(isa, wide, 40, true, false, 2, rng, /*x16=*/true);
 }
 
 // A GEMV row's result does not depend on how many threads split the rows (row ranges start
@@ -212,20 +218,26 @@ TEST_P(LinearTest, GemvSameBitsForAnyThreadCount) {
   }
 }
 
-// Where x16 does not apply (F16 weights, m > 4) it is the fp32 path, bit for bit.
+// Where x16 does not apply it is the fp32 path, bit for bit: F16 weights at any m; above
+// kX16TileMaxRows rows, groups that do not hold whole 256-column panels on every level, and
+// every group off the VNNI level (no int16 GEMM there).
 TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);
   std::mt19937 rng(8);
-  QuantMatrix w(type, 40, 256, 256, rng);
-  for (int64_t m : {1, 7}) {
-    if (type != WeightType::F16 && m <= 4) continue;
-    std::vector<float> x(static_cast<size_t>(m * 256)), a(static_cast<size_t>(m * 40)), b(a.size());
+  struct Case {
+    int64_t m, group;
+  };
+  for (const Case& t : {Case{1, 256}, Case{7, 256}, Case{9, 64}, Case{12, 256}}) {
+    const bool falls_back = type == WeightType::F16 || (t.m > 8 && (t.group != 256 || isa != Isa::Avx512Vnni));
+    if (!falls_back) continue;
+    QuantMatrix w(type, 40, 256, t.group, rng);
+    std::vector<float> x(static_cast<size_t>(t.m * 256)), a(static_cast<size_t>(t.m * 40)), b(a.size());
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
     for (auto& v : x) v = dist(rng);
-    quantized_linear(isa, w.weights(), x.data(), m, 256, nullptr, false, a.data(), 40, 1);
-    quantized_linear_x16(isa, w.weights(), x.data(), m, 256, nullptr, false, b.data(), 40, 1);
-    EXPECT_EQ(a, b) << "m=" << m;
+    quantized_linear(isa, w.weights(), x.data(), t.m, 256, nullptr, false, a.data(), 40, 1);
+    quantized_linear_x16(isa, w.weights(), x.data(), t.m, 256, nullptr, false, b.data(), 40, 1);
+    EXPECT_EQ(a, b) << "m=" << t.m << " group=" << t.group;
   }
 }
 
