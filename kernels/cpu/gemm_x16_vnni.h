@@ -8,9 +8,9 @@
 // are exact int32 per panel, so, as in the x16 GEMV, the only added error is the rounding of
 // x to int16 (quantized_linear.h), and a row's result does not depend on the other rows of x.
 //
-// Layout. panel[p][j] (int32 lane j of pair p) = w[r0 + j][c0 + 2p] in the low half and
-// w[r0 + j][c0 + 2p + 1] in the high half; a pair's 32 rows fill two zmm. Activations are
-// int16 in column order, so a pair of them is one broadcast 32-bit word.
+// Layout. panel[p][j] (int32 lane j of pair p) holds row r0 + j's weights of the two columns
+// of pair p (see the pairings below) as two int16; a pair's 32 rows fill two zmm. The
+// activations are int16 in the same pairing, so a pair of them is one broadcast 32-bit word.
 //
 // Exactness: per panel a lane sums at most 128 pairs, |pair| <= 2 * 128 * 32767, below 2^31.
 // Panels are combined in float (y holds the running sum), scaled per row and panel.
@@ -35,34 +35,51 @@ namespace {
 
 constexpr int kX16GemmNr = 32, kX16GemmMr = 8;
 
-// Int4 activations in plain column order (prepare_x16_avx2's Int8 layout): q[t] holds
-// columns b + 8t .. b + 8t + 7.
-struct StoreInt4Columns {
+// Which two columns share a 32-bit word (a pair) is free, as long as the weights and the
+// activations agree; each type takes the pairing its packed rows give cheaply.
+//   Int8: columns 2p and 2p + 1 (a row's bytes widened in order).
+//   Int4: in each 64-column block (32 bytes, weight_format.h: nibble t of 32-bit lane w is
+//   column 8t + w), pair 8s + w holds columns 16s + w and 16s + 8 + w, nibbles 2s and 2s + 1
+//   of lane w: one shift and mask per nibble, no shuffles.
+
+// Int4 activations in that pairing: q[t] holds columns b + 8t .. b + 8t + 7.
+struct StoreInt4Pairs {
   void operator()(int16_t* row, int64_t b, const __m256i (&q)[8]) const {
-    for (int t = 0; t < 4; ++t) {
-      // packs interleaves 128-bit lanes; the permute restores column order.
-      const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2 * t], q[2 * t + 1]), 0xD8);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b + 16 * t), packed);
+    for (int s = 0; s < 4; ++s) {
+      const __m256i pair =
+          _mm256_or_si256(_mm256_and_si256(q[2 * s], _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(q[2 * s + 1], 16));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b + 16 * s), pair);
     }
   }
 };
 
-// 8 columns col .. col + 7 of a weight row as signed int32 (Int4: the nibble minus 8).
-template <WeightType T>
-__m256i cols8_int(const uint8_t* row, int64_t col) {
-  if constexpr (T == WeightType::Int4) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (col / 64) * 32));
-    const __m128i shift = _mm_cvtsi32_si128(static_cast<int>(4 * ((col % 64) / 8)));
-    const __m256i u = _mm256_and_si256(_mm256_srl_epi32(v, shift), _mm256_set1_epi32(15));
-    return _mm256_sub_epi32(u, _mm256_set1_epi32(8));
-  } else {
-    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + col)));
-  }
+// 8 pairs of one weight row as int32 words of two int16 (Int4: nibble minus 8): Int8 pairs
+// 8g .. 8g + 7 (columns 16g ..), Int4 pairs 8s .. 8s + 7 of the 64-column block at `block`.
+__attribute__((always_inline)) inline __m256i int8_pairs8(const uint8_t* row, int64_t g) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * g)));
+}
+
+template <int S>
+__attribute__((always_inline)) inline __m256i int4_pairs8(__m256i block) {
+  const __m256i nibble = _mm256_set1_epi32(15);
+  const __m256i lo = _mm256_and_si256(_mm256_srli_epi32(block, 8 * S), nibble);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(block, 8 * S + 4), nibble);
+  return _mm256_sub_epi16(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 16)), _mm256_set1_epi16(8));
+}
+
+// Stores v[0..8) (8 pairs of 8 rows each, row-major) as pairs first .. first + 7 of rows
+// rb .. rb + 7 of the panel.
+__attribute__((always_inline)) inline void store_pairs(__m256i (&v)[8], int32_t* panel, int64_t first, int rb) {
+  __m256 f[8];
+  for (int i = 0; i < 8; ++i) f[i] = _mm256_castsi256_ps(v[i]);
+  transpose8(f);  // f[q]: pair first + q of the 8 rows
+  for (int q = 0; q < 8; ++q)
+    _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (first + q) * kX16GemmNr + rb), _mm256_castps_si256(f[q]));
 }
 
 // The panel of rows r0 .. r0 + nr (zeros up to kX16GemmNr) and columns c0 .. c0 + kc, and
-// the rows' scales of the group holding it (0 past nr). 8 x 8 blocks: 8 rows' columns,
-// transposed to 8 columns' rows, then neighbouring columns paired.
+// the rows' scales of the group holding it (0 past nr). 8 rows at a time: 8 pairs of each,
+// transposed to 8 pairs of 8 rows.
 template <WeightType T>
 void repack_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_t kc, int32_t* panel,
                   float* scales) {
@@ -71,17 +88,28 @@ void repack_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_
   for (int j = 0; j < kX16GemmNr; ++j) scales[j] = j < nr ? w.scales[(r0 + j) * groups + c0 / w.group] : 0.0f;
   for (int rb = 0; rb < kX16GemmNr; rb += 8) {
     const int valid = nr - rb < 0 ? 0 : (nr - rb > 8 ? 8 : nr - rb);
-    for (int64_t p = 0; p < kc; p += 8) {
-      __m256 v[8];
-      for (int i = 0; i < 8; ++i)
-        v[i] = i < valid ? _mm256_castsi256_ps(cols8_int<T>(base + (r0 + rb + i) * row_bytes, c0 + p))
-                         : _mm256_setzero_ps();
-      transpose8(v);  // v[j]: column c0 + p + j of the 8 rows
-      for (int t = 0; t < 4; ++t) {
-        const __m256i lo = _mm256_and_si256(_mm256_castps_si256(v[2 * t]), _mm256_set1_epi32(0xFFFF));
-        const __m256i hi = _mm256_slli_epi32(_mm256_castps_si256(v[2 * t + 1]), 16);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (p / 2 + t) * kX16GemmNr + rb),
-                           _mm256_or_si256(lo, hi));
+    const uint8_t* rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = base + (r0 + rb + (i < valid ? i : 0)) * row_bytes;
+    __m256i v[8];
+    if constexpr (T == WeightType::Int4) {
+      for (int64_t b = 0; b < kc; b += 64) {  // one 32-byte block a row
+        __m256i blocks[8];
+        for (int i = 0; i < 8; ++i)
+          blocks[i] = i < valid ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i] + (c0 + b) / 2))
+                                : _mm256_set1_epi32(0x88888888);  // nibbles 8: zeros
+        for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<0>(blocks[i]);
+        store_pairs(v, panel, b / 2, rb);
+        for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<1>(blocks[i]);
+        store_pairs(v, panel, b / 2 + 8, rb);
+        for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<2>(blocks[i]);
+        store_pairs(v, panel, b / 2 + 16, rb);
+        for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<3>(blocks[i]);
+        store_pairs(v, panel, b / 2 + 24, rb);
+      }
+    } else {
+      for (int64_t g = 0; g < kc / 16; ++g) {
+        for (int i = 0; i < 8; ++i) v[i] = i < valid ? int8_pairs8(rows[i] + c0, g) : _mm256_setzero_si256();
+        store_pairs(v, panel, 8 * g, rb);
       }
     }
   }
@@ -190,9 +218,9 @@ void run_gemm_x16_vnni(const LinearCall& c, const X16Prep& prep) {
   });
 }
 
-// The whole call: int16 activations in column order, then the GEMM.
+// The whole call: int16 activations in the pairing above, then the GEMM.
 inline void gemm_x16_vnni(const LinearCall& c) {
-  const X16Prep prep = prepare_x16_avx2(c, StoreInt4Columns{});
+  const X16Prep prep = prepare_x16_avx2(c, StoreInt4Pairs{});
   if (c.w.type == WeightType::Int4)
     run_gemm_x16_vnni<WeightType::Int4>(c, prep);
   else
