@@ -146,14 +146,22 @@ struct StoreInt4BlockOrder {
 // prepare_x16 (x16_prep.h) with 256-bit vectors; same values (cvtps_epi32 rounds to nearest
 // even, as the scalar trick does). store_int4 lays out each Int4 block (the block order by
 // default; the VNNI level has its own, x16_split_vnni.h).
+// x16_layout gives where the prepared rows go; quantize_x16_rows_avx2 fills rows [i0, i1)
+// (threads may fill disjoint ranges).
+inline X16Prep x16_layout(const LinearCall& c) {
+  const int64_t k = c.w.k, groups = k / c.w.group;
+  return {reinterpret_cast<int16_t*>(c.scratch), k, c.scratch + c.m * k / 2, groups,
+          c.scratch + c.m * k / 2 + c.m * groups};
+}
+
 template <class StoreInt4 = StoreInt4BlockOrder>
-X16Prep prepare_x16_avx2(const LinearCall& c, StoreInt4 store_int4 = {}) {
+void quantize_x16_rows_avx2(const LinearCall& c, int64_t i0, int64_t i1, StoreInt4 store_int4 = {}) {
   const int64_t k = c.w.k, group = c.w.group, groups = k / group;
-  auto* xq = reinterpret_cast<int16_t*>(c.scratch);
+  auto* xq = reinterpret_cast<int16_t*>(c.scratch);  // as x16_layout
   float* sums = c.scratch + c.m * k / 2;
   float* scale = c.scratch + c.m * k / 2 + c.m * groups;
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  for (int64_t i = 0; i < c.m; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     const float* x = c.x + i * c.ld_x;
     __m256 vmax = _mm256_setzero_ps();
     for (int64_t col = 0; col < k; col += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + col), abs_mask));
@@ -190,7 +198,13 @@ X16Prep prepare_x16_avx2(const LinearCall& c, StoreInt4 store_int4 = {}) {
       sums[i * groups + g] = static_cast<float>(_mm_cvtsi128_si32(s4));
     }
   }
-  return {xq, k, sums, groups, scale};
+}
+
+template <class StoreInt4 = StoreInt4BlockOrder>
+X16Prep prepare_x16_avx2(const LinearCall& c, StoreInt4 store_int4 = {}) {
+  const X16Prep layout = x16_layout(c);
+  quantize_x16_rows_avx2(c, 0, c.m, store_int4);
+  return layout;
 }
 
 }  // namespace
