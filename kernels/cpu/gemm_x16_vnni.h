@@ -17,8 +17,8 @@
 //
 // Applies where x16_gemm_vnni_applies (kernel_entry.h): m > kX16TileMaxRows, Int4 / Int8,
 // groups that hold whole panels (per channel, or a multiple of kX16GemmPanelCols). Measured
-// on a Sapphire Rapids VM, one thread, this model's shapes: 1.3-1.5x the fp32 GEMM at
-// m = 16, 1.5-1.8x at m >= 64 (up to ~140 GMAC/s). Include only from the VNNI TU.
+// (bench_gemm, a Sapphire Rapids VM, this model's shapes, m = 16..480): 1.4-2.6x the fp32
+// GEMM and 1.2-2.5x oneDNN fp32, up to ~150 GMAC/s a core. Include only from the VNNI TU.
 #pragma once
 
 #include "kernels/cpu/vnni_asm.h"  // first: includes immintrin.h with GCC 12's warning fix
