@@ -1,5 +1,7 @@
 #include "sdk/search.h"
 
+#include "sdk/argmax.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -28,13 +30,6 @@ void feed_prefix(Decoder& decoder, int sentences, int32_t start_id, int32_t lang
   decoder.step(std::vector<int32_t>(sentences, lang_id), hyp_sentence, 1, &logprobs);
 }
 
-int32_t argmax(const float* row, int64_t n) {
-  int32_t best = 0;
-  for (int64_t v = 1; v < n; ++v)
-    if (row[v] > row[best]) best = static_cast<int32_t>(v);
-  return best;
-}
-
 std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id,
                                int32_t lang_id, int32_t eos_id, const SearchOptions& o) {
   std::vector<Hypothesis> done(sentences);
@@ -46,7 +41,7 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
     std::vector<int32_t> parents, next_tokens, next_alive;
     for (size_t j = 0; j < alive.size(); ++j) {
       const float* row = logprobs.row(static_cast<int64_t>(j));
-      const int32_t tok = argmax(row, logprobs.cols());
+      const int32_t tok = first_argmax(row, logprobs.cols());
       Hypothesis& h = done[alive[j]];
       h.ids.push_back(tok);
       h.logprobs.push_back(row[tok]);
