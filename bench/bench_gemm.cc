@@ -24,6 +24,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "bench/bench_args.h"
 #include "kernels/cpu/quantized_linear.h"
 
 namespace {
@@ -74,16 +75,6 @@ double time_onednn(const Shape& s, int64_t m, const std::vector<float>& w, const
   }, min_seconds);
 }
 
-std::vector<int> parse_list(const char* text) {
-  std::vector<int> out;
-  for (const char* p = text; *p;) {
-    out.push_back(std::max(1, std::atoi(p)));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,9 +82,9 @@ int main(int argc, char** argv) {
   double min_seconds = 0.2;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      thread_counts = parse_list(argv[++i]);
+      thread_counts = tusk::bench::parse_int_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--m") && i + 1 < argc) {
-      ms = parse_list(argv[++i]);
+      ms = tusk::bench::parse_int_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--min-seconds") && i + 1 < argc) {
       min_seconds = std::atof(argv[++i]);
     } else {

@@ -42,6 +42,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "bench/bench_args.h"
 #include "kernels/cpu/quantized_linear.h"
 
 namespace {
@@ -274,16 +275,6 @@ Result bench_onednn(const Shape& s, int threads, size_t llc, double min_seconds)
   return {median_call(call, count, min_seconds), bytes, count};
 }
 
-std::vector<int> parse_threads(const char* text) {
-  std::vector<int> out;
-  for (const char* p = text; *p;) {
-    out.push_back(std::max(1, std::atoi(p)));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -293,7 +284,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> kernels;  // kernel-name filters
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      thread_counts = parse_threads(argv[++i]);
+      thread_counts = tusk::bench::parse_int_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--min-seconds") && i + 1 < argc) {
       min_seconds = std::atof(argv[++i]);
     } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {

@@ -17,8 +17,8 @@
 //
 // Applies where x16_gemm_vnni_applies (kernel_entry.h): m > kX16TileMaxRows, Int4 / Int8,
 // groups that hold whole panels (per channel, or a multiple of kX16GemmPanelCols). Measured
-// (bench_gemm, a Sapphire Rapids VM, this model's shapes, m = 16..480): 1.4-2.6x the fp32
-// GEMM and 1.2-2.5x oneDNN fp32, up to ~150 GMAC/s a core. Include only from the VNNI TU.
+// (bench_gemm, a Sapphire Rapids VM, this model's shapes, m = 16..480, 1 and 2 threads):
+// 1.2-2.5x the fp32 GEMM and 1.1-2.6x oneDNN fp32, up to ~150 GMAC/s a core. Include only from the VNNI TU.
 #pragma once
 
 #include "kernels/cpu/vnni_asm.h"  // first: includes immintrin.h with GCC 12's warning fix
@@ -40,7 +40,8 @@ constexpr int kX16GemmNr = 32, kX16GemmMr = 8;
 //   Int8: columns 2p and 2p + 1 (a row's bytes widened in order).
 //   Int4: in each 64-column block (32 bytes, weight_format.h: nibble t of 32-bit lane w is
 //   column 8t + w), pair 8s + w holds columns 16s + w and 16s + 8 + w, nibbles 2s and 2s + 1
-//   of lane w: one shift and mask per nibble, no shuffles.
+//   of lane w: a shift and a mask per nibble build a row's pairs, with no shuffles before
+//   the 8 x 8 transpose that every panel needs.
 
 // Int4 activations in that pairing: q[t] holds columns b + 8t .. b + 8t + 7.
 struct StoreInt4Pairs {
@@ -54,7 +55,7 @@ struct StoreInt4Pairs {
 };
 
 // 8 pairs of one weight row as int32 words of two int16 (Int4: nibble minus 8): Int8 pairs
-// 8g .. 8g + 7 (columns 16g ..), Int4 pairs 8s .. 8s + 7 of the 64-column block at `block`.
+// 8g .. 8g + 7 (columns 16g ..), Int4 pairs 8S .. 8S + 7 of a 64-column block.
 __attribute__((always_inline)) inline __m256i int8_pairs8(const uint8_t* row, int64_t g) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * g)));
 }
