@@ -16,7 +16,7 @@ constexpr int64_t kGemvMaxRows = 4;
 // blocks of weight rows of at most kX16TileBlockBytes (they stay in L2 while reused).
 constexpr int64_t kX16TileMaxRows = 8;
 constexpr int64_t kX16TileBlockBytes = 128 * 1024;
-// Columns of one panel of the VNNI x16 GEMM (gemm_x16_vnni.h).
+// Columns of one panel of the x16 GEMM (gemm_x16.h).
 constexpr int64_t kX16GemmPanelCols = 256;
 
 struct LinearCall {
@@ -36,13 +36,13 @@ namespace {  // internal linkage: included by TUs built with different ISA flags
 
 // Where quantized_linear_x16 quantizes x to int16: integer weights, m <= kX16TileMaxRows on
 // every level (the GEMV; above kGemvMaxRows its tiles over groups of rows of x), and larger
-// m on the VNNI level where its GEMM applies (gemm_x16_vnni.h). Elsewhere it is the fp32 path.
-inline bool x16_gemm_vnni_applies(const LinearCall& c) {
+// m on the SIMD levels where their GEMM applies (gemm_x16.h). Elsewhere it is the fp32 path.
+inline bool x16_gemm_applies(const LinearCall& c) {
   return c.m > kX16TileMaxRows && c.w.type != WeightType::F16 && (c.w.group == c.w.k || c.w.group % kX16GemmPanelCols == 0);
 }
 inline bool uses_x16(const LinearCall& c, Isa isa) {
   if (!c.x16 || c.w.type == WeightType::F16) return false;
-  return c.m <= kX16TileMaxRows || (isa == Isa::Avx512Vnni && x16_gemm_vnni_applies(c));
+  return c.m <= kX16TileMaxRows || (isa != Isa::Generic && x16_gemm_applies(c));
 }
 
 // Scratch the GEMV paths need. fp32: Int4 keeps a prescaled copy of x [m, k] and the sums of

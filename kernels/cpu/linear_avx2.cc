@@ -6,6 +6,7 @@
 
 #include <type_traits>
 
+#include "kernels/cpu/gemm_x16.h"
 #include "kernels/cpu/gemv_simd.h"
 #include "kernels/cpu/gemv_x16.h"
 #include "kernels/cpu/linear_driver.h"
@@ -231,9 +232,37 @@ struct Policy {
   static void micro(int mr, const MicroArgs& a) { detail::micro(mr, a); }
 };
 
+// ---- x16 GEMM (see gemm_x16.h): vpmaddwd + vpaddd, 6 rows x 16 weight rows ----
+
+struct GemmX16Avx2 {
+  static constexpr int kLanes = 8, kMr = 6;  // 12 accumulators + 2 weight vectors + x: 15 ymm
+  using I = __m256i;
+  static I zero() { return _mm256_setzero_si256(); }
+  static I load(const int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I set1(int32_t word) { return _mm256_set1_epi32(word); }
+  static void dot(I& acc, I x, I w) { acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); }
+  static void finish(I acc, const MicroX16Args& a, int i, int h) {
+    const int count = a.nr - 8 * h;
+    if (count <= 0) return;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    float* y = a.y + i * a.ld_y + 8 * h;
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(a.scales + 8 * h));
+    if (!a.first) v = _mm256_add_ps(v, _mm256_maskload_ps(y, mask));
+    if (a.last) {
+      v = _mm256_mul_ps(v, _mm256_set1_ps(a.x_scale[i]));
+      if (a.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(a.bias + 8 * h, mask));
+      if (a.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
+    }
+    _mm256_maskstore_ps(y, mask, v);
+  }
+};
+
 }  // namespace
 
+// x16 calls with more rows than the GEMV tiles serve take the int16 GEMM (dispatch.cc has
+// set call.x16 only where it applies).
 void linear_avx2(const LinearCall& call) {
+  if (call.x16 && call.m > kX16TileMaxRows) return gemm_x16<GemmX16Avx2>(call);
   switch (call.w.type) {
     case WeightType::Int4: return run_linear<Policy<Int4Reader, Cols8Int4, Int4X16Reader>>(call);
     case WeightType::Int8: return run_linear<Policy<Int8Reader, Cols8Int8, Int8X16Reader>>(call);

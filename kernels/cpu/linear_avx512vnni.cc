@@ -1,9 +1,8 @@
 // AVX-512 VNNI: the AVX-512 kernels with the x16 GEMV's multiply-add-accumulate fused into
 // one vpdpwssd, Int4 x16 with vpdpbusd on split bytes where it applies (x16_split_vnni.h),
-// and the x16 GEMM for larger m (gemm_x16_vnni.h). Compiled with the AVX-512 flags plus -mavx512vnni; reached only through
+// and the x16 GEMM's dot product for larger m (gemm_x16.h). Compiled with the AVX-512 flags plus -mavx512vnni; reached only through
 // dispatch when the CPU has VNNI. (The fp32-activation paths have no integer dot product,
 // so they are the AVX-512 ones, compiled again here.)
-#include "kernels/cpu/gemm_x16_vnni.h"
 #include "kernels/cpu/simd_avx512.h"
 #include "kernels/cpu/vnni_asm.h"
 #include "kernels/cpu/x16_split_vnni.h"
@@ -19,12 +18,16 @@ struct VecX16 : VecX16Base {
   }
 };
 
+struct GemmX16 : GemmX16Avx512Base {
+  static void dot(I& acc, I x, I w) { dpwssd(acc, x, w); }
+};
+
 }  // namespace
 
 // x16 calls with more rows than the GEMV tiles serve take the int16 GEMM (dispatch.cc has
 // set call.x16 only where it applies).
 void linear_avx512vnni(const LinearCall& call) {
-  if (call.x16 && call.m > kX16TileMaxRows) return gemm_x16_vnni(call);
+  if (call.x16 && call.m > kX16TileMaxRows) return gemm_x16<GemmX16>(call);
   run_avx512<VecX16, X16SplitInt4>(call);
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cpu/gemm_x16.h"
 #include "kernels/cpu/gemv_simd.h"
 #include "kernels/cpu/gemv_x16.h"
 #include "kernels/cpu/linear_driver.h"
@@ -106,6 +107,30 @@ struct F16Reader {
     float s = 0.0f;
     for (int64_t c = from; c < to; ++c) s += x[c] * _cvtsh_ss(h[c]);
     return s;
+  }
+};
+
+// ---- x16 GEMM (see gemm_x16.h); the TU supplies dot (vpmaddwd + vpaddd, or vpdpwssd) ----
+
+struct GemmX16Avx512Base {
+  static constexpr int kLanes = 16, kMr = 8;
+  using I = __m512i;
+  static I zero() { return _mm512_setzero_si512(); }
+  static I load(const int32_t* p) { return _mm512_load_si512(p); }
+  static I set1(int32_t word) { return _mm512_set1_epi32(word); }
+  static void finish(I acc, const MicroX16Args& a, int i, int h) {
+    const int count = a.nr - 16 * h;
+    if (count <= 0) return;
+    const __mmask16 mask = count >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << count) - 1);
+    float* y = a.y + i * a.ld_y + 16 * h;
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(a.scales + 16 * h));
+    if (!a.first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
+    if (a.last) {
+      v = _mm512_mul_ps(v, _mm512_set1_ps(a.x_scale[i]));
+      if (a.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, a.bias + 16 * h));
+      if (a.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    }
+    _mm512_mask_storeu_ps(y, mask, v);
   }
 };
 

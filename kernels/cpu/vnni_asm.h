@@ -2,7 +2,7 @@
 //
 // Why asm: the intrinsics return a new accumulator, and GCC 12 copies accumulators that live
 // in arrays around each call: two extra register moves per vpdpwssd / vpdpbusd in the x16
-// loops, which left the micro-kernel of gemm_x16_vnni.h at ~40% of its rate.
+// loops, which left the VNNI micro-kernel of gemm_x16.h at ~40% of its rate.
 #pragma once
 
 // GCC 12's AVX-512 intrinsics trip -Wuninitialized inside the header (GCC bug 105593).

@@ -168,8 +168,9 @@ TEST_P(LinearTest, LongRowsAcrossPanels) {
 }
 
 // The int16-activation path: same sweep, every epilogue combination, at GEMV sizes (m <= 4),
-// the GEMV tiles over groups of rows (5..8), and beyond: the VNNI level's GEMM, with partial
-// row blocks (9, 19) and panels (n not a multiple of 32), or the fp32 GEMM elsewhere.
+// the GEMV tiles over groups of rows (5..8), and beyond: the SIMD levels' int16 GEMM, with
+// partial row blocks (9, 19) and panels (n not a multiple of 16 or 32), or the fp32 GEMM on
+// the generic level.
 TEST_P(LinearTest, X16MatchesScalarReference) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);
@@ -219,8 +220,8 @@ TEST_P(LinearTest, GemvSameBitsForAnyThreadCount) {
 }
 
 // Where x16 does not apply it is the fp32 path, bit for bit: F16 weights at any m; above
-// kX16TileMaxRows rows, groups that do not hold whole 256-column panels on every level, and
-// every group off the VNNI level (no int16 GEMM there).
+// kX16TileMaxRows rows, groups that do not hold whole 256-column panels, and every group on
+// the generic level (no int16 GEMM there).
 TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);
@@ -229,7 +230,7 @@ TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
     int64_t m, group;
   };
   for (const Case& t : {Case{1, 256}, Case{7, 256}, Case{9, 64}, Case{12, 256}}) {
-    const bool falls_back = type == WeightType::F16 || (t.m > 8 && (t.group != 256 || isa != Isa::Avx512Vnni));
+    const bool falls_back = type == WeightType::F16 || (t.m > 8 && (t.group != 256 || isa == Isa::Generic));
     if (!falls_back) continue;
     QuantMatrix w(type, 40, 256, t.group, rng);
     std::vector<float> x(static_cast<size_t>(t.m * 256)), a(static_cast<size_t>(t.m * 40)), b(a.size());

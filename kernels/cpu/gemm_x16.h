@@ -1,27 +1,34 @@
-// The x16 GEMM of the AVX-512 VNNI level: m > kGemvMaxRows rows of int16 activations against
-// Int4 / Int8 weights, with vpdpwssd on int16 weights repacked per panel.
+// The x16 GEMM of the SIMD levels: m > kX16TileMaxRows rows of int16 activations against
+// Int4 / Int8 weights repacked per panel to int16, multiplied with vpdpwssd (AVX-512 VNNI) or
+// vpmaddwd + vpaddd (AVX-512, AVX2), over G, the level's vector traits:
+//   G::kLanes (int32 lanes of a vector), G::kMr (rows of x a micro-tile holds), G::I,
+//   G::zero(), G::load(p) (aligned), G::set1(word), G::dot(acc, x, w) (acc += pairwise
+//   products, in place), G::finish(acc, args, i, h) (row i, half h of the y tile: convert,
+//   scale per weight row, add the earlier panels' sum; the last panel applies x's scale, bias
+//   and ReLU; writes only the tile's nr valid columns).
 //
 // Why: the fp32 GEMM (linear_driver.h run_gemm) dequantizes a panel to floats and runs
-// 16 multiply-adds per FMA. Here a panel of 32 weight rows x 256 columns is repacked to int16
-// pairs (the weight values themselves, no scale), and one vpdpwssd does 32 multiply-adds of
-// int16 activations: twice the work per instruction, from a panel half the size. The sums
-// are exact int32 per panel, so, as in the x16 GEMV, the only added error is the rounding of
-// x to int16 (quantized_linear.h), and a row's result does not depend on the other rows of x.
+// 16 (AVX-512) or 8 (AVX2) multiply-adds per FMA. Here a panel of 2 * kLanes weight rows x 256
+// columns is repacked to int16 pairs (the weight values themselves, no scale), and one
+// vpdpwssd does twice an FMA's multiply-adds, from a panel half the size. The sums are
+// exact int32 per panel, so, as in the x16 GEMV, the only added error is the rounding of x
+// to int16 (quantized_linear.h), and a row's result does not depend on the other rows of x.
 //
 // Layout. panel[p][j] (int32 lane j of pair p) holds row r0 + j's weights of the two columns
-// of pair p (see the pairings below) as two int16; a pair's 32 rows fill two zmm. The
+// of pair p (see the pairings below) as two int16; a pair's rows fill two vectors. The
 // activations are int16 in the same pairing, so a pair of them is one broadcast 32-bit word.
 //
 // Exactness: per panel a lane sums at most 128 pairs, |pair| <= 2 * 128 * 32767, below 2^31.
 // Panels are combined in float (y holds the running sum), scaled per row and panel.
 //
-// Applies where x16_gemm_vnni_applies (kernel_entry.h): m > kX16TileMaxRows, Int4 / Int8,
+// Applies where x16_gemm_applies (kernel_entry.h): m > kX16TileMaxRows, Int4 / Int8,
 // groups that hold whole panels (per channel, or a multiple of kX16GemmPanelCols). Measured
-// (bench_gemm, a Sapphire Rapids VM, this model's shapes, m = 16..480, 1 and 2 threads):
-// 1.2-2.5x the fp32 GEMM and 1.1-2.6x oneDNN fp32, up to ~150 GMAC/s a core. Include only from the VNNI TU.
+// on the VNNI level (bench_gemm, a Sapphire Rapids VM, this model's shapes, m = 16..480, 1
+// and 2 threads): 1.2-2.5x the fp32 GEMM and 1.1-2.6x oneDNN fp32, up to ~150 GMAC/s a core.
+// Include only from TUs compiled with at least AVX2 + FMA; internal linkage.
 #pragma once
 
-#include "kernels/cpu/vnni_asm.h"  // first: includes immintrin.h with GCC 12's warning fix
+#include <immintrin.h>
 
 #include <cstdint>
 
@@ -32,8 +39,6 @@
 
 namespace tusk::kernels::detail {
 namespace {
-
-constexpr int kX16GemmNr = 32, kX16GemmMr = 8;
 
 // Which two columns share a 32-bit word (a pair) is free, as long as the weights and the
 // activations agree; each type takes the pairing its packed rows give cheaply.
@@ -69,25 +74,26 @@ __attribute__((always_inline)) inline __m256i int4_pairs8(__m256i block) {
 }
 
 // Stores v[0..8) (8 pairs of 8 rows each, row-major) as pairs first .. first + 7 of rows
-// rb .. rb + 7 of the panel.
+// rb .. rb + 7 of a panel of NR rows.
+template <int NR>
 __attribute__((always_inline)) inline void store_pairs(__m256i (&v)[8], int32_t* panel, int64_t first, int rb) {
   __m256 f[8];
   for (int i = 0; i < 8; ++i) f[i] = _mm256_castsi256_ps(v[i]);
   transpose8(f);  // f[q]: pair first + q of the 8 rows
   for (int q = 0; q < 8; ++q)
-    _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (first + q) * kX16GemmNr + rb), _mm256_castps_si256(f[q]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (first + q) * NR + rb), _mm256_castps_si256(f[q]));
 }
 
-// The panel of rows r0 .. r0 + nr (zeros up to kX16GemmNr) and columns c0 .. c0 + kc, and
+// The panel of rows r0 .. r0 + nr (zeros up to NR) and columns c0 .. c0 + kc, and
 // the rows' scales of the group holding it (0 past nr). 8 rows at a time: 8 pairs of each,
 // transposed to 8 pairs of 8 rows.
-template <WeightType T>
+template <WeightType T, int NR>
 void repack_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_t kc, int32_t* panel,
                   float* scales) {
   const int64_t row_bytes = T == WeightType::Int4 ? w.k / 2 : w.k, groups = w.k / w.group;
   const auto* base = static_cast<const uint8_t*>(w.data);
-  for (int j = 0; j < kX16GemmNr; ++j) scales[j] = j < nr ? w.scales[(r0 + j) * groups + c0 / w.group] : 0.0f;
-  for (int rb = 0; rb < kX16GemmNr; rb += 8) {
+  for (int j = 0; j < NR; ++j) scales[j] = j < nr ? w.scales[(r0 + j) * groups + c0 / w.group] : 0.0f;
+  for (int rb = 0; rb < NR; rb += 8) {
     const int valid = nr - rb < 0 ? 0 : (nr - rb > 8 ? 8 : nr - rb);
     const uint8_t* rows[8];
     for (int i = 0; i < 8; ++i) rows[i] = base + (r0 + rb + (i < valid ? i : 0)) * row_bytes;
@@ -99,18 +105,18 @@ void repack_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_
           blocks[i] = i < valid ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i] + (c0 + b) / 2))
                                 : _mm256_set1_epi32(0x88888888);  // nibbles 8: zeros
         for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<0>(blocks[i]);
-        store_pairs(v, panel, b / 2, rb);
+        store_pairs<NR>(v, panel, b / 2, rb);
         for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<1>(blocks[i]);
-        store_pairs(v, panel, b / 2 + 8, rb);
+        store_pairs<NR>(v, panel, b / 2 + 8, rb);
         for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<2>(blocks[i]);
-        store_pairs(v, panel, b / 2 + 16, rb);
+        store_pairs<NR>(v, panel, b / 2 + 16, rb);
         for (int i = 0; i < 8; ++i) v[i] = int4_pairs8<3>(blocks[i]);
-        store_pairs(v, panel, b / 2 + 24, rb);
+        store_pairs<NR>(v, panel, b / 2 + 24, rb);
       }
     } else {
       for (int64_t g = 0; g < kc / 16; ++g) {
         for (int i = 0; i < 8; ++i) v[i] = i < valid ? int8_pairs8(rows[i] + c0, g) : _mm256_setzero_si256();
-        store_pairs(v, panel, 8 * g, rb);
+        store_pairs<NR>(v, panel, 8 * g, rb);
       }
     }
   }
@@ -119,8 +125,8 @@ void repack_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_
 struct MicroX16Args {
   const int16_t* x;  // x[row 0][c0], rows ld_x apart
   int64_t ld_x;
-  const int32_t* panel;  // [kc / 2][kX16GemmNr]
-  const float* scales;   // [kX16GemmNr], this panel's
+  const int32_t* panel;  // [kc / 2][2 * G::kLanes]
+  const float* scales;   // [2 * G::kLanes], this panel's
   int64_t kc;
   float* y;  // y[row 0][r0], rows ld_y apart
   int64_t ld_y;
@@ -131,88 +137,82 @@ struct MicroX16Args {
 };
 
 // y tile (+)= scales * (x tile . panel); the last panel also applies x's scale, bias, ReLU.
-template <int MR>
+template <class G, int MR>
 void micro_x16(const MicroX16Args& a) {
-  __m512i acc[MR][2];
+  using I = typename G::I;
+  constexpr int NR = 2 * G::kLanes;
+  I acc[MR][2];
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = G::zero();
   const auto* x = reinterpret_cast<const int32_t*>(a.x);  // a pair of columns per word
   const int64_t ld = a.ld_x / 2;
   for (int64_t p = 0; p < a.kc / 2; ++p) {
-    const __m512i w0 = _mm512_load_si512(a.panel + p * kX16GemmNr);
-    const __m512i w1 = _mm512_load_si512(a.panel + p * kX16GemmNr + 16);
+    const I w0 = G::load(a.panel + p * NR);
+    const I w1 = G::load(a.panel + p * NR + G::kLanes);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512i xb = _mm512_set1_epi32(x[i * ld + p]);
-      dpwssd(acc[i][0], xb, w0);
-      dpwssd(acc[i][1], xb, w1);
+      const I xb = G::set1(x[i * ld + p]);
+      G::dot(acc[i][0], xb, w0);
+      G::dot(acc[i][1], xb, w1);
     }
   }
-  const __mmask16 mask[2] = {static_cast<__mmask16>(a.nr >= 16 ? 0xFFFF : (1u << a.nr) - 1),
-                             static_cast<__mmask16>(a.nr >= 32 ? 0xFFFF : a.nr <= 16 ? 0 : (1u << (a.nr - 16)) - 1)};
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      float* y = a.y + i * a.ld_y + 16 * h;
-      __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i][h]), _mm512_loadu_ps(a.scales + 16 * h));
-      if (!a.first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[h], y));
-      if (a.last) {
-        v = _mm512_mul_ps(v, _mm512_set1_ps(a.x_scale[i]));
-        if (a.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[h], a.bias + 16 * h));
-        if (a.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-      }
-      _mm512_mask_storeu_ps(y, mask[h], v);
-    }
-}
-
-inline void micro_x16(int mr, const MicroX16Args& a) {
-  switch (mr) {
-    case 1: return micro_x16<1>(a);
-    case 2: return micro_x16<2>(a);
-    case 3: return micro_x16<3>(a);
-    case 4: return micro_x16<4>(a);
-    case 5: return micro_x16<5>(a);
-    case 6: return micro_x16<6>(a);
-    case 7: return micro_x16<7>(a);
-    default: return micro_x16<8>(a);
+  for (int i = 0; i < MR; ++i) {
+    G::finish(acc[i][0], a, i, 0);
+    G::finish(acc[i][1], a, i, 1);
   }
 }
 
-// Work units as in run_gemm: (panel of 32 weight rows, block of x rows), x split only when
-// there are fewer panels than threads.
-template <WeightType T>
-void run_gemm_x16_vnni(const LinearCall& c, const X16Prep& prep) {
+template <class G>
+void micro_x16(int mr, const MicroX16Args& a) {
+  static_assert(G::kMr == 6 || G::kMr == 8, "micro-tile heights below");
+  switch (mr) {
+    case 1: return micro_x16<G, 1>(a);
+    case 2: return micro_x16<G, 2>(a);
+    case 3: return micro_x16<G, 3>(a);
+    case 4: return micro_x16<G, 4>(a);
+    case 5: return micro_x16<G, 5>(a);
+    case 6: return micro_x16<G, 6>(a);
+    case 7: if constexpr (G::kMr == 8) return micro_x16<G, 7>(a); [[fallthrough]];
+    default: return micro_x16<G, G::kMr>(a);
+  }
+}
+
+// Work units as in run_gemm: (panel of 2 * kLanes weight rows, block of x rows), x split
+// only when there are fewer panels than threads.
+template <class G, WeightType T>
+void run_gemm_x16(const LinearCall& c, const X16Prep& prep) {
+  constexpr int NR = 2 * G::kLanes;
   const int64_t n = c.w.n, k = c.w.k, m = c.m;
   const int threads = worth_threads(c);
-  const int64_t panels = ceil_div(n, kX16GemmNr);
+  const int64_t panels = ceil_div(n, NR);
   int64_t m_blocks = panels >= threads ? 1 : ceil_div(threads, panels);
-  const int64_t block_rows = ceil_div(ceil_div(m, m_blocks), kX16GemmMr) * kX16GemmMr;
+  const int64_t block_rows = ceil_div(ceil_div(m, m_blocks), G::kMr) * G::kMr;
   m_blocks = ceil_div(m, block_rows);
   parallel_ranges(threads, panels * m_blocks, [&](int64_t u0, int64_t u1) {
-    alignas(64) int32_t panel[kX16GemmPanelCols / 2 * kX16GemmNr];
-    alignas(64) float scales[kX16GemmNr];
+    alignas(64) int32_t panel[kX16GemmPanelCols / 2 * NR];
+    alignas(64) float scales[NR];
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t r0 = (u / m_blocks) * kX16GemmNr;
+      const int64_t r0 = (u / m_blocks) * NR;
       const int64_t m0 = (u % m_blocks) * block_rows, m1 = min64(m, m0 + block_rows);
       MicroX16Args a;
       a.ld_x = prep.ld_x;
       a.ld_y = c.ld_y;
       a.panel = panel;
       a.scales = scales;
-      a.nr = static_cast<int>(min64(kX16GemmNr, n - r0));
+      a.nr = static_cast<int>(min64(NR, n - r0));
       a.bias = c.bias ? c.bias + r0 : nullptr;
       a.relu = c.relu;
       for (int64_t c0 = 0; c0 < k; c0 += kX16GemmPanelCols) {
         a.kc = min64(kX16GemmPanelCols, k - c0);
-        repack_panel<T>(c.w, r0, a.nr, c0, a.kc, panel, scales);
+        repack_panel<T, NR>(c.w, r0, a.nr, c0, a.kc, panel, scales);
         a.first = c0 == 0;
         a.last = c0 + a.kc == k;
-        for (int64_t i = m0; i < m1; i += kX16GemmMr) {
+        for (int64_t i = m0; i < m1; i += G::kMr) {
           a.x = prep.x + i * prep.ld_x + c0;
           a.y = c.y + i * c.ld_y + r0;
           a.x_scale = prep.scale + i;
-          micro_x16(static_cast<int>(min64(kX16GemmMr, m1 - i)), a);
+          micro_x16<G>(static_cast<int>(min64(G::kMr, m1 - i)), a);
         }
       }
     }
@@ -221,15 +221,16 @@ void run_gemm_x16_vnni(const LinearCall& c, const X16Prep& prep) {
 
 // The whole call: int16 activations in the pairing above (rows split between the threads:
 // at m = 480, k = 1024 one thread quantizing them took a third of the time), then the GEMM.
-inline void gemm_x16_vnni(const LinearCall& c) {
+template <class G>
+void gemm_x16(const LinearCall& c) {
   const X16Prep prep = x16_layout(c);
   parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, c.m, [&](int64_t i0, int64_t i1) {
     quantize_x16_rows_avx2(c, i0, i1, StoreInt4Pairs{});
   });
   if (c.w.type == WeightType::Int4)
-    run_gemm_x16_vnni<WeightType::Int4>(c, prep);
+    run_gemm_x16<G, WeightType::Int4>(c, prep);
   else
-    run_gemm_x16_vnni<WeightType::Int8>(c, prep);
+    run_gemm_x16<G, WeightType::Int8>(c, prep);
 }
 
 }  // namespace
