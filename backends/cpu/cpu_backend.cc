@@ -63,8 +63,8 @@ class CpuBackend final : public Backend {
     if (x.rows == 0 || w.n == 0) return;
     // Each activation row is quantized to int16 so the int4/int8 dot products are exact
     // integer sums (relative error ~5e-5, far below the weights' own quantization error):
-    // decode-sized products run near memory speed, and on AVX-512 VNNI larger ones run an
-    // int16 GEMM; where that does not apply the kernels take their fp32 GEMM path.
+    // decode-sized products run near memory speed, and larger ones an int16 GEMM (AVX2 and
+    // AVX-512); where that does not apply the kernels take their fp32 GEMM path.
     kernels::quantized_linear_x16(isa_, w, x.data, x.rows, x.ld, bias, act == Activation::Relu,
                                   y.data, y.ld, threads_);
   }
