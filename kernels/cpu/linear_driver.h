@@ -142,8 +142,9 @@ void run_gemv_x16_grouped(const LinearCall& c) {
   });
 }
 
-// c.x16 is already uses_x16(): set by dispatch.cc. x16 rows beyond kX16TileMaxRows never
-// reach here (the VNNI level takes them first).
+// c.x16 is already uses_x16(): set by dispatch.cc. x16 calls beyond kX16TileMaxRows rows
+// never reach here: the SIMD levels' entries send them to gemm_x16.h, and the generic level
+// has none.
 template <class P>
 void run_linear(const LinearCall& c) {
   if (c.x16 && c.m <= kGemvMaxRows)
