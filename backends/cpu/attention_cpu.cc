@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/exp_cpu.h"
 #include "backends/cpu/parallel.h"
 
 namespace tusk::backends::cpu {
@@ -38,11 +39,7 @@ void attend_one(const HeadQuery& a, int64_t head, int64_t i, int64_t n_keys, flo
     scores[j] = dot(qi, a.k.data + j * a.k.ld + col, hd) * a.scale;
     max_score = std::max(max_score, scores[j]);
   }
-  float sum = 0.0f;
-  for (int64_t j = 0; j < n_keys; ++j) {
-    scores[j] = std::exp(scores[j] - max_score);
-    sum += scores[j];
-  }
+  const float sum = exp_shifted(scores, n_keys, max_score, /*store=*/true);
   const float inv_sum = 1.0f / sum;
   for (int64_t j = 0; j < n_keys; ++j) {
     const float p = scores[j] * inv_sum;
