@@ -10,7 +10,8 @@
 
 namespace tusk::kernels::detail {
 
-// Above this many rows of x the GEMM path (dequantized tiles reused across rows) wins.
+// fp32 activations: above this many rows of x the GEMM path (dequantized tiles reused across
+// rows) wins.
 constexpr int64_t kGemvMaxRows = 4;
 // The x16 GEMV's tiles serve up to this many rows of x, in groups of kGemvMaxRows, over
 // blocks of weight rows of at most kX16TileBlockBytes (they stay in L2 while reused).
@@ -38,7 +39,8 @@ namespace {  // internal linkage: included by TUs built with different ISA flags
 // every level (the GEMV; above kGemvMaxRows its tiles over groups of rows of x), and larger
 // m on the SIMD levels where their GEMM applies (gemm_x16.h). Elsewhere it is the fp32 path.
 inline bool x16_gemm_applies(const LinearCall& c) {
-  return c.m > kX16TileMaxRows && c.w.type != WeightType::F16 && (c.w.group == c.w.k || c.w.group % kX16GemmPanelCols == 0);
+  return c.m > kX16TileMaxRows && c.w.type != WeightType::F16 &&
+         (c.w.group == c.w.k || c.w.group % kX16GemmPanelCols == 0);
 }
 inline bool uses_x16(const LinearCall& c, Isa isa) {
   if (!c.x16 || c.w.type == WeightType::F16) return false;
