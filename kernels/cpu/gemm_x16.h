@@ -96,7 +96,7 @@ void repack_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_
   for (int rb = 0; rb < NR; rb += 8) {
     const int valid = nr - rb < 0 ? 0 : (nr - rb > 8 ? 8 : nr - rb);
     const uint8_t* rows[8];
-    for (int i = 0; i < 8; ++i) rows[i] = base + (r0 + rb + (i < valid ? i : 0)) * row_bytes;
+    for (int i = 0; i < 8; ++i) rows[i] = base + (i < valid ? r0 + rb + i : r0) * row_bytes;  // in range
     __m256i v[8];
     if constexpr (T == WeightType::Int4) {
       for (int64_t b = 0; b < kc; b += 64) {  // one 32-byte block a row
