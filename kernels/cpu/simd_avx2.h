@@ -145,21 +145,12 @@ struct StoreInt4BlockOrder {
 
 // prepare_x16 (x16_prep.h) with 256-bit vectors; same values (cvtps_epi32 rounds to nearest
 // even, as the scalar trick does). store_int4 lays out each Int4 block (the block order by
-// default; the VNNI level has its own, x16_split_vnni.h).
-// x16_layout gives where the prepared rows go; quantize_x16_rows_avx2 fills rows [i0, i1)
-// (threads may fill disjoint ranges).
-inline X16Prep x16_layout(const LinearCall& c) {
-  const int64_t k = c.w.k, groups = k / c.w.group;
-  return {reinterpret_cast<int16_t*>(c.scratch), k, c.scratch + c.m * k / 2, groups,
-          c.scratch + c.m * k / 2 + c.m * groups};
-}
-
+// default; the VNNI level has its own, x16_split_vnni.h). quantize_x16_rows_avx2 fills rows
+// [i0, i1) of x16_layout (threads may fill disjoint ranges).
 template <class StoreInt4 = StoreInt4BlockOrder>
 void quantize_x16_rows_avx2(const LinearCall& c, int64_t i0, int64_t i1, StoreInt4 store_int4 = {}) {
   const int64_t k = c.w.k, group = c.w.group, groups = k / group;
-  auto* xq = reinterpret_cast<int16_t*>(c.scratch);  // as x16_layout
-  float* sums = c.scratch + c.m * k / 2;
-  float* scale = c.scratch + c.m * k / 2 + c.m * groups;
+  const auto [xq, sums, scale] = x16_scratch(c);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   for (int64_t i = i0; i < i1; ++i) {
     const float* x = c.x + i * c.ld_x;

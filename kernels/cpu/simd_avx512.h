@@ -4,13 +4,7 @@
 // Internal linkage only, see linear_driver.h.
 #pragma once
 
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip -Wuninitialized
-// inside the header itself (GCC bug 105593, fixed in 13): silence it for that header only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/cpu/immintrin_avx512.h"  // first
 
 #include <cstdint>
 #include <type_traits>

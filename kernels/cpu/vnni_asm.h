@@ -5,12 +5,7 @@
 // loops, which left the VNNI micro-kernel of gemm_x16.h at ~40% of its rate.
 #pragma once
 
-// GCC 12's AVX-512 intrinsics trip -Wuninitialized inside the header (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/cpu/immintrin_avx512.h"
 
 namespace tusk::kernels::detail {
 namespace {

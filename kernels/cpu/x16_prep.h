@@ -26,6 +26,25 @@ struct X16Prep {
   const float* scale;  // [m]
 };
 
+// Where the prepared activations live in the call's scratch (gemv_scratch_floats): int16 x
+// [m][k], then the group sums [m][k / group], then one scale per row.
+struct X16Scratch {
+  int16_t* x;
+  float* sums;
+  float* scale;
+};
+
+inline X16Scratch x16_scratch(const LinearCall& c) {
+  const int64_t k = c.w.k, groups = k / c.w.group;
+  return {reinterpret_cast<int16_t*>(c.scratch), c.scratch + c.m * k / 2, c.scratch + c.m * k / 2 + c.m * groups};
+}
+
+// The prepared activations as the kernels read them.
+inline X16Prep x16_layout(const LinearCall& c) {
+  const X16Scratch s = x16_scratch(c);
+  return {s.x, c.w.k, s.sums, c.w.k / c.w.group, s.scale};
+}
+
 // Position of column col in the Int4 block order.
 inline int64_t x16_int4_position(int64_t col) {
   const int64_t in_block = col % 64;
@@ -34,9 +53,7 @@ inline int64_t x16_int4_position(int64_t col) {
 
 inline X16Prep prepare_x16(const LinearCall& c, bool int4_block_order) {
   const int64_t k = c.w.k, group = c.w.group, groups = k / group;
-  auto* xq = reinterpret_cast<int16_t*>(c.scratch);
-  float* sums = c.scratch + c.m * k / 2;
-  float* scale = c.scratch + c.m * k / 2 + c.m * groups;
+  const auto [xq, sums, scale] = x16_scratch(c);
   const bool reorder = int4_block_order && c.w.type == WeightType::Int4;
   for (int64_t i = 0; i < c.m; ++i) {
     const float* x = c.x + i * c.ld_x;
@@ -60,7 +77,7 @@ inline X16Prep prepare_x16(const LinearCall& c, bool int4_block_order) {
       sums[i * groups + g] = static_cast<float>(sum);
     }
   }
-  return {xq, k, sums, groups, scale};
+  return x16_layout(c);
 }
 
 }  // namespace
