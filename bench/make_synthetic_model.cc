@@ -3,7 +3,7 @@
 // (bench/memory.sh): a model whose experts are far larger than a translator's budget, without
 // a 34 GB checkpoint to convert. Tokenizer, language table and special ids come from a template
 // model (the bundled one), so the CLI translates with it (into nonsense: the weights are
-// random). Same names and storage conventions as the converter (model_format/nllb_plan.h);
+// random). Same names and storage conventions as the converter (model_format/architecture_plans.h);
 // dense matrices int8, norms 1/0, routers and biases small random fp32.
 //
 //   make_synthetic_model --like models/multi30k-moe.tusk --out /tmp/big.tusk
@@ -23,7 +23,7 @@
 #include "kernels/cpu/quantized_linear.h"
 #include "model_format/model_file.h"
 #include "model_format/model_writer.h"
-#include "model_format/nllb_plan.h"
+#include "model_format/architecture_plans.h"
 #include "model_format/quantize.h"
 #include "model_format/quantized_tensors.h"
 
@@ -88,6 +88,7 @@ int main(int argc, char** argv) try {
   ModelWriter writer(a.out);
   writer.set_config(c);
   writer.set_tokenizer(std::string(like->tokenizer_model()));
+  writer.set_vocabulary(like->vocabulary());
   for (const Language& l : like->languages()) writer.add_language(l);
   writer.set_quantization("synthetic random weights: experts int4 (scales per output channel), dense int8");
 

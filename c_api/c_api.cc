@@ -307,6 +307,17 @@ TUSK_API tusk_status_t tusk_model_language(const tusk_model_t* model, int32_t in
   });
 }
 
+TUSK_API tusk_status_t tusk_model_language_token(const tusk_model_t* model, int32_t index, const char** out) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(model && out, "model or out is NULL");
+    const auto& languages = model->model->file().languages();
+    TUSK_REQUIRE(index >= 0 && static_cast<size_t>(index) < languages.size(),
+                 "language index " + std::to_string(index) + " out of range");
+    *out = languages[index].token.c_str();
+    return TUSK_OK;
+  });
+}
+
 TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path, const tusk_options_t* options,
                                        tusk_progress_callback progress, void* user_data) {
   return guarded(__func__, [&](const char* fn) {

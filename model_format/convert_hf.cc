@@ -1,7 +1,7 @@
-// Hugging Face NLLB-MoE folder -> .tusk. Plans and validates everything first (options,
-// config, tokenizer, every tensor's presence, dtype and shape, and that the chosen storage
-// suits every weight matrix), then streams tensor by tensor into the writer, quantizing on the
-// way, so memory stays at one tensor (or one expert) at a time.
+// Hugging Face NLLB-MoE or M2M100 folder -> .tusk. Plans and validates everything first
+// (options, config, tokenizer, every tensor's presence, dtype and shape, and that the chosen
+// storage suits every weight matrix), then streams tensor by tensor into the writer,
+// quantizing on the way, so memory stays at one tensor (or one expert) at a time.
 #include "model_format/convert_hf.h"
 
 #include <sys/stat.h>
@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "model_format/hf_config.h"
-#include "model_format/hf_languages.h"
+#include "model_format/hf_tokenizer.h"
 #include "model_format/model_writer.h"
-#include "model_format/nllb_plan.h"
+#include "model_format/architecture_plans.h"
 #include "model_format/quantize.h"
 #include "model_format/quantized_tensors.h"
 #include "model_format/safetensors.h"
@@ -27,8 +27,6 @@ namespace {
 const char* const kExpertTensors[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
 // Expert tensors stored as ConvertOptions::experts says; the biases stay F32.
 bool is_expert_matrix(const std::string& name) { return name == "fc1.weight" || name == "fc2.weight"; }
-const char* const kTokenizerFiles[] = {"sentencepiece.model", "sentencepiece.bpe.model"};
-constexpr std::streamoff kMaxTokenizerBytes = 256 << 20;
 
 std::string shape_text(const Shape& s) {
   std::string out = "[";
@@ -45,23 +43,25 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-std::string read_tokenizer(const std::string& hf_dir, std::string* path_out) {
-  for (const char* name : kTokenizerFiles) {
-    std::string path = join(hf_dir, name);
-    if (!file_exists(path)) continue;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorCode::Io, path + ": cannot open");
-    in.seekg(0, std::ios::end);
-    std::streamoff size = in.tellg();
-    if (size < 0) throw Error(ErrorCode::Io, path + ": cannot read");
-    if (size > kMaxTokenizerBytes) throw Error(ErrorCode::InvalidModel, path + ": too large for a SentencePiece model");
-    std::string bytes(static_cast<size_t>(size), '\0');
-    in.seekg(0);
-    if (!in.read(bytes.data(), size)) throw Error(ErrorCode::Io, path + ": cannot read");
-    *path_out = path;
-    return bytes;
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw Error(ErrorCode::Io, path + ": cannot read");
+  return text;
+}
+
+// Pickled PyTorch weights run code when loaded; the converter reads safetensors only.
+void refuse_pickle_only(const std::string& hf_dir) {
+  if (file_exists(join(hf_dir, "model.safetensors")) || file_exists(join(hf_dir, "model.safetensors.index.json")))
+    return;
+  for (const char* name : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+    if (!file_exists(join(hf_dir, name))) continue;
+    throw Error(ErrorCode::Unsupported,
+                join(hf_dir, name) + ": PyTorch pickle weights are not read (loading a pickle can run "
+                                     "arbitrary code); re-save the checkpoint as safetensors once with "
+                                     "transformers: AutoModelForSeq2SeqLM.from_pretrained(DIR)."
+                                     "save_pretrained(DIR, safe_serialization=True)");
   }
-  throw Error(ErrorCode::Io, hf_dir + ": holds no sentencepiece.model (or sentencepiece.bpe.model)");
 }
 
 std::string grouping_text(WeightFormat format, int64_t group_size) {
@@ -73,10 +73,13 @@ std::string grouping_text(WeightFormat format, int64_t group_size) {
 }
 
 // The choices in words, for `tusk inspect`.
-std::string quantization_summary(const ConvertOptions& o) {
-  if (o.experts == WeightFormat::F32 && o.dense == WeightFormat::F32) return "none (every weight fp32)";
-  std::string text = std::string("experts ") + weight_format_name(o.experts) +
-                     grouping_text(o.experts, o.group_size) + "; dense " +
+std::string quantization_summary(const ConvertOptions& o, bool has_experts) {
+  if ((o.experts == WeightFormat::F32 || !has_experts) && o.dense == WeightFormat::F32)
+    return "none (every weight fp32)";
+  std::string text = (has_experts ? std::string("experts ") + weight_format_name(o.experts) +
+                                        grouping_text(o.experts, o.group_size) + "; "
+                                  : std::string("no experts; ")) +
+                     "dense " +
                      weight_format_name(o.dense) + grouping_text(o.dense, o.group_size);
   if ((o.dense == WeightFormat::Int8) && o.group_size != 0) text += ", model.shared.weight per row";
   return text + "; routers, layer norms and biases fp32";
@@ -122,25 +125,23 @@ class Converter {
     HfConfig hf = read_hf_config(join(hf_dir_, "config.json"));
     config_ = hf.model;
     config_.expert_output_scale_folded = static_cast<float>(1.0 - hf.moe_token_dropout);
+    const std::string generation = join(hf_dir_, "generation_config.json");
+    if (file_exists(generation)) check_generation_config(read_small_file(generation), generation, config_);
 
-    std::string tokenizer_path;
-    const std::string tokenizer = read_tokenizer(hf_dir_, &tokenizer_path);
-    const std::vector<std::string> pieces = sentencepiece_pieces(tokenizer, tokenizer_path);
-    if (pieces.size() > static_cast<size_t>(config_.vocab_size))
-      throw Error(ErrorCode::InvalidModel, tokenizer_path + ": has " + std::to_string(pieces.size()) +
-                                               " pieces but config.json's vocab_size is " +
-                                               std::to_string(config_.vocab_size));
-    const std::vector<Language> languages = find_languages(pieces);
+    const HfTokenizer tokenizer = read_hf_tokenizer(hf_dir_, config_);
+    config_.unk_id = tokenizer.unk_id;
 
+    refuse_pickle_only(hf_dir_);
     ckpt_ = SafetensorsCheckpoint::open(hf_dir_);
     plan_ = plan_tensors(config_);
     check_tensors(hf.tie_word_embeddings);
 
     ModelWriter writer(out_path);
     writer.set_config(config_);
-    writer.set_tokenizer(tokenizer);
-    writer.set_quantization(quantization_summary(options_));
-    for (const Language& lang : languages) writer.add_language(lang);
+    writer.set_tokenizer(tokenizer.sentencepiece);
+    writer.set_vocabulary(tokenizer.vocabulary);
+    writer.set_quantization(quantization_summary(options_, !plan_.experts.empty()));
+    for (const Language& lang : tokenizer.languages) writer.add_language(lang);
     total_ = plan_.dense.size() + plan_.experts.size();
     for (const auto& [name, entry] : plan_.dense) {
       write_dense(writer, name, entry);
@@ -184,9 +185,9 @@ class Converter {
   // Everything present, nothing unexpected, all shapes as config.json says; decides what
   // happens to lm_head and embed_tokens copies of model.shared.
   void check_tensors(bool tie_word_embeddings) {
-    for (const auto& [name, entry] : plan_.dense) expect(name, entry.shape);
+    for (const auto& [name, entry] : plan_.dense) expect(entry.source, entry.shape);
     std::set<std::string> accounted;  // every checkpoint tensor the conversion uses or drops
-    for (const auto& [name, entry] : plan_.dense) accounted.insert(name);
+    for (const auto& [name, entry] : plan_.dense) accounted.insert(entry.source);
     for (const ExpertRef& ref : plan_.experts) {
       for (const auto& [name, shape] : ref.shapes) {
         expect(ref.prefix + name, shape);
@@ -204,19 +205,27 @@ class Converter {
       accounted.insert(copy);  // dropped: the engine embeds with model.shared
     }
     const std::string lm_head = "lm_head.weight";
-    if (ckpt_.has(lm_head)) {
+    if (tie_word_embeddings) {
+      // transformers ties lm_head to model.shared on load whatever the file holds; so does the
+      // engine (a stored copy is dropped).
+      if (ckpt_.has(lm_head)) {
+        expect(lm_head, embedding);
+        accounted.insert(lm_head);
+      }
+    } else {
+      if (!ckpt_.has(lm_head)) fail(ErrorCode::InvalidModel, lm_head, "is missing and tie_word_embeddings is false");
       expect(lm_head, embedding);
-      // Tied (equal) is dropped, the engine falls back to model.shared; else it is kept.
-      if (!same_values(lm_head, shared)) plan_.dense[lm_head] = {embedding, Role::Embedding};
+      // An untied head equal to model.shared is dropped: the engine falls back to model.shared.
+      if (!same_values(lm_head, shared)) plan_.dense[lm_head] = {embedding, Role::Embedding, lm_head};
       accounted.insert(lm_head);
-    } else if (!tie_word_embeddings) {
-      fail(ErrorCode::InvalidModel, lm_head, "is missing and tie_word_embeddings is false");
     }
     // A tensor we would not write means config.json and the weights disagree (e.g. expert_9
     // of 8, a sparse layer where config.json says dense): refuse rather than drop weights.
     for (const std::string& name : ckpt_.names())
       if (!accounted.count(name))
-        fail(ErrorCode::InvalidModel, name, "is not part of an NLLB-MoE model with this config.json");
+        fail(ErrorCode::InvalidModel, name,
+             "is not part of " + std::string(config_.architecture == kArchM2M100 ? "an M2M100" : "an NLLB-MoE") +
+                 " model with this config.json");
     check_storage();
   }
 
@@ -236,7 +245,7 @@ class Converter {
   }
 
   void write_dense(ModelWriter& writer, const std::string& name, const DenseEntry& entry) {
-    const std::vector<float> values = ckpt_.read_as_f32(name);
+    const std::vector<float> values = ckpt_.read_as_f32(entry.source);
     const WeightFormat format = entry.role == Role::Plain ? WeightFormat::F32 : options_.dense;
     const int64_t group_size = entry.role == Role::Embedding ? 0 : options_.group_size;
     std::deque<QuantizedWeights> keep;

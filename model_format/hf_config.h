@@ -1,4 +1,7 @@
-// A Hugging Face NLLB-MoE config.json, read into our ModelConfig.
+// A Hugging Face config.json (NllbMoeConfig or M2M100Config) and generation_config.json, read
+// into our ModelConfig. Every key is accounted for: read and implemented, shown to have no
+// effect on eval-mode results, left to Tusk's decoding options, or refused by name with its
+// value; a key the converter does not know is refused too. docs/hf-config-fields.md lists them.
 #pragma once
 
 #include <string>
@@ -15,9 +18,15 @@ struct HfConfig {
 };
 
 // Throws InvalidModel (bad JSON, a missing or mistyped key, naming it; values that can't
-// describe a model) or Unsupported (model_type other than "nllb-moe", an activation other
-// than relu, a router with a bias). `source` names the file in messages.
+// describe a model) or Unsupported (a model_type, activation or routing the engine does not
+// implement; a generation setting that would change greedy results; an unknown key), naming
+// the key and its value. `source` names the file in messages.
 HfConfig parse_hf_config(std::string_view json_text, const std::string& source);
 HfConfig read_hf_config(const std::string& path);  // Io if it can't be read
+
+// generation_config.json, where a folder has one: its token ids must be config.json's, and
+// its settings must leave greedy decoding as Tusk runs it (the same refusals as config.json's
+// generation keys). Throws as parse_hf_config does.
+void check_generation_config(std::string_view json_text, const std::string& source, const ModelConfig& config);
 
 }  // namespace tusk::format

@@ -90,14 +90,6 @@ std::string piece_of(std::string_view message, const std::string& source) {
   return piece;
 }
 
-// "xxx_Xxxx": three lower-case letters, underscore, a capitalised four-letter script.
-bool looks_like_language_piece(std::string_view p) {
-  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
-  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
-  return p.size() == 8 && lower(p[0]) && lower(p[1]) && lower(p[2]) && p[3] == '_' && upper(p[4]) &&
-         lower(p[5]) && lower(p[6]) && lower(p[7]);
-}
-
 // ISO 639-3 (and NLLB's individual-language codes, e.g. arb, pes, zsm) -> ISO 639-1.
 constexpr std::pair<const char*, const char*> kShortCodes[] = {
     {"afr", "af"}, {"amh", "am"}, {"arb", "ar"}, {"ara", "ar"}, {"azj", "az"}, {"bel", "be"},
@@ -113,6 +105,17 @@ constexpr std::pair<const char*, const char*> kShortCodes[] = {
     {"spa", "es"}, {"srp", "sr"}, {"swe", "sv"}, {"swh", "sw"}, {"tam", "ta"}, {"tel", "te"},
     {"tgl", "tl"}, {"tha", "th"}, {"tur", "tr"}, {"ukr", "uk"}, {"urd", "ur"}, {"vie", "vi"},
     {"xho", "xh"}, {"yor", "yo"}, {"zho", "zh"}, {"zsm", "ms"}, {"zul", "zu"},
+    // More of NLLB-200's languages; an individual language stands for its macrolanguage's
+    // code only where NLLB has no sibling of it (khk for mn, plt for mg, uzn for uz, ...).
+    {"aka", "ak"}, {"als", "sq"}, {"asm", "as"}, {"bak", "ba"}, {"bam", "bm"}, {"bod", "bo"},
+    {"dzo", "dz"}, {"epo", "eo"}, {"ewe", "ee"}, {"fao", "fo"}, {"fij", "fj"}, {"gaz", "om"},
+    {"gla", "gd"}, {"grn", "gn"}, {"hat", "ht"}, {"jav", "jv"}, {"khk", "mn"}, {"kik", "ki"},
+    {"kin", "rw"}, {"kir", "ky"}, {"kon", "kg"}, {"lim", "li"}, {"lin", "ln"}, {"ltz", "lb"},
+    {"lug", "lg"}, {"mri", "mi"}, {"nno", "nn"}, {"nya", "ny"}, {"oci", "oc"}, {"ory", "or"},
+    {"pbt", "ps"}, {"plt", "mg"}, {"run", "rn"}, {"sag", "sg"}, {"san", "sa"}, {"smo", "sm"},
+    {"sna", "sn"}, {"snd", "sd"}, {"sot", "st"}, {"srd", "sc"}, {"ssw", "ss"}, {"sun", "su"},
+    {"tat", "tt"}, {"tgk", "tg"}, {"tir", "ti"}, {"tsn", "tn"}, {"tso", "ts"}, {"tuk", "tk"},
+    {"twi", "tw"}, {"uig", "ug"}, {"uzn", "uz"}, {"wol", "wo"}, {"ydd", "yi"},
 };
 
 }  // namespace
@@ -141,15 +144,28 @@ std::string short_language_code(std::string_view iso639_3) {
   return "";
 }
 
+bool looks_like_language_token(std::string_view p) {
+  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  return p.size() == 8 && lower(p[0]) && lower(p[1]) && lower(p[2]) && p[3] == '_' && upper(p[4]) &&
+         lower(p[5]) && lower(p[6]) && lower(p[7]);
+}
+
 std::vector<Language> find_languages(const std::vector<std::string>& pieces) {
+  std::vector<std::pair<std::string, int32_t>> tokens;
+  for (size_t id = 0; id < pieces.size(); ++id) tokens.emplace_back(pieces[id], static_cast<int32_t>(id));
+  return languages_from_tokens(tokens);
+}
+
+std::vector<Language> languages_from_tokens(const std::vector<std::pair<std::string, int32_t>>& tokens) {
   std::vector<Language> found;
-  std::map<std::string, int> short_uses;  // how many pieces want each short code
-  for (size_t id = 0; id < pieces.size(); ++id) {
-    if (!looks_like_language_piece(pieces[id])) continue;
+  std::map<std::string, int> short_uses;  // how many tokens want each short code
+  for (const auto& [token, id] : tokens) {
+    if (!looks_like_language_token(token)) continue;
     Language lang;
-    lang.token = pieces[id];
-    lang.token_id = static_cast<int32_t>(id);
-    lang.code = short_language_code(std::string_view(pieces[id]).substr(0, 3));
+    lang.token = token;
+    lang.token_id = id;
+    lang.code = short_language_code(std::string_view(token).substr(0, 3));
     if (!lang.code.empty()) ++short_uses[lang.code];
     found.push_back(std::move(lang));
   }

@@ -47,6 +47,16 @@ const fb::QuantStats* to_fb(const std::optional<QuantStats>& stats, fb::QuantSta
   return storage;
 }
 
+flatbuffers::Offset<fb::Vocabulary> build_vocabulary(flatbuffers::FlatBufferBuilder& b, const Vocabulary& v) {
+  if (!v.recorded()) return {};
+  std::vector<flatbuffers::Offset<fb::AddedToken>> added;
+  for (const AddedToken& t : v.added_tokens)
+    added.push_back(fb::CreateAddedTokenDirect(b, t.content.c_str(), t.id, t.special));
+  return fb::CreateVocabularyDirect(b, v.kind.c_str(), &v.piece_ids, &added,
+                                    static_cast<fb::Detokenizer>(v.detokenizer),
+                                    v.clean_up_tokenization_spaces);
+}
+
 }  // namespace
 
 std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
@@ -100,8 +110,9 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
     usage_vec = b.CreateVector(usage);
   }
 
+  const auto vocabulary = build_vocabulary(b, m.vocabulary);
   b.Finish(fb::CreateModel(b, config, languages_vec, tokenizer, tensors_vec, experts_vec, quantization,
-                           usage_vec),
+                           usage_vec, vocabulary),
            fb::ModelIdentifier());
   return std::vector<unsigned char>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }

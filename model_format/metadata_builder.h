@@ -11,6 +11,7 @@
 #include "model_format/model_config.h"
 #include "model_format/model_file.h"
 #include "model_format/tensor_types.h"
+#include "model_format/vocabulary.h"
 
 namespace tusk::format {
 
@@ -57,6 +58,7 @@ struct MetadataRecord {
   std::vector<ExpertRecord> experts;
   std::string quantization;  // the converter's summary of its choices; empty: none recorded
   std::vector<PairUsageRecord> expert_usage;  // empty: not calibrated (the field stays absent)
+  Vocabulary vocabulary;  // not recorded(): the field stays absent (a file from before it)
 };
 
 // The metadata FlatBuffer (file identifier "TUSK"). Items keep the order of the records, so the

@@ -104,6 +104,7 @@ class Checker {
   std::vector<ExpertRecord> check_experts(const fb::Model& model, const ModelConfig& config) const;
   std::vector<PairUsageRecord> check_expert_usage(const fb::Model& model, const std::vector<Language>& languages,
                                                   size_t experts) const;
+  Vocabulary check_vocabulary(const fb::Model& model, const ModelConfig& config) const;
 
  private:
   // A byte range of weights: aligned, inside the file, clear of the header and the metadata.
@@ -269,6 +270,44 @@ std::vector<Language> Checker::check_languages(const fb::Model& model,
     fail("language '" + printable(*twice) + "' appears twice");
   }
   return languages;
+}
+
+// Ids inside the vocabulary, one entry per added id, a known detokenizer. Whether piece_ids
+// has one entry per SentencePiece piece is the tokenizer's check (it parses the pieces).
+Vocabulary Checker::check_vocabulary(const fb::Model& model, const ModelConfig& config) const {
+  Vocabulary v;
+  const fb::Vocabulary* fv = model.vocabulary();
+  if (!fv) return v;
+  v.kind = std::string(view_of(fv->kind()));
+  if (v.kind != "sentencepiece" && v.kind != "nllb") fail("vocabulary kind '" + printable(v.kind) + "' is unknown");
+  const auto detokenizer = static_cast<uint8_t>(fv->detokenizer());
+  if (detokenizer > static_cast<uint8_t>(Detokenizer::JoinPieces))
+    fail("vocabulary detokenizer " + to_string(detokenizer) + " is unknown");
+  v.detokenizer = static_cast<Detokenizer>(detokenizer);
+  v.clean_up_tokenization_spaces = fv->clean_up_tokenization_spaces();
+  v.piece_ids.assign(fv->piece_ids()->begin(), fv->piece_ids()->end());
+  for (size_t i = 0; i < v.piece_ids.size(); ++i) {
+    const int32_t id = v.piece_ids[i];
+    if (id < -1 || id >= config.vocab_size)
+      fail("vocabulary maps piece " + to_string(i) + " to id " + to_string(id) + ", outside the vocabulary (" +
+           to_string(config.vocab_size) + " tokens)");
+  }
+  std::vector<int32_t> ids;
+  if (fv->added_tokens()) {
+    for (const fb::AddedToken* t : *fv->added_tokens()) {
+      AddedToken a{std::string(view_of(t->content())), t->id(), t->special()};
+      if (a.content.empty()) fail("vocabulary has an added token with empty text");
+      if (a.id < 0 || a.id >= config.vocab_size)
+        fail("added token '" + printable(a.content) + "' has id " + to_string(a.id) + ", outside the vocabulary (" +
+             to_string(config.vocab_size) + " tokens)");
+      ids.push_back(a.id);
+      v.added_tokens.push_back(std::move(a));
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  const auto twice = std::adjacent_find(ids.begin(), ids.end());
+  if (twice != ids.end()) fail("vocabulary has two added tokens with id " + to_string(*twice));
+  return v;
 }
 
 std::vector<PairUsageRecord> Checker::check_expert_usage(const fb::Model& model,
@@ -446,6 +485,7 @@ CheckedMetadata read_metadata(const unsigned char* metadata, const FileExtent& e
   out.records.quantization = std::string(view_of(model.quantization()));
   out.records.expert_usage =
       checker.check_expert_usage(model, out.records.languages, out.records.experts.size());
+  out.records.vocabulary = checker.check_vocabulary(model, out.records.config);
   if (model.tokenizer()) {
     out.tokenizer = std::string_view(reinterpret_cast<const char*>(model.tokenizer()->data()),
                                      model.tokenizer()->size());

@@ -1,4 +1,5 @@
-// Architecture hyper-parameters of an NLLB-MoE style encoder-decoder, as stored in a .tusk file.
+// Architecture hyper-parameters of an NLLB-style encoder-decoder (MoE or dense), as stored in a
+// .tusk file.
 #pragma once
 
 #include <cstdint>
@@ -6,8 +7,13 @@
 
 namespace tusk::format {
 
+// ModelConfig::architecture values: the converter has one plan for each
+// (model_format/architecture_plans.h); the engine runs both with one pre-norm block.
+inline constexpr const char* kArchNllbMoe = "nllb-moe";  // NllbMoeForConditionalGeneration
+inline constexpr const char* kArchM2M100 = "m2m100";     // M2M100ForConditionalGeneration (NLLB-200)
+
 struct ModelConfig {
-  std::string architecture = "nllb-moe";
+  std::string architecture = kArchNllbMoe;
   int32_t vocab_size = 0;
   int32_t d_model = 0;
   int32_t encoder_layers = 0;

@@ -202,6 +202,7 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
   file->config_ = std::move(metadata.records.config);
   file->languages_ = std::move(metadata.records.languages);
   file->tokenizer_ = metadata.tokenizer;
+  file->vocabulary_ = std::move(metadata.records.vocabulary);
   file->quantization_ = std::move(metadata.records.quantization);
   file->expert_usage_ = std::move(metadata.records.expert_usage);
 
@@ -230,6 +231,9 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
 const Language* ModelFile::find_language(std::string_view code) const {
   for (const Language& l : languages_) {
     if (l.code == code) return &l;
+  }
+  for (const Language& l : languages_) {
+    if (l.token == code) return &l;
   }
   return nullptr;
 }

@@ -18,12 +18,13 @@
 
 #include "model_format/model_config.h"
 #include "model_format/tensor_types.h"
+#include "model_format/vocabulary.h"
 
 namespace tusk::format {
 
 struct Language {
-  std::string code;   // what callers pass: "en"
-  std::string token;  // the vocabulary piece: "eng_Latn"
+  std::string code;   // short code: "en" (ISO 639-1 where unambiguous, else as token)
+  std::string token;  // the vocabulary's language token: "eng_Latn"
   int32_t token_id = 0;
 };
 
@@ -99,9 +100,12 @@ class ModelFile {
   uint32_t format_version() const { return format_version_; }
   const ModelConfig& config() const { return config_; }
   const std::vector<Language>& languages() const { return languages_; }
-  const Language* find_language(std::string_view code) const;  // nullptr if unknown
+  // By short code ("en") or by token ("eng_Latn"); nullptr if unknown.
+  const Language* find_language(std::string_view code) const;
   // The serialized SentencePiece model (a view into the mmap).
   std::string_view tokenizer_model() const { return tokenizer_; }
+  // The id map and added tokens; !recorded() in files from before it (see vocabulary.h).
+  const Vocabulary& vocabulary() const { return vocabulary_; }
 
   bool has_tensor(std::string_view name) const;
   // A checked view into the mmap; throws InvalidModel naming the tensor if it is missing.
@@ -160,6 +164,7 @@ class ModelFile {
   ModelConfig config_;
   std::vector<Language> languages_;
   std::string_view tokenizer_;
+  Vocabulary vocabulary_;
   std::vector<std::pair<std::string, TensorView>> tensors_;  // sorted by name
   std::vector<std::optional<QuantStats>> tensor_stats_;      // parallel to tensors_
   std::string quantization_;

@@ -149,6 +149,11 @@ void ModelWriter::add_language(const Language& language) {
   impl_->metadata.languages.push_back(language);
 }
 
+void ModelWriter::set_vocabulary(const Vocabulary& vocabulary) {
+  impl_->check_writable();
+  impl_->metadata.vocabulary = vocabulary;
+}
+
 void ModelWriter::set_quantization(const std::string& summary) {
   impl_->check_writable();
   impl_->metadata.quantization = summary;

@@ -13,6 +13,7 @@
 #include "model_format/model_config.h"
 #include "model_format/model_file.h"
 #include "model_format/tensor_types.h"
+#include "model_format/vocabulary.h"
 
 namespace tusk::format {
 
@@ -26,6 +27,7 @@ class ModelWriter {
   void set_config(const ModelConfig& config);
   void set_tokenizer(const std::string& sentencepiece_model_bytes);
   void add_language(const Language& language);
+  void set_vocabulary(const Vocabulary& vocabulary);
   // The converter's quantization choices in words, shown by `tusk inspect`.
   void set_quantization(const std::string& summary);
   // Dense tensors: stored raw, 64-byte aligned, with a checksum (and tensor.stats, if set).

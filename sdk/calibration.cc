@@ -23,8 +23,11 @@ std::vector<format::PairUsage> calibrate(std::shared_ptr<const Model> model,
   for (const CalibrationText& t : texts) {
     const std::string what = "calibrating " + t.source + "-" + t.target;
     format::PairUsage u;
-    u.source = t.source;
-    u.target = t.target;
+    // The table is keyed by the model's codes ("en"), whichever form the caller used.
+    const format::Language* src = model->file().find_language(t.source);
+    const format::Language* tgt = model->file().find_language(t.target);
+    u.source = src ? src->code : t.source;
+    u.target = tgt ? tgt->code : t.target;
     translator.take_expert_usage();
     for (size_t i = 0; i < t.sentences.size(); ++i) {
       if (progress && !progress->report(done, total, what.c_str()))

@@ -45,9 +45,9 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
   std::shared_ptr<Model> model(new Model());
   model->file_ = format::ModelFile::open(path, {verify_checksums});
   const auto& c = model->config();
-  if (c.architecture != "nllb-moe")
+  if (c.architecture != format::kArchNllbMoe && c.architecture != format::kArchM2M100)
     throw Error(ErrorCode::Unsupported, path + ": architecture '" + c.architecture +
-                                            "' is not supported (this engine runs nllb-moe)");
+                                            "' is not supported (this engine runs nllb-moe and m2m100)");
   if (c.activation != "relu")
     throw Error(ErrorCode::Unsupported, path + ": activation '" + c.activation + "' is not supported");
   // The position table is built eagerly; a hostile file must not make it huge.
@@ -58,11 +58,13 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
                                              " is outside [4, " + std::to_string(kMaxPositions) + "]");
   if (c.d_model < 4 || c.d_model % 2 != 0)
     throw Error(ErrorCode::InvalidModel, path + ": d_model must be even and at least 4 for sinusoidal positions");
-  if (c.experts_per_token != 2)
-    throw Error(ErrorCode::Unsupported, path + ": only top-2 routing is supported");
-  model->tokenizer_ = std::make_unique<Tokenizer>(model->file_->tokenizer_model());
-  if (model->tokenizer_->vocab_size() > c.vocab_size)
-    throw Error(ErrorCode::InvalidModel, path + ": tokenizer has more pieces than the model's vocabulary");
+  if (c.encoder_sparse_step > 0 || c.decoder_sparse_step > 0) {
+    if (c.experts_per_token != 2) throw Error(ErrorCode::Unsupported, path + ": only top-2 routing is supported");
+  }
+  model->tokenizer_ =
+      std::make_unique<Tokenizer>(model->file_->tokenizer_model(), model->file_->vocabulary(), c.unk_id, c.eos_id);
+  if (model->tokenizer_->size() > c.vocab_size)
+    throw Error(ErrorCode::InvalidModel, path + ": the tokenizer defines more tokens than the model's vocabulary");
   model->resolve_weights();
   model->build_position_table();
   model->check_experts(verify_checksums);

@@ -27,7 +27,8 @@ const format::Language& language(const Model& model, const std::string& code, co
 std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget,
                                                TranslatorOptions::Eviction eviction, bool prefetch,
                                                bool direct_io) {
-  if (budget == 0) return nullptr;
+  // A dense model has nothing to page: the paging options are a no-op (tusk.h says so).
+  if (budget == 0 || model.expert_bytes_total() == 0) return nullptr;
   const uint64_t largest = model.expert_bytes_largest();
   if (budget < 0 || static_cast<uint64_t>(budget) < largest)
     throw Error(ErrorCode::InvalidArgument,
@@ -66,9 +67,10 @@ std::map<ExpertKey, uint64_t> Translator::take_expert_usage() {
 }
 
 uint64_t Translator::warm_start(const std::string& src, const std::string& tgt) {
-  language(*model_, src, "source");
-  language(*model_, tgt, "target");
-  const format::PairUsage* usage = model_->file().find_expert_usage(src, tgt);
+  // Usage is keyed by the table's codes; the caller may have used the long form.
+  const std::string& source = language(*model_, src, "source").code;
+  const std::string& target = language(*model_, tgt, "target").code;
+  const format::PairUsage* usage = model_->file().find_expert_usage(source, target);
   if (!cache_ || !usage) return 0;
   const std::vector<format::ExpertId> ids = model_->file().expert_ids();
   std::vector<size_t> order;
@@ -117,7 +119,7 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
       throw Error(ErrorCode::InvalidArgument, "sentence " + std::to_string(i) +
                                                   " is not valid UTF-8 (bad byte at offset " +
                                                   std::to_string(bad) + ")");
-    const auto pieces = model.tokenizer().encode(texts[i]);
+    const std::vector<int32_t> pieces = model.tokenizer().encode(texts[i]);
     if (pieces.empty()) continue;  // blank (whatever the whitespace) translates to ""
     auto& ids = sources[i];
     ids.push_back(src_lang.token_id);
@@ -164,12 +166,7 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
       r.ids.insert(r.ids.end(), h.ids.begin(), h.ids.end());
       r.logprobs = std::move(h.logprobs);
       r.score = h.logprob;
-      // Ids past the tokenizer's pieces (a model vocabulary padded beyond it) have no text.
-      std::vector<int> body;
-      const int pieces = model.tokenizer().vocab_size();
-      for (int32_t id : h.ids)
-        if (id != c.eos_id && id < pieces) body.push_back(id);
-      r.text = model.tokenizer().decode(body);
+      r.text = model.tokenizer().decode(h.ids);
     }
   }
   return results;

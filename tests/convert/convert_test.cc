@@ -1,12 +1,13 @@
 // convert_hf on a tiny synthetic NLLB-MoE checkpoint, read back with ModelFile.
 #include "model_format/convert_hf.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-
+#include <cstdio>
 #include <cstring>
 
+#include "model_format/float16.h"
 #include "model_format/model_file.h"
 #include "model_format/safetensors.h"
 #include "test_helpers.h"
@@ -185,10 +186,46 @@ TEST_F(Convert, TiedCopiesAreDroppedUntiedLmHeadKept) {
   std::string other = shared.bytes;
   other[5] ^= 0x40;
   untied.push_back({"lm_head.weight", "F32", shared.shape, other});
-  auto file = ModelFile::open(convert(untied), ModelFile::OpenOptions{});
+  // tie_word_embeddings true (the default): transformers overwrites lm_head with
+  // model.shared on load, and so does the converter.
+  EXPECT_EQ(read_file(convert(untied)), read_file(plain));
+  // false: the stored head is the model's.
+  auto file = ModelFile::open(convert(untied, 1, test::tiny_config_json(R"({"tie_word_embeddings": false})")),
+                              ModelFile::OpenOptions{});
   ASSERT_TRUE(file->has_tensor("lm_head.weight"));
   EXPECT_EQ(file->tensor("lm_head.weight").shape, shared.shape);
   EXPECT_EQ(std::string(static_cast<const char*>(file->tensor("lm_head.weight").data), other.size()), other);
+}
+
+// Shards in different dtypes (F32, F16, BF16), as a checkpoint re-saved in parts can be.
+TEST_F(Convert, MixedDTypesAcrossShards) {
+  REQUIRE_REAL_SENTENCEPIECE();
+  std::vector<StTensor> tensors = model_.tensors;
+  std::map<std::string, std::vector<float>> expected;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    StTensor& t = tensors[i];
+    std::vector<float>& want = expected[t.name];
+    want = model_.values(t.name);
+    if (i % 3 == 0) continue;  // shard 1 stays F32 (write_checkpoint deals tensors round-robin)
+    std::vector<uint16_t> halves;
+    for (float& v : want) {
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      const uint16_t h = i % 3 == 1 ? f32_to_f16(v) : static_cast<uint16_t>(bits >> 16);
+      halves.push_back(h);
+      v = i % 3 == 1 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+    t.dtype = i % 3 == 1 ? "F16" : "BF16";
+    t.bytes = test::u16_bytes(halves);
+  }
+  const std::string path = convert(tensors, 3);
+  auto file = ModelFile::open(path, ModelFile::OpenOptions{});
+  for (const auto& [name, values] : expected) {
+    if (is_expert_tensor(name)) continue;
+    EXPECT_EQ(view_values(file->tensor(name)), values) << name;
+  }
+  ExpertWeights w = file->load_expert(Stack::Encoder, 1, 0);
+  EXPECT_EQ(view_values(w.tensor("fc2.bias")).size(), expected["model.encoder.layers.1.ffn.experts.expert_0.fc2.bias"].size());
 }
 
 TEST_F(Convert, ProgressCountsEveryItemAndCancels) {
@@ -296,7 +333,7 @@ TEST_F(ConvertRejects, UntiedInputEmbeddings) {
 
 TEST_F(ConvertRejects, VocabularyLargerThanConfig) {
   REQUIRE_REAL_SENTENCEPIECE();
-  expect_rejected(model_.tensors, ErrorCode::InvalidModel, {"sentencepiece.model", "8000 pieces", "7000"},
+  expect_rejected(model_.tensors, ErrorCode::InvalidModel, {"sentencepiece.model", "7999", "vocab_size is 7000"},
                   test::tiny_config_json(R"({"vocab_size": 7000})"));
 }
 
@@ -307,10 +344,42 @@ TEST(ConvertInputs, MissingFilesAreIo) {
   test::write_file(dir.file("config.json"), test::tiny_config_json());
   expect_error([&] { convert_hf(dir.path(), dir.file("m.tusk"), ConvertOptions{}, nullptr); }, ErrorCode::Io,
                {"sentencepiece.model"});
-  test::write_file(dir.file("sentencepiece.model"), test::sentencepiece_model({"<s>", "eng_Latn"}));
+  test::write_file(dir.file("sentencepiece.model"),
+                   test::sentencepiece_model({"<s>", "<pad>", "</s>", "<unk>", "eng_Latn"}));
   expect_error([&] { convert_hf(dir.path(), dir.file("m.tusk"), ConvertOptions{}, nullptr); }, ErrorCode::Io,
                {"model.safetensors"});
   EXPECT_FALSE(test::file_exists(dir.file("m.tusk")));
+}
+
+// Pickled weights alone: refused for safety, with the one-line re-save in the message.
+TEST(ConvertInputs, PickleWeightsAreRefused) {
+  TempDir dir;
+  test::write_file(dir.file("config.json"), test::tiny_config_json());
+  test::write_file(dir.file("sentencepiece.model"),
+                   test::sentencepiece_model({"<s>", "<pad>", "</s>", "<unk>", "eng_Latn"}));
+  for (const char* name : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+    test::write_file(dir.file(name), "not read");
+    expect_error([&] { convert_hf(dir.path(), dir.file("m.tusk"), ConvertOptions{}, nullptr); },
+                 ErrorCode::Unsupported, {name, "pickle", "safe_serialization=True"});
+    std::remove(dir.file(name).c_str());
+  }
+  EXPECT_FALSE(test::file_exists(dir.file("m.tusk")));
+}
+
+// A SentencePiece model alone must name its special tokens where config.json puts them, and
+// hold language codes.
+TEST(ConvertInputs, SentencePieceLayoutIsChecked) {
+  TempDir dir;
+  test::write_file(dir.file("config.json"), test::tiny_config_json());
+  test::write_file(dir.file("sentencepiece.model"), test::sentencepiece_model({"<s>", "eng_Latn"}));
+  expect_error([&] { convert_hf(dir.path(), dir.file("m.tusk"), ConvertOptions{}, nullptr); },
+               ErrorCode::InvalidModel, {"config.json", "sentencepiece.model", "pad_token_id", "<pad>"});
+  test::write_file(dir.file("sentencepiece.model"), test::sentencepiece_model({"<s>", "<pad>", "</s>", "<unk>"}));
+  expect_error([&] { convert_hf(dir.path(), dir.file("m.tusk"), ConvertOptions{}, nullptr); },
+               ErrorCode::InvalidModel, {"sentencepiece.model", "no language codes"});
+  test::write_file(dir.file("added_tokens.json"), "{}");
+  expect_error([&] { convert_hf(dir.path(), dir.file("m.tusk"), ConvertOptions{}, nullptr); },
+               ErrorCode::InvalidModel, {"added_tokens.json", "tokenizer_config.json", "unknown tokenizer layout"});
 }
 
 }  // namespace

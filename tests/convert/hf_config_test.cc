@@ -82,8 +82,8 @@ TEST(HfConfig, WrongTypesAreNamed) {
 }
 
 TEST(HfConfig, UnsupportedModels) {
-  expect_error([&] { parse_hf_config(tiny_config_json(R"({"model_type": "m2m_100"})"), "c"); },
-               ErrorCode::Unsupported, {"m2m_100"});
+  expect_error([&] { parse_hf_config(tiny_config_json(R"({"model_type": "t5"})"), "c"); },
+               ErrorCode::Unsupported, {"model_type", "t5"});
   expect_error([&] { parse_hf_config(tiny_config_json(R"({"activation_function": "gelu"})"), "c"); },
                ErrorCode::Unsupported, {"gelu"});
   expect_error([&] { parse_hf_config(tiny_config_json(R"({"router_bias": true})"), "c"); }, ErrorCode::Unsupported,
@@ -104,6 +104,121 @@ TEST(HfConfig, ValuesThatCannotDescribeAModel) {
   // One expert is fine when no layer is sparse.
   EXPECT_NO_THROW(parse_hf_config(
       tiny_config_json(R"({"num_experts": 0, "encoder_sparse_step": 0, "decoder_sparse_step": 0})"), "c"));
+}
+
+std::string fixture(const std::string& name) { return test::shared_dir() + "/models/hf-tiny/" + name; }
+
+TEST(HfConfig, ReadsDenseM2M100) {
+  const std::string path = fixture("m2m100") + "/config.json";
+  if (!test::file_exists(path)) GTEST_SKIP() << path << " not found";
+  const HfConfig hf = read_hf_config(path);
+  EXPECT_EQ(hf.model.architecture, "m2m100");
+  EXPECT_EQ(hf.model.num_experts, 0);
+  EXPECT_EQ(hf.model.encoder_sparse_step, 0);
+  EXPECT_EQ(hf.model.decoder_sparse_step, 0);
+  EXPECT_EQ(hf.model.d_model, 64);
+  EXPECT_EQ(hf.model.vocab_size, 2204);
+  EXPECT_DOUBLE_EQ(hf.moe_token_dropout, 0.0);
+  // MoE keys describe another model: unknown to M2M100Config, so refused.
+  json c = json::parse(test::read_file(path));
+  c["num_experts"] = 4;
+  expect_error([&] { parse_hf_config(c.dump(), "m/config.json"); }, ErrorCode::Unsupported,
+               {"m/config.json", "num_experts", "M2M100Config"});
+}
+
+TEST(HfConfig, ReadsTheHfNllbMoeFixture) {
+  const std::string path = fixture("nllb-moe") + "/config.json";
+  if (!test::file_exists(path)) GTEST_SKIP() << path << " not found";
+  const HfConfig hf = read_hf_config(path);
+  EXPECT_EQ(hf.model.architecture, "nllb-moe");
+  EXPECT_EQ(hf.model.num_experts, 4);
+  EXPECT_DOUBLE_EQ(hf.moe_token_dropout, 0.2);
+}
+
+// The three configs whose eval-mode routing differs from the engine's, by field and value.
+TEST(HfConfig, BadRoutingFixturesAreRefusedByName) {
+  const std::pair<const char*, std::vector<const char*>> cases[] = {
+      {"bad-router-bias", {"router_bias", "true"}},
+      {"bad-second-policy", {"second_expert_policy", "random"}},
+      {"bad-capacity", {"moe_eval_capacity_token_fraction", "0.5"}},
+  };
+  for (const auto& [name, fragments] : cases) {
+    const std::string path = fixture(name) + "/config.json";
+    if (!test::file_exists(path)) GTEST_SKIP() << path << " not found";
+    try {
+      read_hf_config(path);
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+      for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(HfConfig, RoutingFieldsImplementedOrRefused) {
+  auto accepted = [](const char* overrides) { EXPECT_NO_THROW(parse_hf_config(tiny_config_json(overrides), "c")) << overrides; };
+  auto refused = [](const char* overrides, std::initializer_list<const char*> fragments) {
+    expect_error([&] { parse_hf_config(tiny_config_json(overrides), "c"); }, ErrorCode::Unsupported, fragments);
+  };
+  refused(R"({"second_expert_policy": "sampling"})", {"second_expert_policy", "sampling"});
+  refused(R"({"router_dtype": "bfloat16"})", {"router_dtype", "bfloat16"});
+  refused(R"({"moe_eval_capacity_token_fraction": 0.0})", {"moe_eval_capacity_token_fraction"});
+  refused(R"({"moe_eval_capacity_token_fraction": -1})", {"moe_eval_capacity_token_fraction"});
+  // Nothing is dropped from 1.0 up, so the dropping order and the fixed capacity cannot matter.
+  accepted(R"({"moe_eval_capacity_token_fraction": 2.0, "expert_capacity": 1, "batch_prioritized_routing": true,
+              "normalize_router_prob_before_dropping": true, "router_ignore_padding_tokens": true,
+              "router_dtype": "float32", "second_expert_policy": "all", "router_z_loss_coef": 0.1,
+              "router_aux_loss_coef": 0.1, "output_router_logits": true})");
+  accepted(R"({"dropout": 0.3, "attention_dropout": 0.1, "activation_dropout": 0.1, "encoder_layerdrop": 0.05,
+              "decoder_layerdrop": 0.05, "init_std": 0.02, "use_cache": true, "torch_dtype": "bfloat16",
+              "transformers_version": "4.40.2", "is_encoder_decoder": true, "num_hidden_layers": 2})");
+}
+
+TEST(HfConfig, GenerationKeysAreOptionsNeutralOrRefused) {
+  // Tusk's decoding options govern these.
+  EXPECT_NO_THROW(parse_hf_config(
+      tiny_config_json(R"({"max_length": 200, "num_beams": 5, "length_penalty": 1.0, "early_stopping": true})"), "c"));
+  // Neutral values of settings that would change greedy results are fine...
+  EXPECT_NO_THROW(parse_hf_config(tiny_config_json(R"({"no_repeat_ngram_size": 0, "repetition_penalty": 1.0,
+      "forced_bos_token_id": null, "do_sample": false, "temperature": 0.7, "bad_words_ids": null})"), "c"));
+  // ...others are refused by name and value.
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"no_repeat_ngram_size": 3})", "no_repeat_ngram_size"},
+      {R"({"repetition_penalty": 1.2})", "repetition_penalty"},
+      {R"({"forced_bos_token_id": 5})", "forced_bos_token_id"},
+      {R"({"forced_eos_token_id": 2})", "forced_eos_token_id"},
+      {R"({"do_sample": true})", "do_sample"},
+      {R"({"min_length": 10})", "min_length"},
+      {R"({"suppress_tokens": [4]})", "suppress_tokens"},
+      {R"({"layernorm_embedding": true})", "layernorm_embedding"},
+  };
+  for (const auto& [overrides, key] : refused)
+    expect_error([&] { parse_hf_config(tiny_config_json(overrides), "c"); }, ErrorCode::Unsupported, {key});
+}
+
+TEST(HfConfig, UnknownKeysAreRefused) {
+  expect_error([&] { parse_hf_config(tiny_config_json(R"({"rope_theta": 10000})"), "dir/config.json"); },
+               ErrorCode::Unsupported, {"dir/config.json", "rope_theta", "10000", "docs/hf-config-fields.md"});
+  expect_error([&] { parse_hf_config(tiny_config_json(R"({"is_encoder_decoder": false})"), "c"); },
+               ErrorCode::Unsupported, {"is_encoder_decoder"});
+  expect_error([&] { parse_hf_config(tiny_config_json(R"({"architectures": ["NllbMoeForCausalLM"]})"), "c"); },
+               ErrorCode::Unsupported, {"architectures", "NllbMoeForCausalLM"});
+  expect_error([&] { parse_hf_config(tiny_config_json(R"({"num_hidden_layers": 3})"), "c"); },
+               ErrorCode::InvalidModel, {"num_hidden_layers"});
+}
+
+TEST(HfConfig, GenerationConfigMustAgree) {
+  ModelConfig c = parse_hf_config(tiny_config_json(), "c").model;
+  EXPECT_NO_THROW(check_generation_config(
+      R"({"bos_token_id": 0, "decoder_start_token_id": 2, "eos_token_id": [2], "pad_token_id": 1,
+          "max_length": 200, "_from_model_config": true, "transformers_version": "4.40.2"})", "g", c));
+  expect_error([&] { check_generation_config(R"({"eos_token_id": 3})", "dir/generation_config.json", c); },
+               ErrorCode::InvalidModel, {"dir/generation_config.json", "eos_token_id", "config.json"});
+  expect_error([&] { check_generation_config(R"({"num_beams": 4, "no_repeat_ngram_size": 4})", "g", c); },
+               ErrorCode::Unsupported, {"no_repeat_ngram_size"});
+  expect_error([&] { check_generation_config(R"({"watermarking_config": {}})", "g", c); }, ErrorCode::Unsupported,
+               {"watermarking_config"});
 }
 
 TEST(HfConfig, BadJsonAndMissingFile) {

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define TUSK_VERSION_MAJOR 0
-#define TUSK_VERSION_MINOR 1
+#define TUSK_VERSION_MINOR 2
 #define TUSK_VERSION_PATCH 0
 
 /* ---- status --------------------------------------------------------------------------- */
@@ -207,10 +207,16 @@ TUSK_API tusk_status_t tusk_model_describe_verbose(const tusk_model_t *model, co
 TUSK_API tusk_status_t tusk_model_expert_bytes(const tusk_model_t *model, uint64_t *total,
                                                uint64_t *largest);
 
-/* Number of languages and the i-th language code ("en"). Strings belong to the model. */
+/* Number of languages and the i-th language's short code: ISO 639-1 ("en") where that is
+ * unambiguous in the model, else its token ("zho_Hans"). Strings belong to the model.
+ * Every call that takes a language accepts either this code or the token. Thread-safe. */
 TUSK_API tusk_status_t tusk_model_language_count(const tusk_model_t *model, int32_t *out);
 TUSK_API tusk_status_t tusk_model_language(const tusk_model_t *model, int32_t index,
                                            const char **out);
+/* The i-th language's token in the model's vocabulary, the full NLLB code ("eng_Latn").
+ * Same order as tusk_model_language. Since 0.2. Thread-safe. */
+TUSK_API tusk_status_t tusk_model_language_token(const tusk_model_t *model, int32_t index,
+                                                 const char **out);
 
 /* Converts a Hugging Face NLLB-MoE checkpoint folder (config.json, sentencepiece.model and
  * model.safetensors or sharded model-*.safetensors with model.safetensors.index.json) into one
