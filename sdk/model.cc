@@ -160,11 +160,20 @@ std::string Model::describe() const {
     << c.encoder_ffn_dim << ", sparse every " << c.encoder_sparse_step << "\n";
   o << "  decoder: " << c.decoder_layers << " layers, " << c.decoder_heads << " heads, ffn "
     << c.decoder_ffn_dim << ", sparse every " << c.decoder_sparse_step << "\n";
-  o << "  experts: " << c.num_experts << " per sparse layer, top-" << c.experts_per_token
-    << ", output scale folded " << c.expert_output_scale_folded << "\n";
+  if (c.num_experts > 0 && (c.encoder_sparse_step > 0 || c.decoder_sparse_step > 0))
+    o << "  experts: " << c.num_experts << " per sparse layer, top-" << c.experts_per_token
+      << ", output scale folded " << c.expert_output_scale_folded << "\n";
+  else
+    o << "  experts: none (a dense feed-forward in every layer)\n";
+  const format::Vocabulary& v = file_->vocabulary();
+  o << "vocabulary:    " << (v.recorded() ? v.kind : std::string("sentencepiece (no table: piece ids are model ids)"))
+    << ", " << tokenizer_->size() << " tokens";
+  if (!v.added_tokens.empty()) o << " (" << v.added_tokens.size() << " added)";
+  o << "\n";
   const uint64_t total = file_->parameter_count(), experts = file_->expert_parameter_count();
   o << "parameters:    " << total << " (" << experts << " in experts, " << (total - experts)
     << " dense)\n";
+  // code=token(id): either form is accepted wherever a language is asked for.
   o << "languages:    ";
   for (const auto& l : file_->languages()) o << " " << l.code << "=" << l.token << "(" << l.token_id << ")";
   o << "\nsections:\n";
