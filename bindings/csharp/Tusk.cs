@@ -90,6 +90,7 @@ internal static class Native {
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_expert_bytes(ModelHandle model, out ulong total, out ulong largest);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_language_count(ModelHandle model, out int count);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_language(ModelHandle model, int index, out IntPtr code);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_model_language_token(ModelHandle model, int index, out IntPtr token);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_create(ModelHandle model, OptionsHandle options, out TranslatorHandle translator);
   [DllImport(Lib, CallingConvention = C)] public static extern void tusk_translator_destroy(IntPtr translator);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, out ResultHandle result);
@@ -175,19 +176,25 @@ public sealed class Model : IDisposable {
     return Utf8.FromNative(text);
   }
 
-  public IList<string> Languages {
-    get {
-      var h = Live();
-      int n;
-      TuskException.Check(Native.tusk_model_language_count(h, out n));
-      var codes = new List<string>();
-      for (int i = 0; i < n; ++i) {
-        IntPtr code;
-        TuskException.Check(Native.tusk_model_language(h, i, out code));
-        codes.Add(Utf8.FromNative(code));
-      }
-      return codes;
+  /// <summary>Short language codes ("en"; the full token where that would be ambiguous).</summary>
+  public IList<string> Languages { get { return LanguageStrings(false); } }
+
+  /// <summary>The languages' tokens ("eng_Latn"), in the order of Languages; every call that
+  /// takes a language accepts either form.</summary>
+  public IList<string> LanguageTokens { get { return LanguageStrings(true); } }
+
+  IList<string> LanguageStrings(bool tokens) {
+    var h = Live();
+    int n;
+    TuskException.Check(Native.tusk_model_language_count(h, out n));
+    var list = new List<string>();
+    for (int i = 0; i < n; ++i) {
+      IntPtr text;
+      TuskException.Check(tokens ? Native.tusk_model_language_token(h, i, out text)
+                                 : Native.tusk_model_language(h, i, out text));
+      list.Add(Utf8.FromNative(text));
     }
+    return list;
   }
 
   /// <summary>Decoded bytes of all experts; LargestExpertBytes is the smallest budget.</summary>

@@ -39,6 +39,8 @@ class TuskTest {
         Test("model describes itself", () => {
           Check(model.Describe().Contains("nllb-moe"), "describe");
           Check(model.Languages.OrderBy(x => x).SequenceEqual(new[] { "cs", "de", "en", "fr" }), "languages");
+          Check(model.LanguageTokens[model.Languages.IndexOf("en")] == "eng_Latn", "language tokens");
+          Check(tr.Translate(Sentences[0], "eng_Latn", "deu_Latn") == reference[0], "full codes");
           Check(model.ExpertBytes > model.LargestExpertBytes, "expert bytes");
           Check(Model.Version.Split('.').Length == 3, "version");
         });

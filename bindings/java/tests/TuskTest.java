@@ -71,6 +71,9 @@ public class TuskTest {
           List<String> langs = new ArrayList<>(model.languages());
           Collections.sort(langs);
           check(langs.equals(List.of("cs", "de", "en", "fr")), "languages " + langs);
+          int en = model.languages().indexOf("en");
+          check(model.languageTokens().get(en).equals("eng_Latn"), "language tokens");
+          check(tr.translate(SENTENCES.get(0), "eng_Latn", "deu_Latn").equals(reference.get(0)), "full codes");
           check(model.expertBytes() > model.largestExpertBytes(), "expert bytes");
         });
         test("translates in order", () -> {

@@ -19,6 +19,11 @@ class ModelTest(unittest.TestCase):
     def test_open_describe_languages(self):
         with tusk.Model(MODEL) as model:
             self.assertEqual(sorted(model.languages), ["cs", "de", "en", "fr"])
+            tokens = dict(zip(model.languages, model.language_tokens))
+            self.assertEqual(tokens["en"], "eng_Latn")
+            with tusk.Translator(model, threads=1) as tr:
+                self.assertEqual(tr.translate(["A dog runs."], "eng_Latn", "deu_Latn"),
+                                 tr.translate(["A dog runs."], "en", "de"))
             self.assertIn("nllb-moe", model.describe())
             self.assertIn("expert usage", model.describe())
             total, largest = model.expert_bytes

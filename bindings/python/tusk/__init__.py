@@ -180,14 +180,24 @@ class Model(_Handle):
 
     @property
     def languages(self):
+        """Short language codes ("en"; the full token where that would be ambiguous)."""
+        return self._language_strings(_lib.lib.tusk_model_language)
+
+    @property
+    def language_tokens(self):
+        """The languages' tokens ("eng_Latn"), in the order of `languages`; either form is
+        accepted wherever a language is asked for."""
+        return self._language_strings(_lib.lib.tusk_model_language_token)
+
+    def _language_strings(self, fn):
         count = ctypes.c_int32()
         _check(_lib.lib.tusk_model_language_count(self._live(), ctypes.byref(count)))
-        codes = []
+        out = []
         for i in range(count.value):
-            code = ctypes.c_char_p()
-            _check(_lib.lib.tusk_model_language(self._handle, i, ctypes.byref(code)))
-            codes.append(code.value.decode())
-        return codes
+            text = ctypes.c_char_p()
+            _check(fn(self._handle, i, ctypes.byref(text)))
+            out.append(text.value.decode())
+        return out
 
     @property
     def expert_bytes(self):

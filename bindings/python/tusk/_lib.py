@@ -125,6 +125,7 @@ _declare("tusk_model_describe_verbose", _S, _P, ctypes.POINTER(ctypes.c_char_p))
 _declare("tusk_model_expert_bytes", _S, _P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64))
 _declare("tusk_model_language_count", _S, _P, c_int32_p)
 _declare("tusk_model_language", _S, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p))
+_declare("tusk_model_language_token", _S, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p))
 _declare("tusk_convert_hf", _S, ctypes.c_char_p, ctypes.c_char_p, _P, PROGRESS, ctypes.c_void_p)
 _declare("tusk_model_calibrate", _S, ctypes.c_char_p, ctypes.POINTER(CalibrationText), ctypes.c_size_t, _P,
          ctypes.c_char_p, PROGRESS, ctypes.c_void_p)

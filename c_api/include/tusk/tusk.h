@@ -92,7 +92,9 @@ typedef enum tusk_option_t {
                                        TUSK_OPT_EXPERT_EVICTION.
                                        Output is identical under every budget. At least the
                                        largest expert (tusk_model_expert_bytes), else
-                                       tusk_translator_create fails */
+                                       tusk_translator_create fails. A dense model (no
+                                       experts) has nothing to page: this option and the
+                                       other expert options are accepted and do nothing */
   TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA */
   TUSK_OPT_ZSTD_LEVEL = 10,         /* converter: zstd level for expert frames (default 3) */
   TUSK_OPT_EXPERT_WEIGHTS = 11,     /* converter: storage of the expert weight matrices, a
@@ -218,9 +220,12 @@ TUSK_API tusk_status_t tusk_model_language(const tusk_model_t *model, int32_t in
 TUSK_API tusk_status_t tusk_model_language_token(const tusk_model_t *model, int32_t index,
                                                  const char **out);
 
-/* Converts a Hugging Face NLLB-MoE checkpoint folder (config.json, sentencepiece.model and
- * model.safetensors or sharded model-*.safetensors with model.safetensors.index.json) into one
- * .tusk file. Output is byte-identical for identical input. The file is written to a temporary
+/* Converts a Hugging Face NLLB-MoE or M2M100 (NLLB-200) checkpoint folder (config.json, the
+ * tokenizer files: sentencepiece.bpe.model with NllbTokenizer's JSON files, or our
+ * sentencepiece.model alone; model.safetensors or sharded model-*.safetensors with
+ * model.safetensors.index.json) into one .tusk file. Every config.json key is implemented or
+ * refused by name (TUSK_ERROR_UNSUPPORTED; README "Converting published models"); tokenizer
+ * files that disagree, TUSK_ERROR_INVALID_MODEL naming them. Output is byte-identical for identical input. The file is written to a temporary
  * name and renamed, so a failed or cancelled conversion leaves no partial file.
  * options (may be NULL): TUSK_OPT_ZSTD_LEVEL, TUSK_OPT_EXPERT_WEIGHTS, TUSK_OPT_DENSE_WEIGHTS,
  * TUSK_OPT_GROUP_SIZE. Refused before any weight is read: dense int4 and a group size that

@@ -32,17 +32,25 @@ public final class Model extends Handle {
     });
   }
 
-  public List<String> languages() {
+  /** Short language codes ("en"; the full token where that would be ambiguous). */
+  public List<String> languages() { return languageStrings(false); }
+
+  /** The languages' tokens ("eng_Latn"), in the order of {@link #languages}; every call that
+   *  takes a language accepts either form. */
+  public List<String> languageTokens() { return languageStrings(true); }
+
+  private List<String> languageStrings(boolean tokens) {
     return with(m -> {
       IntByReference count = new IntByReference();
       TuskException.check(TuskLibrary.INSTANCE.tusk_model_language_count(m, count));
-      List<String> codes = new ArrayList<>();
+      List<String> out = new ArrayList<>();
       for (int i = 0; i < count.getValue(); ++i) {
-        PointerByReference code = new PointerByReference();
-        TuskException.check(TuskLibrary.INSTANCE.tusk_model_language(m, i, code));
-        codes.add(code.getValue().getString(0, "UTF-8"));
+        PointerByReference text = new PointerByReference();
+        TuskException.check(tokens ? TuskLibrary.INSTANCE.tusk_model_language_token(m, i, text)
+                                   : TuskLibrary.INSTANCE.tusk_model_language(m, i, text));
+        out.add(text.getValue().getString(0, "UTF-8"));
       }
-      return codes;
+      return out;
     });
   }
 

@@ -48,6 +48,7 @@ interface TuskLibrary extends Library {
   int tusk_model_expert_bytes(Pointer model, LongByReference total, LongByReference largest);
   int tusk_model_language_count(Pointer model, IntByReference out);
   int tusk_model_language(Pointer model, int index, PointerByReference out);
+  int tusk_model_language_token(Pointer model, int index, PointerByReference out);
 
   int tusk_translator_create(Pointer model, Pointer options, PointerByReference out);
   void tusk_translator_destroy(Pointer translator);
