@@ -8,7 +8,7 @@ usage (Debian python3 with python3-torch, python3-sentencepiece, pip transformer
   /usr/bin/python3 bench/make_wide_nllb_moe.py /tmp/wide-nllb-moe [--layers 2] [--experts 16] [--dtype bf16]
 
 The tokenizer is a small SentencePiece BPE (2000 pieces, trained on Multi30k as
-/work/shared/tools/make_hf_fixtures.py does) wrapped by NllbTokenizer: it covers ids 0..2203
+../shared/tools/make_hf_fixtures.py does) wrapped by NllbTokenizer: it covers ids 0..2203
 (fairseq offset, 202 language codes, <mask>). vocab_size stays 256206, so the embedding rows
 beyond 2203 are padding that no token reaches, as Meta's 256206 pads beyond its 256204 tokens.
 """
@@ -18,8 +18,11 @@ import torch
 from transformers import NllbMoeConfig, NllbMoeForConditionalGeneration, NllbTokenizer
 from transformers.modeling_utils import no_init_weights
 
-sys.path.insert(0, "/work/shared/tools")
-from make_hf_fixtures import train_spm  # same SentencePiece recipe as the small fixtures
+# The shared folder beside the repository (or $TUSK_SHARED_DIR), as the tests find it.
+SHARED = os.environ.get("TUSK_SHARED_DIR",
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+sys.path.insert(0, os.path.join(SHARED, "tools"))
+from make_hf_fixtures import train_spm  # noqa: E402  same SentencePiece recipe as the small fixtures
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -30,7 +33,7 @@ def main():
     ap.add_argument("--layers", type=int, default=2, help="layers in each of encoder and decoder")
     ap.add_argument("--experts", type=int, default=16)
     ap.add_argument("--dtype", choices=DTYPES, default="bf16")
-    ap.add_argument("--data", default="/work/shared/data/multi30k")
+    ap.add_argument("--data", default=os.path.join(SHARED, "data", "multi30k"))
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     t0 = time.time()

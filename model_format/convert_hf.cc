@@ -177,7 +177,12 @@ class Converter {
     const SafetensorsTensor& ta = ckpt_.info(a);
     const SafetensorsTensor& tb = ckpt_.info(b);
     if (ta.shape != tb.shape) return false;
-    if (ta.dtype == tb.dtype) return ckpt_.raw(a) == ckpt_.raw(b);
+    if (ta.dtype == tb.dtype) {
+      const bool equal = ckpt_.raw(a) == ckpt_.raw(b);
+      ckpt_.release(a);
+      ckpt_.release(b);
+      return equal;
+    }
     std::vector<float> va = ckpt_.read_as_f32(a), vb = ckpt_.read_as_f32(b);
     return std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
   }

@@ -130,20 +130,37 @@ float int4_scale(const float* w, size_t count) {
   return best_scale;
 }
 
-QuantStats quantization_error(const float* a, const float* b, size_t count) {
-  double max_error = 0.0, sum_dd = 0.0, sum_aa = 0.0;
-  for (size_t i = 0; i < count; ++i) {
-    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+namespace {
+
+// Running max |a - b| and relative RMS, element by element in index order (so quantizing row
+// by row gives the same bits as one pass over the whole matrix).
+class ErrorAccumulator {
+ public:
+  void add(float a, float b) {
+    const double d = static_cast<double>(a) - static_cast<double>(b);
     // NaN-aware max: a NaN or inf difference must show, not vanish in std::max.
-    if (!(std::fabs(d) <= max_error)) max_error = std::fabs(d);
-    sum_dd += d * d;
-    sum_aa += static_cast<double>(a[i]) * a[i];
+    if (!(std::fabs(d) <= max_error_)) max_error_ = std::fabs(d);
+    sum_dd_ += d * d;
+    sum_aa_ += static_cast<double>(a) * a;
   }
-  QuantStats s;
-  s.max_abs_error = static_cast<float>(max_error);
-  s.relative_rms = sum_aa > 0.0 ? static_cast<float>(std::sqrt(sum_dd / sum_aa))
-                                : (sum_dd > 0.0 ? INFINITY : 0.0f);
-  return s;
+  QuantStats result() const {
+    QuantStats s;
+    s.max_abs_error = static_cast<float>(max_error_);
+    s.relative_rms = sum_aa_ > 0.0 ? static_cast<float>(std::sqrt(sum_dd_ / sum_aa_))
+                                   : (sum_dd_ > 0.0 ? INFINITY : 0.0f);
+    return s;
+  }
+
+ private:
+  double max_error_ = 0.0, sum_dd_ = 0.0, sum_aa_ = 0.0;
+};
+
+}  // namespace
+
+QuantStats quantization_error(const float* a, const float* b, size_t count) {
+  ErrorAccumulator e;
+  for (size_t i = 0; i < count; ++i) e.add(a[i], b[i]);
+  return e.result();
 }
 
 QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n, int64_t k,
@@ -164,14 +181,21 @@ QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n
   out.data_.reset(std::aligned_alloc(64, (out.bytes_ + 63) / 64 * 64));
   if (!out.data_) throw std::bad_alloc();
 
-  std::vector<float> approx(count);  // what the stored values stand for
+  // Row by row (the packed layouts keep each row's bytes together), so memory stays at the
+  // input plus the packed output: no full-size copy of the values or of what they stand for.
+  const size_t row_bytes = kernels::packed_bytes(type, 1, k);
+  auto* packed = static_cast<unsigned char*>(out.data_.get());
+  ErrorAccumulator error;
   if (format == WeightFormat::F16) {
-    std::vector<uint16_t> halves(count);
-    for (size_t i = 0; i < count; ++i) {
-      halves[i] = f32_to_f16(w[i]);
-      approx[i] = f16_to_f32(halves[i]);
+    std::vector<uint16_t> halves(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n; ++r) {
+      const float* row = w + static_cast<size_t>(r) * static_cast<size_t>(k);
+      for (int64_t c = 0; c < k; ++c) {
+        halves[c] = f32_to_f16(row[c]);
+        error.add(row[c], f16_to_f32(halves[c]));
+      }
+      kernels::pack_weights(type, halves.data(), 1, k, packed + static_cast<size_t>(r) * row_bytes);
     }
-    kernels::pack_weights(type, halves.data(), n, k, out.data_.get());
   } else {
     for (size_t i = 0; i < count; ++i) {
       if (!std::isfinite(w[i])) {
@@ -185,23 +209,23 @@ QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n
     const int64_t groups = k / group;
     out.group = group;
     out.scales.resize(static_cast<size_t>(n * groups));
-    std::vector<int8_t> q(count);
+    std::vector<int8_t> q(static_cast<size_t>(k));
     for (int64_t r = 0; r < n; ++r) {
+      const float* row = w + static_cast<size_t>(r) * static_cast<size_t>(k);
       for (int64_t g = 0; g < groups; ++g) {
-        const size_t begin = static_cast<size_t>(r * k + g * group);
-        const float* chunk = w + begin;
+        const float* chunk = row + g * group;
         const float scale = int4 ? int4_scale(chunk, static_cast<size_t>(group))
                                  : int8_scale(chunk, static_cast<size_t>(group));
         out.scales[static_cast<size_t>(r * groups + g)] = scale;
-        for (size_t i = begin; i < begin + static_cast<size_t>(group); ++i) {
-          q[i] = quantize_value(w[i], scale, lo, hi);
-          approx[i] = static_cast<float>(q[i]) * scale;  // as the kernels dequantize
+        for (int64_t c = g * group; c < (g + 1) * group; ++c) {
+          q[c] = quantize_value(row[c], scale, lo, hi);
+          error.add(row[c], static_cast<float>(q[c]) * scale);  // as the kernels dequantize
         }
       }
+      kernels::pack_weights(type, q.data(), 1, k, packed + static_cast<size_t>(r) * row_bytes);
     }
-    kernels::pack_weights(type, q.data(), n, k, out.data_.get());
   }
-  out.stats = quantization_error(w, approx.data(), count);
+  out.stats = error.result();
   return out;
 }
 

@@ -351,7 +351,23 @@ std::string_view SafetensorsFile::raw(std::string_view name) const {
   return {reinterpret_cast<const char*>(data_ + t.begin), static_cast<size_t>(t.bytes())};
 }
 
+void SafetensorsFile::release(std::string_view name) const {
+  const SafetensorsTensor& t = info(name);
+  // Whole pages inside the tensor only: a page shared with a neighbour is left alone.
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(data_ + t.begin) + page - 1) / page * page;
+  const uintptr_t last = reinterpret_cast<uintptr_t>(data_ + t.end) / page * page;
+  // A read-only private file mapping: dropped pages read back from the file if touched again.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 std::vector<float> SafetensorsFile::read_as_f32(std::string_view name) const {
+  std::vector<float> out = convert_to_f32(name);
+  release(name);
+  return out;
+}
+
+std::vector<float> SafetensorsFile::convert_to_f32(std::string_view name) const {
   const SafetensorsTensor& t = info(name);
   const unsigned char* p = data_ + t.begin;
   const size_t n = static_cast<size_t>(t.elements());
@@ -465,6 +481,8 @@ std::string_view SafetensorsCheckpoint::raw(std::string_view name) const {
 std::vector<float> SafetensorsCheckpoint::read_as_f32(std::string_view name) const {
   return shard_of(name).read_as_f32(name);
 }
+
+void SafetensorsCheckpoint::release(std::string_view name) const { shard_of(name).release(name); }
 
 const std::string& SafetensorsCheckpoint::file_of(std::string_view name) const {
   return shard_of(name).path();

@@ -56,14 +56,20 @@ class SafetensorsFile {
   const SafetensorsTensor& info(std::string_view name) const;  // throws InvalidModel if missing
   // The tensor's bytes as stored (little-endian), a view into the mapping.
   std::string_view raw(std::string_view name) const;
-  // Converts an F32, F16 or BF16 tensor to float; other dtypes throw Unsupported.
+  // Converts an F32, F16 or BF16 tensor to float; other dtypes throw Unsupported. Then
+  // releases the tensor's mapped pages, so reading a checkpoint tensor by tensor keeps one
+  // tensor in memory, not every page read so far.
   std::vector<float> read_as_f32(std::string_view name) const;
+  // Drops the tensor's pages from this process (they are read from the file again if a view
+  // of them is used later). Views stay valid.
+  void release(std::string_view name) const;
   // The optional "__metadata__" string map.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
   SafetensorsFile() = default;
   void parse_header(std::string_view header, uint64_t data_size);
+  std::vector<float> convert_to_f32(std::string_view name) const;
 
   std::string path_;
   const unsigned char* map_ = nullptr;
@@ -86,7 +92,8 @@ class SafetensorsCheckpoint {
   bool has(std::string_view name) const;
   const SafetensorsTensor& info(std::string_view name) const;  // throws InvalidModel if missing
   std::string_view raw(std::string_view name) const;
-  std::vector<float> read_as_f32(std::string_view name) const;
+  std::vector<float> read_as_f32(std::string_view name) const;  // releases pages, as above
+  void release(std::string_view name) const;
   // The file holding `name` (for messages).
   const std::string& file_of(std::string_view name) const;
   // The single file or the index file the checkpoint was opened from (for messages).
