@@ -351,45 +351,55 @@ std::string_view SafetensorsFile::raw(std::string_view name) const {
   return {reinterpret_cast<const char*>(data_ + t.begin), static_cast<size_t>(t.bytes())};
 }
 
-void SafetensorsFile::release(std::string_view name) const {
-  const SafetensorsTensor& t = info(name);
-  // Whole pages inside the tensor only: a page shared with a neighbour is left alone.
+namespace {
+
+// Drops the whole pages inside [begin, end) from this process. A read-only private file
+// mapping: a dropped page is read back from the file if it is touched again.
+void drop_pages(const unsigned char* begin, const unsigned char* end) {
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t first = (reinterpret_cast<uintptr_t>(data_ + t.begin) + page - 1) / page * page;
-  const uintptr_t last = reinterpret_cast<uintptr_t>(data_ + t.end) / page * page;
-  // A read-only private file mapping: dropped pages read back from the file if touched again.
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t last = reinterpret_cast<uintptr_t>(end) / page * page;
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
-std::vector<float> SafetensorsFile::read_as_f32(std::string_view name) const {
-  std::vector<float> out = convert_to_f32(name);
-  release(name);
-  return out;
+}  // namespace
+
+void SafetensorsFile::release(std::string_view name) const {
+  const SafetensorsTensor& t = info(name);
+  drop_pages(data_ + t.begin, data_ + t.end);
 }
 
-std::vector<float> SafetensorsFile::convert_to_f32(std::string_view name) const {
+std::vector<float> SafetensorsFile::read_as_f32(std::string_view name) const {
   const SafetensorsTensor& t = info(name);
+  if (t.dtype != SafetensorsDType::F32 && t.dtype != SafetensorsDType::F16 && t.dtype != SafetensorsDType::BF16)
+    throw Error(ErrorCode::Unsupported, path_ + ": tensor " + in_quotes(name) + " has dtype " +
+                                            safetensors_dtype_name(t.dtype) +
+                                            "; only F32, F16 and BF16 convert to float");
   const unsigned char* p = data_ + t.begin;
   const size_t n = static_cast<size_t>(t.elements());
-  std::vector<float> out;
-  switch (t.dtype) {
-    case SafetensorsDType::F32:
-      out.resize(n);
-      if (n) std::memcpy(out.data(), p, n * sizeof(float));  // host is little-endian
-      break;
-    case SafetensorsDType::F16:
-      out.resize(n);
-      for (size_t i = 0; i < n; ++i) out[i] = f16_to_f32(static_cast<uint16_t>(p[2 * i] | p[2 * i + 1] << 8));
-      break;
-    case SafetensorsDType::BF16:
-      out.resize(n);
-      for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(static_cast<uint16_t>(p[2 * i] | p[2 * i + 1] << 8));
-      break;
-    default:
-      throw Error(ErrorCode::Unsupported, path_ + ": tensor " + in_quotes(name) + " has dtype " +
-                                              safetensors_dtype_name(t.dtype) +
-                                              "; only F32, F16 and BF16 convert to float");
+  const size_t size = safetensors_dtype_size(t.dtype);
+  std::vector<float> out(n);
+  // In 64 MB pieces, each piece's pages dropped once converted: the mapping never holds more
+  // than a piece of the tensor beside the floats.
+  const size_t piece = (64u << 20) / size;
+  for (size_t first = 0; first < n; first += piece) {
+    const size_t last = std::min(n, first + piece);
+    const unsigned char* q = p + first * size;
+    float* o = out.data() + first;
+    switch (t.dtype) {
+      case SafetensorsDType::F32:
+        std::memcpy(o, q, (last - first) * sizeof(float));  // host is little-endian
+        break;
+      case SafetensorsDType::F16:
+        for (size_t i = 0; i < last - first; ++i) o[i] = f16_to_f32(static_cast<uint16_t>(q[2 * i] | q[2 * i + 1] << 8));
+        break;
+      default:
+        for (size_t i = 0; i < last - first; ++i) o[i] = bf16_to_f32(static_cast<uint16_t>(q[2 * i] | q[2 * i + 1] << 8));
+        break;
+    }
+    drop_pages(q, p + last * size);
   }
+  release(name);  // the pages pieces shared at their edges
   return out;
 }
 

@@ -69,7 +69,6 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   void parse_header(std::string_view header, uint64_t data_size);
-  std::vector<float> convert_to_f32(std::string_view name) const;
 
   std::string path_;
   const unsigned char* map_ = nullptr;

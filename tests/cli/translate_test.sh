@@ -51,6 +51,9 @@ case "$case_name" in
     # Deterministic: the same input gives the same output.
     translate again "$tmp/three.txt" --model "$model" --src en --tgt de
     cmp -s "$tmp/greedy.out" "$tmp/again.out" || fail "two runs differ"
+    # Full NLLB codes name the same languages as the short ones.
+    translate long_codes "$tmp/three.txt" --model "$model" --src eng_Latn --tgt deu_Latn
+    cmp -s "$tmp/greedy.out" "$tmp/long_codes.out" || fail "eng_Latn->deu_Latn differs from en->de"
     ;;
   options)
     translate beam "$tmp/three.txt" --model "$model" --src en --tgt de --beam-size 4 \

@@ -145,6 +145,35 @@ TEST_P(HfParity, LanguagesListBothCodes) {
   EXPECT_EQ(tusk_translate(translator_, "eng_latn", "de", texts, 1, &r), TUSK_ERROR_UNKNOWN_LANGUAGE);
 }
 
+// A dense model has no experts: the paging options are accepted and change nothing.
+TEST_P(HfParity, PagingOptionsOnADenseModelAreANoOp) {
+  if (std::string(GetParam()) != "m2m100") GTEST_SKIP() << "dense models only";
+  uint64_t total = 1, largest = 1;
+  ASSERT_EQ(tusk_model_expert_bytes(model_, &total, &largest), TUSK_OK);
+  EXPECT_EQ(total, 0u);
+  tusk_options_t* o = nullptr;
+  ASSERT_EQ(tusk_options_create(&o), TUSK_OK);
+  ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_MAX_DECODING_LENGTH, kMaxGenerated), TUSK_OK);
+  ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_EXPERT_BUDGET_BYTES, 1), TUSK_OK);
+  ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_EXPERT_DIRECT_IO, 1), TUSK_OK);
+  tusk_translator_t* paged = nullptr;
+  ASSERT_EQ(tusk_translator_create(model_, o, &paged), TUSK_OK) << tusk_last_error();
+  const std::string text = goldens_[0].g["source"];
+  const char* texts[] = {text.c_str()};
+  tusk_result_t* r = nullptr;
+  ASSERT_EQ(tusk_translate(paged, "en", "de", texts, 1, &r), TUSK_OK) << tusk_last_error();
+  compare(r, 0, goldens_[0], "budgeted dense translator");
+  EXPECT_EQ(equal_, 1);
+  tusk_stats_t stats;
+  stats.struct_size = sizeof stats;
+  ASSERT_EQ(tusk_translator_stats(paged, &stats), TUSK_OK);
+  EXPECT_EQ(stats.misses, 0u);
+  EXPECT_EQ(stats.peak_cache_bytes, 0u);
+  tusk_result_free(r);
+  tusk_translator_destroy(paged);
+  tusk_options_destroy(o);
+}
+
 INSTANTIATE_TEST_SUITE_P(HfTiny, HfParity, ::testing::Values("nllb-moe", "m2m100"),
                          [](const auto& info) { return std::string(info.param) == "nllb-moe" ? "NllbMoe" : "M2M100"; });
 

@@ -95,6 +95,41 @@ TEST_F(Crafting, ValidCraftedFileOpensAndLoads) {
   EXPECT_EQ(file->tokenizer_model(), "spm");
 }
 
+// The vocabulary table: read back as written, and every id inside the vocabulary.
+TEST_F(Crafting, VocabularyReadsBack) {
+  Crafted c = valid_crafted();
+  c.meta.vocabulary = {"nllb", {3, 0, 2, 4, -1}, {{"<pad>", 1, true}, {"eng_Latn", 20, true}, {"<x>", 21, false}},
+                       Detokenizer::JoinPieces, true};
+  write_bytes(path_, assemble_file(c.weights, c.meta));
+  auto file = ModelFile::open(path_, {});
+  const Vocabulary& v = file->vocabulary();
+  EXPECT_EQ(v.kind, "nllb");
+  EXPECT_EQ(v.piece_ids, (std::vector<int32_t>{3, 0, 2, 4, -1}));
+  ASSERT_EQ(v.added_tokens.size(), 3u);
+  EXPECT_EQ(v.added_tokens[2].content, "<x>");
+  EXPECT_EQ(v.added_tokens[2].id, 21);
+  EXPECT_FALSE(v.added_tokens[2].special);
+  EXPECT_EQ(v.detokenizer, Detokenizer::JoinPieces);
+  EXPECT_TRUE(v.clean_up_tokenization_spaces);
+  // Absent in files from before it: not recorded.
+  write_bytes(path_, assemble_file(valid_crafted().weights, valid_crafted().meta));
+  EXPECT_FALSE(ModelFile::open(path_, {})->vocabulary().recorded());
+}
+
+TEST_F(Crafting, VocabularyOutsideTheModel) {
+  auto with = [](Vocabulary v) { return [v](Crafted& c) { c.meta.vocabulary = v; }; };
+  expect_rejected(with({"nllb", {0, 32}, {}, Detokenizer::JoinPieces, false}),
+                  {"vocabulary maps piece 1 to id 32, outside the vocabulary (32 tokens)"});
+  expect_rejected(with({"nllb", {0, -2}, {}, Detokenizer::JoinPieces, false}), {"piece 1 to id -2"});
+  expect_rejected(with({"nllb", {0}, {{"<m>", 40, true}}, Detokenizer::JoinPieces, false}),
+                  {"added token '<m>' has id 40"});
+  expect_rejected(with({"nllb", {0}, {{"<m>", 4, true}, {"<n>", 4, true}}, Detokenizer::JoinPieces, false}),
+                  {"two added tokens with id 4"});
+  expect_rejected(with({"nllb", {0}, {{"", 4, true}}, Detokenizer::JoinPieces, false}), {"empty text"});
+  expect_rejected(with({"bpe", {0}, {}, Detokenizer::JoinPieces, false}), {"vocabulary kind 'bpe' is unknown"});
+  expect_rejected(with({"nllb", {0}, {}, static_cast<Detokenizer>(9), false}), {"detokenizer 9 is unknown"});
+}
+
 TEST_F(Crafting, TensorPastEndOfFile) {
   const uint64_t size = crafted_file_size();
   expect_rejected([&](Crafted& c) { c.meta.tensors[0].offset = size - 32; },
