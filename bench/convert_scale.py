@@ -12,10 +12,13 @@ The converter must stream tensor by tensor: its peak RSS should be about the lar
   * as the baseline in the same run, loads the same checkpoint with transformers'
     from_pretrained (what a Python converter starts with) and measures its peak RSS,
   * translates a sentence with the converted file and prints the ids it produced (random
-    weights: the text means nothing, but every layer and expert ran).
+    weights: the text means nothing, but every layer and expert ran),
+  * with --parity N, also converts at fp32 and compares Tusk's greedy ids on N Multi30k
+    sentences with transformers' generate() on the same checkpoint (upcast to fp32): parity
+    at nllb-moe-54b's widths and padded vocabulary (needs ~7 GB of disk and ~8 GB of memory).
 
   /usr/bin/python3 bench/convert_scale.py [--checkpoint /tmp/wide-nllb-moe] [--out /tmp/wide.tusk]
-      [--convert-flags "--experts int4 --dense int8"] [--no-hf]
+      [--convert-flags "--experts int4 --dense int8"] [--no-hf] [--parity N]
 """
 import argparse
 import json
@@ -30,6 +33,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 GiB = 1 << 30
+# generate() on the checkpoint in fp32; prints one JSON list of ids per line of stdin.
+HF_GENERATE = """
+import json, sys, torch
+from transformers import NllbMoeForConditionalGeneration, NllbTokenizer
+path, new = sys.argv[1], int(sys.argv[2])
+tok = NllbTokenizer.from_pretrained(path, src_lang="eng_Latn")
+m = NllbMoeForConditionalGeneration.from_pretrained(path, torch_dtype=torch.float32).eval()
+for line in sys.stdin:
+    enc = tok(line.rstrip("\\n"), return_tensors="pt")
+    with torch.no_grad():
+        out = m.generate(**enc, decoder_start_token_id=2, forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"),
+                         num_beams=1, do_sample=False, max_new_tokens=new)
+    print(json.dumps(out[0].tolist()[1:]), flush=True)
+"""
 HF_LOAD = """
 import resource, sys, torch
 from transformers import NllbMoeForConditionalGeneration
@@ -91,6 +108,8 @@ def main():
     ap.add_argument("--convert-flags", default="--experts int4 --dense int8")
     ap.add_argument("--tusk", default=benchlib.DEFAULT_TUSK)
     ap.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    ap.add_argument("--parity", type=int, default=0, metavar="N",
+                    help="also compare greedy ids with transformers on N sentences (fp32 conversion)")
     a = ap.parse_args()
     tusk = benchlib.check_tusk(a.tusk)
 
@@ -122,6 +141,26 @@ def main():
         r = tr.translate_detailed(["A man rides a bike down the street."], "eng_Latn", "deu_Latn")[0]
     print(f"translates: en->de produced {len(r.tokens)} ids {list(r.tokens)} in {time.time() - start:.1f} s "
           f"(open + translate; random weights, so the text means nothing: {r.text!r})")
+    if a.parity:
+        parity(a, tusk, tusk_py, benchlib.read_lines("en", a.parity))
+
+
+def parity(a, tusk, tusk_py, sentences):
+    """Greedy ids of an fp32 conversion against transformers' generate() on the same weights."""
+    fp32 = os.path.splitext(a.out)[0] + "-fp32.tusk"
+    seconds, rss, _ = measured([tusk, "convert", "--from-hf", a.checkpoint, "--out", fp32])
+    print(f"tusk convert (fp32): {seconds:.1f} s, peak RSS {rss / GiB:.2f} GiB, wrote "
+          f"{os.path.getsize(fp32) / GiB:.2f} GiB")
+    new = 16  # generate()'s max_new_tokens counts the forced language code
+    with tusk_py.Model(fp32) as model, tusk_py.Translator(model, max_decoding_length=new - 1) as tr:
+        ours = [list(r.tokens) for r in tr.translate_detailed(sentences, "en", "de")]
+    hf = subprocess.run([sys.executable, "-c", HF_GENERATE, a.checkpoint, str(new)], input="\n".join(sentences) + "\n",
+                        capture_output=True, text=True, check=True).stdout.split("\n")
+    equal = sum(1 for o, h in zip(ours, hf) if h and o == json.loads(h))
+    for o, h in zip(ours, hf):
+        print(f"  tusk {o}\n  hf   {json.loads(h)}")
+    print(f"parity at 54B widths: {equal} of {len(sentences)} sentences with identical greedy ids")
+    os.remove(fp32)
 
 
 if __name__ == "__main__":

@@ -250,13 +250,23 @@ class Converter {
   }
 
   void write_dense(ModelWriter& writer, const std::string& name, const DenseEntry& entry) {
-    const std::vector<float> values = ckpt_.read_as_f32(entry.source);
     const WeightFormat format = entry.role == Role::Plain ? WeightFormat::F32 : options_.dense;
+    if (format == WeightFormat::F32) {
+      const std::vector<float> values = ckpt_.read_as_f32(entry.source);
+      writer.add_dense({name, DType::F32, entry.shape, values.data()});
+      return;
+    }
+    // Quantized straight from the checkpoint, a block of rows at a time: the largest tensors
+    // (the embedding) are never held in fp32.
+    const int64_t n = entry.shape[0], k = entry.shape[1];
     const int64_t group_size = entry.role == Role::Embedding ? 0 : options_.group_size;
-    std::deque<QuantizedWeights> keep;
-    std::vector<TensorData> tensors;
-    add_matrix(name, name, entry.shape, values, format, group_size, &keep, &tensors);
-    for (const TensorData& t : tensors) writer.add_dense(t);
+    const RowReader rows = [&](int64_t first, int64_t count, float* out) {
+      ckpt_.read_range_as_f32(entry.source, static_cast<uint64_t>(first * k), static_cast<uint64_t>(count * k), out);
+    };
+    const QuantizedWeights q = quantize_weights(format, rows, n, k, group_size, name);
+    ckpt_.release(entry.source);
+    writer.add_dense({name, q.dtype, entry.shape, q.data(), q.stats});
+    if (!q.scales.empty()) writer.add_dense({scales_name(name), DType::F32, {q.n, q.k / q.group}, q.scales.data()});
   }
 
   void write_expert(ModelWriter& writer, const ExpertRef& ref) {

@@ -165,11 +165,19 @@ QuantStats quantization_error(const float* a, const float* b, size_t count) {
 
 QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n, int64_t k,
                                   int64_t group_size, const std::string& name) {
+  const RowReader rows = [&](int64_t first, int64_t count, float* out) {
+    const size_t begin = static_cast<size_t>(first) * static_cast<size_t>(k);
+    std::copy(w + begin, w + begin + static_cast<size_t>(count) * static_cast<size_t>(k), out);
+  };
+  return quantize_weights(format, rows, n, k, group_size, name);
+}
+
+QuantizedWeights quantize_weights(WeightFormat format, const RowReader& rows, int64_t n, int64_t k,
+                                  int64_t group_size, const std::string& name) {
   if (format == WeightFormat::F32) {
     throw Error(ErrorCode::Internal, "quantize_weights: tensor '" + name + "' asked for fp32");
   }
   const int64_t group = checked_group(format, n, k, group_size, name);
-  const size_t count = static_cast<size_t>(n) * static_cast<size_t>(k);
   const kernels::WeightType type = kernel_type(format);
 
   QuantizedWeights out;
@@ -181,37 +189,44 @@ QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n
   out.data_.reset(std::aligned_alloc(64, (out.bytes_ + 63) / 64 * 64));
   if (!out.data_) throw std::bad_alloc();
 
-  // Row by row (the packed layouts keep each row's bytes together), so memory stays at the
-  // input plus the packed output: no full-size copy of the values or of what they stand for.
+  // Row by row (the packed layouts keep each row's bytes together), a block of rows read at a
+  // time: memory holds the packed output and one block of the input.
   const size_t row_bytes = kernels::packed_bytes(type, 1, k);
   auto* packed = static_cast<unsigned char*>(out.data_.get());
-  ErrorAccumulator error;
-  if (format == WeightFormat::F16) {
-    std::vector<uint16_t> halves(static_cast<size_t>(k));
-    for (int64_t r = 0; r < n; ++r) {
-      const float* row = w + static_cast<size_t>(r) * static_cast<size_t>(k);
-      for (int64_t c = 0; c < k; ++c) {
-        halves[c] = f32_to_f16(row[c]);
-        error.add(row[c], f16_to_f32(halves[c]));
-      }
-      kernels::pack_weights(type, halves.data(), 1, k, packed + static_cast<size_t>(r) * row_bytes);
-    }
-  } else {
-    for (size_t i = 0; i < count; ++i) {
-      if (!std::isfinite(w[i])) {
-        throw Error(ErrorCode::InvalidArgument, "tensor '" + name + "' holds a non-finite value at element " +
-                                                    std::to_string(i) + "; it cannot be quantized to " +
-                                                    weight_format_name(format));
-      }
-    }
-    const bool int4 = format == WeightFormat::Int4;
-    const int lo = int4 ? kInt4Min : -kInt8Max, hi = int4 ? kInt4Max : kInt8Max;
-    const int64_t groups = k / group;
+  const int64_t block_rows = std::max<int64_t>(1, (int64_t{16} << 20) / (k * static_cast<int64_t>(sizeof(float))));
+  std::vector<float> block(static_cast<size_t>(std::min(block_rows, n) * k));
+  const bool int4 = format == WeightFormat::Int4;
+  const int lo = int4 ? kInt4Min : -kInt8Max, hi = int4 ? kInt4Max : kInt8Max;
+  const int64_t groups = format == WeightFormat::F16 ? 0 : k / group;
+  if (format != WeightFormat::F16) {
     out.group = group;
     out.scales.resize(static_cast<size_t>(n * groups));
-    std::vector<int8_t> q(static_cast<size_t>(k));
-    for (int64_t r = 0; r < n; ++r) {
-      const float* row = w + static_cast<size_t>(r) * static_cast<size_t>(k);
+  }
+  std::vector<uint16_t> halves(format == WeightFormat::F16 ? static_cast<size_t>(k) : 0);
+  std::vector<int8_t> q(format == WeightFormat::F16 ? 0 : static_cast<size_t>(k));
+  ErrorAccumulator error;
+  for (int64_t first = 0; first < n; first += block_rows) {
+    const int64_t count = std::min(block_rows, n - first);
+    rows(first, count, block.data());
+    for (int64_t b = 0; b < count; ++b) {
+      const int64_t r = first + b;
+      const float* row = block.data() + static_cast<size_t>(b) * static_cast<size_t>(k);
+      unsigned char* dst = packed + static_cast<size_t>(r) * row_bytes;
+      if (format == WeightFormat::F16) {
+        for (int64_t c = 0; c < k; ++c) {
+          halves[c] = f32_to_f16(row[c]);
+          error.add(row[c], f16_to_f32(halves[c]));
+        }
+        kernels::pack_weights(type, halves.data(), 1, k, dst);
+        continue;
+      }
+      for (int64_t c = 0; c < k; ++c) {
+        if (!std::isfinite(row[c])) {
+          throw Error(ErrorCode::InvalidArgument, "tensor '" + name + "' holds a non-finite value at element " +
+                                                      std::to_string(r * k + c) + "; it cannot be quantized to " +
+                                                      weight_format_name(format));
+        }
+      }
       for (int64_t g = 0; g < groups; ++g) {
         const float* chunk = row + g * group;
         const float scale = int4 ? int4_scale(chunk, static_cast<size_t>(group))
@@ -222,7 +237,7 @@ QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n
           error.add(row[c], static_cast<float>(q[c]) * scale);  // as the kernels dequantize
         }
       }
-      kernels::pack_weights(type, q.data(), 1, k, packed + static_cast<size_t>(r) * row_bytes);
+      kernels::pack_weights(type, q.data(), 1, k, dst);
     }
   }
   out.stats = error.result();

@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,8 +55,8 @@ struct QuantizedWeights {
   size_t bytes() const { return bytes_; }
 
  private:
-  friend QuantizedWeights quantize_weights(WeightFormat, const float*, int64_t, int64_t, int64_t,
-                                           const std::string&);
+  friend QuantizedWeights quantize_weights(WeightFormat, const std::function<void(int64_t, int64_t, float*)>&,
+                                           int64_t, int64_t, int64_t, const std::string&);
   struct FreeBytes {
     void operator()(void* p) const;
   };
@@ -70,6 +71,16 @@ struct QuantizedWeights {
 // multiples of 64 (int4) or 32 (int8)), Unsupported when the shape fails even per channel
 // (e.g. int4 needs k % 64 == 0); InvalidArgument for non-finite weights in int8/int4.
 QuantizedWeights quantize_weights(WeightFormat format, const float* w, int64_t n, int64_t k,
+                                  int64_t group_size, const std::string& name);
+
+// Fills out with rows [first, first + count) of an [n, k] matrix (count * k floats).
+using RowReader = std::function<void(int64_t first, int64_t count, float* out)>;
+
+// The same, taking the matrix a block of rows (about 16 MB) at a time from `rows`, so memory
+// holds the packed result and one block, never the whole matrix in fp32: how the converter
+// quantizes a checkpoint's largest tensors (the 54B's 2 GB embedding) without copying them.
+// Same bytes, scales and stats as the pointer form.
+QuantizedWeights quantize_weights(WeightFormat format, const RowReader& rows, int64_t n, int64_t k,
                                   int64_t group_size, const std::string& name);
 
 // The shape checks of quantize_weights alone (same errors), so a converter can refuse an

@@ -370,37 +370,44 @@ void SafetensorsFile::release(std::string_view name) const {
 }
 
 std::vector<float> SafetensorsFile::read_as_f32(std::string_view name) const {
+  std::vector<float> out(static_cast<size_t>(info(name).elements()));
+  read_range_as_f32(name, 0, out.size(), out.data());
+  release(name);  // the pages the pieces shared at their edges
+  return out;
+}
+
+void SafetensorsFile::read_range_as_f32(std::string_view name, uint64_t first, uint64_t count, float* out) const {
   const SafetensorsTensor& t = info(name);
   if (t.dtype != SafetensorsDType::F32 && t.dtype != SafetensorsDType::F16 && t.dtype != SafetensorsDType::BF16)
     throw Error(ErrorCode::Unsupported, path_ + ": tensor " + in_quotes(name) + " has dtype " +
                                             safetensors_dtype_name(t.dtype) +
                                             "; only F32, F16 and BF16 convert to float");
+  const uint64_t n = t.elements();
+  if (first > n || count > n - first)
+    throw Error(ErrorCode::Internal, path_ + ": elements " + std::to_string(first) + "+" + std::to_string(count) +
+                                         " of tensor " + in_quotes(name) + " are outside it");
   const unsigned char* p = data_ + t.begin;
-  const size_t n = static_cast<size_t>(t.elements());
   const size_t size = safetensors_dtype_size(t.dtype);
-  std::vector<float> out(n);
   // In 64 MB pieces, each piece's pages dropped once converted: the mapping never holds more
   // than a piece of the tensor beside the floats.
-  const size_t piece = (64u << 20) / size;
-  for (size_t first = 0; first < n; first += piece) {
-    const size_t last = std::min(n, first + piece);
-    const unsigned char* q = p + first * size;
-    float* o = out.data() + first;
+  const uint64_t piece = (64u << 20) / size;
+  for (uint64_t done = 0; done < count; done += piece) {
+    const size_t m = static_cast<size_t>(std::min(piece, count - done));
+    const unsigned char* q = p + (first + done) * size;
+    float* o = out + done;
     switch (t.dtype) {
       case SafetensorsDType::F32:
-        std::memcpy(o, q, (last - first) * sizeof(float));  // host is little-endian
+        std::memcpy(o, q, m * sizeof(float));  // host is little-endian
         break;
       case SafetensorsDType::F16:
-        for (size_t i = 0; i < last - first; ++i) o[i] = f16_to_f32(static_cast<uint16_t>(q[2 * i] | q[2 * i + 1] << 8));
+        for (size_t i = 0; i < m; ++i) o[i] = f16_to_f32(static_cast<uint16_t>(q[2 * i] | q[2 * i + 1] << 8));
         break;
       default:
-        for (size_t i = 0; i < last - first; ++i) o[i] = bf16_to_f32(static_cast<uint16_t>(q[2 * i] | q[2 * i + 1] << 8));
+        for (size_t i = 0; i < m; ++i) o[i] = bf16_to_f32(static_cast<uint16_t>(q[2 * i] | q[2 * i + 1] << 8));
         break;
     }
-    drop_pages(q, p + last * size);
+    drop_pages(q, q + m * size);
   }
-  release(name);  // the pages pieces shared at their edges
-  return out;
 }
 
 // ---- a checkpoint: one file or shards ----
@@ -493,6 +500,11 @@ std::vector<float> SafetensorsCheckpoint::read_as_f32(std::string_view name) con
 }
 
 void SafetensorsCheckpoint::release(std::string_view name) const { shard_of(name).release(name); }
+
+void SafetensorsCheckpoint::read_range_as_f32(std::string_view name, uint64_t first, uint64_t count,
+                                              float* out) const {
+  shard_of(name).read_range_as_f32(name, first, count, out);
+}
 
 const std::string& SafetensorsCheckpoint::file_of(std::string_view name) const {
   return shard_of(name).path();

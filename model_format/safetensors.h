@@ -60,6 +60,9 @@ class SafetensorsFile {
   // releases the tensor's mapped pages, so reading a checkpoint tensor by tensor keeps one
   // tensor in memory, not every page read so far.
   std::vector<float> read_as_f32(std::string_view name) const;
+  // Elements [first, first + count) of the tensor as floats into out, dropping the whole pages
+  // they fill once read (Unsupported for other dtypes; Internal if outside the tensor).
+  void read_range_as_f32(std::string_view name, uint64_t first, uint64_t count, float* out) const;
   // Drops the tensor's pages from this process (they are read from the file again if a view
   // of them is used later). Views stay valid.
   void release(std::string_view name) const;
@@ -92,6 +95,7 @@ class SafetensorsCheckpoint {
   const SafetensorsTensor& info(std::string_view name) const;  // throws InvalidModel if missing
   std::string_view raw(std::string_view name) const;
   std::vector<float> read_as_f32(std::string_view name) const;  // releases pages, as above
+  void read_range_as_f32(std::string_view name, uint64_t first, uint64_t count, float* out) const;
   void release(std::string_view name) const;
   // The file holding `name` (for messages).
   const std::string& file_of(std::string_view name) const;

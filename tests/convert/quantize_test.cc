@@ -111,6 +111,42 @@ std::vector<float> random_weights(size_t n, uint32_t seed, float scale = 1.0f) {
   return w;
 }
 
+// The row-reader form reads each block of rows once, in order, and gives what quantizing the
+// whole matrix at once gives (per-row packing, stats accumulated in index order).
+TEST(Quantize, RowReaderStreamsBlocksInOrder) {
+  const int64_t n = 70000, k = 64;  // more than one 16 MB block of rows
+  std::vector<float> w = random_weights(static_cast<size_t>(n * k), 7);
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  const RowReader rows = [&](int64_t first, int64_t count, float* out) {
+    calls.emplace_back(first, count);
+    std::copy(w.begin() + first * k, w.begin() + (first + count) * k, out);
+  };
+  for (WeightFormat f : {WeightFormat::Int8, WeightFormat::Int4, WeightFormat::F16}) {
+    calls.clear();
+    const QuantizedWeights streamed = quantize_weights(f, rows, n, k, 0, "w");
+    ASSERT_GE(calls.size(), 2u);
+    int64_t next = 0;
+    for (const auto& [first, count] : calls) {
+      EXPECT_EQ(first, next);
+      next = first + count;
+    }
+    EXPECT_EQ(next, n);
+    // Reference: quantize each row on its own (the layouts are per row) and compare bytes.
+    const size_t row_bytes = streamed.bytes() / static_cast<size_t>(n);
+    for (int64_t r : {int64_t{0}, int64_t{65535}, int64_t{65536}, n - 1}) {
+      const QuantizedWeights one = quantize_weights(f, w.data() + r * k, 1, k, 0, "row");
+      EXPECT_EQ(std::memcmp(static_cast<const char*>(streamed.data()) + r * row_bytes, one.data(), row_bytes), 0)
+          << weight_format_name(f) << " row " << r;
+      if (f != WeightFormat::F16) {
+        EXPECT_EQ(streamed.scales[static_cast<size_t>(r)], one.scales[0]);
+      }
+    }
+    const QuantizedWeights whole = quantize_weights(f, w.data(), n, k, 0, "w");
+    EXPECT_EQ(streamed.stats.max_abs_error, whole.stats.max_abs_error);
+    EXPECT_EQ(streamed.stats.relative_rms, whole.stats.relative_rms);
+  }
+}
+
 TEST(Quantize, Int8RepresentableValuesRoundTripExactly) {
   const int64_t n = 3, k = 64;
   std::vector<float> w(n * k);
