@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 GiB = 1 << 30
-# generate() on the checkpoint in fp32; prints one JSON list of ids per line of stdin.
+# generate() on the checkpoint in fp32; prints [ids, log-probabilities of the generated ids]
+# as JSON for each line of stdin.
 HF_GENERATE = """
 import json, sys, torch
 from transformers import NllbMoeForConditionalGeneration, NllbTokenizer
@@ -44,8 +45,11 @@ for line in sys.stdin:
     enc = tok(line.rstrip("\\n"), return_tensors="pt")
     with torch.no_grad():
         out = m.generate(**enc, decoder_start_token_id=2, forced_bos_token_id=tok.convert_tokens_to_ids("deu_Latn"),
-                         num_beams=1, do_sample=False, max_new_tokens=new)
-    print(json.dumps(out[0].tolist()[1:]), flush=True)
+                         num_beams=1, do_sample=False, max_new_tokens=new, output_scores=True,
+                         return_dict_in_generate=True)
+    ids = out.sequences[0].tolist()[1:]
+    lps = [float(torch.log_softmax(s[0].float(), -1)[ids[i + 1]]) for i, s in enumerate(out.scores[1:])]
+    print(json.dumps([ids, lps]), flush=True)
 """
 HF_LOAD = """
 import resource, sys, torch
@@ -153,13 +157,18 @@ def parity(a, tusk, tusk_py, sentences):
           f"{os.path.getsize(fp32) / GiB:.2f} GiB")
     new = 16  # generate()'s max_new_tokens counts the forced language code
     with tusk_py.Model(fp32) as model, tusk_py.Translator(model, max_decoding_length=new - 1) as tr:
-        ours = [list(r.tokens) for r in tr.translate_detailed(sentences, "en", "de")]
-    hf = subprocess.run([sys.executable, "-c", HF_GENERATE, a.checkpoint, str(new)], input="\n".join(sentences) + "\n",
-                        capture_output=True, text=True, check=True).stdout.split("\n")
-    equal = sum(1 for o, h in zip(ours, hf) if h and o == json.loads(h))
-    for o, h in zip(ours, hf):
-        print(f"  tusk {o}\n  hf   {json.loads(h)}")
-    print(f"parity at 54B widths: {equal} of {len(sentences)} sentences with identical greedy ids")
+        ours = tr.translate_detailed(sentences, "en", "de")
+    hf = [json.loads(line) for line in subprocess.run(
+        [sys.executable, "-c", HF_GENERATE, a.checkpoint, str(new)], input="\n".join(sentences) + "\n",
+        capture_output=True, text=True, check=True).stdout.splitlines() if line]
+    equal, worst = 0, 0.0
+    for o, (ids, lps) in zip(ours, hf):
+        equal += list(o.tokens) == ids
+        for mine, theirs in zip(o.logprobs, lps):
+            worst = max(worst, abs(mine - theirs))
+        print(f"  tusk {list(o.tokens)}\n  hf   {ids}")
+    print(f"parity at 54B widths: {equal} of {len(sentences)} sentences with identical greedy ids; "
+          f"largest |log-probability difference| of a generated token: {worst:.2e}")
     os.remove(fp32)
 
 

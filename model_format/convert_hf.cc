@@ -43,13 +43,6 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-std::string read_small_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw Error(ErrorCode::Io, path + ": cannot read");
-  return text;
-}
-
 // Pickled PyTorch weights run code when loaded; the converter reads safetensors only.
 void refuse_pickle_only(const std::string& hf_dir) {
   if (file_exists(join(hf_dir, "model.safetensors")) || file_exists(join(hf_dir, "model.safetensors.index.json")))
@@ -126,7 +119,7 @@ class Converter {
     config_ = hf.model;
     config_.expert_output_scale_folded = static_cast<float>(1.0 - hf.moe_token_dropout);
     const std::string generation = join(hf_dir_, "generation_config.json");
-    if (file_exists(generation)) check_generation_config(read_small_file(generation), generation, config_);
+    if (file_exists(generation)) check_generation_config_file(generation, config_);
 
     const HfTokenizer tokenizer = read_hf_tokenizer(hf_dir_, config_);
     config_.unk_id = tokenizer.unk_id;

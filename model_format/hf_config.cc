@@ -3,13 +3,13 @@
 #include "model_format/hf_config.h"
 
 #include <cstdint>
-#include <fstream>
 #include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "model_format/json_file.h"
 
 namespace tusk::format {
 namespace {
@@ -17,7 +17,7 @@ namespace {
 using nlohmann::json;
 
 // config.json is a few KB; anything near this is not a config.
-constexpr std::streamoff kMaxConfigBytes = 16 << 20;
+constexpr size_t kMaxConfigBytes = 16 << 20;
 
 class ConfigReader {
  public:
@@ -238,16 +238,7 @@ void read_routing(const ConfigReader& r) {
   if (r.root().contains("expert_capacity") && !r.root()["expert_capacity"].is_null()) r.integer("expert_capacity");
 }
 
-}  // namespace
-
-HfConfig parse_hf_config(std::string_view json_text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::InvalidModel, source + ": not valid JSON (" + e.what() + ")");
-  }
-  if (!root.is_object()) throw Error(ErrorCode::InvalidModel, source + ": not a JSON object");
+HfConfig parse_config(const json& root, const std::string& source) {
   ConfigReader r(root, source);
 
   const std::string model_type = r.text("model_type");
@@ -312,27 +303,7 @@ HfConfig parse_hf_config(std::string_view json_text, const std::string& source) 
   return hf;
 }
 
-HfConfig read_hf_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::Io, path + ": cannot open");
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  if (size < 0) throw Error(ErrorCode::Io, path + ": cannot read");
-  if (size > kMaxConfigBytes) throw Error(ErrorCode::InvalidModel, path + ": too large for a config.json");
-  std::string text(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(text.data(), size)) throw Error(ErrorCode::Io, path + ": cannot read");
-  return parse_hf_config(text, path);
-}
-
-void check_generation_config(std::string_view json_text, const std::string& source, const ModelConfig& c) {
-  json root;
-  try {
-    root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::InvalidModel, source + ": not valid JSON (" + e.what() + ")");
-  }
-  if (!root.is_object()) throw Error(ErrorCode::InvalidModel, source + ": not a JSON object");
+void check_generation(const json& root, const std::string& source, const ModelConfig& c) {
   ConfigReader r(root, source);
   // generate() takes these from generation_config.json over config.json: they must agree.
   const std::pair<const char*, int32_t> ids[] = {{"pad_token_id", c.pad_id},
@@ -349,6 +320,22 @@ void check_generation_config(std::string_view json_text, const std::string& sour
                                           "; generate() would use this file's, so the two must agree");
   }
   check_every_key(r, kReadGeneration, {}, "GenerationConfig");
+}
+
+}  // namespace
+
+HfConfig parse_hf_config(std::string_view json_text, const std::string& source) {
+  return parse_config(parse_json_object(json_text, source), source);
+}
+
+HfConfig read_hf_config(const std::string& path) { return parse_config(read_json_object(path, kMaxConfigBytes), path); }
+
+void check_generation_config(std::string_view json_text, const std::string& source, const ModelConfig& config) {
+  check_generation(parse_json_object(json_text, source), source, config);
+}
+
+void check_generation_config_file(const std::string& path, const ModelConfig& config) {
+  check_generation(read_json_object(path, kMaxConfigBytes), path, config);
 }
 
 }  // namespace tusk::format

@@ -28,5 +28,6 @@ HfConfig read_hf_config(const std::string& path);  // Io if it can't be read
 // its settings must leave greedy decoding as Tusk runs it (the same refusals as config.json's
 // generation keys). Throws as parse_hf_config does.
 void check_generation_config(std::string_view json_text, const std::string& source, const ModelConfig& config);
+void check_generation_config_file(const std::string& path, const ModelConfig& config);  // Io if unreadable
 
 }  // namespace tusk::format

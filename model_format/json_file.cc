@@ -17,13 +17,17 @@ nlohmann::json read_json_object(const std::string& path, size_t max_bytes) {
   std::string text(static_cast<size_t>(size), '\0');
   in.seekg(0);
   if (!in.read(text.data(), size)) throw Error(ErrorCode::Io, path + ": cannot read");
+  return parse_json_object(text, path);
+}
+
+nlohmann::json parse_json_object(std::string_view text, const std::string& source) {
   nlohmann::json root;
   try {
-    root = nlohmann::json::parse(text);
+    root = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorCode::InvalidModel, path + ": not valid JSON (" + e.what() + ")");
+    throw Error(ErrorCode::InvalidModel, source + ": not valid JSON (" + e.what() + ")");
   }
-  if (!root.is_object()) throw Error(ErrorCode::InvalidModel, path + ": not a JSON object");
+  if (!root.is_object()) throw Error(ErrorCode::InvalidModel, source + ": not a JSON object");
   return root;
 }
 

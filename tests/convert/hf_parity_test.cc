@@ -2,8 +2,9 @@
 // each folder is converted at fp32 through the C ABI, and Tusk's greedy ids and text are
 // compared with transformers 4.40's generate() and decode(skip_special_tokens=True) in its
 // goldens.jsonl. Requirement: at least 99% of sentences equal, every other one a near-tie
-// (HF's top-2 margin below 1e-3 where the ids first differ). One sentence at a time and whole
-// batches (padding, one batch per language pair) must both hold.
+// (HF's top-2 margin below 1e-3 where the ids first differ); where the ids are equal, every
+// token's log-probability within 1e-4 of HF's. One sentence at a time and whole batches
+// (padding, one batch per language pair) must both hold.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -23,6 +24,8 @@ using tusk::test::TempDir;
 // HF's generate(max_new_tokens=40) counts the forced language code: 39 generated tokens.
 constexpr int kMaxGenerated = 39;
 constexpr double kNearTie = 1e-3;
+// fp32 against fp32: measured differences are below 3e-6 on these checkpoints.
+constexpr double kLogprobTolerance = 1e-4;
 
 struct Golden {
   json g;
@@ -67,6 +70,13 @@ class HfParity : public ::testing::TestWithParam<const char*> {
     if (got == want) {
       ++equal_;
       EXPECT_EQ(tusk_result_text(r, i), gold.g["translation"].get<std::string>()) << what;
+      // The numbers too, not only their argmax: each generated token's log-probability.
+      const float* logprobs = nullptr;
+      const size_t m = tusk_result_token_logprobs(r, i, &logprobs);
+      const auto hf = gold.g["token_logprobs"].get<std::vector<double>>();
+      EXPECT_EQ(m, hf.size()) << what;
+      for (size_t k = 0; k < m && k < hf.size(); ++k)
+        EXPECT_NEAR(logprobs[k], hf[k], kLogprobTolerance) << what << ", token " << k + 1;
       return;
     }
     size_t k = 0;
