@@ -6,9 +6,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <set>
 #include <vector>
@@ -176,8 +176,19 @@ class Converter {
       ckpt_.release(b);
       return equal;
     }
-    std::vector<float> va = ckpt_.read_as_f32(a), vb = ckpt_.read_as_f32(b);
-    return std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
+    // As floats, 16 MB at a time: these are embedding-sized tensors.
+    const uint64_t n = ta.elements(), piece = uint64_t{4} << 20;
+    std::vector<float> va(static_cast<size_t>(std::min(n, piece))), vb(va.size());
+    bool equal = true;
+    for (uint64_t first = 0; equal && first < n; first += piece) {
+      const uint64_t count = std::min(piece, n - first);
+      ckpt_.read_range_as_f32(a, first, count, va.data());
+      ckpt_.read_range_as_f32(b, first, count, vb.data());
+      equal = std::memcmp(va.data(), vb.data(), static_cast<size_t>(count) * sizeof(float)) == 0;
+    }
+    ckpt_.release(a);
+    ckpt_.release(b);
+    return equal;
   }
 
   // Everything present, nothing unexpected, all shapes as config.json says; decides what

@@ -305,20 +305,32 @@ HfConfig parse_config(const json& root, const std::string& source) {
 
 void check_generation(const json& root, const std::string& source, const ModelConfig& c) {
   ConfigReader r(root, source);
-  // generate() takes these from generation_config.json over config.json: they must agree.
-  const std::pair<const char*, int32_t> ids[] = {{"pad_token_id", c.pad_id},
-                                                 {"bos_token_id", c.bos_id},
-                                                 {"eos_token_id", c.eos_id},
-                                                 {"decoder_start_token_id", c.decoder_start_id}};
-  for (const auto& [key, expected] : ids) {
-    if (!root.contains(key) || root[key].is_null()) continue;
+  // generate() takes its ids from this file, not config.json; where it would decode
+  // differently from the engine, refuse.
+  auto given = [&](const char* key) { return root.contains(key) && !root[key].is_null(); };
+  auto check = [&](const char* key, int32_t expected, const std::string& why) {
     json v = root[key];
     if (v.is_array() && v.size() == 1) v = v[0];  // eos_token_id may be a list
     if (!v.is_number_integer() || v.get<int64_t>() != expected)
-      r.fail(ErrorCode::InvalidModel, "\"" + std::string(key) + "\" is " + root[key].dump() +
-                                          ", config.json says " + std::to_string(expected) +
-                                          "; generate() would use this file's, so the two must agree");
+      r.fail(ErrorCode::InvalidModel, "\"" + std::string(key) + "\" is " + root[key].dump() + ", config.json says " +
+                                          std::to_string(expected) + "; " + why);
+  };
+  const std::string agree = "generate() would use this file's, so the two must agree";
+  if (given("decoder_start_token_id")) {
+    check("decoder_start_token_id", c.decoder_start_id, agree);
+  } else if (given("bos_token_id")) {
+    check("bos_token_id", c.decoder_start_id,
+          "without decoder_start_token_id, generate() starts the decoder with bos_token_id, so it must be "
+          "config.json's decoder_start_token_id");
+  } else {
+    r.fail(ErrorCode::InvalidModel, "names neither decoder_start_token_id nor bos_token_id: generate() could not "
+                                    "start decoding from this file");
   }
+  if (!given("eos_token_id"))
+    r.fail(ErrorCode::InvalidModel, "has no eos_token_id: generate() would never stop at </s>, the engine does");
+  check("eos_token_id", c.eos_id, agree);
+  if (given("pad_token_id")) check("pad_token_id", c.pad_id, agree);
+  if (given("bos_token_id")) check("bos_token_id", c.bos_id, agree);
   check_every_key(r, kReadGeneration, {}, "GenerationConfig");
 }
 

@@ -283,6 +283,11 @@ class NllbReader {
     if (!in_tc && !in_stm)
       disagree(tc_path_ + ": lists no additional_special_tokens (NllbTokenizer's language codes), nor does "
                "special_tokens_map.json");
+    // With added_tokens_decoder, transformers reads the list from tokenizer_config.json only
+    // (else NllbTokenizer's built-in codes, which the converter does not assume).
+    if (!in_tc && ids_source_ == tc_path_)
+      disagree(tc_path_ + ": has added_tokens_decoder but no additional_special_tokens; transformers would then "
+               "use NllbTokenizer's built-in language list, not special_tokens_map.json's");
     additional_ = in_tc ? from_tc : from_stm;
     for (const std::string& t : additional_) {
       if (!added_.count(t))

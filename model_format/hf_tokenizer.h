@@ -31,7 +31,7 @@ struct HfTokenizer {
 };
 
 // Reads and cross-checks the tokenizer files of hf_dir, and checks them against config.json's
-// token ids (pad, bos, eos, decoder start) and vocab_size. Throws InvalidModel (files that
+// token ids (pad, bos, eos) and vocab_size. Throws InvalidModel (files that
 // disagree, naming them; no language codes), Unsupported (a tokenizer class or option the
 // engine does not implement, naming it) or Io.
 HfTokenizer read_hf_tokenizer(const std::string& hf_dir, const ModelConfig& config);

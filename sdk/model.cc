@@ -61,11 +61,13 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
   if (c.encoder_sparse_step > 0 || c.decoder_sparse_step > 0) {
     if (c.experts_per_token != 2) throw Error(ErrorCode::Unsupported, path + ": only top-2 routing is supported");
   }
+  // After the weights: the embedding's verified shape bounds vocab_size, which sizes the
+  // tokenizer's tables.
+  model->resolve_weights();
   model->tokenizer_ =
       std::make_unique<Tokenizer>(model->file_->tokenizer_model(), model->file_->vocabulary(), c.unk_id, c.eos_id);
   if (model->tokenizer_->size() > c.vocab_size)
     throw Error(ErrorCode::InvalidModel, path + ": the tokenizer defines more tokens than the model's vocabulary");
-  model->resolve_weights();
   model->build_position_table();
   model->check_experts(verify_checksums);
   return model;

@@ -2,6 +2,8 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace tusk::sdk {
@@ -35,7 +37,7 @@ size_t whitespace_at(std::string_view t, size_t i) {
   if ((c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20)) return 1;
   if (c == 0xc2 && (b(1) == 0x85 || b(1) == 0xa0)) return 2;
   if (c == 0xe1 && b(1) == 0x9a && b(2) == 0x80) return 3;                 // U+1680
-  if (c == 0xe2 && b(1) == 0x80 && (b(2) <= 0x8a || b(2) == 0xa8 || b(2) == 0xa9 || b(2) == 0xaf))
+  if (c == 0xe2 && b(1) == 0x80 && ((b(2) >= 0x80 && b(2) <= 0x8a) || b(2) == 0xa8 || b(2) == 0xa9 || b(2) == 0xaf))
     return 3;                                                              // U+2000..200A, 2028, 2029, 202F
   if (c == 0xe2 && b(1) == 0x81 && b(2) == 0x9f) return 3;                 // U+205F
   if (c == 0xe3 && b(1) == 0x80 && b(2) == 0x80) return 3;                 // U+3000
@@ -49,14 +51,14 @@ std::string strip_unicode_whitespace(std::string_view text) {
   while (begin < text.size()) {
     const size_t n = whitespace_at(text, begin);
     if (n == 0) break;
-    begin += n;
+    begin = std::min(text.size(), begin + n);
   }
   // From the front, the last non-whitespace code point's end.
   size_t end = begin, i = begin;
   while (i < text.size()) {
     const size_t n = whitespace_at(text, i);
     if (n > 0) {
-      i += n;
+      i = std::min(text.size(), i + n);
       continue;
     }
     ++i;
@@ -96,10 +98,9 @@ Tokenizer::Tokenizer(std::string_view serialized_model, const format::Vocabulary
   for (const auto& t : vocabulary.added_tokens) size = std::max(size, t.id + 1);
   id_to_piece_.assign(static_cast<size_t>(size), -1);
   added_kind_.assign(static_cast<size_t>(size), kNotAdded);
-  added_text_.resize(static_cast<size_t>(size));
   for (const auto& t : vocabulary.added_tokens) {
     added_kind_[t.id] = t.special ? kSpecial : kPlainAdded;
-    added_text_[t.id] = t.content;
+    if (!t.special) added_text_[t.id] = t.content;
   }
   for (int k = 0; k < pieces; ++k) {
     const int32_t id = piece_to_id_[k];
@@ -166,7 +167,7 @@ std::string Tokenizer::decode_joined(const std::vector<int32_t>& ids) const {
     if (added_kind_[id] == kSpecial) continue;
     if (added_kind_[id] == kPlainAdded) {
       flush(false);
-      parts.push_back(added_text_[id]);
+      parts.push_back(added_text_.at(id));
       continue;
     }
     if (id_to_piece_[id] < 0) continue;

@@ -2,15 +2,23 @@
 // and the file's vocabulary table, which maps SentencePiece ids to model ids and lists the
 // tokens outside the SentencePiece model (model_format/vocabulary.h).
 //
-// Encoding runs SentencePiece over the text as plain text: text that spells a special token
-// ("</s>", "eng_Latn") stays text, unlike transformers' tokenizer(text), which turns it into
-// that control token; so a sentence cannot inject a language switch or an early end.
+// Encoding runs SentencePiece over the text as plain text. In the NLLB layout the special
+// tokens and language codes are added tokens outside the SentencePiece model, so text that
+// spells one ("</s>", "eng_Latn") stays text, unlike transformers' tokenizer(text), which
+// turns it into that control token: a sentence cannot inject a language switch or an early
+// end. In our multi30k layout the language codes are SentencePiece pieces themselves, so
+// there (as in that model's reference) text spelling "eng_Latn" encodes to that piece.
+//
+// Decoding follows transformers' slow NllbTokenizer (tokenizer.decode(ids,
+// skip_special_tokens=True)); NllbTokenizerFast's decoder can differ from it by a space where
+// a lone U+2581 piece ends the text.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "model_format/vocabulary.h"
@@ -49,7 +57,7 @@ class Tokenizer {
   std::vector<int32_t> id_to_piece_;  // by model id; -1: none
   // By model id: 0 none, 1 a special added token (skipped), 2 a plain added token (a word).
   std::vector<uint8_t> added_kind_;
-  std::vector<std::string> added_text_;  // by model id, for plain added tokens
+  std::unordered_map<int32_t, std::string> added_text_;  // plain added tokens by model id
 };
 
 // transformers' clean_up_tokenization: " ." -> ".", " ?" -> "?", " !" -> "!", " ," -> ",",

@@ -197,6 +197,21 @@ TEST_F(Convert, TiedCopiesAreDroppedUntiedLmHeadKept) {
   EXPECT_EQ(std::string(static_cast<const char*>(file->tensor("lm_head.weight").data), other.size()), other);
 }
 
+// A copy of model.shared in another dtype is compared by value (piece by piece).
+TEST_F(Convert, TiedCopyInAnotherDTypeIsComparedByValue) {
+  REQUIRE_REAL_SENTENCEPIECE();
+  const std::vector<float> shared = model_.values("model.shared.weight");  // k / 1024: exact in f16
+  std::vector<uint16_t> halves;
+  for (float v : shared) halves.push_back(f32_to_f16(v));
+  std::vector<StTensor> tensors = model_.tensors;
+  tensors.push_back({"model.encoder.embed_tokens.weight", "F16", model_.tensor("model.shared.weight").shape,
+                     test::u16_bytes(halves)});
+  EXPECT_EQ(read_file(convert(tensors)), read_file(convert(model_.tensors)));
+  halves.back() ^= 1;
+  tensors.back().bytes = test::u16_bytes(halves);
+  expect_error([&] { convert(tensors); }, ErrorCode::Unsupported, {"model.encoder.embed_tokens.weight", "differs"});
+}
+
 // Shards in different dtypes (F32, F16, BF16), as a checkpoint re-saved in parts can be.
 TEST_F(Convert, MixedDTypesAcrossShards) {
   REQUIRE_REAL_SENTENCEPIECE();

@@ -213,12 +213,25 @@ TEST(HfConfig, GenerationConfigMustAgree) {
   EXPECT_NO_THROW(check_generation_config(
       R"({"bos_token_id": 0, "decoder_start_token_id": 2, "eos_token_id": [2], "pad_token_id": 1,
           "max_length": 200, "_from_model_config": true, "transformers_version": "4.40.2"})", "g", c));
-  expect_error([&] { check_generation_config(R"({"eos_token_id": 3})", "dir/generation_config.json", c); },
+  expect_error([&] { check_generation_config(R"({"decoder_start_token_id": 2, "eos_token_id": 3})",
+                                             "dir/generation_config.json", c); },
                ErrorCode::InvalidModel, {"dir/generation_config.json", "eos_token_id", "config.json"});
-  expect_error([&] { check_generation_config(R"({"num_beams": 4, "no_repeat_ngram_size": 4})", "g", c); },
+  // generate() falls back to bos_token_id for the decoder start, and never stops without eos.
+  EXPECT_NO_THROW(check_generation_config(R"({"bos_token_id": 2, "eos_token_id": 2})", "g",
+                                          parse_hf_config(tiny_config_json(R"({"bos_token_id": 2})"), "c").model));
+  expect_error([&] { check_generation_config(R"({"bos_token_id": 0, "eos_token_id": 2})", "g", c); },
+               ErrorCode::InvalidModel, {"bos_token_id", "decoder_start_token_id"});
+  expect_error([&] { check_generation_config(R"({"eos_token_id": 2})", "g", c); }, ErrorCode::InvalidModel,
+               {"decoder_start_token_id", "bos_token_id"});
+  expect_error([&] { check_generation_config(R"({"decoder_start_token_id": 2})", "g", c); }, ErrorCode::InvalidModel,
+               {"eos_token_id", "never stop"});
+  expect_error([&] { check_generation_config(R"({"decoder_start_token_id": 2, "eos_token_id": [2, 5]})", "g", c); },
+               ErrorCode::InvalidModel, {"eos_token_id", "[2,5]"});
+  const std::string ids = R"("decoder_start_token_id": 2, "eos_token_id": 2)";
+  expect_error([&] { check_generation_config("{" + ids + R"(, "num_beams": 4, "no_repeat_ngram_size": 4})", "g", c); },
                ErrorCode::Unsupported, {"no_repeat_ngram_size"});
-  expect_error([&] { check_generation_config(R"({"watermarking_config": {}})", "g", c); }, ErrorCode::Unsupported,
-               {"watermarking_config"});
+  expect_error([&] { check_generation_config("{" + ids + R"(, "watermarking_config": {}})", "g", c); },
+               ErrorCode::Unsupported, {"watermarking_config"});
 }
 
 TEST(HfConfig, BadJsonAndMissingFile) {

@@ -130,6 +130,13 @@ TEST_F(NllbFolder, FilesThatDisagreeAreRefused) {
   map["additional_special_tokens"].erase(0);
   save("special_tokens_map.json", map);
   expect_refused(ErrorCode::InvalidModel, {"special_tokens_map.json", "additional_special_tokens"});
+
+  // transformers takes the language list from tokenizer_config.json when it has
+  // added_tokens_decoder; without one there, the converter does not fall back.
+  json tc = load("tokenizer_config.json");
+  tc.erase("additional_special_tokens");
+  save("tokenizer_config.json", tc);
+  expect_refused(ErrorCode::InvalidModel, {"tokenizer_config.json", "additional_special_tokens", "built-in"});
 }
 
 TEST_F(NllbFolder, ConfigIdsMustBeTheTokenizers) {
