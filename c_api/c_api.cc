@@ -1,7 +1,6 @@
 // The extern "C" shim: argument checks, exception-to-status mapping, handle ownership.
 // No translation logic lives here.
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -14,7 +13,6 @@
 #include "common/error.h"
 #include "model_format/convert_hf.h"
 #include "model_format/expert_usage_table.h"
-#include "model_format/model_writer.h"
 #include "model_format/tensor_report.h"
 #include "options.h"
 #include "sdk/calibration.h"
@@ -337,30 +335,6 @@ TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path,
   });
 }
 
-namespace {
-
-std::string read_text_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot read");
-  return text;
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot create: " + std::strerror(errno));
-  const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !wrote) throw tusk::Error(tusk::ErrorCode::Io, path + ": cannot write");
-}
-
-}  // namespace
-
 TUSK_API tusk_status_t tusk_model_calibrate(const char* path, const tusk_calibration_text_t* texts, size_t count,
                                             const tusk_options_t* options, const char* usage_out,
                                             tusk_progress_callback progress, void* user_data) {
@@ -380,15 +354,10 @@ TUSK_API tusk_status_t tusk_model_calibrate(const char* path, const tusk_calibra
       }
     }
     const tusk_options_t& o = options ? *options : defaults();
-    std::vector<tusk::format::PairUsage> usage;
-    {
-      const auto model = tusk::sdk::Model::open(path, o.get_int(TUSK_OPT_VERIFY_CHECKSUMS) != 0);
-      CallbackProgress sink(progress, user_data);
-      usage = tusk::sdk::calibrate(model, pairs, static_cast<int>(o.get_int(TUSK_OPT_THREADS)),
-                                   progress ? &sink : nullptr);
-      if (usage_out) write_text_file(usage_out, tusk::format::format_usage_table(usage, model->file().expert_ids()));
-    }
-    tusk::format::replace_expert_usage(path, usage);
+    CallbackProgress sink(progress, user_data);
+    tusk::sdk::calibrate_model_file(path, pairs, static_cast<int>(o.get_int(TUSK_OPT_THREADS)),
+                                    o.get_int(TUSK_OPT_VERIFY_CHECKSUMS) != 0, usage_out ? usage_out : "",
+                                    progress ? &sink : nullptr);
     return TUSK_OK;
   });
 }
@@ -396,13 +365,7 @@ TUSK_API tusk_status_t tusk_model_calibrate(const char* path, const tusk_calibra
 TUSK_API tusk_status_t tusk_model_import_expert_usage(const char* path, const char* table_path) {
   return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(path && table_path, "path or table_path is NULL");
-    std::vector<tusk::format::ExpertId> ids;
-    {
-      const auto file = tusk::format::ModelFile::open(path, tusk::format::ModelFile::OpenOptions{false});
-      ids = file->expert_ids();
-    }
-    const auto usage = tusk::format::parse_usage_table(read_text_file(table_path), ids, table_path);
-    tusk::format::replace_expert_usage(path, usage);
+    tusk::format::import_usage_table(path, table_path);
     return TUSK_OK;
   });
 }

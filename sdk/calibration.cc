@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model_format/expert_usage_table.h"
+#include "model_format/model_writer.h"
 #include "sdk/translator.h"
 
 namespace tusk::sdk {
@@ -53,6 +55,20 @@ std::vector<format::PairUsage> calibrate(std::shared_ptr<const Model> model,
     usage.push_back(std::move(u));
   }
   if (progress) progress->report(done, total, "calibrated");
+  return usage;
+}
+
+std::vector<format::PairUsage> calibrate_model_file(const std::string& path, const std::vector<CalibrationText>& texts,
+                                                    int threads, bool verify_checksums, const std::string& usage_out,
+                                                    ProgressSink* progress) {
+  std::vector<format::PairUsage> usage;
+  {
+    const auto model = Model::open(path, verify_checksums);
+    usage = calibrate(model, texts, threads, progress);
+    if (!usage_out.empty())
+      format::write_text_file(usage_out, format::format_usage_table(usage, model->file().expert_ids()));
+  }
+  format::replace_expert_usage(path, usage);
   return usage;
 }
 

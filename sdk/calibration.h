@@ -26,4 +26,11 @@ std::vector<format::PairUsage> calibrate(std::shared_ptr<const Model> model,
                                          const std::vector<CalibrationText>& texts, int threads,
                                          ProgressSink* progress);
 
+// calibrate() on the model file at `path`, then the table stored in that file
+// (format::replace_expert_usage: all or nothing) and, with usage_out non-empty, written there
+// as text first (format_usage_table). The file is closed before it is rewritten.
+std::vector<format::PairUsage> calibrate_model_file(const std::string& path, const std::vector<CalibrationText>& texts,
+                                                    int threads, bool verify_checksums, const std::string& usage_out,
+                                                    ProgressSink* progress);
+
 }  // namespace tusk::sdk
