@@ -40,6 +40,17 @@ flatbuffers::Offset<fb::Config> build_config(flatbuffers::FlatBufferBuilder& b, 
 
 fb::DType to_fb(DType t) { return static_cast<fb::DType>(t); }
 
+// Recorded explicitly for every packed weight (ByDType is for files from before the field).
+fb::WeightLayout to_fb(const std::optional<weight_layout::Layout>& l) {
+  if (!l) return fb::WeightLayout::ByDType;
+  switch (*l) {
+    case weight_layout::Layout::Int8: return fb::WeightLayout::Int8;
+    case weight_layout::Layout::Int4: return fb::WeightLayout::Int4;
+    case weight_layout::Layout::F16: return fb::WeightLayout::F16;
+  }
+  return fb::WeightLayout::ByDType;
+}
+
 // Null when there is nothing to record, so the field stays absent.
 const fb::QuantStats* to_fb(const std::optional<QuantStats>& stats, fb::QuantStats* storage) {
   if (!stats) return nullptr;
@@ -80,7 +91,7 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
   for (const DenseTensorRecord& t : m.tensors) {
     fb::QuantStats stats;
     tensors.push_back(fb::CreateTensorDirect(b, t.name.c_str(), to_fb(t.dtype), &t.shape, t.offset,
-                                             t.size, t.checksum, to_fb(t.stats, &stats)));
+                                             t.size, t.checksum, to_fb(t.stats, &stats), to_fb(t.layout)));
   }
   const auto tensors_vec = b.CreateVector(tensors);
 
@@ -90,7 +101,7 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
     for (const ExpertTensorRecord& t : e.tensors) {
       fb::QuantStats stats;
       inner.push_back(fb::CreateExpertTensorDirect(b, t.name.c_str(), to_fb(t.dtype), &t.shape,
-                                                   t.offset, t.size, to_fb(t.stats, &stats)));
+                                                   t.offset, t.size, to_fb(t.stats, &stats), to_fb(t.layout)));
     }
     experts.push_back(fb::CreateExpertDirect(
         b, static_cast<fb::Stack>(e.stack), e.layer, e.expert, e.offset, e.stored_size, e.raw_size,

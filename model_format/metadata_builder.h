@@ -25,6 +25,7 @@ struct DenseTensorRecord {
   uint64_t size = 0;
   uint64_t checksum = 0;
   std::optional<QuantStats> stats = std::nullopt;  // quantization error, when measured
+  std::optional<weight_layout::Layout> layout = std::nullopt;  // packed weights only
 };
 
 struct ExpertTensorRecord {
@@ -34,6 +35,7 @@ struct ExpertTensorRecord {
   uint64_t offset = 0;  // from the start of the decoded frame
   uint64_t size = 0;
   std::optional<QuantStats> stats = std::nullopt;  // quantization error, when measured
+  std::optional<weight_layout::Layout> layout = std::nullopt;  // packed weights only
 };
 
 struct ExpertRecord {

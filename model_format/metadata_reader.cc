@@ -114,10 +114,29 @@ class Checker {
   template <typename FbTensor>
   void check_tensor_shape(const std::string& what, const FbTensor& t, DType* dtype,
                           std::vector<int64_t>* shape) const;
+  // The tensor's byte layout: the recorded one, which must be a layout of its dtype, or (as in
+  // files before the field) the one its dtype has; none for plain dtypes.
+  template <typename FbTensor>
+  std::optional<weight_layout::Layout> check_layout(const std::string& what, const FbTensor& t, DType dtype) const;
 
   const FileExtent& extent_;
   const std::string& file_;
 };
+
+template <typename FbTensor>
+std::optional<weight_layout::Layout> Checker::check_layout(const std::string& what, const FbTensor& t,
+                                                           DType dtype) const {
+  weight_layout::Layout by_dtype;
+  const bool packed = packed_layout(dtype, &by_dtype);
+  const auto recorded = static_cast<uint8_t>(t.layout());
+  if (recorded == static_cast<uint8_t>(fb::WeightLayout::ByDType))
+    return packed ? std::optional<weight_layout::Layout>(by_dtype) : std::nullopt;
+  if (recorded > static_cast<uint8_t>(fb::WeightLayout::F16)) fail(what + " has unknown layout " + to_string(recorded));
+  const auto l = static_cast<weight_layout::Layout>(recorded - 1);
+  if (!packed || dtype_of(l) != dtype)
+    fail(what + " has layout " + weight_layout::layout_name(l) + ", which does not store dtype " + dtype_name(dtype));
+  return l;
+}
 
 void Checker::check_span(const std::string& what, uint64_t offset, uint64_t size,
                          uint64_t alignment) const {
@@ -351,6 +370,7 @@ std::vector<DenseTensorRecord> Checker::check_dense_tensors(const fb::Model& mod
     if (r.name.empty()) fail("tensor #" + to_string(tensors.size()) + " has an empty name");
     const std::string what = "tensor '" + printable(r.name) + "'";
     check_tensor_shape(what, *t, &r.dtype, &r.shape);
+    r.layout = check_layout(what, *t, r.dtype);
     r.offset = t->offset();
     r.size = t->size();
     r.checksum = t->checksum();
@@ -419,6 +439,7 @@ std::vector<ExpertRecord> Checker::check_experts(const fb::Model& model,
       if (inner.name.empty()) fail(what + " has a tensor with an empty name");
       const std::string inner_what = what + " tensor '" + printable(inner.name) + "'";
       check_tensor_shape(inner_what, *t, &inner.dtype, &inner.shape);
+      inner.layout = check_layout(inner_what, *t, inner.dtype);
       inner.offset = t->offset();
       inner.size = t->size();
       inner.stats = stats_of(t->quant_stats());

@@ -216,6 +216,7 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
     TensorView view;
     view.data = data;
     view.dtype = t.dtype;
+    view.layout = t.layout;
     view.shape = std::move(t.shape);
     view.bytes = static_cast<size_t>(t.size);
     file->tensors_.emplace_back(std::move(t.name), std::move(view));
@@ -365,6 +366,7 @@ void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& i
     TensorView view;
     view.data = decoded + t.offset;
     view.dtype = t.dtype;
+    view.layout = t.layout;
     view.shape = t.shape;
     view.bytes = static_cast<size_t>(t.size);
     into.tensors_.emplace_back(t.name, std::move(view));

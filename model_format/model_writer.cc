@@ -132,6 +132,16 @@ ModelWriter::ModelWriter(const std::string& path) : impl_(std::make_unique<Impl>
   impl_->write_bytes(zeros, sizeof(zeros));
 }
 
+namespace {
+
+// Packed weights are written in their dtype's one layout (the quantizer's output).
+std::optional<weight_layout::Layout> layout_of(DType dtype) {
+  weight_layout::Layout l;
+  return packed_layout(dtype, &l) ? std::optional<weight_layout::Layout>(l) : std::nullopt;
+}
+
+}  // namespace
+
 ModelWriter::~ModelWriter() = default;
 
 void ModelWriter::set_config(const ModelConfig& config) {
@@ -175,6 +185,7 @@ void ModelWriter::add_dense(const TensorData& tensor) {
   record.size = bytes;
   record.checksum = checksum64(tensor.data, static_cast<size_t>(bytes));
   record.stats = tensor.stats;
+  record.layout = layout_of(tensor.dtype);
   w.write_bytes(tensor.data, bytes);
   w.metadata.tensors.push_back(std::move(record));
 }
@@ -209,6 +220,7 @@ void ModelWriter::add_expert(Stack stack, int layer, int expert,
     inner.dtype = t.dtype;
     inner.shape = t.shape;
     inner.stats = t.stats;
+    inner.layout = layout_of(t.dtype);
     if (!layout::align_up(raw_size, layout::kExpertTensorAlignment, &inner.offset) ||
         __builtin_add_overflow(inner.offset, bytes, &raw_size)) {
       fail_argument(w.path, what + " is too large");

@@ -6,7 +6,7 @@
 #include <new>
 
 #include "common/error.h"
-#include "kernels/cpu/quantized_linear.h"
+#include "model_format/layout/weight_layout.h"
 #include "model_format/float16.h"
 #include "model_format/safetensors.h"  // f16_to_f32
 
@@ -38,11 +38,11 @@ int8_t quantize_value(float w, float scale, int lo, int hi) {
   return scale == 0.0f ? int8_t{0} : round_clamped(w / scale, lo, hi);
 }
 
-kernels::WeightType kernel_type(WeightFormat format) {
+weight_layout::Layout layout_of(WeightFormat format) {
   switch (format) {
-    case WeightFormat::Int8: return kernels::WeightType::Int8;
-    case WeightFormat::Int4: return kernels::WeightType::Int4;
-    default: return kernels::WeightType::F16;
+    case WeightFormat::Int8: return weight_layout::Layout::Int8;
+    case WeightFormat::Int4: return weight_layout::Layout::Int4;
+    default: return weight_layout::Layout::F16;
   }
 }
 
@@ -56,20 +56,20 @@ DType dtype_of(WeightFormat format) {
   return DType::F32;
 }
 
-// Columns per scale for group_size (0: the whole row), after checking the kernels can run it.
+// Columns per scale for group_size (0: the whole row), after checking the layout takes it.
 int64_t checked_group(WeightFormat format, int64_t n, int64_t k, int64_t group_size,
                       const std::string& name) {
-  const kernels::WeightType type = kernel_type(format);
+  const weight_layout::Layout type = layout_of(format);
   const int64_t group = format == WeightFormat::F16 || group_size == 0 ? k : group_size;
   if (group_size < 0) {
     throw Error(ErrorCode::InvalidArgument,
                 "group size " + std::to_string(group_size) + " for tensor '" + name + "' is negative");
   }
-  const char* problem = kernels::check_shape(type, n, k, group);
+  const char* problem = weight_layout::check_shape(type, n, k, group);
   if (!problem) return group;
   const std::string what = "tensor '" + name + "' " + shape_text(n, k) + " cannot be stored as " +
                            weight_format_name(format);
-  if (group != k && !kernels::check_shape(type, n, k, k)) {
+  if (group != k && !weight_layout::check_shape(type, n, k, k)) {
     throw Error(ErrorCode::InvalidArgument,
                 what + " with groups of " + std::to_string(group) + " input columns: " + problem);
   }
@@ -178,20 +178,20 @@ QuantizedWeights quantize_weights(WeightFormat format, const RowReader& rows, in
     throw Error(ErrorCode::Internal, "quantize_weights: tensor '" + name + "' asked for fp32");
   }
   const int64_t group = checked_group(format, n, k, group_size, name);
-  const kernels::WeightType type = kernel_type(format);
+  const weight_layout::Layout type = layout_of(format);
 
   QuantizedWeights out;
   out.dtype = dtype_of(format);
   out.n = n;
   out.k = k;
-  out.bytes_ = kernels::packed_bytes(type, n, k);
+  out.bytes_ = weight_layout::packed_bytes(type, n, k);
   // aligned_alloc wants a multiple of the alignment.
   out.data_.reset(std::aligned_alloc(64, (out.bytes_ + 63) / 64 * 64));
   if (!out.data_) throw std::bad_alloc();
 
   // Row by row (the packed layouts keep each row's bytes together), a block of rows read at a
   // time: memory holds the packed output and one block of the input.
-  const size_t row_bytes = kernels::packed_bytes(type, 1, k);
+  const size_t row_bytes = weight_layout::packed_bytes(type, 1, k);
   auto* packed = static_cast<unsigned char*>(out.data_.get());
   const int64_t block_rows = std::max<int64_t>(1, (int64_t{16} << 20) / (k * static_cast<int64_t>(sizeof(float))));
   std::vector<float> block(static_cast<size_t>(std::min(block_rows, n) * k));
@@ -217,7 +217,7 @@ QuantizedWeights quantize_weights(WeightFormat format, const RowReader& rows, in
           halves[c] = f32_to_f16(row[c]);
           error.add(row[c], f16_to_f32(halves[c]));
         }
-        kernels::pack_weights(type, halves.data(), 1, k, dst);
+        weight_layout::pack_weights(type, halves.data(), 1, k, dst);
         continue;
       }
       for (int64_t c = 0; c < k; ++c) {
@@ -234,10 +234,10 @@ QuantizedWeights quantize_weights(WeightFormat format, const RowReader& rows, in
         out.scales[static_cast<size_t>(r * groups + g)] = scale;
         for (int64_t c = g * group; c < (g + 1) * group; ++c) {
           q[c] = quantize_value(row[c], scale, lo, hi);
-          error.add(row[c], static_cast<float>(q[c]) * scale);  // as the kernels dequantize
+          error.add(row[c], static_cast<float>(q[c]) * scale);  // as kernels dequantize
         }
       }
-      kernels::pack_weights(type, q.data(), 1, k, dst);
+      weight_layout::pack_weights(type, q.data(), 1, k, dst);
     }
   }
   out.stats = error.result();
@@ -249,13 +249,14 @@ std::vector<float> dequantize_weights(const QuantizedWeights& q) {
   std::vector<float> out(count);
   if (q.dtype == DType::F16) {
     std::vector<uint16_t> halves(count);
-    kernels::unpack_weights(kernels::WeightType::F16, q.data(), q.n, q.k, halves.data());
+    weight_layout::unpack_weights(weight_layout::Layout::F16, q.data(), q.n, q.k, halves.data());
     for (size_t i = 0; i < count; ++i) out[i] = f16_to_f32(halves[i]);
     return out;
   }
-  const kernels::WeightType type = q.dtype == DType::I4 ? kernels::WeightType::Int4 : kernels::WeightType::Int8;
+  weight_layout::Layout type = weight_layout::Layout::Int8;
+  packed_layout(q.dtype, &type);
   std::vector<int8_t> values(count);
-  kernels::unpack_weights(type, q.data(), q.n, q.k, values.data());
+  weight_layout::unpack_weights(type, q.data(), q.n, q.k, values.data());
   const int64_t groups = q.k / q.group;
   for (int64_t r = 0; r < q.n; ++r) {
     for (int64_t c = 0; c < q.k; ++c) {

@@ -4,8 +4,8 @@
 // (one per row: group = k) or per group of `group` consecutive input columns of a row:
 //   stored value   q[r][c] in [-127, 127] (int8) or [-8, 7] (int4)
 //   weight         w[r][c] ~ q[r][c] * scale[r][c / group]
-// which is what kernels/cpu/quantized_linear.h computes; the bytes are kernels::pack_weights'
-// (the file stores them as they are).
+// which is what kernels/cpu/quantized_linear.h computes; the bytes are in the stored layout
+// (model_format/layout/weight_layout.h; the file stores them as they are).
 //
 // Scales:
 //   int8: max|w| / 127 per group, q = round(w / scale) (half away from zero).
@@ -88,7 +88,7 @@ QuantizedWeights quantize_weights(WeightFormat format, const RowReader& rows, in
 void check_quantizable(WeightFormat format, int64_t n, int64_t k, int64_t group_size,
                        const std::string& name);
 
-// The values a quantized tensor stands for, [n, k] (through kernels::unpack_weights).
+// The values a quantized tensor stands for, [n, k] (through weight_layout::unpack_weights).
 std::vector<float> dequantize_weights(const QuantizedWeights& q);
 
 // max |a - b| and ||a - b||_2 / ||a||_2 (0 when a is all zeros and b equals it).

@@ -23,7 +23,7 @@ bool ends_with_scales(std::string_view name) {
 }
 
 // Checks one quantized weight against its scales companion (null when missing).
-std::string check_weight(const TensorShapeRef& w, kernels::WeightType type,
+std::string check_weight(const TensorShapeRef& w, weight_layout::Layout type,
                          const TensorShapeRef* scales) {
   const std::string what = std::string(dtype_name(w.dtype)) + " tensor " + quoted(w.name);
   const std::vector<int64_t>& shape = *w.shape;
@@ -43,14 +43,14 @@ std::string check_weight(const TensorShapeRef& w, kernels::WeightType type,
            ", k / group] with a group size dividing k = " + std::to_string(k);
   }
   const int64_t group = k / s[1];
-  if (const char* problem = kernels::check_shape(type, n, k, group)) {
+  if (const char* problem = weight_layout::check_shape(type, n, k, group)) {
     return what + " " + shape_text(shape) + " with groups of " + std::to_string(group) +
-           " columns is not a layout the kernels run: " + problem;
+           " columns is not a valid stored layout: " + problem;
   }
-  // The file sized the tensor with dtype_bytes; the kernels read packed_bytes.
+  // The file sized the tensor with dtype_bytes; the layout needs packed_bytes.
   if (dtype_bytes(w.dtype, static_cast<size_t>(n) * static_cast<size_t>(k)) !=
-      kernels::packed_bytes(type, n, k)) {
-    return what + " " + shape_text(shape) + " is not sized as the kernels pack it";
+      weight_layout::packed_bytes(type, n, k)) {
+    return what + " " + shape_text(shape) + " is not sized as its layout packs it";
   }
   return "";
 }
@@ -61,14 +61,6 @@ std::string scales_name(std::string_view weight) {
   return std::string(weight) + std::string(kScalesSuffix);
 }
 
-bool kernel_weight_type(DType dtype, kernels::WeightType* type) {
-  switch (dtype) {
-    case DType::I4: *type = kernels::WeightType::Int4; return true;
-    case DType::I8: *type = kernels::WeightType::Int8; return true;
-    case DType::F16: *type = kernels::WeightType::F16; return true;
-    default: return false;
-  }
-}
 
 std::string check_quantized_tensors(const std::vector<TensorShapeRef>& tensors) {
   std::vector<const TensorShapeRef*> sorted;
@@ -94,8 +86,8 @@ std::string check_quantized_tensors(const std::vector<TensorShapeRef>& tensors) 
                " takes no scales, but " + quoted(t.name) + " exists";
       }
     }
-    kernels::WeightType type;
-    if (kernel_weight_type(t.dtype, &type) && type != kernels::WeightType::F16) {
+    weight_layout::Layout type;
+    if (packed_layout(t.dtype, &type) && type != weight_layout::Layout::F16) {
       const std::string problem = check_weight(t, type, find(scales_name(t.name)));
       if (!problem.empty()) return problem;
     }

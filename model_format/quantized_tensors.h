@@ -1,10 +1,10 @@
 // The storage convention for quantized weights, shared by the converter (which writes it) and
 // the reader (which enforces it on every file):
-//   - an int4/int8 weight keeps its name and logical shape [n, k] (dtype I4 / I8) and holds the
-//     bytes of kernels::pack_weights as they are;
+//   - an int4/int8 weight keeps its name and logical shape [n, k] (dtype I4 / I8) and holds its
+//     bytes in the stored layout (model_format/layout/weight_layout.h);
 //   - its fp32 scales are the companion tensor "<name>.scales" of shape [n, k / group], one
 //     per (row, group of `group` consecutive input columns); the group size is implied by the
-//     shape and must satisfy kernels::check_shape;
+//     shape and must satisfy weight_layout::check_shape;
 //   - an fp16 weight has no scales.
 // Dense tensors and the tensors inside one expert frame follow it alike.
 #pragma once
@@ -14,16 +14,12 @@
 #include <string_view>
 #include <vector>
 
-#include "kernels/cpu/quantized_linear.h"
 #include "model_format/tensor_types.h"
 
 namespace tusk::format {
 
 // "<weight>.scales".
 std::string scales_name(std::string_view weight);
-
-// The kernels' type for a dtype with packed storage: I4, I8, F16; false for the others.
-bool kernel_weight_type(DType dtype, kernels::WeightType* type);
 
 struct TensorShapeRef {
   std::string_view name;

@@ -24,4 +24,22 @@ size_t dtype_bytes(DType t, size_t elements) {
   return 0;
 }
 
+bool packed_layout(DType dtype, weight_layout::Layout* out) {
+  switch (dtype) {
+    case DType::I4: *out = weight_layout::Layout::Int4; return true;
+    case DType::I8: *out = weight_layout::Layout::Int8; return true;
+    case DType::F16: *out = weight_layout::Layout::F16; return true;
+    default: return false;
+  }
+}
+
+DType dtype_of(weight_layout::Layout l) {
+  switch (l) {
+    case weight_layout::Layout::Int4: return DType::I4;
+    case weight_layout::Layout::Int8: return DType::I8;
+    case weight_layout::Layout::F16: return DType::F16;
+  }
+  return DType::F32;
+}
+
 }  // namespace tusk::format

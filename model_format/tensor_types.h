@@ -7,11 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "model_format/layout/weight_layout.h"
+
 namespace tusk::format {
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, I8 = 3, I4 = 4 };
 
 const char* dtype_name(DType t);
+
+// The one map between stored dtypes and byte layouts: I4 -> Int4, I8 -> Int8, F16 -> F16
+// (model_format/layout/weight_layout.h); false for F32 and BF16, which are plain arrays.
+bool packed_layout(DType dtype, weight_layout::Layout* out);
+DType dtype_of(weight_layout::Layout layout);
 // Bytes for `elements` values of type t (I4 packs two per byte, rounded up).
 size_t dtype_bytes(DType t, size_t elements);
 
@@ -24,6 +31,7 @@ struct TensorView {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   size_t bytes = 0;
+  std::optional<weight_layout::Layout> layout;  // packed weights: how their bytes are arranged
 
   int64_t elements() const {
     int64_t n = 1;

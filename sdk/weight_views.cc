@@ -55,18 +55,15 @@ MatrixWeights WeightViews::matrix(const std::string& name, int64_t out, int64_t 
   if (t.shape != std::vector<int64_t>{out, in})
     fail(ErrorCode::InvalidModel, "tensor '" + name + "' has shape " + shape_text(t.shape) +
                                       ", the architecture needs " + shape_text({out, in}));
-  kernels::WeightType type;
-  switch (t.dtype) {
-    case format::DType::F32:
-      m.f32 = t.f32();
-      return m;
-    case format::DType::I8: type = kernels::WeightType::Int8; break;
-    case format::DType::I4: type = kernels::WeightType::Int4; break;
-    case format::DType::F16: type = kernels::WeightType::F16; break;
-    default:
-      fail(ErrorCode::Unsupported, "tensor '" + name + "' is " + format::dtype_name(t.dtype) +
-                                       ", which the CPU kernels do not run");
+  if (t.dtype == format::DType::F32) {
+    m.f32 = t.f32();
+    return m;
   }
+  // The kernels read the stored layout the file records.
+  if (!t.layout)
+    fail(ErrorCode::Unsupported, "tensor '" + name + "' is " + format::dtype_name(t.dtype) +
+                                     ", which the CPU kernels do not run");
+  const kernels::WeightType type = *t.layout;
   int64_t group = in;
   const float* scales = nullptr;
   if (type != kernels::WeightType::F16) {

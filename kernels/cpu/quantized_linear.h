@@ -3,19 +3,9 @@
 //
 // Weights are [n, k] (out_features x in_features), symmetric, with one fp32 scale per
 // (row, group of `group` consecutive input columns): w[r][c] = q[r][c] * scale[r][c / group].
-// group == k means one scale per output channel. The byte layout of `data` belongs to this
-// module: producers quantize to plain int8 values and call pack_weights(); the .tusk file
-// stores the packed bytes as they are, so the engine uses them in place from the mmap.
-//
-// Packed layouts (rows are independent and follow each other; row r starts at r * k bytes
-// for Int8, r * k / 2 for Int4, r * 2 * k for F16):
-//   Int8  plain row-major int8 q.
-//   Int4  each row is k / 64 blocks of 32 bytes; block b covers columns [64b, 64b + 64) and is
-//         read as 8 little-endian uint32 words: word j (bytes 4j..4j+3) holds, in its nibble t
-//         (bits 4t..4t+3), column 64b + 8t + j, stored as q + 8 (0..15). So one 256-bit load
-//         of a block followed by `(word >> 4t) & 15` gives 8 consecutive columns 8t..8t+7 in
-//         the 8 lanes, already in 32-bit lanes for the int->float conversion (no shuffles).
-//   F16   plain row-major IEEE half bits.
+// The bytes are in the stored layouts the layout library defines (model_format/layout/
+// weight_layout.h: Int8 rows, Int4 64-column nibble blocks, F16 rows), used in place from the
+// mmap; the kernels read them as defined there.
 // quantized_linear computes x . (q * scale) with fp32 activations and fp32 accumulation on
 // every ISA level; quantized_linear_x16 is the opt-in int16-activation GEMV (see below).
 #pragma once
@@ -23,13 +13,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "model_format/layout/weight_layout.h"
+
 namespace tusk::kernels {
 
-enum class WeightType : uint8_t {
-  Int8 = 0,  // q in [-127, 127], one byte each
-  Int4 = 1,  // q in [-8, 7], two per byte
-  F16 = 2,   // IEEE half, no scales (scales == nullptr)
-};
+// The kernels take the stored layouts as they are.
+using WeightType = weight_layout::Layout;
+using weight_layout::check_shape;
+using weight_layout::pack_weights;
+using weight_layout::packed_bytes;
+using weight_layout::unpack_weights;
 
 struct PackedWeights {
   WeightType type;
@@ -37,21 +30,6 @@ struct PackedWeights {
   const float* scales;   // [n, k / group] row-major; null for F16
   int64_t n, k, group;
 };
-
-// Bytes pack_weights() writes for an [n, k] matrix: n*k (Int8), n*k/2 (Int4), 2*n*k (F16).
-size_t packed_bytes(WeightType type, int64_t n, int64_t k);
-
-// Shape rules for a type: n > 0 and k > 0; Int4 needs k % 64 == 0 and group % 64 == 0
-// (kernels work on 64-column blocks); Int8 needs k % 32 == 0 and group % 32 == 0; for both,
-// group must divide k. F16 takes any k and ignores group (it has no scales).
-// Returns null when valid, else a static message.
-const char* check_shape(WeightType type, int64_t n, int64_t k, int64_t group);
-
-// Packs plain values: Int8/Int4 from int8_t q[n*k] (row-major, already clamped to the type's
-// range); F16 from uint16_t halves[n*k]. `out` must hold packed_bytes().
-void pack_weights(WeightType type, const void* values, int64_t n, int64_t k, void* out);
-// The inverse, for tests and `tusk inspect`: writes int8_t (Int8/Int4) or uint16_t (F16).
-void unpack_weights(WeightType type, const void* packed, int64_t n, int64_t k, void* values);
 
 // out[k] = dequantized row `row` of w (embedding lookups read single rows).
 void dequantize_row(const PackedWeights& w, int64_t row, float* out);

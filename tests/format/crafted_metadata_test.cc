@@ -130,10 +130,33 @@ TEST_F(Crafting, VocabularyOutsideTheModel) {
   expect_rejected(with({"nllb", {0}, {}, static_cast<Detokenizer>(9), false}), {"detokenizer 9 is unknown"});
 }
 
+// The byte layout of packed weights: recorded, or implied by the dtype in older files, and
+// always one that stores the tensor's dtype.
+TEST_F(Crafting, WeightLayoutIsRecordedOrImplied) {
+  Crafted c = valid_crafted();
+  c.meta.tensors[0].dtype = DType::F16;  // "w" [4, 4]: 32 bytes of halves
+  c.meta.tensors[0].size = 32;
+  c.meta.tensors[0].checksum = checksum64(c.weights.data(), 32);
+  write_bytes(path_, assemble_file(c.weights, c.meta));
+  EXPECT_EQ(ModelFile::open(path_, {})->tensor("w").layout, weight_layout::Layout::F16);  // implied
+  c.meta.tensors[0].layout = weight_layout::Layout::F16;
+  write_bytes(path_, assemble_file(c.weights, c.meta));
+  EXPECT_EQ(ModelFile::open(path_, {})->tensor("w").layout, weight_layout::Layout::F16);  // recorded
+  EXPECT_FALSE(ModelFile::open(path_, {})->tensor("b").layout.has_value());               // f32
+  c.meta.tensors[0].layout = weight_layout::Layout::Int4;
+  write_bytes(path_, assemble_file(c.weights, c.meta));
+  expect_open_error(path_, ErrorCode::InvalidModel, {"tensor 'w' has layout int4, which does not store dtype f16"});
+  c.meta.tensors[0].layout = std::nullopt;
+  c.meta.tensors[1].layout = weight_layout::Layout::F16;
+  write_bytes(path_, assemble_file(c.weights, c.meta));
+  expect_open_error(path_, ErrorCode::InvalidModel, {"tensor 'b' has layout fp16, which does not store dtype f32"});
+}
+
 TEST_F(Crafting, TensorPastEndOfFile) {
   const uint64_t size = crafted_file_size();
-  expect_rejected([&](Crafted& c) { c.meta.tensors[0].offset = size - 32; },
-                  {"crafted.tusk: tensor 'w' ends at byte " + std::to_string(size + 32) +
+  const uint64_t offset = (size - 1) / 64 * 64;  // aligned, and its 64 bytes run past the end
+  expect_rejected([&](Crafted& c) { c.meta.tensors[0].offset = offset; },
+                  {"crafted.tusk: tensor 'w' ends at byte " + std::to_string(offset + 64) +
                    " past end of file (" + std::to_string(size) + " bytes)"});
 }
 

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "kernels/cpu/quantized_linear.h"
+#include "model_format/layout/weight_layout.h"
 #include "model_format/checksum.h"
 #include "model_format/tensor_report.h"
 #include "tests/format/format_test_util.h"
@@ -111,9 +111,9 @@ TEST_F(QuantizedMetadata, ScalesMisShaped) {
 TEST_F(QuantizedMetadata, LayoutTheKernelsCannotRun) {
   // Groups of 32 are too small for int4; k = 48 is not a multiple of 32 for int8.
   expect_rejected({{"w", DType::I4, {2, 64}}, {"w.scales", DType::F32, {2, 2}}}, {},
-                  {"i4 tensor 'w' [2, 64] with groups of 32 columns is not a layout the kernels run"});
+                  {"i4 tensor 'w' [2, 64] with groups of 32 columns is not a valid stored layout"});
   expect_rejected({{"w", DType::I8, {2, 48}}, {"w.scales", DType::F32, {2, 1}}}, {},
-                  {"i8 tensor 'w' [2, 48] with groups of 48 columns is not a layout the kernels run"});
+                  {"i8 tensor 'w' [2, 48] with groups of 48 columns is not a valid stored layout"});
 }
 
 TEST_F(QuantizedMetadata, QuantizedTensorsAreMatrices) {
@@ -142,19 +142,19 @@ TEST_F(QuantizedMetadata, ExpertFramesFollowTheSameRules) {
                   {{"fc1.weight", DType::I4, {4, 64}}}, {"belongs to no tensor 'fc1.weight'"});
 }
 
-// The file sizes a tensor with dtype_bytes (I4: ceil(elements / 2)), the kernels read
-// packed_bytes: they must agree on every shape the kernels accept. (Int4 shapes have
+// The file sizes a tensor with dtype_bytes (I4: ceil(elements / 2)), the layout with
+// packed_bytes: they must agree on every shape the layout accepts. (Int4 shapes have
 // k % 64 == 0, so an odd element count never reaches the kernels.)
 TEST(QuantizedSizes, DtypeBytesAgreeWithTheKernels) {
-  using kernels::WeightType;
+  using WeightType = weight_layout::Layout;
   for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 64}, {3, 64}, {7, 128}, {256, 1024}, {1, 32}, {5, 96}}) {
     const size_t e = static_cast<size_t>(n * k);
-    if (!kernels::check_shape(WeightType::Int4, n, k, k)) {
-      EXPECT_EQ(dtype_bytes(DType::I4, e), kernels::packed_bytes(WeightType::Int4, n, k)) << n << "x" << k;
+    if (!weight_layout::check_shape(WeightType::Int4, n, k, k)) {
+      EXPECT_EQ(dtype_bytes(DType::I4, e), weight_layout::packed_bytes(WeightType::Int4, n, k)) << n << "x" << k;
     }
-    ASSERT_EQ(kernels::check_shape(WeightType::Int8, n, k, k), nullptr);
-    EXPECT_EQ(dtype_bytes(DType::I8, e), kernels::packed_bytes(WeightType::Int8, n, k)) << n << "x" << k;
-    EXPECT_EQ(dtype_bytes(DType::F16, e), kernels::packed_bytes(WeightType::F16, n, k)) << n << "x" << k;
+    ASSERT_EQ(weight_layout::check_shape(WeightType::Int8, n, k, k), nullptr);
+    EXPECT_EQ(dtype_bytes(DType::I8, e), weight_layout::packed_bytes(WeightType::Int8, n, k)) << n << "x" << k;
+    EXPECT_EQ(dtype_bytes(DType::F16, e), weight_layout::packed_bytes(WeightType::F16, n, k)) << n << "x" << k;
   }
   EXPECT_EQ(dtype_bytes(DType::I4, 15), 8u);  // odd counts round up in the file's own sizing
 }
