@@ -4,15 +4,25 @@
 // [n, k] (out_features x in_features), as stored in the model file.
 //
 // A Backend instance is used by one thread at a time (a Translator owns one); intra-op
-// parallelism happens inside the calls.
+// parallelism happens inside the calls. This header names no backend's internals (no kernel
+// or oneDNN type): weights come in the file's stored layouts, which every backend reads.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include "kernels/cpu/quantized_linear.h"
+#include "model_format/layout/weight_layout.h"
 
 namespace tusk::backends {
+
+// A quantized or fp16 weight matrix [n, k] in a stored layout (model_format/layout/
+// weight_layout.h), with fp32 scales [n, k / group] (null for F16).
+struct PackedMatrix {
+  weight_layout::Layout layout = weight_layout::Layout::Int8;
+  const void* data = nullptr;
+  const float* scales = nullptr;
+  int64_t n = 0, k = 0, group = 0;
+};
 
 struct MatrixView {  // read-only
   const float* data;
@@ -36,10 +46,12 @@ class Backend {
   // y[i] += x[i] * alpha over rows x cols.
   virtual void add_scaled(MatrixView x, float alpha, MutableMatrixView y) = 0;
 
-  // The same with quantized or fp16 weights (kernels/cpu/quantized_linear.h), dequantized in
-  // registers; w.n output columns.
-  virtual void linear(MatrixView x, const kernels::PackedWeights& w, const float* bias,
-                      Activation act, MutableMatrixView y) = 0;
+  // The same with quantized or fp16 weights, dequantized in registers; w.n output columns.
+  virtual void linear(MatrixView x, const PackedMatrix& w, const float* bias, Activation act,
+                      MutableMatrixView y) = 0;
+
+  // out[w.k] = row `row` of w dequantized (embedding lookups).
+  virtual void dequantize_row(const PackedMatrix& w, int64_t row, float* out) = 0;
 
   // Row-wise layer norm over cols: y = (x - mean) / sqrt(var + eps) * gamma + beta.
   virtual void layer_norm(MatrixView x, const float* gamma, const float* beta, float eps,
@@ -62,7 +74,18 @@ class Backend {
   virtual int threads() const = 0;
 };
 
-// threads <= 0 means all cores.
+enum class Device { Cpu, Cuda };
+
+struct BackendOptions {
+  Device device = Device::Cpu;
+  int threads = 0;  // intra-op threads; <= 0: all cores
+};
+
+// The one dispatch point from a device to its backend. Throws Unsupported for a device this
+// build has no backend for (CUDA, today).
+std::unique_ptr<Backend> make_backend(const BackendOptions& options);
+
+// The CPU backend (backends/cpu/); threads <= 0 means all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 }  // namespace tusk::backends

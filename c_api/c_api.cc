@@ -105,6 +105,7 @@ const tusk::capi::OptionSpec* typed_option(tusk_option_t key, bool want_float, c
 tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   tusk::sdk::TranslatorOptions t;
   t.threads = static_cast<int>(o.get_int(TUSK_OPT_THREADS));
+  t.device = o.get_int(TUSK_OPT_DEVICE) == TUSK_DEVICE_CUDA ? tusk::backends::Device::Cuda : tusk::backends::Device::Cpu;
   t.beam_size = static_cast<int>(o.get_int(TUSK_OPT_BEAM_SIZE));
   t.length_penalty = static_cast<float>(o.get_float(TUSK_OPT_LENGTH_PENALTY));
   t.max_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MAX_DECODING_LENGTH));
@@ -385,8 +386,6 @@ TUSK_API tusk_status_t tusk_translator_create(tusk_model_t* model, const tusk_op
   return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(model && out, "model or out is NULL");
     const tusk_options_t& o = options ? *options : defaults();
-    if (o.get_int(TUSK_OPT_DEVICE) != TUSK_DEVICE_CPU)
-      return fail(TUSK_ERROR_UNSUPPORTED, "tusk_translator_create: the CUDA backend is not available in this build yet");
     auto handle = std::make_unique<tusk_translator_t>();
     handle->translator = std::make_unique<tusk::sdk::Translator>(model->model, translator_options(o));
     *out = handle.release();

@@ -79,7 +79,7 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
   hyps_ = H;
 
   auto x = x_.shape(H, d);
-  for (int64_t j = 0; j < H; ++j) embed_token(model_, tokens[j], step, x.data + j * d);
+  for (int64_t j = 0; j < H; ++j) embed_token(model_, backend_, tokens[j], step, x.data + j * d);
 
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& layer = model_.decoder_layers()[i];

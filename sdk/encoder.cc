@@ -2,7 +2,7 @@
 
 namespace tusk::sdk {
 
-void embed_token(const Model& model, int32_t id, int64_t position, float* out) {
+void embed_token(const Model& model, Backend& backend, int32_t id, int64_t position, float* out) {
   const auto& c = model.config();
   const int64_t d = c.d_model;
   const auto& table = model.embeddings();
@@ -10,7 +10,7 @@ void embed_token(const Model& model, int32_t id, int64_t position, float* out) {
   if (table.is_f32())
     e = table.f32 + static_cast<int64_t>(id) * d;
   else
-    kernels::dequantize_row(table.packed, id, out);  // then scaled in place below
+    backend.dequantize_row(table.packed, id, out);  // then scaled in place below
   const float* p = model.position(position + c.pad_id + 1);
   const float s = model.embedding_scale();
   for (int64_t j = 0; j < d; ++j) out[j] = e[j] * s + p[j];
@@ -38,7 +38,7 @@ const Activations& Encoder::forward(const SourceBatch& batch) {
   auto x = x_.shape(T, d);
   for (int s = 0; s < batch.size(); ++s)
     for (int64_t i = 0; i < batch.length(s); ++i)
-      embed_token(model_, batch.ids[batch.begin(s) + i], i, x.data + (batch.begin(s) + i) * d);
+      embed_token(model_, backend_, batch.ids[batch.begin(s) + i], i, x.data + (batch.begin(s) + i) * d);
 
   const auto& layers = model_.encoder_layers();
   for (size_t i = 0; i < layers.size(); ++i) {

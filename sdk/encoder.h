@@ -29,6 +29,6 @@ class Encoder {
 };
 
 // Embedding lookup for one token at a sequence position: scale * E[id] + P[pos].
-void embed_token(const Model& model, int32_t id, int64_t position, float* out);
+void embed_token(const Model& model, Backend& backend, int32_t id, int64_t position, float* out);
 
 }  // namespace tusk::sdk

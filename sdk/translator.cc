@@ -50,7 +50,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
 
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
-      backend_(backends::make_cpu_backend(options.threads)),
+      backend_(backends::make_backend({options.device, options.threads})),
       cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch,
                             options.direct_io)) {
   ExpertSource* experts = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();

@@ -17,6 +17,7 @@
 namespace tusk::sdk {
 
 struct TranslatorOptions {
+  backends::Device device = backends::Device::Cpu;  // picks the backend (backends::make_backend)
   int threads = 0;                // 0 = all cores
   int beam_size = 1;
   float length_penalty = 0.0f;

@@ -59,14 +59,14 @@ MatrixWeights WeightViews::matrix(const std::string& name, int64_t out, int64_t 
     m.f32 = t.f32();
     return m;
   }
-  // The kernels read the stored layout the file records.
+  // Backends read the stored layout the file records.
   if (!t.layout)
     fail(ErrorCode::Unsupported, "tensor '" + name + "' is " + format::dtype_name(t.dtype) +
-                                     ", which the CPU kernels do not run");
-  const kernels::WeightType type = *t.layout;
+                                     ", which the engine does not run");
+  const weight_layout::Layout type = *t.layout;
   int64_t group = in;
   const float* scales = nullptr;
-  if (type != kernels::WeightType::F16) {
+  if (type != weight_layout::Layout::F16) {
     const auto& s = get(name + ".scales");
     if (s.dtype != format::DType::F32 || s.shape.size() != 2 || s.shape[0] != out ||
         s.shape[1] <= 0 || in % s.shape[1] != 0)
@@ -75,9 +75,9 @@ MatrixWeights WeightViews::matrix(const std::string& name, int64_t out, int64_t 
     group = in / s.shape[1];
     scales = s.f32();
   }
-  if (const char* problem = kernels::check_shape(type, out, in, group))
+  if (const char* problem = weight_layout::check_shape(type, out, in, group))
     fail(ErrorCode::InvalidModel, "tensor '" + name + "': " + problem);
-  if (t.bytes != kernels::packed_bytes(type, out, in))
+  if (t.bytes != weight_layout::packed_bytes(type, out, in))
     fail(ErrorCode::InvalidModel, "tensor '" + name + "' has the wrong byte size for its type");
   m.packed = {type, t.data, scales, out, in, group};
   return m;

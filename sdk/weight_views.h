@@ -1,6 +1,6 @@
 // Typed, shape-checked views of weights, whether they come from the mmapped file (dense
 // tensors) or from a decoded expert frame. One place knows how a stored tensor maps to what
-// the kernels take: fp32 in place, or int8/int4 packed bytes plus their `<name>.scales`
+// the backends take: fp32 in place, or int8/int4 packed bytes plus their `<name>.scales`
 // companion (group = in / scales.shape[1]), or fp16 packed bytes.
 #pragma once
 
@@ -25,7 +25,7 @@ class WeightViews {
   bool has(const std::string& name) const { return find(name) != nullptr; }
   // An fp32 tensor of exactly `shape` (vectors, norms, biases, the router).
   const float* f32(const std::string& name, const std::vector<int64_t>& shape) const;
-  // A weight matrix [out, in] in any stored type the kernels run.
+  // A weight matrix [out, in] in any stored type the engine runs.
   MatrixWeights matrix(const std::string& name, int64_t out, int64_t in) const;
   LinearWeights linear(const std::string& prefix, int64_t out, int64_t in) const {
     return {matrix(prefix + ".weight", out, in), f32(prefix + ".bias", {out}), out, in};

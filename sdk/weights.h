@@ -4,15 +4,15 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/quantized_linear.h"
+#include "backends/backend.h"
 
 namespace tusk::sdk {
 
 // A weight matrix [out, in] as the file stores it: fp32 used in place, or packed (int8, int4
-// with scales, fp16) for the quantized kernels.
+// with scales, fp16) in its stored layout for the backend.
 struct MatrixWeights {
   const float* f32 = nullptr;   // set for fp32 weights
-  kernels::PackedWeights packed{kernels::WeightType::Int8, nullptr, nullptr, 0, 0, 0};
+  backends::PackedMatrix packed;  // set for int8/int4/fp16 weights
   int64_t out = 0, in = 0;
 
   bool is_f32() const { return f32 != nullptr; }

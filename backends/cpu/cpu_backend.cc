@@ -8,6 +8,7 @@
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/onednn_matmul.h"
 #include "common/error.h"
+#include "kernels/cpu/quantized_linear.h"
 
 namespace tusk::backends {
 namespace {
@@ -32,6 +33,9 @@ bool same_shape(const A& a, const B& b) {
   return a.rows == b.rows && a.cols == b.cols;
 }
 
+// The kernels read the stored layouts as they are: no repacking at prepare time.
+kernels::PackedWeights packed(const PackedMatrix& m) { return {m.layout, m.data, m.scales, m.n, m.k, m.group}; }
+
 int resolve_threads(int threads) {
   if (threads > 0) return threads;
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -53,8 +57,9 @@ class CpuBackend final : public Backend {
     matmul_.run(x, w, n, bias, act, y);
   }
 
-  void linear(MatrixView x, const kernels::PackedWeights& w, const float* bias, Activation act,
+  void linear(MatrixView x, const PackedMatrix& m, const float* bias, Activation act,
               MutableMatrixView y) override {
+    const kernels::PackedWeights w = packed(m);
     require_view(x, "linear", "x");
     require_view(y, "linear", "y");
     require(y.rows == x.rows && y.cols == w.n && x.cols == w.k, "linear",
@@ -67,6 +72,12 @@ class CpuBackend final : public Backend {
     // AVX-512); where that does not apply the kernels take their fp32 GEMM path.
     kernels::quantized_linear_x16(isa_, w, x.data, x.rows, x.ld, bias, act == Activation::Relu,
                                   y.data, y.ld, threads_);
+  }
+
+  void dequantize_row(const PackedMatrix& m, int64_t row, float* out) override {
+    require(row >= 0 && row < m.n, "dequantize_row", "row is outside the matrix");
+    require(m.data != nullptr && out != nullptr, "dequantize_row", "a pointer is null");
+    kernels::dequantize_row(packed(m), row, out);
   }
 
   void add_scaled(MatrixView x, float alpha, MutableMatrixView y) override {
