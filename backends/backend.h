@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "backends/fence.h"
 #include "model_format/layout/weight_layout.h"
 
 namespace tusk::backends {
@@ -72,6 +73,10 @@ class Backend {
 
   // Threads for intra-op parallelism (>= 1).
   virtual int threads() const = 0;
+
+  // A fence that completes once every op given to this backend so far has finished reading
+  // and writing its operands (immediately on the CPU, whose ops are synchronous).
+  virtual FencePtr fence() = 0;
 };
 
 enum class Device { Cpu, Cuda };

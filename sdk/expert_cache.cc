@@ -108,7 +108,7 @@ CachedExpertSource::Entry* CachedExpertSource::reserve(Lock& lock, const ExpertK
                                          std::to_string(budget_) + " bytes");
   const auto unpinned = [this](const ExpertKey& k) {
     auto it = entries_.find(k);
-    return it != entries_.end() && it->second.ready && it->second.pins == 0;
+    return it != entries_.end() && idle(it->second);
   };
   const auto unprotected = [&](const ExpertKey& k) { return unpinned(k) && protected_.count(k) == 0; };
   const auto fits = [&] { return stats_.cache_bytes + bytes <= budget_; };
@@ -129,6 +129,15 @@ CachedExpertSource::Entry* CachedExpertSource::reserve(Lock& lock, const ExpertK
     while (!fits() && evict_one(unpinned, &spare)) {
     }
     if (!fits()) {
+      // An unpinned expert still read by work in flight: wait for that work, then retry.
+      for (const auto& [k, e] : entries_) {
+        if (!e.ready || e.pins > 0 || idle(e)) continue;
+        const backends::FencePtr busy = e.busy;
+        lock.unlock();
+        busy->wait();
+        lock.lock();
+        return nullptr;
+      }
       const bool loading = std::any_of(entries_.begin(), entries_.end(),
                                        [](const auto& kv) { return !kv.second.ready; });
       // Unreachable from MoeLayer, which pins one expert at a time (see the header comment).
@@ -238,12 +247,24 @@ void CachedExpertSource::wait_idle() {
   loaded_.wait(lock, [this] { return !prefetch_ || closing_ || (queue_.empty() && in_flight_ == 0); });
 }
 
-void CachedExpertSource::release(void* token) {
-  std::lock_guard<std::mutex> lock(mutex_);
+void CachedExpertSource::release(void* token, backends::FencePtr work_done) {
+  Lock lock(mutex_);
   Entry* entry = static_cast<Entry*>(token);
+  // One backend runs work in order: the latest fence covers the earlier ones.
+  if (work_done && !work_done->done()) entry->busy = std::move(work_done);
   if (--entry->pins > 0 || keep_) return;
+  // Without keeping (the naive baseline), the bytes go now: once the work reading them is done.
+  if (entry->busy && !entry->busy->done()) {
+    const backends::FencePtr busy = entry->busy;
+    lock.unlock();
+    busy->wait();
+    lock.lock();
+  }
+  // Found by address: while the lock was released another miss may have evicted it, or
+  // another acquire pinned it again.
   for (auto it = entries_.begin(); it != entries_.end(); ++it)
     if (&it->second == entry) {
+      if (entry->pins > 0 || !entry->ready) return;
       stats_.cache_bytes -= entry->bytes;
       policy_->on_erase(it->first);
       entries_.erase(it);

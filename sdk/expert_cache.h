@@ -11,6 +11,10 @@
 // is about to use, and skips the rest. A miss may evict anything unpinned and, if the budget
 // is held by loads in flight, waits for them to finish and then evicts them.
 //
+// Pins end with a fence (PinnedExpert::release_after): an expert whose fence is not done yet
+// is not evicted, and its bytes are not reused, until it is; a miss that needs its room waits
+// for the fence. With the CPU backend the fences are complete at once.
+//
 // Prefetch (optional): the MoE layers send hints (ExpertSource::hint). A Now hint (the experts
 // the layer about to run will acquire, in order) replaces the prefetch queue; Soon hints
 // (predictions for the next sparse layer) queue behind it. One background thread loads the
@@ -105,7 +109,7 @@ class CachedExpertSource final : public ExpertSource {
   uint64_t preload(const std::vector<ExpertKey>& keys);
 
  protected:
-  void release(void* token) override;
+  void release(void* token, backends::FencePtr work_done) override;
 
  private:
   struct Entry {
@@ -115,8 +119,12 @@ class CachedExpertSource final : public ExpertSource {
     bool ready = false;       // false while a load is in flight
     bool prefetched = false;  // loaded by the prefetcher
     bool used = false;        // acquired at least once
+    backends::FencePtr busy;  // the last work that read it; evictable once done
   };
   using Lock = std::unique_lock<std::mutex>;
+
+  // No pin, loaded, and no work reading it still running.
+  static bool idle(const Entry& e) { return e.ready && e.pins == 0 && (!e.busy || e.busy->done()); }
 
   // Reserves an entry of `bytes` for key after evicting (policy order) until it fits. For the
   // prefetcher (!for_miss) only unprotected experts go, and nothing is reserved (null) when

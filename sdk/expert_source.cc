@@ -8,7 +8,14 @@
 namespace tusk::sdk {
 
 PinnedExpert::~PinnedExpert() {
-  if (source_) source_->release(token_);
+  if (source_) source_->release(token_, nullptr);
+}
+
+void PinnedExpert::release_after(backends::FencePtr work_done) {
+  if (!source_) return;
+  ExpertSource* source = source_;
+  source_ = nullptr;
+  source->release(token_, std::move(work_done));
 }
 
 std::vector<ExpertKey> all_experts(const format::ModelConfig& c) {

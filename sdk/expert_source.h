@@ -1,5 +1,7 @@
 // The seam between MoE layers and expert storage. A layer asks for an expert, uses the pinned
-// weights, and the pin is released when the handle goes out of scope. Two sources: every
+// weights, and releases the pin with the backend's fence for the work that read them
+// (release_after), or when the handle goes out of scope. A cache reuses an expert's memory
+// only once that fence is done, so asynchronous backends never read freed or reloaded bytes. Two sources: every
 // expert resident (ResidentExpertSource, below, shared by a model's translators) and a cache
 // bounded by a byte budget (CachedExpertSource, sdk/expert_cache.h, one per translator).
 #pragma once
@@ -8,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "backends/fence.h"
 #include "model_format/model_file.h"
 #include "sdk/expert_key.h"
 #include "sdk/weights.h"
@@ -47,7 +50,9 @@ class PinnedExpert {
   PinnedExpert(const PinnedExpert&) = delete;
   PinnedExpert& operator=(const PinnedExpert&) = delete;
   PinnedExpert& operator=(PinnedExpert&&) = delete;
-  ~PinnedExpert();
+  ~PinnedExpert();  // releases with no outstanding work (the work is known to be done)
+  // Ends the pin now; the expert's memory stays untouched until `work_done` completes.
+  void release_after(backends::FencePtr work_done);
   const ExpertFfn& operator*() const { return *ffn_; }
   const ExpertFfn* operator->() const { return ffn_; }
 
@@ -78,7 +83,8 @@ class ExpertSource {
 
  protected:
   friend class PinnedExpert;
-  virtual void release(void* token) = 0;
+  // work_done: null, or the fence of the last work that read the expert.
+  virtual void release(void* token, backends::FencePtr work_done) = 0;
 };
 
 // Every expert of every sparse layer decoded at construction and kept. Read-only afterwards, so
@@ -89,7 +95,7 @@ class ResidentExpertSource final : public ExpertSource {
   PinnedExpert acquire(format::Stack stack, int layer, int expert) override;
 
  protected:
-  void release(void*) override {}
+  void release(void*, backends::FencePtr) override {}  // nothing is ever evicted
 
  private:
   std::map<ExpertKey, LoadedExpert> experts_;

@@ -120,6 +120,7 @@ void MoeLayer::forward(Backend& backend, ExpertSource& experts, format::Stack st
     linear(backend, expert->fc1, as_const(in), h, backends::Activation::Relu);
     auto y = expert_out_.shape(n, d);
     linear(backend, expert->fc2, as_const(h), y);
+    expert.release_after(backend.fence());  // its bytes stay until the backend is done with them
 
     for (int64_t i = 0; i < n; ++i) {
       auto& slot = group[i].second == 0 ? slot0 : slot1;

@@ -34,7 +34,7 @@ class UsageCounter final : public ExpertSource {
   }
 
  protected:
-  void release(void*) override {}  // never called: handles point at inner_
+  void release(void*, backends::FencePtr) override {}  // never called: handles point at inner_
 
  private:
   ExpertSource& inner_;

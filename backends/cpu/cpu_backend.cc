@@ -74,6 +74,9 @@ class CpuBackend final : public Backend {
                                   y.data, y.ld, threads_);
   }
 
+  // Every op above has finished when it returns.
+  FencePtr fence() override { return completed_fence(); }
+
   void dequantize_row(const PackedMatrix& m, int64_t row, float* out) override {
     require(row >= 0 && row < m.n, "dequantize_row", "row is outside the matrix");
     require(m.data != nullptr && out != nullptr, "dequantize_row", "a pointer is null");

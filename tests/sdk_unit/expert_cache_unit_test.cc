@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -363,3 +365,95 @@ TEST(LayerDistancePolicyTest, APrefetchedExpertNeverUsedHasNoUses) {
 }
 
 }  // namespace
+
+// ---- pins that end with a fence (asynchronous backends) --------------------------------------
+
+namespace {
+
+// A fence the test completes by hand, as a GPU stream would.
+class ManualFence final : public tusk::backends::Fence {
+ public:
+  bool done() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return done_;
+  }
+  void wait() const override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+  void complete() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+// An expert released with unfinished work is neither evicted nor reloaded into until the
+// work is done: a miss that needs its room waits for the fence.
+TEST(ExpertCacheFence, AMissWaitsForTheWorkReadingItsVictim) {
+  Cache c(kExpertBytes);  // room for one expert
+  auto fence = std::make_shared<ManualFence>();
+  {
+    PinnedExpert a = c.source.acquire(Stack::Encoder, 1, 0);
+    a.release_after(fence);
+  }
+  std::atomic<bool> got{false};
+  std::thread other([&] {
+    EXPECT_EQ(c.get(enc(1)), tag(enc(1)));
+    got = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(got.load()) << "enc(1) was loaded while enc(0)'s work was still running";
+  EXPECT_EQ(c.loader->loads.size(), 1u);  // enc(0)'s bytes are untouched
+  EXPECT_EQ(c.source.stats().evictions, 0u);
+  fence->complete();
+  other.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_EQ(c.loader->loads.size(), 2u);
+  EXPECT_EQ(c.source.stats().evictions, 1u);
+}
+
+// The prefetcher never waits: it skips what it could only place by evicting busy experts.
+TEST(ExpertCacheFence, PrefetchSkipsBusyVictims) {
+  Cache c(kExpertBytes, std::make_unique<LruPolicy>(), /*prefetch=*/true);
+  auto fence = std::make_shared<ManualFence>();
+  c.source.acquire(Stack::Encoder, 1, 0).release_after(fence);
+  c.source.hint(Stack::Encoder, 1, {1}, tusk::sdk::ExpertHint::Now);
+  c.source.wait_idle();
+  EXPECT_EQ(c.source.stats().prefetch_issued, 0u);
+  EXPECT_EQ(c.loader->loads.size(), 1u);
+  fence->complete();
+  EXPECT_EQ(c.get(enc(1)), tag(enc(1)));  // now a miss evicts enc(0)
+  EXPECT_EQ(c.source.stats().evictions, 1u);
+}
+
+// A completed fence (the CPU backend's) releases at once; the keep = false baseline frees an
+// expert only once its work is done.
+TEST(ExpertCacheFence, CompletedFencesReleaseAtOnceAndNoKeepWaits) {
+  Cache c(2 * kExpertBytes);
+  c.source.acquire(Stack::Encoder, 1, 0).release_after(tusk::backends::completed_fence());
+  EXPECT_EQ(c.get(enc(1)), tag(enc(1)));
+  EXPECT_EQ(c.get(enc(2)), tag(enc(2)));  // evicts enc(0) at once
+  EXPECT_EQ(c.source.stats().evictions, 1u);
+
+  auto loader = std::make_shared<FakeLoader>();
+  CachedExpertSource naive(loader, kExpertBytes, std::make_unique<LruPolicy>(), false, /*keep=*/false);
+  auto fence = std::make_shared<ManualFence>();
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    fence->complete();
+  });
+  naive.acquire(Stack::Encoder, 1, 0).release_after(fence);  // returns once the work is done
+  EXPECT_TRUE(fence->done());
+  EXPECT_EQ(naive.stats().cache_bytes, 0u);
+  finisher.join();
+}
