@@ -15,7 +15,8 @@
 // Fixed header, all integers little-endian:
 //   0  char[4] magic "TUSK"
 //   4  u32     format_version (1); stays at this offset in every version
-//   8  u32     flags (none defined in version 1: must be 0)
+//   8  u32     flags: features a reader must know to read the file right; a reader refuses
+//              a file with a flag it does not know (bit 0: kFlagVocabularyIds)
 //   12 u32     header_size (64)
 //   16 u64     metadata_offset
 //   24 u64     metadata_size
@@ -40,6 +41,12 @@ constexpr uint64_t kDenseAlignment = 64;
 constexpr uint64_t kExpertAlignment = 4096;
 constexpr uint64_t kExpertTensorAlignment = 64;  // inside a decoded frame
 constexpr uint64_t kMetadataAlignment = 64;
+
+// Model ids are not SentencePiece ids: they go through the vocabulary table (an NLLB
+// vocabulary). Readers from before the table would read the ids wrong, and refuse the file
+// for this flag instead; files whose ids are piece ids leave it clear and stay readable.
+constexpr uint32_t kFlagVocabularyIds = 1u << 0;
+constexpr uint32_t kKnownFlags = kFlagVocabularyIds;
 
 struct FileHeader {
   uint32_t format_version = kFormatVersion;

@@ -3,6 +3,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "common/error.h"
+#include "model_format/file_layout.h"
 #include "model_format/tusk_model_generated.h"
 
 namespace tusk::format {
@@ -126,6 +127,10 @@ std::vector<unsigned char> build_metadata(const MetadataRecord& m) {
                            usage_vec, vocabulary),
            fb::ModelIdentifier());
   return std::vector<unsigned char>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+}
+
+uint32_t header_flags(const MetadataRecord& m) {
+  return m.vocabulary.recorded() && m.vocabulary.kind != "sentencepiece" ? layout::kFlagVocabularyIds : 0u;
 }
 
 }  // namespace tusk::format

@@ -67,4 +67,8 @@ struct MetadataRecord {
 // bytes depend only on the records.
 std::vector<unsigned char> build_metadata(const MetadataRecord& metadata);
 
+// The header flags these records need (file_layout.h): kFlagVocabularyIds when the vocabulary
+// maps ids other than one to one.
+uint32_t header_flags(const MetadataRecord& metadata);
+
 }  // namespace tusk::format

@@ -18,6 +18,7 @@ struct FileExtent {
   uint64_t file_size = 0;
   uint64_t metadata_offset = 0;
   uint64_t metadata_size = 0;
+  uint32_t flags = 0;  // the header's (file_layout.h), known ones only
 };
 
 struct CheckedMetadata {

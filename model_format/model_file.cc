@@ -80,7 +80,7 @@ FileExtent check_header(const std::string& path, const unsigned char* base, uint
     fail(path, "header is malformed (header size " + to_string(header.header_size) +
                    ", reserved field " + to_string(header.reserved) + ")");
   }
-  if (header.flags != 0) {
+  if ((header.flags & ~layout::kKnownFlags) != 0) {
     fail(path, "file uses feature flags this build does not know (flags " +
                    to_string(header.flags) + ")");
   }
@@ -105,7 +105,7 @@ FileExtent check_header(const std::string& path, const unsigned char* base, uint
   if (header.metadata_checksum != checksum64(base + header.metadata_offset, header.metadata_size)) {
     fail(path, "metadata is corrupt (checksum mismatch)");
   }
-  return FileExtent{file_size, header.metadata_offset, header.metadata_size};
+  return FileExtent{file_size, header.metadata_offset, header.metadata_size, header.flags};
 }
 
 }  // namespace
@@ -196,6 +196,9 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
   file->map_file();
   const FileExtent extent = check_header(path, file->base_, file->file_size_);
   CheckedMetadata metadata = read_metadata(file->base_ + extent.metadata_offset, extent, path);
+  if (extent.flags != header_flags(metadata.records))
+    fail(path, "header flags " + to_string(extent.flags) + " do not match the metadata (flags " +
+                   to_string(header_flags(metadata.records)) + ": an id-mapping vocabulary sets bit 0)");
 
   file->format_version_ = layout::kFormatVersion;
   file->metadata_size_ = extent.metadata_size;

@@ -267,6 +267,7 @@ void ModelWriter::finish() {
   const std::vector<unsigned char> metadata = build_metadata(w.metadata);
 
   layout::FileHeader header;
+  header.flags = header_flags(w.metadata);
   header.metadata_offset = w.position;
   header.metadata_size = metadata.size();
   header.metadata_checksum = checksum64(metadata.data(), metadata.size());

@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "model_format/convert_hf.h"
+#include "model_format/file_layout.h"
 #include "model_format/hf_config.h"
+#include "model_format/model_file.h"
 #include "test_helpers.h"
 
 namespace tusk::format {
@@ -188,6 +191,43 @@ TEST(SentencePieceLayout, RealModelKeepsPieceIds) {
   EXPECT_EQ(t.languages[0].code, "cs");
   EXPECT_EQ(t.languages[0].token, "ces_Latn");
   EXPECT_EQ(t.languages[0].token_id, 7);
+}
+
+}  // namespace
+}  // namespace tusk::format
+
+namespace tusk::format {
+namespace {
+
+// A file whose ids go through an NLLB vocabulary sets header flag bit 0, so a reader from
+// before the table refuses it ("feature flags this build does not know") instead of reading
+// piece ids as model ids; a file whose ids are piece ids leaves it clear.
+TEST(VocabularyFlag, SetForMappedIdsAndChecked) {
+  REQUIRE_FIXTURE("nllb-moe");
+  test::TempDir dir;
+  const std::string path = dir.file("m.tusk");
+  convert_hf(fixture("nllb-moe"), path, ConvertOptions{}, nullptr);
+  std::string bytes = read_file(path);
+  layout::FileHeader header = layout::decode_header(reinterpret_cast<const unsigned char*>(bytes.data()));
+  EXPECT_EQ(header.flags, layout::kFlagVocabularyIds);
+  EXPECT_NO_THROW(ModelFile::open(path, {}));
+  // Clearing it (with a valid header checksum) is caught: the metadata needs it.
+  header.flags = 0;
+  layout::encode_header(header, reinterpret_cast<unsigned char*>(bytes.data()));
+  write_file(path, bytes);
+  expect_error([&] { ModelFile::open(path, {}); }, ErrorCode::InvalidModel, {"header flags 0", "vocabulary"});
+  // An unknown flag is refused, as an older reader refuses bit 0.
+  header.flags = layout::kFlagVocabularyIds | 4u;
+  layout::encode_header(header, reinterpret_cast<unsigned char*>(bytes.data()));
+  write_file(path, bytes);
+  expect_error([&] { ModelFile::open(path, {}); }, ErrorCode::InvalidModel, {"feature flags"});
+
+  const std::string real = test::real_model_dir();
+  if (!test::file_exists(real + "/config.json")) return;
+  const std::string ours = dir.file("ours.tusk");
+  convert_hf(real, ours, ConvertOptions{}, nullptr);
+  const std::string ours_bytes = read_file(ours);
+  EXPECT_EQ(layout::decode_header(reinterpret_cast<const unsigned char*>(ours_bytes.data())).flags, 0u);
 }
 
 }  // namespace

@@ -135,6 +135,7 @@ Bytes assemble_file(const Bytes& weights, const MetadataRecord& metadata) {
   file.insert(file.end(), weights.begin(), weights.end());
   file.resize((file.size() + 63) / 64 * 64, 0);
   layout::FileHeader header;
+  header.flags = header_flags(metadata);  // as the writer sets them
   header.metadata_offset = file.size();
   header.metadata_size = fb.size();
   header.metadata_checksum = checksum64(fb.data(), fb.size());
