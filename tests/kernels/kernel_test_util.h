@@ -13,13 +13,13 @@
 
 #include "kernels/cpu/quantized_linear.h"
 
+// Readable parameters in GoogleTest messages, each beside its type (found by ADL).
 namespace tusk::kernels {
-// Readable parameters in GoogleTest messages.
 inline void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
-inline void PrintTo(WeightType t, std::ostream* os) {
-  *os << (t == WeightType::Int4 ? "int4" : t == WeightType::Int8 ? "int8" : "f16");
-}
 }  // namespace tusk::kernels
+namespace tusk::weight_layout {
+inline void PrintTo(Layout t, std::ostream* os) { *os << layout_name(t); }
+}  // namespace tusk::weight_layout
 
 namespace tusk::kernels::test {
 
