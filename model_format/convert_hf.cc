@@ -4,8 +4,6 @@
 // quantizing on the way, so memory stays at one tensor (or one expert) at a time.
 #include "model_format/convert_hf.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -13,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "model_format/file_io.h"
 #include "model_format/hf_config.h"
 #include "model_format/hf_tokenizer.h"
 #include "model_format/model_writer.h"
@@ -34,23 +33,14 @@ std::string shape_text(const Shape& s) {
   return out + "]";
 }
 
-std::string join(const std::string& dir, const char* name) {
-  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
-}
-
-bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 // Pickled PyTorch weights run code when loaded; the converter reads safetensors only.
 void refuse_pickle_only(const std::string& hf_dir) {
-  if (file_exists(join(hf_dir, "model.safetensors")) || file_exists(join(hf_dir, "model.safetensors.index.json")))
+  if (is_regular_file(path_in(hf_dir, "model.safetensors")) || is_regular_file(path_in(hf_dir, "model.safetensors.index.json")))
     return;
   for (const char* name : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
-    if (!file_exists(join(hf_dir, name))) continue;
+    if (!is_regular_file(path_in(hf_dir, name))) continue;
     throw Error(ErrorCode::Unsupported,
-                join(hf_dir, name) + ": PyTorch pickle weights are not read (loading a pickle can run "
+                path_in(hf_dir, name) + ": PyTorch pickle weights are not read (loading a pickle can run "
                                      "arbitrary code); re-save the checkpoint as safetensors once with "
                                      "transformers: AutoModelForSeq2SeqLM.from_pretrained(DIR)."
                                      "save_pretrained(DIR, safe_serialization=True)");
@@ -115,11 +105,11 @@ class Converter {
 
   void run(const std::string& out_path) {
     check_options(options_);
-    HfConfig hf = read_hf_config(join(hf_dir_, "config.json"));
+    HfConfig hf = read_hf_config(path_in(hf_dir_, "config.json"));
     config_ = hf.model;
     config_.expert_output_scale_folded = static_cast<float>(1.0 - hf.moe_token_dropout);
-    const std::string generation = join(hf_dir_, "generation_config.json");
-    if (file_exists(generation)) check_generation_config_file(generation, config_);
+    const std::string generation = path_in(hf_dir_, "generation_config.json");
+    if (is_regular_file(generation)) check_generation_config_file(generation, config_);
 
     const HfTokenizer tokenizer = read_hf_tokenizer(hf_dir_, config_);
     config_.unk_id = tokenizer.unk_id;

@@ -1,13 +1,12 @@
 #include "model_format/expert_usage_table.h"
 
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
 
 #include "common/error.h"
+#include "model_format/file_io.h"
 #include "model_format/model_writer.h"
 
 namespace tusk::format {
@@ -90,25 +89,8 @@ std::vector<PairUsage> parse_usage_table(const std::string& text, const std::vec
   return usage;
 }
 
-std::string read_text_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw Error(ErrorCode::Io, path + ": cannot read");
-  return text;
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw Error(ErrorCode::Io, path + ": cannot create: " + std::strerror(errno));
-  const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !wrote) throw Error(ErrorCode::Io, path + ": cannot write");
-}
+// A 54B model's table (3072 experts) for all 200 x 200 pairs is under 1 GB of text.
+constexpr uint64_t kMaxTableBytes = uint64_t{4} << 30;
 
 void import_usage_table(const std::string& path, const std::string& table_path) {
   std::vector<ExpertId> ids;
@@ -116,7 +98,7 @@ void import_usage_table(const std::string& path, const std::string& table_path) 
     const auto file = ModelFile::open(path, ModelFile::OpenOptions{false});
     ids = file->expert_ids();
   }
-  replace_expert_usage(path, parse_usage_table(read_text_file(table_path), ids, table_path));
+  replace_expert_usage(path, parse_usage_table(read_whole_file(table_path, kMaxTableBytes, "an expert usage table"), ids, table_path));
 }
 
 }  // namespace tusk::format

@@ -26,8 +26,4 @@ std::vector<PairUsage> parse_usage_table(const std::string& text, const std::vec
 // (replace_expert_usage: all or nothing). Io for unreadable files, as parse_usage_table else.
 void import_usage_table(const std::string& path, const std::string& table_path);
 
-// Whole small files (usage tables), errors naming the path (Io).
-std::string read_text_file(const std::string& path);
-void write_text_file(const std::string& path, const std::string& text);
-
 }  // namespace tusk::format

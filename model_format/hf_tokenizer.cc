@@ -1,13 +1,11 @@
 // Tokenizer files of a Hugging Face folder -> Vocabulary + language table, cross-checked.
 #include "model_format/hf_tokenizer.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
 #include <map>
 #include <set>
 
 #include "common/error.h"
+#include "model_format/file_io.h"
 #include "model_format/hf_languages.h"
 #include "model_format/json_file.h"
 
@@ -16,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::streamoff kMaxSentencePieceBytes = 256 << 20;
+constexpr uint64_t kMaxSentencePieceBytes = 256 << 20;
 const char* const kSentencePieceFiles[] = {"sentencepiece.bpe.model", "sentencepiece.model"};
 // Files that only a transformers tokenizer writes; any of them means "not our layout".
 const char* const kTokenizerJsonFiles[] = {"tokenizer_config.json", "special_tokens_map.json",
@@ -27,31 +25,13 @@ constexpr int32_t kFairseqOffset = 1;
 class Folder {
  public:
   explicit Folder(std::string dir) : dir_(std::move(dir)) {}
-  std::string path(const std::string& name) const {
-    return dir_.empty() || dir_.back() == '/' ? dir_ + name : dir_ + "/" + name;
-  }
-  bool has(const std::string& name) const {
-    struct stat st;
-    return ::stat(path(name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
-  }
+  std::string path(const std::string& name) const { return path_in(dir_, name); }
+  bool has(const std::string& name) const { return is_regular_file(path(name)); }
   const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
 };
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::Io, path + ": cannot open");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) throw Error(ErrorCode::Io, path + ": cannot read");
-  if (size > kMaxSentencePieceBytes) throw Error(ErrorCode::InvalidModel, path + ": too large for a SentencePiece model");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), size)) throw Error(ErrorCode::Io, path + ": cannot read");
-  return bytes;
-}
 
 // The folder's one SentencePiece model.
 void read_sentencepiece(const Folder& f, HfTokenizer* out) {
@@ -64,7 +44,7 @@ void read_sentencepiece(const Folder& f, HfTokenizer* out) {
     throw Error(ErrorCode::InvalidModel, f.dir() + ": holds both " + found[0] + " and " + found[1] +
                                              "; which one the tokenizer uses is not clear");
   out->sentencepiece_path = f.path(found[0]);
-  out->sentencepiece = read_bytes(out->sentencepiece_path);
+  out->sentencepiece = read_whole_file(out->sentencepiece_path, kMaxSentencePieceBytes, "a SentencePiece model");
 }
 
 [[noreturn]] void disagree(const std::string& what) { throw Error(ErrorCode::InvalidModel, what); }

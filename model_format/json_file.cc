@@ -1,23 +1,13 @@
 #include "model_format/json_file.h"
 
-#include <fstream>
 
 #include "common/error.h"
+#include "model_format/file_io.h"
 
 namespace tusk::format {
 
 nlohmann::json read_json_object(const std::string& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::Io, path + ": cannot open");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  if (size < 0) throw Error(ErrorCode::Io, path + ": cannot read");
-  if (static_cast<uint64_t>(size) > max_bytes)
-    throw Error(ErrorCode::InvalidModel, path + ": too large (" + std::to_string(size) + " bytes) for this kind of file");
-  std::string text(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(text.data(), size)) throw Error(ErrorCode::Io, path + ": cannot read");
-  return parse_json_object(text, path);
+  return parse_json_object(read_whole_file(path, max_bytes, "a JSON file of this kind"), path);
 }
 
 nlohmann::json parse_json_object(std::string_view text, const std::string& source) {

@@ -9,11 +9,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "model_format/file_io.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -100,26 +101,6 @@ uint64_t unsigned_field(const json& v, const std::string& file, const std::strin
   if (!v.is_number_unsigned())
     invalid(file, "tensor " + in_quotes(tensor) + ": " + field + " must hold non-negative integers");
   return v.get<uint64_t>();
-}
-
-std::string read_small_file(const std::string& path, uint64_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) io_error(path, "cannot open");
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  if (size < 0) io_error(path, "cannot read");
-  if (static_cast<uint64_t>(size) > limit)
-    invalid(path, "file is " + std::to_string(size) + " bytes, more than the " +
-                      std::to_string(limit) + " an index may have");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), size)) io_error(path, "cannot read");
-  return bytes;
-}
-
-bool is_regular_file(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 bool is_directory(const std::string& path) {
@@ -435,7 +416,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& path) {
   }
 
   ckpt.source_ = index;
-  const std::string text = read_small_file(index, kMaxIndexBytes);
+  const std::string text = read_whole_file(index, kMaxIndexBytes, "a safetensors index");
   json root = parse_json(text, index, "index");
   if (!root.is_object()) invalid(index, "index is not a JSON object");
   auto map_it = root.find("weight_map");

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model_format/expert_usage_table.h"
+#include "model_format/file_io.h"
 #include "model_format/model_writer.h"
 #include "sdk/translator.h"
 
@@ -66,7 +67,7 @@ std::vector<format::PairUsage> calibrate_model_file(const std::string& path, con
     const auto model = Model::open(path, verify_checksums);
     usage = calibrate(model, texts, threads, progress);
     if (!usage_out.empty())
-      format::write_text_file(usage_out, format::format_usage_table(usage, model->file().expert_ids()));
+      format::write_whole_file(usage_out, format::format_usage_table(usage, model->file().expert_ids()));
   }
   format::replace_expert_usage(path, usage);
   return usage;

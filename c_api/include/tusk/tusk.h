@@ -274,9 +274,10 @@ typedef struct tusk_translator_t tusk_translator_t;
 typedef struct tusk_result_t tusk_result_t;
 
 /* Creates a translator for model with options (may be NULL): threads, beam size, lengths,
- * batching, expert budget. The model must outlive it. TUSK_ERROR_INVALID_ARGUMENT if
+ * batching, expert budget, device. The model must outlive it. TUSK_ERROR_INVALID_ARGUMENT if
  * TUSK_OPT_EXPERT_BUDGET_BYTES is non-zero and below the model's largest expert (the message
- * gives the minimum in bytes). Thread-safe. */
+ * gives the minimum in bytes); TUSK_ERROR_UNSUPPORTED for TUSK_DEVICE_CUDA, which this build
+ * has no backend for yet (nothing has run on a GPU). Thread-safe. */
 TUSK_API tusk_status_t tusk_translator_create(tusk_model_t *model, const tusk_options_t *options,
                                               tusk_translator_t **out);
 /* Accepts NULL. */
