@@ -21,6 +21,8 @@ FencePtr completed_fence() {
   return fence;
 }
 
+std::vector<Device> available_devices() { return {Device::Cpu}; }
+
 std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
   switch (options.device) {
     case Device::Cpu:

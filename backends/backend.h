@@ -1,7 +1,13 @@
-// The seam between the model graph and the hardware: every tensor op the engine needs.
-// All matrices are row-major fp32 with an explicit leading dimension (row stride, in
-// elements) so callers can address heads and slices without copies. A Linear weight is
-// [n, k] (out_features x in_features), as stored in the model file.
+// The seam between the model graph and the hardware: every tensor op the engine needs, and
+// the memory they run on. sdk/ calls these ops in order; a backend owns the math.
+//
+// Activations are fp32 matrices on the backend's device (MatrixView: rows, cols and a row
+// stride, so callers address heads and slices without copies), in tensors the backend
+// allocated. A Linear weight is [n, k] (out_features x in_features), as stored in the model
+// file. Small control arrays (token ids, positions, key ranges, row indices, routes) are host
+// arrays: they are the host's decisions, and a device backend uploads them with the op.
+// Results the host decides on (routes, chosen tokens, beam candidates) come back as host
+// arrays: the only downloads of a decode step.
 //
 // A Backend instance is used by one thread at a time (a Translator owns one); intra-op
 // parallelism happens inside the calls. This header names no backend's internals (no kernel
@@ -10,8 +16,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "backends/fence.h"
+#include "backends/tensor.h"
 #include "model_format/layout/weight_layout.h"
 
 namespace tusk::backends {
@@ -25,52 +34,149 @@ struct PackedMatrix {
   int64_t n = 0, k = 0, group = 0;
 };
 
-struct MatrixView {  // read-only
-  const float* data;
-  int64_t rows, cols, ld;
-};
-struct MutableMatrixView {
-  float* data;
-  int64_t rows, cols, ld;
+enum class Activation { None, Relu };
+
+// The token embedding of an encoder-decoder model: out = scale * table[id] + positions[p].
+struct EmbeddingTable {
+  const float* f32 = nullptr;  // [rows, cols] fp32, or
+  PackedMatrix packed;         // [rows, cols] packed (when f32 is null)
+  int64_t rows = 0, cols = 0;
+  float scale = 1.0f;
+  const float* positions = nullptr;  // [position_rows, cols] fp32
+  int64_t position_rows = 0;
 };
 
-enum class Activation { None, Relu };
+// The keys (and values) one query row attends: rows begin, begin + stride, ... (count rows)
+// of the key and value matrices.
+struct KeyRange {
+  int64_t begin = 0, count = 0, stride = 1;
+};
+
+// A row's two experts under top-2 routing, and their renormalised gates.
+struct ExpertRoute {
+  int32_t expert[2];
+  float gate[2];
+};
+
+// A beam-search candidate: hypothesis row `row` extended by `token`.
+struct BeamCandidate {
+  double score;     // the row's base score + logprob
+  int32_t row, token;
+  float logprob;    // the token's log-probability in its row
+};
+
+// The decoder's self-attention keys and values of every step so far, for each live
+// hypothesis; owned by a backend (made by Backend::make_kv_cache), in its memory.
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  // Drops every step (a new batch).
+  virtual void clear() = 0;
+  // Makes room for one more step of `hyps` hypotheses (the same count as the steps before)
+  // and returns where its keys and values go: two [hyps, width] matrices.
+  virtual std::pair<MutableMatrixView, MutableMatrixView> append(int64_t hyps) = 0;
+  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j]. The identity is
+  // free.
+  virtual void reorder(const std::vector<int32_t>& parents) = 0;
+  virtual int64_t steps() const = 0;
+  virtual int64_t hyps() const = 0;
+};
 
 class Backend {
  public:
   virtual ~Backend() = default;
 
+  virtual Device device() const = 0;
+
+  // ---- memory ----
+  // An owned, contiguous, uninitialised tensor on this backend's device.
+  virtual Tensor allocate(DType dtype, const std::vector<int64_t>& shape) = 0;
+  // Copies a host array of dst.bytes() into a contiguous tensor of this device, and back.
+  virtual void upload(const void* host, Tensor& dst) = 0;
+  virtual void download(const Tensor& src, void* host) = 0;
+  // A KV cache whose steps hold [hyps, width] keys and values.
+  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t width) = 0;
+
+  // ---- weights ----
+  // Makes host weights (the mmapped file) readable by this backend's ops, once per model and
+  // device (sdk/prepared_weights.h). The CPU borrows the host bytes as they are; a device
+  // backend uploads them, or repacks them into its own arrangement, into tensors it appends
+  // to `keep`, which must outlive every use of what it returns.
+  virtual const float* prepare(const float* host, int64_t count, std::vector<Tensor>& keep) = 0;
+  virtual PackedMatrix prepare(const PackedMatrix& host, std::vector<Tensor>& keep) = 0;
+
+  // ---- dense math ----
   // y = act(x @ w^T + bias); x [m, k], w [n, k] contiguous, bias [n] or null, y [m, n].
   virtual void linear(MatrixView x, const float* w, int64_t n, const float* bias,
                       Activation act, MutableMatrixView y) = 0;
-
-  // y[i] += x[i] * alpha over rows x cols.
-  virtual void add_scaled(MatrixView x, float alpha, MutableMatrixView y) = 0;
 
   // The same with quantized or fp16 weights, dequantized in registers; w.n output columns.
   virtual void linear(MatrixView x, const PackedMatrix& w, const float* bias, Activation act,
                       MutableMatrixView y) = 0;
 
-  // out[w.k] = row `row` of w dequantized (embedding lookups).
-  virtual void dequantize_row(const PackedMatrix& w, int64_t row, float* out) = 0;
+  // y[i] += x[i] * alpha over rows x cols.
+  virtual void add_scaled(MatrixView x, float alpha, MutableMatrixView y) = 0;
 
   // Row-wise layer norm over cols: y = (x - mean) / sqrt(var + eps) * gamma + beta.
   virtual void layer_norm(MatrixView x, const float* gamma, const float* beta, float eps,
                           MutableMatrixView y) = 0;
 
-  // Multi-head scaled dot-product attention for one sequence.
-  // q [tq, heads*head_dim], k and v [tk, heads*head_dim]; out [tq, heads*head_dim].
-  // Scores are scaled by 1/sqrt(head_dim). With causal, query i (absolute position
-  // q_offset + i) sees keys 0..q_offset+i.
-  virtual void attention(MatrixView q, MatrixView k, MatrixView v, int heads, bool causal,
-                         int64_t q_offset, MutableMatrixView out) = 0;
+  // out[i] = table.scale * table[ids[i]] + table.positions[positions[i]] for out.rows rows;
+  // ids and positions are host arrays.
+  virtual void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
+                     MutableMatrixView out) = 0;
 
+  // out[w.k] = row `row` of w dequantized.
+  virtual void dequantize_row(const PackedMatrix& w, int64_t row, float* out) = 0;
+
+  // ---- attention ----
+  // Multi-head scaled dot-product attention, every query row at once: q and out
+  // [tq, heads*head_dim], k and v [tk, heads*head_dim]; query row i attends the key and
+  // value rows of ranges[i] (a host array of tq ranges; count 0 gives zeros). Scores are
+  // scaled by 1/sqrt(head_dim). One call covers a batch of variable-length sequences.
+  virtual void attention(MatrixView q, MatrixView k, MatrixView v, int heads,
+                         const KeyRange* ranges, MutableMatrixView out) = 0;
+
+  // Query row j of q [hyps, width] attends every step of hypothesis j in the cache.
+  virtual void attention(MatrixView q, const KvCache& cache, int heads,
+                         MutableMatrixView out) = 0;
+
+  // ---- mixture of experts ----
+  // NLLB-MoE top-2 routing at eval for each row of router logits [tokens, experts >= 2]:
+  // first = argmax of the logits, second = argmax of the others (the lowest index on ties;
+  // the reference takes argmax of fp32 softmax(logits), the same pick unless two logits'
+  // probabilities round equal); p = softmax(logits) in fp32; gates = (p1, p2) /
+  // max(p1 + p2, FLT_EPSILON). routes is a host array of logits.rows.
+  virtual void route_top2(MatrixView logits, ExpertRoute* routes) = 0;
+
+  // out[i] = x[rows[i]] for out.rows rows (rows: host array).
+  virtual void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) = 0;
+  // out[rows[i]] = x[i] for x.rows rows (rows: host array, distinct).
+  virtual void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) = 0;
+  // out[t] = routes[t].gate[0] * first[t] + routes[t].gate[1] * second[t].
+  virtual void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
+                            MutableMatrixView out) = 0;
+
+  // ---- outputs ----
   // Row-wise log-softmax in place.
   virtual void log_softmax(MutableMatrixView x) = 0;
 
   // Row-wise softmax in place.
   virtual void softmax(MutableMatrixView x) = 0;
 
+  // For each row: the first index of its maximum (as torch.argmax picks it; 0 for an empty
+  // or all -inf row) and that value (host arrays of x.rows).
+  virtual void argmax_rows(MatrixView x, int32_t* ids, float* values) = 0;
+
+  // Beam search's candidates. Rows form groups (one per sentence): group g is rows
+  // [group_begin[g], group_begin[g + 1]) (host array of groups + 1 entries). For each group,
+  // the min(k, rows * cols) best (base[row] + x[row][token]) in descending score (ties in any
+  // order), written to out[g * k ...]; counts[g] receives how many. `row` is a row of x (not
+  // an index within the group).
+  virtual void top_k(MatrixView x, const double* base, const int64_t* group_begin,
+                     int64_t groups, int k, BeamCandidate* out, int64_t* counts) = 0;
+
+  // ---- execution ----
   // Threads for intra-op parallelism (>= 1).
   virtual int threads() const = 0;
 
@@ -78,8 +184,6 @@ class Backend {
   // and writing its operands (immediately on the CPU, whose ops are synchronous).
   virtual FencePtr fence() = 0;
 };
-
-enum class Device { Cpu, Cuda };
 
 struct BackendOptions {
   Device device = Device::Cpu;
@@ -89,6 +193,10 @@ struct BackendOptions {
 // The one dispatch point from a device to its backend. Throws Unsupported for a device this
 // build has no backend for (CUDA, today).
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
+
+// The devices this build can run on this machine (CPU always): what the conformance suite
+// runs over.
+std::vector<Device> available_devices();
 
 // The CPU backend (backends/cpu/); threads <= 0 means all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads);

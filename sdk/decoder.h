@@ -1,11 +1,10 @@
 // The decoder run one step at a time for a set of hypotheses, with an incremental
-// self-attention cache and cross-attention keys/values computed once per source sentence.
-//
-// Cache layout per layer: [step][hypothesis][d_model], so a new step only appends and
-// hypothesis h's keys are rows h, h+H, h+2H, ... (one strided view, no copies at read time).
-// reorder() rewrites the cache when search keeps, drops or duplicates hypotheses.
+// self-attention cache (the backend's KvCache, one per layer) and cross-attention keys/values
+// computed once per source batch. reorder() follows search as it keeps, drops or duplicates
+// hypotheses.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "sdk/layers.h"
@@ -18,15 +17,17 @@ class Decoder {
  public:
   // experts: where MoE layers get expert weights (the translator's cache or the model's
   // resident source); must outlive the decoder.
-  Decoder(const Model& model, Backend& backend, ExpertSource& experts)
-      : model_(model), backend_(backend), experts_(experts) {}
+  Decoder(const Model& model, Backend& backend, ExpertSource& experts);
+
+  Backend& backend() { return backend_; }
 
   // Computes cross-attention keys and values for the batch; clears the self-attention cache.
+  // The batch must outlive the steps that follow (they read its sentence spans).
   void start(const SourceBatch& batch, const Activations& encoder_out);
 
   // Feeds tokens[h] at position `step` for each hypothesis h of sentence hyp_sentence[h].
   // Every hypothesis must have been fed steps 0..step-1. When logprobs is non-null it receives
-  // the next-token log-probabilities [H, vocab].
+  // the next-token log-probabilities [H, vocab] (on the backend's device).
   void step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence,
             int step, Activations* logprobs);
 
@@ -36,23 +37,27 @@ class Decoder {
 
  private:
   struct LayerCache {
-    std::vector<float> self_k, self_v;  // [steps][H][d]
-    Activations cross_k, cross_v;       // [source tokens][d]
+    LayerCache(Backend& backend, int64_t width)
+        : self(backend.make_kv_cache(width)), cross_k(backend), cross_v(backend) {}
+    std::unique_ptr<backends::KvCache> self;
+    Activations cross_k, cross_v;  // [source tokens][d]
   };
-  void self_attention(const DecoderLayer& layer, LayerCache& cache, int step);
-  void cross_attention(const DecoderLayer& layer, LayerCache& cache,
-                       const std::vector<int32_t>& hyp_sentence);
+  void self_attention(const DecoderLayer& layer, LayerCache& cache);
+  void cross_attention(const DecoderLayer& layer, LayerCache& cache);
   const DecoderLayer* first_sparse_layer() const;
 
   const Model& model_;
   Backend& backend_;
   ExpertSource& experts_;
+  std::shared_ptr<const PreparedWeights> weights_;  // the dense weights on backend_'s device
+  const GraphWeights& graph() const { return weights_->graph; }
   const SourceBatch* batch_ = nullptr;
   std::vector<LayerCache> layers_;
   int64_t hyps_ = 0;   // H of the cache
   int steps_ = 0;      // steps held in the cache
-  Activations x_, normed_, q_, context_, sublayer_out_, hidden_, logits_;
-  std::vector<float> reorder_scratch_;
+  Activations x_, normed_, q_, context_, sublayer_out_, hidden_;
+  std::vector<int32_t> positions_;              // the step's position row, per hypothesis
+  std::vector<backends::KeyRange> cross_ranges_;  // each hypothesis attends its sentence
   std::vector<std::vector<int>> recent_experts_;  // per layer index: experts run at the last step
   MoeLayer moe_;
 };

@@ -2,6 +2,7 @@
 // residual adds, all on row-major [tokens, features] activations.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "backends/backend.h"
@@ -13,26 +14,35 @@ using backends::Backend;
 using backends::MatrixView;
 using backends::MutableMatrixView;
 
-// A growable activation buffer viewed as [rows, cols]; growing keeps capacity so steady-state
-// batches do not allocate.
+// A growable activation buffer on the backend's device, viewed as [rows, cols]; growing keeps
+// capacity so steady-state batches do not allocate. The host never reads it: ops do.
 class Activations {
  public:
+  explicit Activations(Backend& backend) : backend_(&backend) {}
+
   MutableMatrixView shape(int64_t rows, int64_t cols) {
-    if (data_.size() < static_cast<size_t>(rows * cols)) data_.resize(rows * cols);
+    const int64_t need = rows * cols;
+    if (need > capacity_) {
+      capacity_ = std::max(need, 2 * capacity_);
+      buffer_ = backend_->allocate(backends::DType::F32, {capacity_});
+    }
     rows_ = rows;
     cols_ = cols;
     return view();
   }
-  MutableMatrixView view() { return {data_.data(), rows_, cols_, cols_}; }
-  MatrixView cview() const { return {data_.data(), rows_, cols_, cols_}; }
-  float* data() { return data_.data(); }
-  const float* data() const { return data_.data(); }
-  float* row(int64_t r) { return data_.data() + r * cols_; }
+  MutableMatrixView view() { return {static_cast<float*>(buffer_.data()), rows_, cols_, cols_}; }
+  MatrixView cview() const { return {static_cast<const float*>(buffer_.data()), rows_, cols_, cols_}; }
+  // Rows [begin, begin + count).
+  MatrixView rows(int64_t begin, int64_t count) const {
+    return {static_cast<const float*>(buffer_.data()) + begin * cols_, count, cols_, cols_};
+  }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
 
  private:
-  std::vector<float> data_;
+  Backend* backend_;
+  backends::Tensor buffer_;
+  int64_t capacity_ = 0;
   int64_t rows_ = 0, cols_ = 0;
 };
 

@@ -69,6 +69,7 @@ std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_ch
   if (model->tokenizer_->size() > c.vocab_size)
     throw Error(ErrorCode::InvalidModel, path + ": the tokenizer defines more tokens than the model's vocabulary");
   model->build_position_table();
+  model->build_embedding();
   model->check_experts(verify_checksums);
   return model;
 }
@@ -87,6 +88,13 @@ void Model::check_experts(bool verify_checksums) {
   }
 }
 
+std::shared_ptr<const PreparedWeights> Model::weights_for(backends::Backend& backend) const {
+  std::lock_guard<std::mutex> lock(prepared_mutex_);
+  auto& prepared = prepared_[backend.device()];
+  if (!prepared) prepared = prepare_weights(weights_, backend);
+  return prepared;
+}
+
 ExpertSource& Model::resident_experts() const {
   // If decoding throws, call_once lets the next caller try again.
   std::call_once(resident_once_, [this] { resident_ = std::make_unique<ResidentExpertSource>(*file_); });
@@ -98,9 +106,8 @@ void Model::resolve_weights() {
   const LayerWeights w(*file_);
   const int64_t d = c.d_model;
   embeddings_ = w.views().matrix("model.shared.weight", c.vocab_size, d);
-  lm_head_ = w.views().has("lm_head.weight") ? w.views().matrix("lm_head.weight", c.vocab_size, d)
-                                             : embeddings_;
-  embedding_scale_ = c.scale_embedding ? std::sqrt(static_cast<float>(d)) : 1.0f;
+  weights_.lm_head = w.views().has("lm_head.weight") ? w.views().matrix("lm_head.weight", c.vocab_size, d)
+                                                     : embeddings_;
 
   for (int i = 0; i < c.encoder_layers; ++i) {
     const std::string p = "model.encoder.layers." + std::to_string(i);
@@ -111,7 +118,7 @@ void Model::resolve_weights() {
     l.self_attn = w.attention(p + ".self_attn", d);
     l.ffn_norm = w.norm(p + ".ff_layer_norm", d);
     w.ffn(p + ".ffn", l.sparse, d, c.encoder_ffn_dim, c.num_experts, &l.ffn, &l.router);
-    encoder_layers_.push_back(l);
+    weights_.encoder.push_back(l);
   }
   for (int i = 0; i < c.decoder_layers; ++i) {
     const std::string p = "model.decoder.layers." + std::to_string(i);
@@ -124,10 +131,10 @@ void Model::resolve_weights() {
     l.cross_attn = w.attention(p + ".cross_attention", d);
     l.ffn_norm = w.norm(p + ".ff_layer_norm", d);
     w.ffn(p + ".ffn", l.sparse, d, c.decoder_ffn_dim, c.num_experts, &l.ffn, &l.router);
-    decoder_layers_.push_back(l);
+    weights_.decoder.push_back(l);
   }
-  encoder_final_norm_ = w.norm("model.encoder.layer_norm", d);
-  decoder_final_norm_ = w.norm("model.decoder.layer_norm", d);
+  weights_.encoder_final_norm = w.norm("model.encoder.layer_norm", d);
+  weights_.decoder_final_norm = w.norm("model.decoder.layer_norm", d);
 }
 
 // Sinusoidal positions as fairseq/NLLB build them: sin in the first half of the columns, cos
@@ -148,6 +155,18 @@ void Model::build_position_table() {
       positions_[p * d + half + j] = std::cos(angle);
     }
   }
+}
+
+void Model::build_embedding() {
+  const auto& c = config();
+  backends::EmbeddingTable& e = weights_.embedding;
+  e.f32 = embeddings_.f32;
+  e.packed = embeddings_.packed;
+  e.rows = embeddings_.out;
+  e.cols = embeddings_.in;
+  e.scale = c.scale_embedding ? std::sqrt(static_cast<float>(c.d_model)) : 1.0f;
+  e.positions = positions_.data();
+  e.position_rows = static_cast<int64_t>(positions_.size()) / c.d_model;
 }
 
 std::string Model::describe() const {

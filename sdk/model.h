@@ -5,6 +5,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,27 +14,10 @@
 #include "model_format/model_file.h"
 #include "sdk/expert_source.h"
 #include "sdk/tokenizer.h"
+#include "sdk/prepared_weights.h"
 #include "sdk/weights.h"
 
 namespace tusk::sdk {
-
-struct EncoderLayer {
-  int index = 0;
-  LayerNormWeights self_attn_norm, ffn_norm;
-  AttentionWeights self_attn;
-  bool sparse = false;
-  FfnWeights ffn;        // dense layers
-  RouterWeights router;  // sparse layers
-};
-
-struct DecoderLayer {
-  int index = 0;
-  LayerNormWeights self_attn_norm, cross_attn_norm, ffn_norm;
-  AttentionWeights self_attn, cross_attn;
-  bool sparse = false;
-  FfnWeights ffn;
-  RouterWeights router;
-};
 
 class Model {
  public:
@@ -51,18 +35,17 @@ class Model {
   uint64_t expert_bytes_total() const { return expert_bytes_total_; }
   uint64_t expert_bytes_largest() const { return expert_bytes_largest_; }
 
-  const MatrixWeights& embeddings() const { return embeddings_; }  // [vocab, d_model]
-  const MatrixWeights& lm_head() const { return lm_head_; }        // [vocab, d_model]
-  // Row p of the sinusoidal table: position p as the reference numbers it (pad_id + 1 first).
-  const float* position(int64_t p) const { return positions_.data() + p * config().d_model; }
+  // The dense weights as the file holds them (host memory: the mmap and the position table).
+  const GraphWeights& host_weights() const { return weights_; }
+  // The dense weights prepared for `backend`'s device: made on the first call per device, then
+  // shared by every translator on it.
+  std::shared_ptr<const PreparedWeights> weights_for(backends::Backend& backend) const;
+  // The position-table row of token i of a sequence, as the reference numbers positions
+  // (pad_id + 1 first).
+  int32_t position_row(int64_t i) const { return static_cast<int32_t>(i + config().pad_id + 1); }
   // Longest token sequence (source ids, or decoder prefix) the position table covers.
   int64_t max_sequence_length() const { return config().max_position_embeddings; }
-  float embedding_scale() const { return embedding_scale_; }
 
-  const std::vector<EncoderLayer>& encoder_layers() const { return encoder_layers_; }
-  const std::vector<DecoderLayer>& decoder_layers() const { return decoder_layers_; }
-  const LayerNormWeights& encoder_final_norm() const { return encoder_final_norm_; }
-  const LayerNormWeights& decoder_final_norm() const { return decoder_final_norm_; }
 
   // Human-readable summary for `tusk inspect`.
   std::string describe() const;
@@ -72,6 +55,7 @@ class Model {
   Model() = default;
   void resolve_weights();
   void build_position_table();
+  void build_embedding();  // after resolve_weights and build_position_table
   void check_experts(bool verify_checksums);
 
   std::shared_ptr<const format::ModelFile> file_;
@@ -80,12 +64,10 @@ class Model {
   mutable std::unique_ptr<ExpertSource> resident_;
   uint64_t expert_bytes_total_ = 0, expert_bytes_largest_ = 0;
   MatrixWeights embeddings_;
-  MatrixWeights lm_head_;
-  float embedding_scale_ = 1.0f;
   std::vector<float> positions_;
-  std::vector<EncoderLayer> encoder_layers_;
-  std::vector<DecoderLayer> decoder_layers_;
-  LayerNormWeights encoder_final_norm_, decoder_final_norm_;
+  GraphWeights weights_;
+  mutable std::mutex prepared_mutex_;
+  mutable std::map<backends::Device, std::shared_ptr<const PreparedWeights>> prepared_;
 };
 
 }  // namespace tusk::sdk

@@ -1,6 +1,7 @@
 // The sparse FFN: an fp32 top-2 router, tokens grouped per expert, each expert run once on its
-// group, outputs combined with renormalised gates. Expert weights come only through the
-// ExpertSource seam.
+// group, outputs combined with renormalised gates. The math is the backend's (route_top2,
+// gather_rows, scatter_rows, combine_top2); this layer decides which expert runs on which rows
+// and pages experts in through the ExpertSource seam.
 #pragma once
 
 #include <array>
@@ -33,6 +34,10 @@ auto next_sparse_layer(const Layers& layers, size_t i) -> decltype(&layers[0]) {
 
 class MoeLayer {
  public:
+  explicit MoeLayer(Backend& backend)
+      : logits_(backend), gathered_(backend), hidden_(backend), expert_out_(backend),
+        slots_(backend), next_logits_(backend) {}
+
   // out = sum over each token's two experts of gate * expert(x). When choices is non-null it
   // receives each token's [first, second] expert.
   // Before running its experts it hints the source (when the source wants hints): this
@@ -45,19 +50,18 @@ class MoeLayer {
   const std::vector<int>& used_experts() const { return used_; }
 
  private:
-  struct Route {
-    int expert[2];
-    float gate[2];
-  };
   void route(Backend& backend, const RouterWeights& router, MatrixView x);
   // Experts next's router picks (top-2) for the rows of x, most picked first, then next.recent.
   const std::vector<int>& predict(Backend& backend, const MoeLookahead& next, MatrixView x);
 
-  Activations logits_, gathered_, hidden_, expert_out_, slot_out_[2];
-  std::vector<Route> routes_;
-  std::vector<std::vector<std::pair<int64_t, int>>> groups_;  // per expert: (token, slot)
+  Activations logits_, gathered_, hidden_, expert_out_;
+  Activations slots_;  // [2 * tokens, d]: each token's first expert's output, then its second's
+  std::vector<backends::ExpertRoute> routes_;
+  // Per expert: the token rows it runs on (gather) and where each output goes in slots_.
+  std::vector<std::vector<int64_t>> group_tokens_, group_slots_;
   std::vector<int> used_, predicted_;
   std::vector<std::pair<int, int>> votes_;  // (-count, expert), for predict
+  std::vector<backends::ExpertRoute> next_routes_;
   Activations next_logits_;
 };
 

@@ -1,7 +1,5 @@
 #include "sdk/search.h"
 
-#include "sdk/argmax.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -33,19 +31,22 @@ void feed_prefix(Decoder& decoder, int sentences, int32_t start_id, int32_t lang
 std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id,
                                int32_t lang_id, int32_t eos_id, const SearchOptions& o) {
   std::vector<Hypothesis> done(sentences);
-  Activations logprobs;
+  Activations logprobs(decoder.backend());
   feed_prefix(decoder, sentences, start_id, lang_id, logprobs);
   std::vector<int32_t> alive(sentences);  // sentence of each live hypothesis
   std::iota(alive.begin(), alive.end(), 0);
+  std::vector<int32_t> best(sentences);
+  std::vector<float> best_logprob(sentences);
   for (int step = 2;; ++step) {
+    // The step's only download: each row's best token and its log-probability.
+    decoder.backend().argmax_rows(logprobs.cview(), best.data(), best_logprob.data());
     std::vector<int32_t> parents, next_tokens, next_alive;
     for (size_t j = 0; j < alive.size(); ++j) {
-      const float* row = logprobs.row(static_cast<int64_t>(j));
-      const int32_t tok = first_argmax(row, logprobs.cols());
+      const int32_t tok = best[j];
       Hypothesis& h = done[alive[j]];
       h.ids.push_back(tok);
-      h.logprobs.push_back(row[tok]);
-      h.logprob += row[tok];
+      h.logprobs.push_back(best_logprob[j]);
+      h.logprob += best_logprob[j];
       if (tok == eos_id || static_cast<int>(h.ids.size()) >= o.max_generated) continue;
       parents.push_back(static_cast<int32_t>(j));
       next_tokens.push_back(tok);
@@ -62,54 +63,56 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
 std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, int32_t lang_id,
                              int32_t eos_id, const SearchOptions& o) {
   const int K = o.beam_size;
-  Activations logprobs;
+  Activations logprobs(decoder.backend());
   feed_prefix(decoder, sentences, start_id, lang_id, logprobs);
 
   std::vector<Alive> alive;
   for (int s = 0; s < sentences; ++s) alive.push_back({s, {}});
   std::vector<std::vector<Hypothesis>> finished(sentences);
 
-  struct Candidate {
-    double score;
-    int32_t parent, token;
-  };
-  std::vector<Candidate> cands;
+  // Per sentence, the 2K best extensions of its live hypotheses: with K kept alive and up to
+  // K finishing, 2K always leave K to keep.
+  std::vector<double> base;
+  std::vector<int64_t> group_begin, counts;
+  std::vector<backends::BeamCandidate> cands;
   for (int step = 2;; ++step) {
-    const int64_t V = logprobs.cols();
     std::vector<Alive> next;
     std::vector<int32_t> parents, next_tokens, hyp_sentence;
-    // alive is grouped by sentence, in sentence order.
-    for (size_t first = 0; first < alive.size();) {
+    // alive is grouped by sentence, in sentence order: one group of rows per sentence.
+    base.clear();
+    group_begin.clear();
+    for (size_t j = 0; j < alive.size(); ++j) {
+      if (j == 0 || alive[j].sentence != alive[j - 1].sentence)
+        group_begin.push_back(static_cast<int64_t>(j));
+      base.push_back(alive[j].hyp.logprob);
+    }
+    group_begin.push_back(static_cast<int64_t>(alive.size()));
+    const int64_t groups = static_cast<int64_t>(group_begin.size()) - 1;
+    counts.resize(static_cast<size_t>(groups));
+    cands.resize(static_cast<size_t>(groups * 2 * K));
+    // The step's only download: the candidates.
+    decoder.backend().top_k(logprobs.cview(), base.data(), group_begin.data(), groups, 2 * K,
+                            cands.data(), counts.data());
+    for (int64_t g = 0; g < groups; ++g) {
+      const size_t first = static_cast<size_t>(group_begin[g]);
       const int32_t s = alive[first].sentence;
-      size_t last = first;
-      while (last < alive.size() && alive[last].sentence == s) ++last;
-
-      cands.clear();
-      for (size_t j = first; j < last; ++j) {
-        const float* row = logprobs.row(static_cast<int64_t>(j));
-        for (int64_t v = 0; v < V; ++v)
-          cands.push_back({alive[j].hyp.logprob + row[v], static_cast<int32_t>(j),
-                           static_cast<int32_t>(v)});
-      }
-      const size_t keep = std::min(cands.size(), static_cast<size_t>(2 * K));
-      std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(),
-                        [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+      const backends::BeamCandidate* group_cands = cands.data() + g * 2 * K;
+      const size_t keep = static_cast<size_t>(counts[g]);
 
       int kept = 0;
       double best_alive = -std::numeric_limits<double>::infinity();
       for (size_t c = 0; c < keep && kept < K; ++c) {
-        const Candidate& cand = cands[c];
-        Hypothesis h = alive[cand.parent].hyp;
-        const float lp = logprobs.row(cand.parent)[cand.token];
+        const backends::BeamCandidate& cand = group_cands[c];
+        Hypothesis h = alive[cand.row].hyp;
         h.ids.push_back(cand.token);
-        h.logprobs.push_back(lp);
+        h.logprobs.push_back(cand.logprob);
         h.logprob = cand.score;
         if (cand.token == eos_id || static_cast<int>(h.ids.size()) >= o.max_generated) {
           finished[s].push_back(std::move(h));
           continue;
         }
         best_alive = std::max(best_alive, h.logprob);
-        parents.push_back(cand.parent);
+        parents.push_back(cand.row);
         next_tokens.push_back(cand.token);
         hyp_sentence.push_back(s);
         next.push_back({s, std::move(h)});
@@ -136,7 +139,6 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
           hyp_sentence.pop_back();
         }
       }
-      first = last;
     }
     if (next.empty()) break;
     decoder.reorder(parents);

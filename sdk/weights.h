@@ -1,8 +1,9 @@
-// Views of one layer's weights as the model graph uses them (pointers into the mmapped file or
-// into decoded expert frames; owned elsewhere).
+// Views of the model graph's weights (pointers into the mmapped file, into decoded expert
+// frames, or into a backend's prepared copies; owned elsewhere).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "backends/backend.h"
 
@@ -40,6 +41,33 @@ struct FfnWeights {
 struct RouterWeights {
   const float* weight = nullptr;  // [experts, d_model], no bias
   int experts = 0;
+};
+
+struct EncoderLayer {
+  int index = 0;
+  LayerNormWeights self_attn_norm, ffn_norm;
+  AttentionWeights self_attn;
+  bool sparse = false;
+  FfnWeights ffn;        // dense layers
+  RouterWeights router;  // sparse layers
+};
+
+struct DecoderLayer {
+  int index = 0;
+  LayerNormWeights self_attn_norm, cross_attn_norm, ffn_norm;
+  AttentionWeights self_attn, cross_attn;
+  bool sparse = false;
+  FfnWeights ffn;
+  RouterWeights router;
+};
+
+// Every dense weight of the graph, as one device reads them.
+struct GraphWeights {
+  backends::EmbeddingTable embedding;  // token embeddings, their scale, the position table
+  MatrixWeights lm_head;               // [vocab, d_model]
+  std::vector<EncoderLayer> encoder;
+  std::vector<DecoderLayer> decoder;
+  LayerNormWeights encoder_final_norm, decoder_final_norm;
 };
 
 }  // namespace tusk::sdk

@@ -1,6 +1,6 @@
-// Scaled dot-product attention for one sequence, one (head, query) pair at a time. Sizes
-// are small (tk <= ~256, head_dim 64), so a direct loop with a per-thread scores row beats
-// packing into GEMMs.
+// Scaled dot-product attention, one (head, query) pair at a time over a whole batch, each
+// query with its own key range. Sizes are small (keys <= ~256, head_dim 64), so a direct loop
+// with a per-thread scores row beats packing into GEMMs.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -26,24 +26,28 @@ struct HeadQuery {
   float scale;
 };
 
-// out[i, head] = softmax(q_i . k_j * scale over j < n_keys) @ v[j, head].
-void attend_one(const HeadQuery& a, int64_t head, int64_t i, int64_t n_keys, float* scores) {
+// out[i, head] = softmax(q_i . k_j * scale over the keys j of r) @ v[j, head].
+void attend_one(const HeadQuery& a, int64_t head, int64_t i, const KeyRange& r, float* scores) {
   const int64_t col = head * a.head_dim, hd = a.head_dim;
   const float* qi = a.q.data + i * a.q.ld + col;
   float* o = a.out.data + i * a.out.ld + col;
   std::fill(o, o + hd, 0.0f);
+  const int64_t n_keys = r.count;
   if (n_keys <= 0) return;
+  const int64_t k_step = r.stride * a.k.ld, v_step = r.stride * a.v.ld;
+  const float* k0 = a.k.data + r.begin * a.k.ld + col;
+  const float* v0 = a.v.data + r.begin * a.v.ld + col;
 
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < n_keys; ++j) {
-    scores[j] = dot(qi, a.k.data + j * a.k.ld + col, hd) * a.scale;
+    scores[j] = dot(qi, k0 + j * k_step, hd) * a.scale;
     max_score = std::max(max_score, scores[j]);
   }
   const float sum = exp_shifted(scores, n_keys, max_score, /*store=*/true);
   const float inv_sum = 1.0f / sum;
   for (int64_t j = 0; j < n_keys; ++j) {
     const float p = scores[j] * inv_sum;
-    const float* vj = a.v.data + j * a.v.ld + col;
+    const float* vj = v0 + j * v_step;
 #pragma omp simd
     for (int64_t d = 0; d < hd; ++d) o[d] += p * vj[d];
   }
@@ -51,28 +55,31 @@ void attend_one(const HeadQuery& a, int64_t head, int64_t i, int64_t n_keys, flo
 
 }  // namespace
 
-void attention(MatrixView q, MatrixView k, MatrixView v, int heads, bool causal,
-               int64_t q_offset, MutableMatrixView out, int threads,
-               std::vector<float>& scratch) {
-  const int64_t tq = q.rows, tk = k.rows;
+void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRange* ranges,
+               MutableMatrixView out, int threads, std::vector<float>& scratch) {
+  const int64_t tq = q.rows;
   const int64_t head_dim = q.cols / heads;
   const HeadQuery args{q, k, v, out, head_dim,
                        1.0f / std::sqrt(static_cast<float>(head_dim))};
+  int64_t longest = 1, keys = 0;
+  for (int64_t i = 0; i < tq; ++i) {
+    longest = std::max(longest, ranges[i].count);
+    keys += ranges[i].count;
+  }
   // One scores row per thread: each (head, query) task uses its thread's row.
-  const size_t row = static_cast<size_t>(std::max<int64_t>(tk, 1));
+  const size_t row = static_cast<size_t>(longest);
   if (scratch.size() < row * static_cast<size_t>(threads)) {
     scratch.resize(row * static_cast<size_t>(threads));
   }
   float* scratch_data = scratch.data();
   const int64_t tasks = static_cast<int64_t>(heads) * tq;
-  const bool parallel = worth_parallel(threads, tasks * tk * head_dim);
+  const bool parallel = worth_parallel(threads, keys * q.cols);
 
 #pragma omp parallel for num_threads(threads) if (parallel)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t head = t / tq, i = t % tq;
-    const int64_t n_keys = causal ? std::min(tk, q_offset + i + 1) : tk;
     float* scores = scratch_data + row * static_cast<size_t>(omp_get_thread_num());
-    attend_one(args, head, i, n_keys, scores);
+    attend_one(args, head, i, ranges[i], scores);
   }
 }
 

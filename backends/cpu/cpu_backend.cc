@@ -1,5 +1,8 @@
 // The CPU Backend: argument checks, then oneDNN for matmuls and cpu_ops for the rest.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,8 +104,8 @@ class CpuBackend final : public Backend {
     cpu::layer_norm(x, gamma, beta, eps, y, threads_);
   }
 
-  void attention(MatrixView q, MatrixView k, MatrixView v, int heads, bool causal,
-                 int64_t q_offset, MutableMatrixView out) override {
+  void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRange* ranges,
+                 MutableMatrixView out) override {
     const char* op = "attention";
     require_view(q, op, "q");
     require_view(k, op, "k");
@@ -111,9 +114,129 @@ class CpuBackend final : public Backend {
     require(heads > 0 && q.cols % heads == 0, op, "q.cols must be a multiple of heads");
     require(k.cols == q.cols && same_shape(k, v), op, "k and v must be [tk, q.cols]");
     require(same_shape(q, out), op, "out must have q's shape");
-    require(q_offset >= 0, op, "q_offset must be >= 0");
+    require(ranges != nullptr || q.rows == 0, op, "ranges are null");
+    for (int64_t i = 0; i < q.rows; ++i) {
+      const KeyRange& r = ranges[i];
+      require(r.count >= 0 && r.stride >= 1 && r.begin >= 0 &&
+                  (r.count == 0 || r.begin + (r.count - 1) * r.stride < k.rows),
+              op, "a key range is outside k");
+    }
     if (q.rows == 0 || q.cols == 0) return;
-    cpu::attention(q, k, v, heads, causal, q_offset, out, threads_, attention_scratch_);
+    cpu::attention(q, k, v, heads, ranges, out, threads_, attention_scratch_);
+  }
+
+  void attention(MatrixView q, const KvCache& cache, int heads, MutableMatrixView out) override {
+    require_view(q, "attention", "q");
+    require_view(out, "attention", "out");
+    require(heads > 0 && q.cols % heads == 0, "attention", "q.cols must be a multiple of heads");
+    require(same_shape(q, out), "attention", "out must have q's shape");
+    cpu::cached_attention(q, cache, heads, out, threads_, attention_scratch_, ranges_);
+  }
+
+  std::unique_ptr<KvCache> make_kv_cache(int64_t width) override { return cpu::make_kv_cache(width); }
+
+  void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
+             MutableMatrixView out) override {
+    const char* op = "embed";
+    require_view(out, op, "out");
+    require(out.cols == table.cols, op, "out must have the table's columns");
+    require(table.f32 != nullptr || (table.packed.data != nullptr && table.packed.n == table.rows &&
+                                     table.packed.k == table.cols),
+            op, "the table has no weights of its shape");
+    require(table.positions != nullptr || out.rows == 0, op, "the position table is null");
+    for (int64_t i = 0; i < out.rows; ++i) {
+      require(ids[i] >= 0 && ids[i] < table.rows, op, "a token id is outside the table");
+      require(positions[i] >= 0 && positions[i] < table.position_rows, op,
+              "a position is outside the position table");
+    }
+    cpu::embed(table, ids, positions, out, threads_);
+  }
+
+  void route_top2(MatrixView logits, ExpertRoute* routes) override {
+    require_view(logits, "route_top2", "logits");
+    require(logits.cols >= 2 || logits.rows == 0, "route_top2", "needs at least 2 experts");
+    require(routes != nullptr || logits.rows == 0, "route_top2", "routes are null");
+    cpu::route_top2(logits, routes);
+  }
+
+  void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) override {
+    require_view(x, "gather_rows", "x");
+    require_view(out, "gather_rows", "out");
+    require(x.cols == out.cols, "gather_rows", "x and out differ in columns");
+    for (int64_t i = 0; i < out.rows; ++i)
+      require(rows[i] >= 0 && rows[i] < x.rows, "gather_rows", "a row index is outside x");
+    cpu::gather_rows(x, rows, out);
+  }
+
+  void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) override {
+    require_view(x, "scatter_rows", "x");
+    require_view(out, "scatter_rows", "out");
+    require(x.cols == out.cols, "scatter_rows", "x and out differ in columns");
+    for (int64_t i = 0; i < x.rows; ++i)
+      require(rows[i] >= 0 && rows[i] < out.rows, "scatter_rows", "a row index is outside out");
+    cpu::scatter_rows(x, rows, out);
+  }
+
+  void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
+                    MutableMatrixView out) override {
+    require_view(first, "combine_top2", "first");
+    require_view(second, "combine_top2", "second");
+    require_view(out, "combine_top2", "out");
+    require(same_shape(first, out) && same_shape(second, out), "combine_top2",
+            "first, second and out differ in shape");
+    require(routes != nullptr || out.rows == 0, "combine_top2", "routes are null");
+    cpu::combine_top2(first, second, routes, out, threads_);
+  }
+
+  void argmax_rows(MatrixView x, int32_t* ids, float* values) override {
+    require_view(x, "argmax_rows", "x");
+    for (int64_t r = 0; r < x.rows; ++r) {
+      const float* row = x.data + r * x.ld;
+      ids[r] = cpu::first_argmax(row, x.cols);
+      values[r] = x.cols > 0 ? row[ids[r]] : -std::numeric_limits<float>::infinity();
+    }
+  }
+
+  void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t groups, int k,
+             BeamCandidate* out, int64_t* counts) override {
+    require_view(x, "top_k", "x");
+    require(k >= 1 && groups >= 0, "top_k", "needs k >= 1 and groups >= 0");
+    require(groups == 0 || (group_begin[0] >= 0 && group_begin[groups] <= x.rows), "top_k",
+            "the groups are outside x");
+    for (int64_t g = 0; g < groups; ++g)
+      require(group_begin[g] <= group_begin[g + 1], "top_k", "the groups are out of order");
+    cpu::top_k(x, base, group_begin, groups, k, out, counts, candidates_);
+  }
+
+  Device device() const override { return Device::Cpu; }
+
+  // The kernels read the host layouts in place: nothing to copy or repack.
+  const float* prepare(const float* host, int64_t, std::vector<Tensor>&) override { return host; }
+  PackedMatrix prepare(const PackedMatrix& host, std::vector<Tensor>&) override { return host; }
+
+  Tensor allocate(DType dtype, const std::vector<int64_t>& shape) override {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+      require(d >= 0, "allocate", "a dimension is negative");
+      n *= d;
+    }
+    // 64-byte aligned like the mmapped weights, so every kernel path applies.
+    const size_t bytes = (std::max<size_t>(static_cast<size_t>(n) * dtype_size(dtype), 1) + 63) / 64 * 64;
+    std::shared_ptr<void> buffer(std::aligned_alloc(64, bytes), std::free);
+    if (!buffer) throw Error(ErrorCode::OutOfMemory, "allocate: out of memory");
+    return Tensor::own(Device::Cpu, dtype, std::move(buffer), shape);
+  }
+
+  void upload(const void* host, Tensor& dst) override {
+    require(dst.device() == Device::Cpu && dst.contiguous(), "upload",
+            "needs a contiguous tensor of this device");
+    if (dst.bytes() > 0) std::memcpy(dst.data(), host, dst.bytes());
+  }
+
+  void download(const Tensor& src, void* host) override {
+    require(src.device() == Device::Cpu && src.contiguous(), "download",
+            "needs a contiguous tensor of this device");
+    if (src.bytes() > 0) std::memcpy(host, src.data(), src.bytes());
   }
 
   void log_softmax(MutableMatrixView x) override {
@@ -143,6 +266,8 @@ class CpuBackend final : public Backend {
   kernels::Isa isa_;
   cpu::OneDnnMatmul matmul_;
   std::vector<float> attention_scratch_;  // per-thread scores rows, reused across calls
+  std::vector<KeyRange> ranges_;           // attention over a KvCache
+  std::vector<BeamCandidate> candidates_;  // top_k
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // work is large enough to pay for it.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "backends/backend.h"
@@ -17,9 +18,27 @@ void layer_norm(MatrixView x, const float* gamma, const float* beta, float eps,
 void softmax_rows(MutableMatrixView x, int threads);
 void log_softmax_rows(MutableMatrixView x, int threads);
 
-// `scratch` is reused across calls (grown when needed) so the hot path does not allocate.
-void attention(MatrixView q, MatrixView k, MatrixView v, int heads, bool causal,
-               int64_t q_offset, MutableMatrixView out, int threads,
-               std::vector<float>& scratch);
+// Ranges are checked by the caller. `scratch` is reused across calls (grown when needed) so
+// the hot path does not allocate.
+void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRange* ranges,
+               MutableMatrixView out, int threads, std::vector<float>& scratch);
+
+void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
+           MutableMatrixView out, int threads);
+
+void route_top2(MatrixView logits, ExpertRoute* routes);
+void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out);
+void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out);
+void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
+                  MutableMatrixView out, int threads);
+
+int32_t first_argmax(const float* row, int64_t n);
+void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t groups, int k,
+           BeamCandidate* out, int64_t* counts, std::vector<BeamCandidate>& scratch);
+
+// The CPU KvCache (kv_cache_cpu.cc) and attention over it.
+std::unique_ptr<KvCache> make_kv_cache(int64_t width);
+void cached_attention(MatrixView q, const KvCache& cache, int heads, MutableMatrixView out,
+                      int threads, std::vector<float>& scratch, std::vector<KeyRange>& ranges);
 
 }  // namespace tusk::backends::cpu

@@ -1,0 +1,238 @@
+// KvCache: steps appended for every hypothesis, attention over them, beam reorders (drops,
+// duplicates, growth and shrinking of the beam), clear; against a plain-vector model of the
+// cache kept alongside.
+#include "test_util.h"
+
+namespace tusk::backends::test {
+namespace {
+
+constexpr double kTol = 1e-5;
+
+// What the cache should hold: hypothesis -> step -> key (and value) row.
+struct ModelCache {
+  int64_t width;
+  std::vector<std::vector<std::vector<float>>> k, v;
+
+  int64_t steps() const { return k.empty() ? 0 : static_cast<int64_t>(k[0].size()); }
+
+  void append(const Matrix& ks, const Matrix& vs) {
+    k.resize(static_cast<size_t>(ks.rows));
+    v.resize(static_cast<size_t>(ks.rows));
+    for (int64_t j = 0; j < ks.rows; ++j) {
+      k[j].emplace_back(&ks.data[j * ks.ld], &ks.data[j * ks.ld] + width);
+      v[j].emplace_back(&vs.data[j * vs.ld], &vs.data[j * vs.ld] + width);
+    }
+  }
+  void reorder(const std::vector<int32_t>& parents) {
+    std::vector<std::vector<std::vector<float>>> nk, nv;
+    for (int32_t p : parents) {
+      nk.push_back(k[p]);
+      nv.push_back(v[p]);
+    }
+    k = std::move(nk);
+    v = std::move(nv);
+  }
+  // Query row j attends every step of hypothesis j: the ranged reference over all
+  // hypotheses' steps stacked (hypothesis j's rows are [j * steps, (j + 1) * steps)).
+  std::vector<double> attend(const Matrix& q, int heads) const {
+    const int64_t hyps = static_cast<int64_t>(k.size()), n = steps();
+    Matrix keys(hyps * n, width), values(hyps * n, width);
+    std::vector<KeyRange> ranges;
+    for (int64_t j = 0; j < hyps; ++j) {
+      ranges.push_back({j * n, n, 1});
+      for (int64_t s = 0; s < n; ++s) {
+        std::copy(k[j][s].begin(), k[j][s].end(), &keys.at(j * n + s, 0));
+        std::copy(v[j][s].begin(), v[j][s].end(), &values.at(j * n + s, 0));
+      }
+    }
+    return ref_attention(q, keys, values, heads, ranges);
+  }
+};
+
+class KvCacheTest : public BackendTest {
+ protected:
+  // Appends one step of random keys and values for `hyps` hypotheses to both caches.
+  void append(KvCache& cache, ModelCache& model, int64_t hyps) {
+    Matrix ks(hyps, model.width), vs(hyps, model.width);
+    ks.fill_random(rng_);
+    vs.fill_random(rng_);
+    const auto [kd, vd] = cache.append(hyps);
+    ASSERT_EQ(kd.rows, hyps);
+    ASSERT_EQ(kd.cols, model.width);
+    ASSERT_GE(kd.ld, model.width);
+    ASSERT_EQ(vd.rows, hyps);
+    ASSERT_EQ(vd.cols, model.width);
+    ASSERT_GE(vd.ld, model.width);
+    write_view(backend(), ks, kd);
+    write_view(backend(), vs, vd);
+    model.append(ks, vs);
+    EXPECT_EQ(cache.steps(), model.steps());
+    EXPECT_EQ(cache.hyps(), hyps);
+  }
+
+  // Attention of fresh queries over the cache against the model.
+  void check(const KvCache& cache, const ModelCache& model, int heads) {
+    const int64_t hyps = static_cast<int64_t>(model.k.size());
+    Matrix q(hyps, model.width, model.width + 3);
+    q.fill_random(rng_, -2.0f, 2.0f);
+    const DeviceMatrix dq(backend(), q);
+    DeviceMatrix out(backend(), Matrix(hyps, model.width, model.width + 1));
+    backend().attention(dq.view(), cache, heads, out.mut());
+    expect_close(out.download(), model.attend(q, heads), kTol);
+  }
+
+  std::mt19937 rng_{42};
+};
+
+TEST_P(KvCacheTest, StartsEmpty) {
+  auto cache = backend().make_kv_cache(64);
+  EXPECT_EQ(cache->steps(), 0);
+}
+
+TEST_P(KvCacheTest, EachHypothesisAttendsItsOwnSteps) {
+  const int heads = 4;
+  ModelCache model{heads * 16, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  for (int step = 0; step < 6; ++step) {
+    append(*cache, model, 3);
+    check(*cache, model, heads);
+  }
+  EXPECT_EQ(cache->steps(), 6);
+  EXPECT_EQ(cache->hyps(), 3);
+}
+
+TEST_P(KvCacheTest, ReorderDropsAndDuplicatesHypotheses) {
+  const int heads = 2;
+  ModelCache model{heads * 8, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  for (int step = 0; step < 4; ++step) append(*cache, model, 3);
+  const std::vector<int32_t> parents = {2, 0, 0};  // hypothesis 1 dropped, 0 twice
+  cache->reorder(parents);
+  model.reorder(parents);
+  EXPECT_EQ(cache->steps(), 4);
+  EXPECT_EQ(cache->hyps(), 3);
+  check(*cache, model, heads);
+  // The duplicates diverge from here on.
+  for (int step = 0; step < 3; ++step) {
+    append(*cache, model, 3);
+    check(*cache, model, heads);
+  }
+}
+
+TEST_P(KvCacheTest, BeamGrowsFromOneHypothesisAndShrinks) {
+  const int heads = 4;
+  ModelCache model{heads * 16, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  append(*cache, model, 1);  // the first step has one hypothesis, then the beam opens
+  for (const std::vector<int32_t>& parents :
+       {std::vector<int32_t>{0, 0, 0, 0}, {3, 1, 1, 0}, {2, 3}, {1}, {0, 0, 0, 0, 0}}) {
+    cache->reorder(parents);
+    model.reorder(parents);
+    EXPECT_EQ(cache->hyps(), static_cast<int64_t>(parents.size()));
+    check(*cache, model, heads);
+    append(*cache, model, static_cast<int64_t>(parents.size()));
+    check(*cache, model, heads);
+  }
+}
+
+TEST_P(KvCacheTest, IdentityReorderChangesNothing) {
+  const int heads = 3;
+  ModelCache model{heads * 5, {}, {}};  // odd widths
+  auto cache = backend().make_kv_cache(model.width);
+  for (int step = 0; step < 3; ++step) append(*cache, model, 4);
+  cache->reorder({0, 1, 2, 3});
+  EXPECT_EQ(cache->steps(), 3);
+  EXPECT_EQ(cache->hyps(), 4);
+  check(*cache, model, heads);
+}
+
+// Long enough that any preallocation runs out, with random beam reorders between steps.
+TEST_P(KvCacheTest, ManyStepsWithReorders) {
+  const int heads = 4;
+  ModelCache model{heads * 16, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  const int64_t beam = 5;
+  std::uniform_int_distribution<int32_t> parent(0, beam - 1);
+  for (int step = 0; step < 300; ++step) {
+    append(*cache, model, beam);
+    if (step % 3 == 2) {
+      std::vector<int32_t> parents(beam);
+      for (auto& p : parents) p = parent(rng_);
+      cache->reorder(parents);
+      model.reorder(parents);
+    }
+    if (step % 50 == 49) check(*cache, model, heads);
+  }
+  EXPECT_EQ(cache->steps(), 300);
+}
+
+TEST_P(KvCacheTest, ClearStartsANewBatch) {
+  const int heads = 2;
+  ModelCache model{heads * 8, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  for (int step = 0; step < 5; ++step) append(*cache, model, 4);
+  cache->clear();
+  EXPECT_EQ(cache->steps(), 0);
+  model = ModelCache{model.width, {}, {}};
+  // A new batch may have another number of hypotheses.
+  for (int step = 0; step < 2; ++step) append(*cache, model, 2);
+  check(*cache, model, heads);
+  EXPECT_EQ(cache->steps(), 2);
+  EXPECT_EQ(cache->hyps(), 2);
+}
+
+TEST_P(KvCacheTest, CachesAreIndependent) {
+  const int heads = 2;
+  ModelCache ma{heads * 8, {}, {}}, mb{heads * 8, {}, {}};
+  auto a = backend().make_kv_cache(ma.width);
+  auto b = backend().make_kv_cache(mb.width);
+  for (int step = 0; step < 4; ++step) {
+    append(*a, ma, 2);
+    append(*b, mb, 3);
+  }
+  b->reorder({1});
+  mb.reorder({1});
+  check(*a, ma, heads);
+  check(*b, mb, heads);
+}
+
+TEST_P(KvCacheTest, RejectsAppendWithAnotherHypothesisCount) {
+  auto cache = backend().make_kv_cache(8);
+  cache->append(3);
+  EXPECT_INVALID_ARGUMENT(cache->append(2));
+  EXPECT_INVALID_ARGUMENT(cache->append(4));
+  EXPECT_EQ(cache->steps(), 1);
+  cache->reorder({0, 1});
+  EXPECT_INVALID_ARGUMENT(cache->append(3));  // the reorder made it 2
+}
+
+TEST_P(KvCacheTest, RejectsParentsOutOfRange) {
+  auto cache = backend().make_kv_cache(8);
+  cache->append(3);
+  cache->append(3);
+  EXPECT_INVALID_ARGUMENT(cache->reorder({0, 3, 1}));
+  EXPECT_INVALID_ARGUMENT(cache->reorder({-1}));
+}
+
+TEST_P(KvCacheTest, RejectsQueriesOfAnotherShape) {
+  auto cache = backend().make_kv_cache(8);
+  for (int step = 0; step < 2; ++step) {
+    const auto [k, v] = cache->append(3);
+    Matrix zeros(3, 8);
+    std::fill(zeros.data.begin(), zeros.data.end(), 0.0f);
+    write_view(backend(), zeros, k);
+    write_view(backend(), zeros, v);
+  }
+  const DeviceMatrix rows2(backend(), Matrix(2, 8)), cols4(backend(), Matrix(3, 4));
+  const DeviceMatrix good_q(backend(), Matrix(3, 8));
+  DeviceMatrix out2(backend(), Matrix(2, 8)), out4(backend(), Matrix(3, 4)),
+      out(backend(), Matrix(3, 8));
+  EXPECT_INVALID_ARGUMENT(backend().attention(rows2.view(), *cache, 2, out2.mut()));
+  EXPECT_INVALID_ARGUMENT(backend().attention(cols4.view(), *cache, 2, out4.mut()));
+  EXPECT_INVALID_ARGUMENT(backend().attention(good_q.view(), *cache, 3, out.mut()));
+}
+
+TUSK_INSTANTIATE_BACKEND_TESTS(KvCacheTest);
+
+}  // namespace
+}  // namespace tusk::backends::test
