@@ -77,7 +77,8 @@ void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRan
 
 #pragma omp parallel for num_threads(threads) if (parallel)
   for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t head = t / tq, i = t % tq;
+    // Query-major: one query's heads in a row, so its key rows stay in cache across them.
+    const int64_t i = t / heads, head = t % heads;
     float* scores = scratch_data + row * static_cast<size_t>(omp_get_thread_num());
     attend_one(args, head, i, ranges[i], scores);
   }
