@@ -2,6 +2,7 @@
 // (CUDA streams) hands out fences that complete when the GPU is done; the CPU backend's ops
 // are synchronous, so its fences are complete when made. Expert pins end with a fence
 // (sdk/expert_source.h): an expert's memory is reused only once the work that read it is done.
+// A backend's fences complete in the order it made them (its work is one ordered stream).
 #pragma once
 
 #include <memory>

@@ -53,7 +53,9 @@ Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptio
       backend_(backends::make_backend({options.device, options.threads})),
       cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch,
                             options.direct_io)) {
-  ExpertSource* experts = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();
+  ExpertSource* host = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();
+  device_tier_ = std::make_unique<DeviceExpertTier>(*host, *backend_, options.device_expert_budget_bytes);
+  ExpertSource* experts = device_tier_.get();
   if (options.count_expert_usage) {
     counter_ = std::make_unique<UsageCounter>(*experts);
     experts = counter_.get();

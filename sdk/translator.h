@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "sdk/decoder.h"
+#include "sdk/device_expert_tier.h"
 #include "sdk/encoder.h"
 #include "sdk/expert_cache.h"
 #include "sdk/model.h"
@@ -38,6 +39,9 @@ struct TranslatorOptions {
   bool direct_io = false;
   // Count expert acquires for take_expert_usage (calibration).
   bool count_expert_usage = false;
+  // Device bytes of prepared experts the device tier keeps (sdk/device_expert_tier.h); 0: no
+  // limit. Counts nothing on the CPU, whose backend reads the host tier's bytes in place.
+  uint64_t device_expert_budget_bytes = 0;
 };
 
 struct Translation {
@@ -80,6 +84,7 @@ class Translator {
   // Set when paging (expert_budget_bytes > 0); declared before the encoder and decoder, which
   // hold a reference to the source in use, so it outlives them.
   std::unique_ptr<CachedExpertSource> cache_;
+  std::unique_ptr<DeviceExpertTier> device_tier_;  // over cache_ or the resident experts
   std::unique_ptr<UsageCounter> counter_;  // count_expert_usage: wraps the source in use
   // Reused across calls (under mutex_) so their activation buffers keep their capacity.
   std::unique_ptr<Encoder> encoder_;
