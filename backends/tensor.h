@@ -36,7 +36,9 @@ class Tensor {
   // A view of memory the caller keeps alive. Empty strides: contiguous row-major.
   static Tensor borrow(Device device, DType dtype, void* data, std::vector<int64_t> shape,
                        std::vector<int64_t> strides = {});
-  // A tensor that keeps `buffer` alive (backends build these in allocate()); contiguous.
+  // A tensor that keeps `buffer` alive (backends build these in allocate()); contiguous. The
+  // buffer is freed when the last tensor holding it goes: an asynchronous backend's deleter
+  // must order that after the work already given (a stream-ordered free).
   static Tensor own(Device device, DType dtype, std::shared_ptr<void> buffer,
                     std::vector<int64_t> shape);
 
