@@ -126,7 +126,7 @@ class Backend {
   virtual void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
                      MutableMatrixView out) = 0;
 
-  // out[w.k] = row `row` of w dequantized.
+  // out[w.k] (on this backend's device) = row `row` of w dequantized.
   virtual void dequantize_row(const PackedMatrix& w, int64_t row, float* out) = 0;
 
   // ---- attention ----
@@ -191,7 +191,7 @@ struct BackendOptions {
 };
 
 // The one dispatch point from a device to its backend. Throws Unsupported for a device this
-// build has no backend for (CUDA, today).
+// build cannot run here (no backend for it, as for CUDA today, or no such device present).
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 
 // The devices this build can run on this machine (CPU always): what the conformance suite

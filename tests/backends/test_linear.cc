@@ -1,5 +1,6 @@
-// linear(): oneDNN matmul against a naive reference, over shapes, sub-views, bias, ReLU,
-// thread counts, and the primitive cache.
+// linear(): every available backend against a naive reference, over shapes, sub-views, bias,
+// ReLU and thread counts; and the CPU backend's oneDNN primitive cache.
+#include <string>
 #include <tuple>
 
 #include "backends/cpu/onednn_matmul.h"
@@ -19,7 +20,8 @@ std::ostream& operator<<(std::ostream& os, const LinearShape& s) {
   return os << "m" << s.m << "_k" << s.k << "_n" << s.n << "_lda" << s.lda << "_ldc" << s.ldc;
 }
 
-// Runs one linear on fresh random data and checks it against the reference.
+// Runs one linear on fresh random data, on the backend's device (weights and bias through
+// prepare, as a model's are), and checks it against the reference.
 void check_linear(Backend& backend, const LinearShape& s, bool with_bias, Activation act,
                   unsigned seed) {
   std::mt19937 rng(seed);
@@ -28,35 +30,53 @@ void check_linear(Backend& backend, const LinearShape& s, bool with_bias, Activa
   const std::vector<float> w = random_vector(rng, s.n * s.k);
   const std::vector<float> bias = random_vector(rng, s.n);
   const float* b = with_bias ? bias.data() : nullptr;
-  Matrix y(s.m, s.n, s.ldc);
-  backend.linear(x.view(), w.data(), s.n, b, act, y.mut());
-  expect_close(y, ref_linear(x, w, s.n, b, act), kTol);
+  std::vector<Tensor> keep;
+  const float* dw = backend.prepare(w.data(), s.n * s.k, keep);
+  const float* db = with_bias ? backend.prepare(bias.data(), s.n, keep) : nullptr;
+  const DeviceMatrix dx(backend, x);
+  DeviceMatrix y(backend, Matrix(s.m, s.n, s.ldc));
+  backend.linear(dx.view(), dw, s.n, db, act, y.mut());
+  expect_close(y.download(), ref_linear(x, w, s.n, b, act), kTol);
 }
 
-class LinearTest
-    : public ::testing::TestWithParam<std::tuple<LinearShape, bool, Activation, int>> {};
+using LinearParam = std::tuple<BackendParam, LinearShape, bool, Activation>;
+
+class LinearTest : public ::testing::TestWithParam<LinearParam> {};
 
 TEST_P(LinearTest, MatchesReference) {
-  const auto& [shape, with_bias, act, threads] = GetParam();
-  auto backend = make_cpu_backend(threads);
+  const auto& [backend_param, shape, with_bias, act] = GetParam();
+  auto backend = make_backend({backend_param.device, backend_param.threads});
+  ASSERT_EQ(backend->device(), backend_param.device);
   check_linear(*backend, shape, with_bias, act, 42);
 }
 
+std::string linear_test_name(const ::testing::TestParamInfo<LinearParam>& info) {
+  const auto& [backend_param, s, with_bias, act] = info.param;
+  auto dim = [](int64_t v) { return v < 0 ? std::string("dense") : std::to_string(v); };
+  return param_name(backend_param) + "_m" + std::to_string(s.m) + "_k" + std::to_string(s.k) +
+         "_n" + std::to_string(s.n) + "_lda" + dim(s.lda) + "_ldc" + dim(s.ldc) +
+         (with_bias ? "_bias" : "_nobias") + (act == Activation::Relu ? "_relu" : "_none");
+}
+
 INSTANTIATE_TEST_SUITE_P(
-    Shapes, LinearTest,
-    ::testing::Combine(::testing::Values(LinearShape{1, 256, 8000, -1, -1},  // logits step
+    Devices, LinearTest,
+    ::testing::Combine(::testing::ValuesIn(backend_params()),  // every device, 1 and 2 threads
+                       ::testing::Values(LinearShape{1, 256, 8000, -1, -1},  // logits step
                                          LinearShape{1, 7, 13, -1, -1},
                                          LinearShape{5, 7, 13, 11, 20},  // odd sub-views
                                          LinearShape{64, 256, 1024, -1, -1},
                                          LinearShape{3, 1024, 256, -1, -1},
                                          LinearShape{33, 256, 256, 768, 512},  // slices
                                          LinearShape{17, 1, 5, -1, -1}),
-                       ::testing::Bool(), ::testing::Values(Activation::None, Activation::Relu),
-                       ::testing::Values(1, 2)));
+                       ::testing::Bool(), ::testing::Values(Activation::None, Activation::Relu)),
+    linear_test_name);
 
-TEST(Linear, OneAndTwoThreadsAgree) {
-  auto one = make_cpu_backend(1);
-  auto two = make_cpu_backend(2);
+// Edge cases and thread counts: each test makes the backends it needs.
+class LinearDeviceTest : public DeviceTest {};
+
+TEST_P(LinearDeviceTest, OneAndTwoThreadsAgree) {
+  auto one = make(1);
+  auto two = make(2);
   EXPECT_EQ(one->threads(), 1);
   EXPECT_EQ(two->threads(), 2);
   std::mt19937 rng(7);
@@ -64,42 +84,58 @@ TEST(Linear, OneAndTwoThreadsAgree) {
   Matrix x(m, k);
   x.fill_random(rng);
   const std::vector<float> w = random_vector(rng, n * k), bias = random_vector(rng, n);
-  Matrix y1(m, n), y2(m, n);
-  one->linear(x.view(), w.data(), n, bias.data(), Activation::Relu, y1.mut());
-  two->linear(x.view(), w.data(), n, bias.data(), Activation::Relu, y2.mut());
-  std::vector<double> want(y1.data.begin(), y1.data.end());
-  expect_close(y2, want, kTol);
+  std::vector<Tensor> keep1, keep2;
+  const DeviceMatrix x1(*one, x), x2(*two, x);
+  DeviceMatrix y1(*one, Matrix(m, n)), y2(*two, Matrix(m, n));
+  one->linear(x1.view(), one->prepare(w.data(), n * k, keep1), n,
+              one->prepare(bias.data(), n, keep1), Activation::Relu, y1.mut());
+  two->linear(x2.view(), two->prepare(w.data(), n * k, keep2), n,
+              two->prepare(bias.data(), n, keep2), Activation::Relu, y2.mut());
+  const Matrix got1 = y1.download();
+  std::vector<double> want(got1.data.begin(), got1.data.end());
+  expect_close(y2.download(), want, kTol);
 }
 
-TEST(Linear, DefaultThreadCountUsesAllCores) {
-  EXPECT_GE(make_cpu_backend(0)->threads(), 1);
-  EXPECT_GE(make_cpu_backend(-3)->threads(), 1);
+TEST_P(LinearDeviceTest, DefaultThreadCountUsesAllCores) {
+  EXPECT_GE(make(0)->threads(), 1);
+  EXPECT_GE(make(-3)->threads(), 1);
 }
 
-TEST(Linear, ZeroInnerDimensionGivesActivatedBias) {
-  auto backend = make_cpu_backend(1);
-  Matrix x(2, 0);
+TEST_P(LinearDeviceTest, ZeroInnerDimensionGivesActivatedBias) {
+  auto backend = make(1);
+  const DeviceMatrix x(*backend, Matrix(2, 0));
   const std::vector<float> bias{-1.0f, 2.0f, 0.5f};
-  Matrix y(2, 3);
-  backend->linear(x.view(), nullptr, 3, bias.data(), Activation::Relu, y.mut());
-  expect_close(y, {0, 2, 0.5, 0, 2, 0.5}, 0);
+  std::vector<Tensor> keep;
+  const float* db = backend->prepare(bias.data(), 3, keep);
+  DeviceMatrix y(*backend, Matrix(2, 3));
+  // No weights at all: an empty sum needs none.
+  backend->linear(x.view(), nullptr, 3, db, Activation::Relu, y.mut());
+  expect_close(y.download(), {0, 2, 0.5, 0, 2, 0.5}, 0);
 }
 
-TEST(Linear, RejectsMismatchedShapes) {
-  auto backend = make_cpu_backend(1);
-  Matrix x(2, 4), y(2, 5);
+TEST_P(LinearDeviceTest, RejectsMismatchedShapes) {
+  auto backend = make(1);
+  // One row more than the views claim: an unchecked op stays in allocated memory.
+  const DeviceMatrix x(*backend, Matrix(2, 4), 1);
+  DeviceMatrix y(*backend, Matrix(2, 5), 1);
   const std::vector<float> w(6 * 4);
+  std::vector<Tensor> keep;
+  const float* dw = backend->prepare(w.data(), 6 * 4, keep);
   try {
-    backend->linear(x.view(), w.data(), 6, nullptr, Activation::None, y.mut());
+    backend->linear(x.view(), dw, 6, nullptr, Activation::None, y.mut());
     FAIL() << "expected tusk::Error";
   } catch (const tusk::Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
   }
-  Matrix bad_ld(2, 4, 3);  // ld < cols
-  EXPECT_THROW(backend->linear(bad_ld.view(), w.data(), 5, nullptr, Activation::None, y.mut()),
+  const DeviceMatrix bad_ld(*backend, Matrix(2, 4, 3), 1);  // ld < cols
+  EXPECT_THROW(backend->linear(bad_ld.view(), dw, 5, nullptr, Activation::None, y.mut()),
                tusk::Error);
 }
 
+TUSK_INSTANTIATE_DEVICE_TESTS(LinearDeviceTest);
+
+// CPU only: these test the CPU backend's oneDNN primitive cache (OneDnnMatmul) directly, on
+// host memory; no other backend has one.
 // Same shape twice with different buffers: one cached primitive, both results right.
 TEST(OneDnnMatmulCache, ReusesPrimitiveWithNewPointers) {
   cpu::OneDnnMatmul matmul(1);

@@ -18,6 +18,14 @@
 #include "backends/backend.h"
 #include "common/error.h"
 
+namespace tusk::backends {
+
+// Failure messages name a Device parameter ("cpu") rather than dump its bytes; gtest finds
+// PrintTo by argument-dependent lookup, so it lives in Device's namespace.
+inline void PrintTo(Device device, std::ostream* os) { *os << device_name(device); }
+
+}  // namespace tusk::backends
+
 namespace tusk::backends::test {
 
 // A row-major matrix with a leading dimension that may exceed cols (a sub-view); the
@@ -234,12 +242,16 @@ inline std::vector<BackendParam> backend_params() {
   return params;
 }
 
-// A test name fragment: gtest names allow only letters, digits and underscores.
-inline std::string param_name(const BackendParam& p) {
-  std::string name = device_name(p.device);
+// Test name fragments: gtest names allow only letters, digits and underscores.
+inline std::string device_param_name(Device device) {
+  std::string name = device_name(device);
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return name + "_threads" + std::to_string(p.threads);
+  return name;
+}
+
+inline std::string param_name(const BackendParam& p) {
+  return device_param_name(p.device) + "_threads" + std::to_string(p.threads);
 }
 
 inline std::string backend_test_name(const ::testing::TestParamInfo<BackendParam>& info) {
@@ -262,6 +274,27 @@ class BackendTest : public ::testing::TestWithParam<BackendParam> {
 #define TUSK_INSTANTIATE_BACKEND_TESTS(suite)                                            \
   INSTANTIATE_TEST_SUITE_P(Devices, suite, ::testing::ValuesIn(backend_params()), \
                            backend_test_name)
+
+// Tests that choose their own thread counts (argument checks and edge cases take one; some
+// compare two) run once per available device and make their backends with make().
+class DeviceTest : public ::testing::TestWithParam<Device> {
+ protected:
+  Device device() const { return GetParam(); }
+  std::unique_ptr<Backend> make(int threads) const {
+    std::unique_ptr<Backend> backend = make_backend({GetParam(), threads});
+    if (backend == nullptr || backend->device() != GetParam())
+      throw Error(ErrorCode::Internal, "make_backend gave no backend of the requested device");
+    return backend;
+  }
+};
+
+inline std::string device_test_name(const ::testing::TestParamInfo<Device>& info) {
+  return device_param_name(info.param);
+}
+
+#define TUSK_INSTANTIATE_DEVICE_TESTS(suite)                                              \
+  INSTANTIATE_TEST_SUITE_P(Devices, suite, ::testing::ValuesIn(available_devices()), \
+                           device_test_name)
 
 // ---- device memory: the suite hands ops memory of the backend's device ----
 
