@@ -133,7 +133,9 @@ class CpuBackend final : public Backend {
     cpu::cached_attention(q, cache, heads, out, threads_, attention_scratch_, ranges_);
   }
 
-  std::unique_ptr<KvCache> make_kv_cache(int64_t width) override { return cpu::make_kv_cache(width); }
+  std::unique_ptr<KvCache> make_kv_cache(int64_t width) override {
+    return cpu::make_kv_cache(width, kv_scratch_);
+  }
 
   void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
              MutableMatrixView out) override {
@@ -267,7 +269,8 @@ class CpuBackend final : public Backend {
   cpu::OneDnnMatmul matmul_;
   std::vector<float> attention_scratch_;  // per-thread scores rows, reused across calls
   std::vector<KeyRange> ranges_;           // attention over a KvCache
-  std::vector<BeamCandidate> candidates_;  // top_k
+  std::vector<cpu::Candidate> candidates_;  // top_k
+  std::shared_ptr<std::vector<float>> kv_scratch_ = std::make_shared<std::vector<float>>();
 };
 
 }  // namespace

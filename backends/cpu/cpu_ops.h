@@ -33,11 +33,18 @@ void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes
                   MutableMatrixView out, int threads);
 
 int32_t first_argmax(const float* row, int64_t n);
+// top_k's working set: every (row, token) of a group, 16 bytes each (the logprob is read for
+// the kept ones only).
+struct Candidate {
+  double score;
+  int32_t row, token;
+};
 void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t groups, int k,
-           BeamCandidate* out, int64_t* counts, std::vector<BeamCandidate>& scratch);
+           BeamCandidate* out, int64_t* counts, std::vector<Candidate>& scratch);
 
 // The CPU KvCache (kv_cache_cpu.cc) and attention over it.
-std::unique_ptr<KvCache> make_kv_cache(int64_t width);
+// scratch: the reorder buffer the backend's caches share.
+std::unique_ptr<KvCache> make_kv_cache(int64_t width, std::shared_ptr<std::vector<float>> scratch);
 void cached_attention(MatrixView q, const KvCache& cache, int heads, MutableMatrixView out,
                       int threads, std::vector<float>& scratch, std::vector<KeyRange>& ranges);
 

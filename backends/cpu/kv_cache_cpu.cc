@@ -13,7 +13,8 @@ namespace {
 
 class CpuKvCache final : public KvCache {
  public:
-  explicit CpuKvCache(int64_t width) : width_(width) {}
+  CpuKvCache(int64_t width, std::shared_ptr<std::vector<float>> scratch)
+      : width_(width), scratch_(std::move(scratch)) {}
 
   void clear() override {
     k_.clear();
@@ -46,13 +47,14 @@ class CpuKvCache final : public KvCache {
       identity = identity && parents[j] == j;
     }
     if (identity) return;
+    std::vector<float>& scratch = *scratch_;
     for (auto* buf : {&k_, &v_}) {
-      scratch_.resize(static_cast<size_t>(steps_ * new_h * width_));
+      scratch.resize(static_cast<size_t>(steps_ * new_h * width_));
       for (int64_t t = 0; t < steps_; ++t)
         for (int64_t j = 0; j < new_h; ++j)
-          std::memcpy(scratch_.data() + (t * new_h + j) * width_,
+          std::memcpy(scratch.data() + (t * new_h + j) * width_,
                       buf->data() + (t * hyps_ + parents[j]) * width_, width_ * sizeof(float));
-      buf->swap(scratch_);
+      buf->swap(scratch);
     }
     hyps_ = new_h;
   }
@@ -65,15 +67,18 @@ class CpuKvCache final : public KvCache {
 
  private:
   int64_t width_;
-  std::vector<float> k_, v_, scratch_;  // [steps][hyps][width]
+  std::vector<float> k_, v_;  // [steps][hyps][width]
+  // Shared by the backend's caches (one thread uses a backend): a reorder swaps buffers with
+  // it, so every layer's reorder reuses memory already touched instead of one spare each.
+  std::shared_ptr<std::vector<float>> scratch_;
   int64_t steps_ = 0, hyps_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<KvCache> make_kv_cache(int64_t width) {
+std::unique_ptr<KvCache> make_kv_cache(int64_t width, std::shared_ptr<std::vector<float>> scratch) {
   if (width <= 0) throw Error(ErrorCode::InvalidArgument, "kv cache: width must be > 0");
-  return std::make_unique<CpuKvCache>(width);
+  return std::make_unique<CpuKvCache>(width, std::move(scratch));
 }
 
 void cached_attention(MatrixView q, const KvCache& cache, int heads, MutableMatrixView out,

@@ -42,18 +42,20 @@ int32_t first_argmax(const float* row, int64_t n) {
 }
 
 void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t groups, int k,
-           BeamCandidate* out, int64_t* counts, std::vector<BeamCandidate>& cands) {
+           BeamCandidate* out, int64_t* counts, std::vector<Candidate>& cands) {
   for (int64_t g = 0; g < groups; ++g) {
     cands.clear();
     for (int64_t r = group_begin[g]; r < group_begin[g + 1]; ++r) {
       const float* row = x.data + r * x.ld;
       for (int64_t v = 0; v < x.cols; ++v)
-        cands.push_back({base[r] + row[v], static_cast<int32_t>(r), static_cast<int32_t>(v), row[v]});
+        cands.push_back({base[r] + row[v], static_cast<int32_t>(r), static_cast<int32_t>(v)});
     }
     const size_t keep = std::min(cands.size(), static_cast<size_t>(k));
     std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(),
-                      [](const BeamCandidate& a, const BeamCandidate& b) { return a.score > b.score; });
-    std::copy(cands.begin(), cands.begin() + keep, out + g * k);
+                      [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    for (size_t c = 0; c < keep; ++c)
+      out[g * k + c] = {cands[c].score, cands[c].row, cands[c].token,
+                        x.data[cands[c].row * x.ld + cands[c].token]};
     counts[g] = static_cast<int64_t>(keep);
   }
 }
