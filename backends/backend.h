@@ -158,6 +158,10 @@ class Backend {
                             MutableMatrixView out) = 0;
 
   // ---- outputs ----
+  // x[r][column] = value for every row (a token search must not pick, e.g. end of sentence
+  // before the minimum length).
+  virtual void fill_column(MutableMatrixView x, int64_t column, float value) = 0;
+
   // Row-wise log-softmax in place.
   virtual void log_softmax(MutableMatrixView x) = 0;
 

@@ -109,6 +109,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.beam_size = static_cast<int>(o.get_int(TUSK_OPT_BEAM_SIZE));
   t.length_penalty = static_cast<float>(o.get_float(TUSK_OPT_LENGTH_PENALTY));
   t.max_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MAX_DECODING_LENGTH));
+  t.min_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MIN_DECODING_LENGTH));
   t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;

@@ -28,6 +28,13 @@ void feed_prefix(Decoder& decoder, int sentences, int32_t start_id, int32_t lang
   decoder.step(std::vector<int32_t>(sentences, lang_id), hyp_sentence, 1, &logprobs);
 }
 
+// Every live hypothesis has step - 2 tokens when the step's distribution is read.
+void suppress_early_eos(Decoder& decoder, Activations& logprobs, int step, int32_t eos_id,
+                        const SearchOptions& o) {
+  if (step - 2 < o.min_generated)
+    decoder.backend().fill_column(logprobs.view(), eos_id, -std::numeric_limits<float>::infinity());
+}
+
 std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id,
                                int32_t lang_id, int32_t eos_id, const SearchOptions& o) {
   std::vector<Hypothesis> done(sentences);
@@ -38,6 +45,7 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
   std::vector<int32_t> best(sentences);
   std::vector<float> best_logprob(sentences);
   for (int step = 2;; ++step) {
+    suppress_early_eos(decoder, logprobs, step, eos_id, o);
     // The step's only download: each row's best token and its log-probability.
     decoder.backend().argmax_rows(logprobs.cview(), best.data(), best_logprob.data());
     std::vector<int32_t> parents, next_tokens, next_alive;
@@ -89,6 +97,7 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
     group_begin.push_back(static_cast<int64_t>(alive.size()));
     const int64_t groups = static_cast<int64_t>(group_begin.size()) - 1;
     counts.resize(static_cast<size_t>(groups));
+    suppress_early_eos(decoder, logprobs, step, eos_id, o);
     cands.resize(static_cast<size_t>(groups * 2 * K));
     // The step's only download: the candidates.
     decoder.backend().top_k(logprobs.cview(), base.data(), group_begin.data(), groups, 2 * K,

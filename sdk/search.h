@@ -12,6 +12,9 @@ struct SearchOptions {
   int beam_size = 1;
   float length_penalty = 0.0f;  // score = logprob / generated_length ^ length_penalty
   int max_generated = 256;      // tokens after the language code, eos included
+  // End of sentence is not chosen before this many tokens (clipped to max_generated); the
+  // chosen tokens' log-probabilities stay those of the full distribution.
+  int min_generated = 0;
 };
 
 struct Hypothesis {

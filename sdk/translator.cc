@@ -150,6 +150,9 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
       std::min<int64_t>(options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len,
                         max_len - 1));
 
+  search_options.min_generated = std::min(std::max(0, options_.min_decoding_length),
+                                          search_options.max_generated);
+
   std::vector<int64_t> lengths;
   for (int i : todo) lengths.push_back(static_cast<int64_t>(sources[i].size()));
   Encoder& encoder = *encoder_;

@@ -23,6 +23,7 @@ struct TranslatorOptions {
   int beam_size = 1;
   float length_penalty = 0.0f;
   int max_decoding_length = 256;  // generated tokens; clipped to the model's positions
+  int min_decoding_length = 0;    // no end of sentence before this many generated tokens
   int max_batch_size = 32;
   int64_t max_batch_tokens = 4096;
   bool truncate_input = false;    // cut over-long sentences instead of refusing them

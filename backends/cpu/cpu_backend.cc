@@ -190,6 +190,12 @@ class CpuBackend final : public Backend {
     cpu::combine_top2(first, second, routes, out, threads_);
   }
 
+  void fill_column(MutableMatrixView x, int64_t column, float value) override {
+    require_view(x, "fill_column", "x");
+    require(column >= 0 && column < x.cols, "fill_column", "the column is outside x");
+    for (int64_t r = 0; r < x.rows; ++r) x.data[r * x.ld + column] = value;
+  }
+
   void argmax_rows(MatrixView x, int32_t* ids, float* values) override {
     require_view(x, "argmax_rows", "x");
     for (int64_t r = 0; r < x.rows; ++r) {

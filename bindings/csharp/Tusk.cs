@@ -103,7 +103,7 @@ internal static class Native {
 
 /// <summary>Translator options, named as in tusk.h (TUSK_OPT_BEAM_SIZE: BeamSize). Null = default.</summary>
 public sealed class TranslatorOptions {
-  public int? Threads, BeamSize, MaxDecodingLength, MaxBatchSize, MaxBatchTokens;
+  public int? Threads, BeamSize, MaxDecodingLength, MinDecodingLength, MaxBatchSize, MaxBatchTokens;
   public bool? TruncateInput, ExpertPrefetch, ExpertDirectIo;
   public double? LengthPenalty;
   public long? ExpertBudgetBytes;
@@ -127,6 +127,7 @@ public sealed class TranslatorOptions {
       if (ExpertEviction != null) SetInt(o, 14, Choice("ExpertEviction", ExpertEviction, "lru", "layer-distance", "none"));
       SetInt(o, 15, Flag(ExpertPrefetch));
       SetInt(o, 16, Flag(ExpertDirectIo));
+      SetInt(o, 17, MinDecodingLength);
       if (LengthPenalty.HasValue) TuskException.Check(Native.tusk_options_set_float(o, 100, LengthPenalty.Value));
       return o;
     } catch {

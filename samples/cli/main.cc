@@ -43,6 +43,7 @@ const char* const kTranslateUsage =
     "  --max-batch-size N           sentences per batch (default: 32)\n"
     "  --max-decoding-length N      generated tokens per sentence, 0 = model limit\n"
     "                               (default: 256)\n"
+    "  --min-decoding-length N      no end of sentence before N generated tokens (default: 0)\n"
     "  --length-penalty X           beam score = logprob / length^X (default: 0)\n"
     "  --truncate                   cut sentences longer than the model allows (with a\n"
     "                               warning) instead of failing\n"

@@ -25,7 +25,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--model", true},          {"--src", true},
     {"--tgt", true},            {"--beam-size", true},
     {"--threads", true},        {"--max-batch-size", true},
-    {"--max-decoding-length", true}, {"--length-penalty", true},
+    {"--max-decoding-length", true}, {"--min-decoding-length", true}, {"--length-penalty", true},
     {"--truncate", false},      {"--expert-budget", true},
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
@@ -227,6 +227,11 @@ int cmd_translate(const std::vector<std::string>& argv) {
   if (args.has("--max-decoding-length")) {
     set_int_option(options.get(), TUSK_OPT_MAX_DECODING_LENGTH, "--max-decoding-length",
                    parse_int_flag("--max-decoding-length", args.get("--max-decoding-length"), 0,
+                                  1 << 20));
+  }
+  if (args.has("--min-decoding-length")) {
+    set_int_option(options.get(), TUSK_OPT_MIN_DECODING_LENGTH, "--min-decoding-length",
+                   parse_int_flag("--min-decoding-length", args.get("--min-decoding-length"), 0,
                                   1 << 20));
   }
   if (args.has("--length-penalty")) {

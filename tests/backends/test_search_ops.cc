@@ -1,5 +1,5 @@
 // The decode loop's host results: argmax_rows (greedy search) and top_k (beam candidates),
-// ties included, against references that look at every candidate.
+// ties included, against references that look at every candidate; and fill_column.
 #include <functional>
 #include <limits>
 #include <map>
@@ -167,6 +167,21 @@ TEST_P(SearchOpsTest, TopKMaskedTokens) {
     for (int64_t c = 1; c < 5; ++c) x.at(r, c) = -kInf;
   check_top_k(x, {0.0, -1.0, -2.0}, {0, 3}, 6);
   check_top_k(x, {0.0, -1.0, -2.0}, {0, 1, 3}, 3);
+}
+
+// fill_column (end of sentence before the minimum length): that column of every row, and
+// nothing else, including the padding past cols.
+TEST_P(SearchOpsTest, FillColumnSetsOneColumnOfEveryRow) {
+  Matrix x(5, 37, 40);
+  x.fill_random(rng_);
+  DeviceMatrix d(backend(), x);
+  backend().fill_column(d.mut(), 2, -kInf);
+  const Matrix got = d.download();
+  for (int64_t r = 0; r < x.rows; ++r)
+    for (int64_t c = 0; c < x.ld; ++c)
+      EXPECT_EQ(got.at(r, c), c == 2 ? -kInf : x.at(r, c)) << r << ", " << c;
+  EXPECT_INVALID_ARGUMENT(backend().fill_column(d.mut(), 37, 0.0f));
+  EXPECT_INVALID_ARGUMENT(backend().fill_column(d.mut(), -1, 0.0f));
 }
 
 TUSK_INSTANTIATE_BACKEND_TESTS(SearchOpsTest);

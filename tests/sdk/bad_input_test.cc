@@ -191,6 +191,8 @@ TEST(NoModelOptions, Defaults) {
   EXPECT_EQ(v, 0);
   ASSERT_EQ(tusk_options_get_int(opt.get(), TUSK_OPT_VERIFY_CHECKSUMS, &v), TUSK_OK);
   EXPECT_EQ(v, 1);
+  ASSERT_EQ(tusk_options_get_int(opt.get(), TUSK_OPT_MIN_DECODING_LENGTH, &v), TUSK_OK);
+  EXPECT_EQ(v, 0);
   double f = -1.0;
   ASSERT_EQ(tusk_options_get_float(opt.get(), TUSK_OPT_LENGTH_PENALTY, &f), TUSK_OK);
   EXPECT_EQ(f, 0.0);
@@ -219,6 +221,7 @@ TEST(NoModelOptions, InvalidIntOptions) {
   expect_set_int_fails(opt.get(), TUSK_OPT_BEAM_SIZE, 0, "beam size 0");
   expect_set_int_fails(opt.get(), TUSK_OPT_THREADS, -2, "negative threads");
   expect_set_int_fails(opt.get(), TUSK_OPT_DEVICE, 42, "unknown device");
+  expect_set_int_fails(opt.get(), TUSK_OPT_MIN_DECODING_LENGTH, -1, "negative minimum length");
   expect_set_int_fails(opt.get(), TUSK_OPT_LENGTH_PENALTY, 1, "float option set as int");
 }
 

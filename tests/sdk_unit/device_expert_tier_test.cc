@@ -267,6 +267,9 @@ class TestBackend final : public Backend {
   }
   void log_softmax(bk::MutableMatrixView x) override { cpu_->log_softmax(x); }
   void softmax(bk::MutableMatrixView x) override { cpu_->softmax(x); }
+  void fill_column(bk::MutableMatrixView x, int64_t column, float value) override {
+    cpu_->fill_column(x, column, value);
+  }
   void argmax_rows(bk::MatrixView x, int32_t* ids, float* values) override {
     cpu_->argmax_rows(x, ids, values);
   }

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define TUSK_VERSION_MAJOR 0
-#define TUSK_VERSION_MINOR 2
+#define TUSK_VERSION_MINOR 3
 #define TUSK_VERSION_PATCH 0
 
 /* ---- status --------------------------------------------------------------------------- */
@@ -125,6 +125,10 @@ typedef enum tusk_option_t {
                                        of the page cache; every load then reads storage.
                                        Falls back to buffered reads where the file system
                                        refuses O_DIRECT. 0: buffered reads (default 0) */
+  TUSK_OPT_MIN_DECODING_LENGTH = 17, /* translator: no end of sentence before this many
+                                       generated tokens, clipped to the maximum decoding
+                                       length (default 0). The chosen tokens' log-probabilities
+                                       stay those of the full distribution. Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   /* Not an option: makes every int a value of this type, so a key that is no option (from C,

@@ -29,6 +29,7 @@ public final class Translator extends Handle {
     public Settings threads(int n) { return put(TuskLibrary.OPT_THREADS, n); }
     public Settings beamSize(int n) { return put(TuskLibrary.OPT_BEAM_SIZE, n); }
     public Settings maxDecodingLength(int n) { return put(TuskLibrary.OPT_MAX_DECODING_LENGTH, n); }
+    public Settings minDecodingLength(int n) { return put(TuskLibrary.OPT_MIN_DECODING_LENGTH, n); }
     public Settings maxBatchSize(int n) { return put(TuskLibrary.OPT_MAX_BATCH_SIZE, n); }
     public Settings maxBatchTokens(int n) { return put(TuskLibrary.OPT_MAX_BATCH_TOKENS, n); }
     public Settings truncateInput(boolean on) { return put(TuskLibrary.OPT_TRUNCATE_INPUT, on ? 1 : 0); }
