@@ -11,6 +11,7 @@
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/onednn_matmul.h"
 #include "common/error.h"
+#include "kernels/cpu/gemv_f32.h"
 #include "kernels/cpu/quantized_linear.h"
 
 namespace tusk::backends {
@@ -39,6 +40,8 @@ bool same_shape(const A& a, const B& b) {
 // The kernels read the stored layouts as they are: no repacking at prepare time.
 kernels::PackedWeights packed(const PackedMatrix& m) { return {m.layout, m.data, m.scales, m.n, m.k, m.group}; }
 
+constexpr int64_t kMinGemvColumns = 256;
+
 int resolve_threads(int threads) {
   if (threads > 0) return threads;
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -57,6 +60,12 @@ class CpuBackend final : public Backend {
     require(w != nullptr || n == 0 || x.cols == 0, "linear", "w is null");
     if (x.rows == 0 || n == 0) return;
     if (x.cols == 0) return fill_bias(bias, act, y);  // empty sum: oneDNN rejects k = 0
+    // Decode-sized products over wide matrices stream the weights with our kernel (routers,
+    // n < kMinGemvColumns, keep oneDNN's rounding: expert choices stay as they were).
+    if (x.rows <= 4 && n >= kMinGemvColumns &&
+        kernels::gemv_f32(isa_, x.data, x.rows, x.ld, w, n, x.cols, bias, act == Activation::Relu,
+                          y.data, y.ld, threads_))
+      return;
     matmul_.run(x, w, n, bias, act, y);
   }
 
