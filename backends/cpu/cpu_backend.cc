@@ -32,6 +32,13 @@ void require_view(const View& v, const char* op, const char* name) {
   require(v.data != nullptr || v.rows == 0 || v.cols == 0, op, "is null", name);
 }
 
+// count host row indices, each in [0, limit).
+void require_row_indices(const int64_t* rows, int64_t count, int64_t limit, const char* op,
+                         const char* what) {
+  require(rows != nullptr || count == 0, op, "row indices are null");
+  for (int64_t i = 0; i < count; ++i) require(rows[i] >= 0 && rows[i] < limit, op, what);
+}
+
 template <typename A, typename B>
 bool same_shape(const A& a, const B& b) {
   return a.rows == b.rows && a.cols == b.cols;
@@ -174,8 +181,7 @@ class CpuBackend final : public Backend {
     require_view(x, "gather_rows", "x");
     require_view(out, "gather_rows", "out");
     require(x.cols == out.cols, "gather_rows", "x and out differ in columns");
-    for (int64_t i = 0; i < out.rows; ++i)
-      require(rows[i] >= 0 && rows[i] < x.rows, "gather_rows", "a row index is outside x");
+    require_row_indices(rows, out.rows, x.rows, "gather_rows", "a row index is outside x");
     cpu::gather_rows(x, rows, out);
   }
 
@@ -183,8 +189,7 @@ class CpuBackend final : public Backend {
     require_view(x, "scatter_rows", "x");
     require_view(out, "scatter_rows", "out");
     require(x.cols == out.cols, "scatter_rows", "x and out differ in columns");
-    for (int64_t i = 0; i < x.rows; ++i)
-      require(rows[i] >= 0 && rows[i] < out.rows, "scatter_rows", "a row index is outside out");
+    require_row_indices(rows, x.rows, out.rows, "scatter_rows", "a row index is outside out");
     cpu::scatter_rows(x, rows, out);
   }
 
