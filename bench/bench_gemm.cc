@@ -80,6 +80,7 @@ double time_onednn(const Shape& s, int64_t m, const std::vector<float>& w, const
 int main(int argc, char** argv) {
   std::vector<int> thread_counts{1, 2}, ms{8, 16, 32, 64, 480};
   double min_seconds = 0.2;
+  bool nllb = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       thread_counts = tusk::bench::parse_int_list(argv[++i]);
@@ -87,8 +88,12 @@ int main(int argc, char** argv) {
       ms = tusk::bench::parse_int_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--min-seconds") && i + 1 < argc) {
       min_seconds = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--shapes") && i + 1 < argc && (!std::strcmp(argv[i + 1], "moe") ||
+                                                                     !std::strcmp(argv[i + 1], "nllb600m"))) {
+      nllb = !std::strcmp(argv[++i], "nllb600m");
     } else {
-      std::fprintf(stderr, "usage: %s [--threads 1,2] [--m 8,16,32,64,480] [--min-seconds 0.2]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads 1,2] [--m 8,16,32,64,480] [--min-seconds 0.2] [--shapes moe|nllb600m]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -96,9 +101,16 @@ int main(int argc, char** argv) {
   std::printf("kernels: %s   per-channel scales; times are medians per call\n"
               "fp32 path = quantized_linear, x16 = quantized_linear_x16; x oneDNN = oneDNN fp32 time / this\n\n",
               tusk::kernels::isa_name(isa));
-  const Shape shapes[] = {{WeightType::Int4, 1024, 256, "expert fc1"},  {WeightType::Int4, 256, 1024, "expert fc2"},
-                          {WeightType::Int8, 256, 256, "attention"},    {WeightType::Int8, 1024, 256, "dense fc1"},
-                          {WeightType::Int8, 256, 1024, "dense fc2"},   {WeightType::Int8, 8000, 256, "output proj"}};
+  const std::vector<Shape> moe_shapes{{WeightType::Int4, 1024, 256, "expert fc1"}, {WeightType::Int4, 256, 1024, "expert fc2"},
+                                      {WeightType::Int8, 256, 256, "attention"},   {WeightType::Int8, 1024, 256, "dense fc1"},
+                                      {WeightType::Int8, 256, 1024, "dense fc2"},  {WeightType::Int8, 8000, 256, "output proj"}};
+  // nllb-200-distilled-600M's int8 dense layers (bench/peers.py's model); the output projection
+  // is a quarter of its 256,204 rows, to keep oneDNN's fp32 copy small.
+  const std::vector<Shape> nllb_shapes{{WeightType::Int8, 1024, 1024, "attention"},
+                                       {WeightType::Int8, 4096, 1024, "ffn fc1"},
+                                       {WeightType::Int8, 1024, 4096, "ffn fc2"},
+                                       {WeightType::Int8, 64051, 1024, "out proj/4"}};
+  const std::vector<Shape>& shapes = nllb ? nllb_shapes : moe_shapes;
   std::mt19937 rng(7);
   for (int threads : thread_counts) {
     std::printf("threads %d\n%-11s %-5s %-9s %4s %10s %10s %10s %8s %8s %9s\n", threads, "what", "type", "n x k", "m",

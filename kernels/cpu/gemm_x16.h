@@ -178,42 +178,49 @@ void micro_x16(int mr, const MicroX16Args& a) {
   }
 }
 
-// Work units as in run_gemm: (panel of 2 * kLanes weight rows, block of x rows), x split
-// only when there are fewer panels than threads.
+// Work units as in run_gemm: (panel of nr weight rows, block of x rows), x split only when
+// there are fewer panels than threads; body(r0, m0, m1) runs one unit on the thread it lands on.
+template <class Body>
+void for_each_panel_unit(const LinearCall& c, int64_t nr, int64_t mr, const Body& body) {
+  const int64_t n = c.w.n, m = c.m;
+  const int threads = worth_threads(c);
+  const int64_t panels = ceil_div(n, nr);
+  int64_t m_blocks = panels >= threads ? 1 : ceil_div(threads, panels);
+  const int64_t block_rows = ceil_div(ceil_div(m, m_blocks), mr) * mr;
+  m_blocks = ceil_div(m, block_rows);
+  parallel_ranges(threads, panels * m_blocks, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t m0 = (u % m_blocks) * block_rows;
+      body((u / m_blocks) * nr, m0, min64(m, m0 + block_rows));
+    }
+  });
+}
+
 template <class G, WeightType T>
 void run_gemm_x16(const LinearCall& c, const X16Prep& prep) {
   constexpr int NR = 2 * G::kLanes;
-  const int64_t n = c.w.n, k = c.w.k, m = c.m;
-  const int threads = worth_threads(c);
-  const int64_t panels = ceil_div(n, NR);
-  int64_t m_blocks = panels >= threads ? 1 : ceil_div(threads, panels);
-  const int64_t block_rows = ceil_div(ceil_div(m, m_blocks), G::kMr) * G::kMr;
-  m_blocks = ceil_div(m, block_rows);
-  parallel_ranges(threads, panels * m_blocks, [&](int64_t u0, int64_t u1) {
+  const int64_t n = c.w.n, k = c.w.k;
+  for_each_panel_unit(c, NR, G::kMr, [&](int64_t r0, int64_t m0, int64_t m1) {
     alignas(64) int32_t panel[kX16GemmPanelCols / 2 * NR];
     alignas(64) float scales[NR];
-    for (int64_t u = u0; u < u1; ++u) {
-      const int64_t r0 = (u / m_blocks) * NR;
-      const int64_t m0 = (u % m_blocks) * block_rows, m1 = min64(m, m0 + block_rows);
-      MicroX16Args a;
-      a.ld_x = prep.ld_x;
-      a.ld_y = c.ld_y;
-      a.panel = panel;
-      a.scales = scales;
-      a.nr = static_cast<int>(min64(NR, n - r0));
-      a.bias = c.bias ? c.bias + r0 : nullptr;
-      a.relu = c.relu;
-      for (int64_t c0 = 0; c0 < k; c0 += kX16GemmPanelCols) {
-        a.kc = min64(kX16GemmPanelCols, k - c0);
-        repack_panel<T, NR>(c.w, r0, a.nr, c0, a.kc, panel, scales);
-        a.first = c0 == 0;
-        a.last = c0 + a.kc == k;
-        for (int64_t i = m0; i < m1; i += G::kMr) {
-          a.x = prep.x + i * prep.ld_x + c0;
-          a.y = c.y + i * c.ld_y + r0;
-          a.x_scale = prep.scale + i;
-          micro_x16<G>(static_cast<int>(min64(G::kMr, m1 - i)), a);
-        }
+    MicroX16Args a;
+    a.ld_x = prep.ld_x;
+    a.ld_y = c.ld_y;
+    a.panel = panel;
+    a.scales = scales;
+    a.nr = static_cast<int>(min64(NR, n - r0));
+    a.bias = c.bias ? c.bias + r0 : nullptr;
+    a.relu = c.relu;
+    for (int64_t c0 = 0; c0 < k; c0 += kX16GemmPanelCols) {
+      a.kc = min64(kX16GemmPanelCols, k - c0);
+      repack_panel<T, NR>(c.w, r0, a.nr, c0, a.kc, panel, scales);
+      a.first = c0 == 0;
+      a.last = c0 + a.kc == k;
+      for (int64_t i = m0; i < m1; i += G::kMr) {
+        a.x = prep.x + i * prep.ld_x + c0;
+        a.y = c.y + i * c.ld_y + r0;
+        a.x_scale = prep.scale + i;
+        micro_x16<G>(static_cast<int>(min64(G::kMr, m1 - i)), a);
       }
     }
   });

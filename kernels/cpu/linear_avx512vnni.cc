@@ -3,6 +3,7 @@
 // and vpdpwssd in the x16 GEMM for larger m (gemm_x16.h). Compiled with the AVX-512 flags
 // plus -mavx512vnni; reached only through dispatch when the CPU has VNNI. (The fp32-activation paths have no integer dot product,
 // so they are the AVX-512 ones, compiled again here.)
+#include "kernels/cpu/gemm_int8_vnni.h"
 #include "kernels/cpu/simd_avx512.h"
 #include "kernels/cpu/vnni_asm.h"
 #include "kernels/cpu/x16_split_vnni.h"
@@ -27,6 +28,7 @@ struct GemmX16 : GemmX16Avx512Base {
 // x16 calls with more rows than the GEMV tiles serve take the int16 GEMM (dispatch.cc has
 // set call.x16 only where it applies).
 void linear_avx512vnni(const LinearCall& call) {
+  if (int8_vnni_gemm_applies(call)) return gemm_int8_vnni(call);
   if (call.x16 && call.m > kX16TileMaxRows) return gemm_x16<GemmX16>(call);
   run_avx512<VecX16, X16SplitInt4>(call);
 }

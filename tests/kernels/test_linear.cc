@@ -242,6 +242,40 @@ TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
   }
 }
 
+// The VNNI level's Int8 x16 GEMM (byte panels, split activations: gemm_int8_vnni.h) sums the
+// same integers as the AVX-512 level's int16 panels (gemm_x16.h): the results are equal bit
+// for bit, over row and column tails, grouped scales, extreme values (|x| at the int16 limit
+// on both signs, weights at +-127), bias, ReLU and both thread counts.
+TEST(LinearInt8VnniGemm, SameBitsAsTheInt16Gemm) {
+  TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
+  std::mt19937 rng(99);
+  struct Case {
+    int64_t n, k, group, m;
+  };
+  for (const Case& t : {Case{70, 512, 512, 9}, Case{32, 256, 256, 16}, Case{100, 1024, 256, 19},
+                        Case{1024, 1024, 1024, 40}, Case{33, 4096, 512, 13}, Case{17, 320, 320, 12},
+                        Case{48, 192, 192, 64}}) {
+    QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
+    for (int64_t c = 0; c < t.k; c += 7) w.q[static_cast<size_t>(c)] = c % 2 ? 127 : -127;
+    pack_weights(WeightType::Int8, w.q.data(), t.n, t.k, w.packed_data());
+    std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    for (int64_t i = 0; i < t.m; ++i) x[static_cast<size_t>(i * t.k + i % t.k)] = i % 2 ? 40.0f : -40.0f;
+    for (int combo = 0; combo < 8; ++combo) {
+      const bool use_bias = combo & 1, relu = combo & 2;
+      const int threads = combo & 4 ? 2 : 1;
+      std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
+      quantized_linear_x16(Isa::Avx512, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr, relu,
+                           a.data(), t.n, threads);
+      quantized_linear_x16(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr,
+                           relu, b.data(), t.n, threads);
+      ASSERT_EQ(a, b) << t.n << "x" << t.k << " group " << t.group << " m " << t.m << " combo " << combo;
+    }
+  }
+}
+
 TEST_P(LinearTest, EmptyBatchWritesNothing) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);
