@@ -168,9 +168,12 @@ class Backend {
   // Row-wise softmax in place.
   virtual void softmax(MutableMatrixView x) = 0;
 
-  // For each row: the first index of its maximum (as torch.argmax picks it; 0 for an empty
-  // or all -inf row) and that value (host arrays of x.rows).
-  virtual void argmax_rows(MatrixView x, int32_t* ids, float* values) = 0;
+  // Greedy search's pick from raw logits, without writing a normalised copy: for each row, the
+  // first index of its maximum over the columns other than `excluded` (-1: none; e.g. end of
+  // sentence before the minimum length), as torch.argmax picks it (0 where no column is above
+  // -inf), and that column's log-softmax over the whole row, `excluded` included: the value
+  // log_softmax would give it, bit for bit. Host arrays of x.rows.
+  virtual void argmax_log_softmax(MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs) = 0;
 
   // Beam search's candidates. Rows form groups (one per sentence): group g is rows
   // [group_begin[g], group_begin[g + 1]) (host array of groups + 1 entries). For each group,

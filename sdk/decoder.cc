@@ -55,7 +55,7 @@ void Decoder::cross_attention(const DecoderLayer& layer, LayerCache& cache) {
 }
 
 void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence,
-                   int step, Activations* logprobs) {
+                   int step, Activations* out, Output what) {
   const auto& c = model_.config();
   const int64_t H = static_cast<int64_t>(tokens.size()), d = c.d_model;
   if (step != steps_ || (step > 0 && H != hyps_) || hyp_sentence.size() != tokens.size())
@@ -103,11 +103,11 @@ void Decoder::step(const std::vector<int32_t>& tokens, const std::vector<int32_t
     backend_.add_scaled(as_const(y), 1.0f, x);
   }
   steps_ = step + 1;
-  if (!logprobs) return;
+  if (!out) return;
   layer_norm(backend_, graph().decoder_final_norm, c.layer_norm_eps, as_const(x), normed_.shape(H, d));
-  auto out = logprobs->shape(H, c.vocab_size);
-  matmul(backend_, graph().lm_head, nullptr, normed_.cview(), out);
-  backend_.log_softmax(out);
+  auto scores = out->shape(H, c.vocab_size);
+  matmul(backend_, graph().lm_head, nullptr, normed_.cview(), scores);
+  if (what == Output::LogProbs) backend_.log_softmax(scores);
 }
 
 void Decoder::reorder(const std::vector<int32_t>& parents) {

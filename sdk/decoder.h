@@ -25,11 +25,15 @@ class Decoder {
   // The batch must outlive the steps that follow (they read its sentence spans).
   void start(const SourceBatch& batch, const Activations& encoder_out);
 
+  // What a step writes: next-token log-probabilities (beam search), or the raw logits (greedy
+  // search, which normalises only the token it picks: Backend::argmax_log_softmax).
+  enum class Output { LogProbs, Logits };
+
   // Feeds tokens[h] at position `step` for each hypothesis h of sentence hyp_sentence[h].
-  // Every hypothesis must have been fed steps 0..step-1. When logprobs is non-null it receives
-  // the next-token log-probabilities [H, vocab] (on the backend's device).
+  // Every hypothesis must have been fed steps 0..step-1. When out is non-null it receives the
+  // next-token scores [H, vocab] as `what` says (on the backend's device).
   void step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence,
-            int step, Activations* logprobs);
+            int step, Activations* out, Output what = Output::LogProbs);
 
   // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j]. The identity costs
   // nothing.

@@ -21,33 +21,35 @@ double normalised(double logprob, size_t length, float penalty) {
 // Feeds the forced prefix [decoder_start, target_language]; the second step's output is the
 // distribution of the first generated token.
 void feed_prefix(Decoder& decoder, int sentences, int32_t start_id, int32_t lang_id,
-                 Activations& logprobs) {
+                 Activations& scores, Decoder::Output what) {
   std::vector<int32_t> hyp_sentence(sentences);
   std::iota(hyp_sentence.begin(), hyp_sentence.end(), 0);
   decoder.step(std::vector<int32_t>(sentences, start_id), hyp_sentence, 0, nullptr);
-  decoder.step(std::vector<int32_t>(sentences, lang_id), hyp_sentence, 1, &logprobs);
+  decoder.step(std::vector<int32_t>(sentences, lang_id), hyp_sentence, 1, &scores, what);
 }
 
 // Every live hypothesis has step - 2 tokens when the step's distribution is read.
+bool eos_allowed(int step, const SearchOptions& o) { return step - 2 >= o.min_generated; }
+
 void suppress_early_eos(Decoder& decoder, Activations& logprobs, int step, int32_t eos_id,
                         const SearchOptions& o) {
-  if (step - 2 < o.min_generated)
+  if (!eos_allowed(step, o))
     decoder.backend().fill_column(logprobs.view(), eos_id, -std::numeric_limits<float>::infinity());
 }
 
 std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id,
                                int32_t lang_id, int32_t eos_id, const SearchOptions& o) {
   std::vector<Hypothesis> done(sentences);
-  Activations logprobs(decoder.backend());
-  feed_prefix(decoder, sentences, start_id, lang_id, logprobs);
+  Activations logits(decoder.backend());
+  feed_prefix(decoder, sentences, start_id, lang_id, logits, Decoder::Output::Logits);
   std::vector<int32_t> alive(sentences);  // sentence of each live hypothesis
   std::iota(alive.begin(), alive.end(), 0);
   std::vector<int32_t> best(sentences);
   std::vector<float> best_logprob(sentences);
   for (int step = 2;; ++step) {
-    suppress_early_eos(decoder, logprobs, step, eos_id, o);
     // The step's only download: each row's best token and its log-probability.
-    decoder.backend().argmax_rows(logprobs.cview(), best.data(), best_logprob.data());
+    decoder.backend().argmax_log_softmax(logits.cview(), eos_allowed(step, o) ? -1 : eos_id, best.data(),
+                                         best_logprob.data());
     std::vector<int32_t> parents, next_tokens, next_alive;
     for (size_t j = 0; j < alive.size(); ++j) {
       const int32_t tok = best[j];
@@ -63,7 +65,7 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
     if (parents.empty()) break;
     if (parents.size() != alive.size()) decoder.reorder(parents);
     alive.swap(next_alive);
-    decoder.step(next_tokens, alive, step, &logprobs);
+    decoder.step(next_tokens, alive, step, &logits, Decoder::Output::Logits);
   }
   return done;
 }
@@ -72,7 +74,7 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
                              int32_t eos_id, const SearchOptions& o) {
   const int K = o.beam_size;
   Activations logprobs(decoder.backend());
-  feed_prefix(decoder, sentences, start_id, lang_id, logprobs);
+  feed_prefix(decoder, sentences, start_id, lang_id, logprobs, Decoder::Output::LogProbs);
 
   std::vector<Alive> alive;
   for (int s = 0; s < sentences; ++s) alive.push_back({s, {}});

@@ -210,13 +210,13 @@ class CpuBackend final : public Backend {
     for (int64_t r = 0; r < x.rows; ++r) x.data[r * x.ld + column] = value;
   }
 
-  void argmax_rows(MatrixView x, int32_t* ids, float* values) override {
-    require_view(x, "argmax_rows", "x");
-    for (int64_t r = 0; r < x.rows; ++r) {
-      const float* row = x.data + r * x.ld;
-      ids[r] = cpu::first_argmax(row, x.cols);
-      values[r] = x.cols > 0 ? row[ids[r]] : -std::numeric_limits<float>::infinity();
-    }
+  void argmax_log_softmax(MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs) override {
+    require_view(logits, "argmax_log_softmax", "logits");
+    require(excluded == -1 || (excluded >= 0 && excluded < logits.cols), "argmax_log_softmax",
+            "the excluded column is outside the logits");
+    require((ids != nullptr && logprobs != nullptr) || logits.rows == 0, "argmax_log_softmax",
+            "ids or logprobs are null");
+    cpu::argmax_log_softmax(logits, excluded, ids, logprobs, threads_);
   }
 
   void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t groups, int k,

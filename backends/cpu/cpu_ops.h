@@ -33,6 +33,9 @@ void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes
                   MutableMatrixView out, int threads);
 
 int32_t first_argmax(const float* row, int64_t n);
+// max + log(sum exp(x - max)) over row[0..n), given max: what log-softmax subtracts.
+float log_softmax_shift(const float* row, int64_t n, float max);
+void argmax_log_softmax(MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs, int threads);
 // top_k's working set: every (row, token) of a group, 16 bytes each (the logprob is read for
 // the kept ones only).
 struct Candidate {

@@ -41,6 +41,37 @@ int32_t first_argmax(const float* row, int64_t n) {
   return best < 0 ? 0 : best;  // all -inf: the first
 }
 
+// Two read-only passes a row (the best token and the row max, then the sum of exponentials)
+// instead of log_softmax's three plus a write and argmax's fourth: at a 256k vocabulary each
+// pass streams 1 MB a row.
+void argmax_log_softmax(MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs, int threads) {
+  const int64_t cols = logits.cols;
+  const float kNegInf = -std::numeric_limits<float>::infinity();
+#pragma omp parallel for num_threads(threads) if (threads > 1 && logits.rows > 1 && cols >= 4096)
+  for (int64_t r = 0; r < logits.rows; ++r) {
+    const float* row = logits.data + r * logits.ld;
+    // The first maximum left of `excluded`, then right of it; the left one wins ties.
+    int32_t best = -1;
+    float best_value = kNegInf;
+    const int64_t left = excluded >= 0 && excluded < cols ? excluded : cols;
+    if (left > 0) {
+      const int32_t id = first_argmax(row, left);
+      if (row[id] > kNegInf) best = id, best_value = row[id];
+    }
+    if (left + 1 < cols) {
+      const int32_t id = static_cast<int32_t>(left + 1 + first_argmax(row + left + 1, cols - left - 1));
+      if (row[id] > best_value) best = id, best_value = row[id];
+    }
+    ids[r] = best < 0 ? 0 : best;
+    if (cols == 0) {
+      logprobs[r] = kNegInf;
+      continue;
+    }
+    const float max = left < cols && row[left] > best_value ? row[left] : best_value;
+    logprobs[r] = row[ids[r]] - log_softmax_shift(row, cols, max);
+  }
+}
+
 void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t groups, int k,
            BeamCandidate* out, int64_t* counts, std::vector<Candidate>& cands) {
   for (int64_t g = 0; g < groups; ++g) {

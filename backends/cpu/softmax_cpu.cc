@@ -17,6 +17,10 @@ float row_max(const float* x, int64_t n) {
 
 }  // namespace
 
+float log_softmax_shift(const float* row, int64_t n, float max) {
+  return max + std::log(exp_shifted(const_cast<float*>(row), n, max, /*store=*/false));
+}
+
 void softmax_rows(MutableMatrixView x, int threads) {
   const int64_t rows = x.rows, cols = x.cols;
   if (cols == 0) return;
@@ -36,9 +40,7 @@ void log_softmax_rows(MutableMatrixView x, int threads) {
 #pragma omp parallel for num_threads(threads) if (worth_parallel(threads, rows * cols))
   for (int64_t r = 0; r < rows; ++r) {
     float* xr = x.data + r * x.ld;
-    const float m = row_max(xr, cols);
-    const float sum = exp_shifted(xr, cols, m, /*store=*/false);
-    const float shift = m + std::log(sum);
+    const float shift = log_softmax_shift(xr, cols, row_max(xr, cols));
     for (int64_t c = 0; c < cols; ++c) xr[c] -= shift;
   }
 }

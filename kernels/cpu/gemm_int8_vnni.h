@@ -127,6 +127,16 @@ inline void repack_int8_panel(const PackedWeights& w, int64_t r0, int nr, int64_
   }
 }
 
+// The same columns of the next panel's rows, a whole panel of work ahead: 32 rows read in
+// 256-byte pieces are too many streams for the hardware prefetchers, and a large matrix (the
+// output projection) comes from DRAM.
+inline void prefetch_next_panel(const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc) {
+  const auto* base = static_cast<const char*>(w.data);
+  const int64_t rows = min64(kInt8VnniNr, w.n - r0);
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t b = 0; b < kc; b += 64) _mm_prefetch(base + (r0 + j) * w.k + c0 + b, _MM_HINT_T1);
+}
+
 struct MicroInt8Args {
   MicroX16Args out;     // y, scales, first/last, bias, relu, x_scale: finished as gemm_x16.h does
   const uint8_t* h;     // H[row 0][c0], rows ld apart
@@ -202,6 +212,7 @@ inline void gemm_int8_vnni(const LinearCall& c) {
     a.seed = seed;
     for (int64_t c0 = 0; c0 < c.w.k; c0 += kX16GemmPanelCols) {
       a.out.kc = min64(kX16GemmPanelCols, c.w.k - c0);
+      prefetch_next_panel(c.w, r0 + kInt8VnniNr, c0, a.out.kc);
       repack_int8_panel(c.w, r0, a.out.nr, c0, a.out.kc, panel, scales, seed);
       a.out.first = c0 == 0;
       a.out.last = c0 + a.out.kc == c.w.k;

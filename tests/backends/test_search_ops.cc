@@ -1,5 +1,6 @@
-// The decode loop's host results: argmax_rows (greedy search) and top_k (beam candidates),
+// The decode loop's host results: argmax_log_softmax (greedy search) and top_k (beam candidates),
 // ties included, against references that look at every candidate; and fill_column.
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -15,19 +16,35 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 class SearchOpsTest : public BackendTest {
  protected:
-  // argmax_rows against the first maximum of each row (0 for an empty or all -inf row).
+  // argmax_log_softmax against the first maximum of each row outside the excluded column (0
+  // where none is above -inf), for no exclusion and for the first, a middle and the last
+  // column; the log-probabilities must equal log_softmax's on a copy of x, bit for bit (both
+  // NaN where the row max is infinite).
   void check_argmax(const Matrix& x) {
-    const DeviceMatrix d(backend(), x);
-    std::vector<int32_t> ids(static_cast<size_t>(x.rows), -7);
-    std::vector<float> values(static_cast<size_t>(x.rows), -7.0f);
-    backend().argmax_rows(d.view(), ids.data(), values.data());
-    for (int64_t r = 0; r < x.rows; ++r) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < x.cols; ++c)
-        if (x.at(r, c) > x.at(r, best)) best = c;
-      EXPECT_EQ(ids[r], best) << "row " << r;
-      if (x.cols > 0) {
-        EXPECT_EQ(values[r], x.at(r, best)) << "row " << r;
+    std::vector<float> normalised;
+    if (x.cols > 0) {
+      DeviceMatrix copy(backend(), x);
+      backend().log_softmax(copy.mut());
+      normalised = copy.download().data;
+    }
+    for (int64_t excluded : {int64_t{-1}, int64_t{0}, x.cols / 2, x.cols - 1}) {
+      if (excluded >= x.cols) continue;
+      const DeviceMatrix d(backend(), x);
+      std::vector<int32_t> ids(static_cast<size_t>(x.rows), -7);
+      std::vector<float> logprobs(static_cast<size_t>(x.rows), -7.0f);
+      backend().argmax_log_softmax(d.view(), excluded, ids.data(), logprobs.data());
+      for (int64_t r = 0; r < x.rows; ++r) {
+        int64_t best = -1;
+        for (int64_t c = 0; c < x.cols; ++c)
+          if (c != excluded && x.at(r, c) > -kInf && (best < 0 || x.at(r, c) > x.at(r, best))) best = c;
+        if (best < 0) best = 0;
+        EXPECT_EQ(ids[r], best) << "row " << r << " excluded " << excluded;
+        if (x.cols == 0) continue;
+        const float want = normalised[static_cast<size_t>(r * x.ld + best)];
+        if (std::isnan(want))
+          EXPECT_TRUE(std::isnan(logprobs[r])) << "row " << r;
+        else
+          EXPECT_EQ(logprobs[r], want) << "row " << r << " excluded " << excluded;
       }
     }
   }

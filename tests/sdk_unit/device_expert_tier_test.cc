@@ -270,8 +270,8 @@ class TestBackend final : public Backend {
   void fill_column(bk::MutableMatrixView x, int64_t column, float value) override {
     cpu_->fill_column(x, column, value);
   }
-  void argmax_rows(bk::MatrixView x, int32_t* ids, float* values) override {
-    cpu_->argmax_rows(x, ids, values);
+  void argmax_log_softmax(bk::MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs) override {
+    cpu_->argmax_log_softmax(logits, excluded, ids, logprobs);
   }
   void top_k(bk::MatrixView x, const double* base, const int64_t* group_begin, int64_t groups,
              int k, bk::BeamCandidate* out, int64_t* counts) override {
