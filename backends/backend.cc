@@ -26,7 +26,7 @@ std::vector<Device> available_devices() { return {Device::Cpu}; }
 std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
   switch (options.device) {
     case Device::Cpu:
-      return make_cpu_backend(options.threads);
+      return make_cpu_backend(options.threads, options.int8_activations);
     case Device::Cuda:
       break;
   }

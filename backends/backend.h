@@ -195,6 +195,11 @@ class Backend {
 struct BackendOptions {
   Device device = Device::Cpu;
   int threads = 0;  // intra-op threads; <= 0: all cores
+  // An approximation, off by default: integer-weight products with activations quantized to
+  // 8 bits where the backend has such a kernel (CPU: int8 weights at GEMM sizes on AVX-512
+  // VNNI, kernels::quantized_linear_x8), CTranslate2's int8 arithmetic. Faster, and the
+  // output changes (bench/README.md reports its BLEU cost).
+  bool int8_activations = false;
 };
 
 // The one dispatch point from a device to its backend. Throws Unsupported for a device this
@@ -206,6 +211,6 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 std::vector<Device> available_devices();
 
 // The CPU backend (backends/cpu/); threads <= 0 means all cores.
-std::unique_ptr<Backend> make_cpu_backend(int threads);
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false);
 
 }  // namespace tusk::backends

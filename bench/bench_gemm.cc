@@ -1,14 +1,16 @@
 // GEMM (m > 1 rows of x: the encoder, batched decoding, an expert's tokens) speed of the
 // quantized kernels against oneDNN fp32 matmul, all measured in this one run.
 //
-// For this model's shapes (int4 experts, int8 dense layers and output projection) and
-// m = 8 .. 480, it times per call: oneDNN fp32 (the baseline), quantized_linear (fp32
-// activations: a dequantized panel per 32 weight rows, fp32 FMA) and quantized_linear_x16
-// (int16 activations: the GEMV tiles up to m = 8, on AVX-512 VNNI the int16 GEMM above).
+// For the default model's shapes (int4 experts, int8 dense layers and output projection), or
+// with --shapes nllb600m nllb-200-distilled-600M's int8 dense ones (bench/peers.py's model),
+// and m = 8 .. 480, it times per call: oneDNN fp32 (the baseline), quantized_linear (fp32
+// activations: a dequantized panel per 32 weight rows, fp32 FMA), quantized_linear_x16
+// (int16 activations: the GEMV tiles up to m = 8, on AVX-512 VNNI the int16 GEMM above) and
+// quantized_linear_x8 (the opt-in int8 activations; the x16 path where it does not apply).
 // One matrix per shape, reused, as in a layer applied to a batch: GEMMs are compute-bound,
 // so this measures compute. Times are medians of per-call times.
 //
-// Usage: bench_gemm [--threads 1,2] [--min-seconds 0.2] [--m 8,32,...]; TUSK_CPU_ISA picks
+// Usage: bench_gemm [--threads 1,2] [--min-seconds 0.2] [--m 8,32,...] [--shapes moe|nllb600m]; TUSK_CPU_ISA picks
 // the kernel level.
 #include <omp.h>
 
@@ -113,8 +115,8 @@ int main(int argc, char** argv) {
   const std::vector<Shape>& shapes = nllb ? nllb_shapes : moe_shapes;
   std::mt19937 rng(7);
   for (int threads : thread_counts) {
-    std::printf("threads %d\n%-11s %-5s %-9s %4s %10s %10s %10s %8s %8s %9s\n", threads, "what", "type", "n x k", "m",
-                "oneDNN us", "fp32 us", "x16 us", "x16/fp32", "x oneDNN", "x16 GMAC/s");
+    std::printf("threads %d\n%-11s %-5s %-9s %4s %10s %10s %10s %8s %8s %9s %10s %7s\n", threads, "what", "type", "n x k", "m",
+                "oneDNN us", "fp32 us", "x16 us", "x16/fp32", "x oneDNN", "x16 GMAC/s", "x8 us", "x8/x16");
     for (const Shape& s : shapes) {
       // Weight values and their dequantized copy for oneDNN (scale 0.01 per row).
       const int limit = s.type == WeightType::Int4 ? 7 : 127;
@@ -137,10 +139,13 @@ int main(int argc, char** argv) {
         const double x16 = median_call([&] {
           tusk::kernels::quantized_linear_x16(isa, pw, x.data(), m, s.k, nullptr, false, y.data(), s.n, threads);
         }, min_seconds);
-        std::printf("%-11s %-5s %4lldx%-4lld %4d %10.1f %10.1f %10.1f %7.2fx %7.2fx %9.1f\n", s.what,
+        const double x8 = median_call([&] {
+          tusk::kernels::quantized_linear_x8(isa, pw, x.data(), m, s.k, nullptr, false, y.data(), s.n, threads);
+        }, min_seconds);
+        std::printf("%-11s %-5s %4lldx%-4lld %4d %10.1f %10.1f %10.1f %7.2fx %7.2fx %9.1f %10.1f %6.2fx\n", s.what,
                     s.type == WeightType::Int4 ? "int4" : "int8", static_cast<long long>(s.n),
                     static_cast<long long>(s.k), m, dnn * 1e6, fp32 * 1e6, x16 * 1e6, fp32 / x16, dnn / x16,
-                    static_cast<double>(m) * s.n * s.k / x16 / 1e9);
+                    static_cast<double>(m) * s.n * s.k / x16 / 1e9, x8 * 1e6, x16 / x8);
         std::fflush(stdout);
       }
     }

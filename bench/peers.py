@@ -37,6 +37,12 @@ SPM_PIECES = 256000
 MARK_BEGIN, MARK_END = "<!-- peers.py: begin -->", "<!-- peers.py: end -->"
 
 
+# Rows measured: a label -> the weights it runs. "int8-a8" is Tusk's int8 model with its opt-in
+# 8-bit activations (TUSK_OPT_INT8_ACTIVATIONS, an approximation), against CTranslate2 int8.
+DTYPES = {"fp32": "fp32", "int8": "int8", "int8-a8": "int8", "int4": "int4"}
+DTYPE_LABELS = {"int8-a8": "int8, 8-bit activations (opt-in)"}
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -135,7 +141,8 @@ def worker(a):
         import tusk
         model = tusk.Model(a.model)
         tr = tusk.Translator(model, threads=a.threads, max_batch_size=a.batch,
-                             min_decoding_length=a.tokens, max_decoding_length=a.tokens)
+                             min_decoding_length=a.tokens, max_decoding_length=a.tokens,
+                             int8_activations=int(a.int8_activations))
         load = time.perf_counter() - start
         run = lambda texts: [t.tokens[1:] for t in tr.translate_detailed(texts, SRC_CODE, TGT_CODE)]
     else:
@@ -215,7 +222,7 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--check", type=int, default=4, help="sentences whose fp32 tokens must agree")
-    ap.add_argument("--dtypes", nargs="+", default=["fp32", "int8", "int4"], choices=["fp32", "int8", "int4"],
+    ap.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES),
                     help="weight types to measure (a subset implies --no-readme; fp32 is needed for the check)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--prepare-only", action="store_true", help="make and convert the models, then stop")
@@ -225,6 +232,7 @@ def main():
     ap.add_argument("--hf")
     ap.add_argument("--compute-type", default="float32")
     ap.add_argument("--ct2-length", type=int)
+    ap.add_argument("--int8-activations", action="store_true")
     a = ap.parse_args()
     if a.worker:
         a.threads, a.batch = a.threads[0], a.batch[0]
@@ -260,12 +268,15 @@ def main():
         for batch in a.batch:
             for dtype in a.dtypes:
                 for engine in ("ct2", "tusk"):
-                    if (engine, dtype) not in models:
+                    weights = DTYPES[dtype]  # the model file this row runs
+                    if (engine, weights) not in models or (engine == "ct2" and dtype != weights):
                         continue
-                    args = ["--worker", engine, "--model", models[(engine, dtype)], "--threads", str(threads),
+                    args = ["--worker", engine, "--model", models[(engine, weights)], "--threads", str(threads),
                             "--batch", str(batch)] + common
                     if engine == "ct2":
                         args += ["--compute-type", "int8" if dtype == "int8" else "float32"]
+                    if dtype == "int8-a8":
+                        args += ["--int8-activations"]
                     log(f"{engine} {dtype} threads {threads} batch {batch}")
                     r = measure(args)
                     if r["lengths"] != [a.tokens]:
@@ -274,7 +285,7 @@ def main():
 
     if ("tusk", "fp32") not in models:
         raise SystemExit("tusk convert --dense fp32 failed: nothing to compare at fp32")
-    partial = set(a.dtypes) != {"fp32", "int8", "int4"}
+    partial = set(a.dtypes) != set(DTYPES)
     # The comparison is void unless both engines decode the same tokens from the same fp32 weights.
     agree = True
     for threads in a.threads if "fp32" in a.dtypes else []:
@@ -291,15 +302,15 @@ def main():
               "load", "model size"]
     for (engine, dtype, threads, batch), r in results.items():
         tps = r["tokens"] / r["seconds"]
-        peer = results.get(("ct2", dtype, threads, batch))
+        peer = results.get(("ct2", DTYPES[dtype], threads, batch))
         ratio = f"{tps / (peer['tokens'] / peer['seconds']):.2f}x" if engine == "tusk" and peer else ""
         bound = ""
-        if batch == 1 and dtype in ("fp32", "int8", "int4"):
-            per_token = decoder_step_bytes({"fp32": 4, "int8": 1, "int4": 0.5}[dtype])
+        if batch == 1:
+            per_token = decoder_step_bytes({"fp32": 4, "int8": 1, "int4": 0.5}[DTYPES[dtype]])
             bound = f"{tps / (bandwidth[threads] / per_token):.0%}"
-        rows.append([{"tusk": "Tusk", "ct2": "CTranslate2"}[engine], dtype, str(threads), str(batch),
+        rows.append([{"tusk": "Tusk", "ct2": "CTranslate2"}[engine], DTYPE_LABELS.get(dtype, dtype), str(threads), str(batch),
                      f"{tps:.1f}", ratio, bound, f"{r['rss'] / 2**30:.2f} GiB", f"{r['load_s']:.1f} s",
-                     f"{size_of(models[(engine, dtype)]) / 2**30:.2f} GiB"])
+                     f"{size_of(models[(engine, DTYPES[dtype])]) / 2**30:.2f} GiB"])
     rows.sort(key=lambda r: (int(r[2]), int(r[3]), r[1], r[0]))
 
     cpu = platform.processor() or platform.machine()

@@ -113,6 +113,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
+  t.int8_activations = o.get_int(TUSK_OPT_INT8_ACTIVATIONS) != 0;
   t.expert_budget_bytes = o.get_int(TUSK_OPT_EXPERT_BUDGET_BYTES);
   using Eviction = tusk::sdk::TranslatorOptions::Eviction;
   switch (o.get_int(TUSK_OPT_EXPERT_EVICTION)) {

@@ -17,6 +17,7 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_BEAM_SIZE, int_option(1, 256, 1)},
       {TUSK_OPT_MAX_DECODING_LENGTH, int_option(0, 1 << 20, 256)},
       {TUSK_OPT_MIN_DECODING_LENGTH, int_option(0, 1 << 20, 0)},
+      {TUSK_OPT_INT8_ACTIVATIONS, int_option(0, 1, 0)},
       {TUSK_OPT_MAX_BATCH_SIZE, int_option(1, 1 << 20, 32)},
       {TUSK_OPT_MAX_BATCH_TOKENS, int_option(1, 1 << 30, 4096)},
       {TUSK_OPT_TRUNCATE_INPUT, int_option(0, 1, 0)},

@@ -27,6 +27,9 @@ struct TranslatorOptions {
   int max_batch_size = 32;
   int64_t max_batch_tokens = 4096;
   bool truncate_input = false;    // cut over-long sentences instead of refusing them
+  // Off by default: an approximation that changes the output for speed
+  // (backends::BackendOptions::int8_activations).
+  bool int8_activations = false;
   // Decoded expert bytes this translator may hold; 0 = use the model's all-resident experts.
   // At least the model's largest expert, else the constructor throws InvalidArgument.
   int64_t expert_budget_bytes = 0;

@@ -56,8 +56,8 @@ int resolve_threads(int threads) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads)
-      : threads_(threads), isa_(kernels::active_isa()), matmul_(threads) {}
+  CpuBackend(int threads, bool int8_activations)
+      : threads_(threads), isa_(kernels::active_isa()), int8_activations_(int8_activations), matmul_(threads) {}
 
   void linear(MatrixView x, const float* w, int64_t n, const float* bias, Activation act,
               MutableMatrixView y) override {
@@ -88,9 +88,10 @@ class CpuBackend final : public Backend {
     // Each activation row is quantized to int16 so the int4/int8 dot products are exact
     // integer sums (relative error ~5e-5, far below the weights' own quantization error):
     // decode-sized products run near memory speed, and larger ones an int16 GEMM (AVX2 and
-    // AVX-512); where that does not apply the kernels take their fp32 GEMM path.
-    kernels::quantized_linear_x16(isa_, w, x.data, x.rows, x.ld, bias, act == Activation::Relu,
-                                  y.data, y.ld, threads_);
+    // AVX-512); where that does not apply the kernels take their fp32 GEMM path. Opt-in:
+    // 8-bit activations (BackendOptions::int8_activations).
+    const auto linear = int8_activations_ ? kernels::quantized_linear_x8 : kernels::quantized_linear_x16;
+    linear(isa_, w, x.data, x.rows, x.ld, bias, act == Activation::Relu, y.data, y.ld, threads_);
   }
 
   // Every op above has finished when it returns.
@@ -286,6 +287,7 @@ class CpuBackend final : public Backend {
 
   int threads_;
   kernels::Isa isa_;
+  bool int8_activations_;
   cpu::OneDnnMatmul matmul_;
   std::vector<float> attention_scratch_;  // per-thread scores rows, reused across calls
   std::vector<KeyRange> ranges_;           // attention over a KvCache
@@ -295,8 +297,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  return std::make_unique<CpuBackend>(resolve_threads(threads));
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations) {
+  return std::make_unique<CpuBackend>(resolve_threads(threads), int8_activations);
 }
 
 }  // namespace tusk::backends

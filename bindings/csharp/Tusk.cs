@@ -105,6 +105,8 @@ internal static class Native {
 public sealed class TranslatorOptions {
   public int? Threads, BeamSize, MaxDecodingLength, MinDecodingLength, MaxBatchSize, MaxBatchTokens;
   public bool? TruncateInput, ExpertPrefetch, ExpertDirectIo;
+  /// <summary>An approximation, off by default: 8-bit activations in int8-weight products (tusk.h).</summary>
+  public bool? Int8Activations;
   public double? LengthPenalty;
   public long? ExpertBudgetBytes;
   /// <summary>"lru", "layer-distance" or "none".</summary>
@@ -128,6 +130,7 @@ public sealed class TranslatorOptions {
       SetInt(o, 15, Flag(ExpertPrefetch));
       SetInt(o, 16, Flag(ExpertDirectIo));
       SetInt(o, 17, MinDecodingLength);
+      SetInt(o, 18, Flag(Int8Activations));
       if (LengthPenalty.HasValue) TuskException.Check(Native.tusk_options_set_float(o, 100, LengthPenalty.Value));
       return o;
     } catch {

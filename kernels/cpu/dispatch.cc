@@ -36,7 +36,7 @@ float* scratch(size_t floats) {
 namespace {
 
 void run(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x, const float* bias,
-         bool relu, float* y, int64_t ld_y, int threads, bool x16) {
+         bool relu, float* y, int64_t ld_y, int threads, bool x16, bool x8 = false) {
   if (!isa_supported(isa)) fail(std::string("ISA level ") + isa_name(isa) + " is not supported by this CPU");
   if (const char* problem = check_shape(w.type, w.n, w.k, w.group)) fail(problem);
   if (m < 0) fail("m must not be negative");
@@ -46,8 +46,9 @@ void run(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_
   if (!w.data || !x || !y) fail("null weights, x or y");
   if (w.type != WeightType::F16 && !w.scales) fail("null scales");
 
-  detail::LinearCall call{w, x, m, ld_x, bias, relu, y, ld_y, threads < 1 ? 1 : threads, x16, nullptr};
-  call.x16 = detail::uses_x16(call, isa);  // from here on: whether x becomes int16
+  detail::LinearCall call{w, x, m, ld_x, bias, relu, y, ld_y, threads < 1 ? 1 : threads, x16, x8, nullptr};
+  call.x16 = detail::uses_x16(call, isa);  // from here on: whether x becomes int16 (or int8, x8)
+  call.x8 = call.x16 && x8;
   call.scratch = scratch(detail::gemv_scratch_floats(w, m, call.x16));
   switch (isa) {
     case Isa::Generic: return detail::linear_generic(call);
@@ -67,6 +68,11 @@ void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m
 void quantized_linear_x16(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x,
                           const float* bias, bool relu, float* y, int64_t ld_y, int threads) {
   run(isa, w, x, m, ld_x, bias, relu, y, ld_y, threads, /*x16=*/true);
+}
+
+void quantized_linear_x8(Isa isa, const PackedWeights& w, const float* x, int64_t m, int64_t ld_x,
+                         const float* bias, bool relu, float* y, int64_t ld_y, int threads) {
+  run(isa, w, x, m, ld_x, bias, relu, y, ld_y, threads, /*x16=*/true, /*x8=*/true);
 }
 
 }  // namespace tusk::kernels

@@ -21,6 +21,11 @@
 // quad is one broadcast word). Panel: word [q][j] = row r0 + j's columns 4q .. 4q + 3.
 //
 // Applies where gemm_x16.h does (x16_gemm_applies) with Int8 weights and k % 64 == 0.
+//
+// The opt-in 8-bit variant (quantized_linear_x8) uses the same panels with activations
+// quantized to int8 (scale max|x| / 127) and stored as xq + 128: one vpdpbusd per quad and
+// row instead of two, the arithmetic CTranslate2's int8 uses, with x's rounding error 258
+// times the int16 one. Exactness of its int32 sums: |sum xq w| <= 256 * 127 * 127 a panel.
 // Include only from the VNNI TU; internal linkage.
 #pragma once
 
@@ -42,6 +47,8 @@ constexpr int kInt8VnniNr = 32, kInt8VnniMr = 6;
 inline bool int8_vnni_gemm_applies(const LinearCall& c) {
   return c.x16 && c.m > kX16TileMaxRows && c.w.type == WeightType::Int8 && c.w.k % 64 == 0;
 }
+
+constexpr int kInt8X8Mr = 8;
 
 // H rows, then L rows, each [m][k] bytes, in the call's x16 scratch (the same bytes as int16
 // x); one scale per row where x16_layout keeps it.
@@ -73,6 +80,27 @@ inline void quantize_split_rows(const LinearCall& c, int64_t i0, int64_t i1) {
       const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + col), inv));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(h + col), _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_srai_epi32(q, 8), bias)));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(l + col), _mm512_cvtepi32_epi8(q));  // low byte
+    }
+  }
+}
+
+// Rows [i0, i1) as int8 (round to nearest even of x * 127 / max|x|) plus 128, [m][k] bytes
+// where the split rows' H bytes go; the scales where x16_layout keeps them.
+inline void quantize_x8_rows(const LinearCall& c, int64_t i0, int64_t i1) {
+  const int64_t k = c.w.k;
+  const X16Scratch s = x16_scratch(c);
+  const __m512i bias = _mm512_set1_epi32(128);
+  for (int64_t i = i0; i < i1; ++i) {
+    const float* x = c.x + i * c.ld_x;
+    __m512 vmax = _mm512_setzero_ps();
+    for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
+    const float amax = _mm512_reduce_max_ps(vmax);
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    s.scale[i] = amax / 127.0f;
+    uint8_t* out = reinterpret_cast<uint8_t*>(s.x) + i * k;
+    for (int64_t col = 0; col < k; col += 16) {
+      const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + col), inv));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + col), _mm512_cvtepi32_epi8(_mm512_add_epi32(q, bias)));
     }
   }
 }
@@ -127,10 +155,10 @@ inline void repack_int8_panel(const PackedWeights& w, int64_t r0, int nr, int64_
   }
 }
 
-// The same columns of the next panel's rows, a whole panel of work ahead: 32 rows read in
+// The same columns of the panel after next (two panels of work ahead): 32 rows read in
 // 256-byte pieces are too many streams for the hardware prefetchers, and a large matrix (the
 // output projection) comes from DRAM.
-inline void prefetch_next_panel(const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc) {
+inline void prefetch_panel(const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc) {
   const auto* base = static_cast<const char*>(w.data);
   const int64_t rows = min64(kInt8VnniNr, w.n - r0);
   for (int64_t j = 0; j < rows; ++j)
@@ -189,15 +217,58 @@ inline void micro_int8_vnni(int mr, const MicroInt8Args& a) {
   }
 }
 
-// The whole call (int8_vnni_gemm_applies): split activations, then panels as gemm_x16.h
-// schedules them.
+// The 8-bit variant: one accumulator pair a row, seeded with -128 sum w.
+template <int MR>
+void micro_int8_x8(const MicroInt8Args& a) {
+  __m512i acc[MR][2];
+  const __m512i s0 = _mm512_load_si512(a.seed), s1 = _mm512_load_si512(a.seed + 16);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = s0;
+    acc[i][1] = s1;
+  }
+  const auto* x = reinterpret_cast<const int32_t*>(a.h);
+  const int64_t ld = a.ld / 4, quads = a.out.kc / 4;
+  const int32_t* panel = a.out.panel;
+  for (int64_t q = 0; q < quads; ++q, panel += kInt8VnniNr) {
+    const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512i xb = _mm512_set1_epi32(x[i * ld + q]);
+      dpbusd(acc[i][0], xb, w0);
+      dpbusd(acc[i][1], xb, w1);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+    for (int half = 0; half < 2; ++half) GemmX16Avx512Base::finish(acc[i][half], a.out, i, half);
+}
+
+inline void micro_int8_x8(int mr, const MicroInt8Args& a) {
+  static_assert(kInt8X8Mr == 8, "micro-tile heights below");
+  switch (mr) {
+    case 1: return micro_int8_x8<1>(a);
+    case 2: return micro_int8_x8<2>(a);
+    case 3: return micro_int8_x8<3>(a);
+    case 4: return micro_int8_x8<4>(a);
+    case 5: return micro_int8_x8<5>(a);
+    case 6: return micro_int8_x8<6>(a);
+    case 7: return micro_int8_x8<7>(a);
+    default: return micro_int8_x8<8>(a);
+  }
+}
+
+// The whole call (int8_vnni_gemm_applies): activations as call.x8 says (split int16, or
+// int8), then panels as gemm_x16.h schedules them.
 inline void gemm_int8_vnni(const LinearCall& c) {
-  parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, c.m,
-                  [&](int64_t i0, int64_t i1) { quantize_split_rows(c, i0, i1); });
+  parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, c.m, [&](int64_t i0, int64_t i1) {
+    c.x8 ? quantize_x8_rows(c, i0, i1) : quantize_split_rows(c, i0, i1);
+  });
+  const int64_t mr = c.x8 ? kInt8X8Mr : kInt8VnniMr;
   const X16Scratch s = x16_scratch(c);
-  const auto* h_rows = reinterpret_cast<const uint8_t*>(s.x);
-  const uint8_t* l_rows = h_rows + c.m * c.w.k;
-  for_each_panel_unit(c, kInt8VnniNr, kInt8VnniMr, [&](int64_t r0, int64_t m0, int64_t m1) {
+  const auto* h_rows = reinterpret_cast<const uint8_t*>(s.x);  // x8: the int8 rows
+  const uint8_t* l_rows = h_rows + c.m * c.w.k;                 // x8: unused
+  for_each_panel_unit(c, kInt8VnniNr, mr, [&](int64_t r0, int64_t m0, int64_t m1) {
     alignas(64) int32_t panel[kX16GemmPanelCols / 4 * kInt8VnniNr];
     alignas(64) float scales[kInt8VnniNr];
     alignas(64) int32_t seed[kInt8VnniNr];
@@ -212,16 +283,17 @@ inline void gemm_int8_vnni(const LinearCall& c) {
     a.seed = seed;
     for (int64_t c0 = 0; c0 < c.w.k; c0 += kX16GemmPanelCols) {
       a.out.kc = min64(kX16GemmPanelCols, c.w.k - c0);
-      prefetch_next_panel(c.w, r0 + kInt8VnniNr, c0, a.out.kc);
+      prefetch_panel(c.w, r0 + 2 * kInt8VnniNr, c0, a.out.kc);
       repack_int8_panel(c.w, r0, a.out.nr, c0, a.out.kc, panel, scales, seed);
       a.out.first = c0 == 0;
       a.out.last = c0 + a.out.kc == c.w.k;
-      for (int64_t i = m0; i < m1; i += kInt8VnniMr) {
+      for (int64_t i = m0; i < m1; i += mr) {
         a.h = h_rows + i * c.w.k + c0;
         a.l = l_rows + i * c.w.k + c0;
         a.out.y = c.y + i * c.ld_y + r0;
         a.out.x_scale = s.scale + i;
-        micro_int8_vnni(static_cast<int>(min64(kInt8VnniMr, m1 - i)), a);
+        const int rows = static_cast<int>(min64(mr, m1 - i));
+        c.x8 ? micro_int8_x8(rows, a) : micro_int8_vnni(rows, a);
       }
     }
   });

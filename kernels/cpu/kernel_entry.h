@@ -30,6 +30,7 @@ struct LinearCall {
   int64_t ld_y;
   int threads;     // >= 1
   bool x16;        // x is quantized to int16: uses_x16(), set by dispatch.cc
+  bool x8;         // quantized_linear_x8: where a level has an 8-bit kernel, x is int8 instead
   float* scratch;  // gemv_scratch_floats(...) floats, 64-byte aligned, owned by the caller
 };
 

@@ -29,7 +29,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--truncate", false},      {"--expert-budget", true},
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
-    {"--direct-io", true},
+    {"--direct-io", true},      {"--int8-activations", false},
 };
 
 struct ModelChoice {
@@ -241,6 +241,9 @@ int cmd_translate(const std::vector<std::string>& argv) {
   }
   if (args.has("--truncate")) {
     set_int_option(options.get(), TUSK_OPT_TRUNCATE_INPUT, "--truncate", 1);
+  }
+  if (args.has("--int8-activations")) {
+    set_int_option(options.get(), TUSK_OPT_INT8_ACTIVATIONS, "--int8-activations", 1);
   }
   if (args.has("--eviction")) {
     const std::string& name = args.get("--eviction");

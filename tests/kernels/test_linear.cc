@@ -276,6 +276,58 @@ TEST(LinearInt8VnniGemm, SameBitsAsTheInt16Gemm) {
   }
 }
 
+// quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, m > 8, VNNI,
+// k % 64 == 0) every output is within its documented bound of the exact product,
+// 0.5 * (max|x_i| / 127) * sum_c |w[r][c]| (plus fp32 rounding), and uses the int8 rounding
+// (some output lies beyond the int16 bound); everywhere else it is quantized_linear_x16 bit
+// for bit.
+TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
+  std::mt19937 rng(5);
+  struct Case {
+    int64_t n, k, group, m;
+  };
+  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
+    if (!isa_supported(isa)) continue;
+    for (const Case& t : {Case{70, 512, 512, 9}, Case{100, 1024, 256, 19}, Case{33, 256, 256, 4},
+                          Case{19, 96, 96, 12}, Case{48, 192, 192, 64}}) {
+      QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
+      std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      for (auto& v : x) v = dist(rng);
+      for (auto& v : bias) v = dist(rng);
+      const bool applies = isa == Isa::Avx512Vnni && t.m > 8 && t.k % 64 == 0;
+      for (int threads : {1, 2}) {
+        std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
+        quantized_linear_x16(isa, w.weights(), x.data(), t.m, t.k, bias.data(), false, a.data(), t.n, threads);
+        quantized_linear_x8(isa, w.weights(), x.data(), t.m, t.k, bias.data(), false, b.data(), t.n, threads);
+        if (!applies) {
+          EXPECT_EQ(a, b) << isa_name(isa) << " " << t.n << "x" << t.k << " m " << t.m;
+          continue;
+        }
+        bool beyond_int16 = false;
+        for (int64_t i = 0; i < t.m; ++i) {
+          double amax = 0;
+          for (int64_t c = 0; c < t.k; ++c) amax = std::max(amax, std::fabs(double(x[i * t.k + c])));
+          for (int64_t r = 0; r < t.n; ++r) {
+            double exact = bias[r], abs_sum = 0, abs_terms = std::fabs(bias[r]);
+            for (int64_t c = 0; c < t.k; ++c) {
+              const double wv = w.ref[static_cast<size_t>(r * t.k + c)];
+              exact += double(x[i * t.k + c]) * wv;
+              abs_sum += std::fabs(wv);
+              abs_terms += std::fabs(double(x[i * t.k + c]) * wv);
+            }
+            const double err = std::fabs(double(b[i * t.n + r]) - exact);
+            EXPECT_LE(err, 0.5 * amax / 127.0 * abs_sum + 1e-5 * abs_terms)
+                << t.n << "x" << t.k << " m " << t.m << " row " << i << " col " << r;
+            beyond_int16 |= err > 0.5 * amax / 32767.0 * abs_sum + 1e-5 * abs_terms;
+          }
+        }
+        EXPECT_TRUE(beyond_int16) << "no output shows int8 rounding: " << t.n << "x" << t.k << " m " << t.m;
+      }
+    }
+  }
+}
+
 TEST_P(LinearTest, EmptyBatchWritesNothing) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);

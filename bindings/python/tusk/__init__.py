@@ -68,6 +68,7 @@ class _Options:
         "beam_size": _lib.OPT_BEAM_SIZE,
         "max_decoding_length": _lib.OPT_MAX_DECODING_LENGTH,
         "min_decoding_length": _lib.OPT_MIN_DECODING_LENGTH,
+        "int8_activations": _lib.OPT_INT8_ACTIVATIONS,
         "max_batch_size": _lib.OPT_MAX_BATCH_SIZE,
         "max_batch_tokens": _lib.OPT_MAX_BATCH_TOKENS,
         "truncate_input": _lib.OPT_TRUNCATE_INPUT,
@@ -232,7 +233,7 @@ class Translator(_Handle):
     Options (tusk.h names in lower case): threads, beam_size, max_decoding_length,
     min_decoding_length, max_batch_size, max_batch_tokens, truncate_input, length_penalty, expert_budget_bytes,
     expert_eviction ("lru", "layer-distance", "none"), expert_prefetch, expert_direct_io,
-    device ("cpu", "cuda")."""
+    int8_activations (an approximation, off by default), device ("cpu", "cuda")."""
 
     _kind = "translator"
 

@@ -129,6 +129,13 @@ typedef enum tusk_option_t {
                                        generated tokens, clipped to the maximum decoding
                                        length (default 0). The chosen tokens' log-probabilities
                                        stay those of the full distribution. Since 0.3 */
+  TUSK_OPT_INT8_ACTIVATIONS = 18,   /* translator: 1 quantizes activations to 8 bits in the
+                                       products with int8 weights where the CPU kernels have
+                                       such a path (batched and encoder products on AVX-512
+                                       VNNI), as CTranslate2's int8 does: faster, and the
+                                       output changes (an approximation; bench/README.md
+                                       reports its BLEU cost). 0: 16-bit activations, whose
+                                       products are exact in integers (default 0). Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   /* Not an option: makes every int a value of this type, so a key that is no option (from C,

@@ -30,6 +30,8 @@ public final class Translator extends Handle {
     public Settings beamSize(int n) { return put(TuskLibrary.OPT_BEAM_SIZE, n); }
     public Settings maxDecodingLength(int n) { return put(TuskLibrary.OPT_MAX_DECODING_LENGTH, n); }
     public Settings minDecodingLength(int n) { return put(TuskLibrary.OPT_MIN_DECODING_LENGTH, n); }
+    /** An approximation, off by default: 8-bit activations in int8-weight products (tusk.h). */
+    public Settings int8Activations(boolean on) { return put(TuskLibrary.OPT_INT8_ACTIVATIONS, on ? 1 : 0); }
     public Settings maxBatchSize(int n) { return put(TuskLibrary.OPT_MAX_BATCH_SIZE, n); }
     public Settings maxBatchTokens(int n) { return put(TuskLibrary.OPT_MAX_BATCH_TOKENS, n); }
     public Settings truncateInput(boolean on) { return put(TuskLibrary.OPT_TRUNCATE_INPUT, on ? 1 : 0); }
