@@ -26,11 +26,14 @@ shares them), so it is a manual gate, not a CTest test.
   python3 bench/quality.py --limit 100          # quick look on the first 100 sentences
   python3 bench/quality.py --variant fp32=models/multi30k-moe.tusk \\
       --variant g64="--experts int4 --group-size 64" --threshold g64=0.5
+  python3 bench/quality.py --baseline default --variant default=models/multi30k-moe.tusk \\
+      --variant a8=models/multi30k-moe.tusk --translate-flags a8=--int8-activations
 
 Needs: Python 3.8+ with sacrebleu (bench/requirements.txt) and a built build/bin/tusk.
 """
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -48,9 +51,9 @@ def default_variants(tusk):
             ("int4-int8", "--experts int4 --dense int8")]
 
 
-def translate(tusk, model, src, tgt, lines, threads):
+def translate(tusk, model, src, tgt, lines, threads, extra=()):
     cmd = [tusk, "translate", "--model", model, "--src", src, "--tgt", tgt,
-           "--beam-size", "1", "--threads", str(threads)]
+           "--beam-size", "1", "--threads", str(threads)] + list(extra)
     run = subprocess.run(cmd, input="".join(line + "\n" for line in lines),
                          capture_output=True, text=True, encoding="utf-8")
     if run.returncode != 0:
@@ -77,6 +80,8 @@ def main():
     ap.add_argument("--variant", action="append", metavar="LABEL=SOURCE",
                     help="model variant: LABEL=FILE.tusk or LABEL=CONVERT-FLAGS (repeatable)")
     ap.add_argument("--baseline", default="fp32", help="label the others are compared with (default fp32)")
+    ap.add_argument("--translate-flags", action="append", default=[], metavar="LABEL=FLAGS",
+                    help="extra `tusk translate` flags for one variant, e.g. a8=--int8-activations (repeatable)")
     ap.add_argument("--threshold", action="append", default=[], metavar="LABEL=MAX_DROP",
                     help="largest allowed BLEU drop vs the baseline (default int4=0.5, int4-int8=1.0)")
     ap.add_argument("--limit", type=int, help="only the first N sentences (quick runs)")
@@ -101,6 +106,12 @@ def main():
         thresholds = {k: v for k, v in thresholds.items() if k in dict(variants) and k != a.baseline}
         if a.baseline not in dict(variants):
             raise benchlib.BenchError(f"no variant is labelled '{a.baseline}' (the baseline)")
+        translate_flags = {}
+        for spec in a.translate_flags:
+            label, sep, flags = spec.partition("=")
+            if not sep or label not in dict(variants):
+                raise benchlib.BenchError(f"--translate-flags {spec}: not LABEL=FLAGS for a variant's label")
+            translate_flags[label] = shlex.split(flags)
         directions = DIRECTIONS
         if a.directions:
             directions = [tuple(d.split("-")) for d in a.directions.split(",")]
@@ -122,7 +133,7 @@ def main():
                     continue
                 for src, tgt in directions:
                     t0 = time.time()
-                    hyps = translate(tusk, model, src, tgt, data[src], a.threads)
+                    hyps = translate(tusk, model, src, tgt, data[src], a.threads, translate_flags.get(label, []))
                     refs = data[tgt]
                     bleu[label, src, tgt] = bleu_metric.corpus_score(hyps, [refs])
                     chrf[label, src, tgt] = chrf_metric.corpus_score(hyps, [refs])

@@ -46,11 +46,14 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
   std::iota(alive.begin(), alive.end(), 0);
   std::vector<int32_t> best(sentences);
   std::vector<float> best_logprob(sentences);
+  std::vector<int32_t> parents, next_tokens, next_alive;  // per step, capacity reused
   for (int step = 2;; ++step) {
     // The step's only download: each row's best token and its log-probability.
     decoder.backend().argmax_log_softmax(logits.cview(), eos_allowed(step, o) ? -1 : eos_id, best.data(),
                                          best_logprob.data());
-    std::vector<int32_t> parents, next_tokens, next_alive;
+    parents.clear();
+    next_tokens.clear();
+    next_alive.clear();
     for (size_t j = 0; j < alive.size(); ++j) {
       const int32_t tok = best[j];
       Hypothesis& h = done[alive[j]];
