@@ -329,9 +329,6 @@ TUSK_API tusk_status_t tusk_convert_hf(const char* hf_dir, const char* out_path,
     convert.experts = weight_format(o.get_int(TUSK_OPT_EXPERT_WEIGHTS));
     convert.dense = weight_format(o.get_int(TUSK_OPT_DENSE_WEIGHTS));
     convert.group_size = o.get_int(TUSK_OPT_GROUP_SIZE);
-    TUSK_REQUIRE(convert.dense != tusk::format::WeightFormat::Int4,
-                 "TUSK_OPT_DENSE_WEIGHTS cannot be TUSK_WEIGHTS_INT4 (use INT8, FP16 or FP32): "
-                 "int4 is for the experts");
     CallbackProgress sink(progress, user_data);
     tusk::format::convert_hf(hf_dir, out_path, convert, progress ? &sink : nullptr);
     return TUSK_OK;

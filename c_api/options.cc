@@ -26,7 +26,6 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_DEVICE, int_option(TUSK_DEVICE_CPU, TUSK_DEVICE_CUDA, TUSK_DEVICE_CPU)},
       {TUSK_OPT_ZSTD_LEVEL, int_option(1, 19, 3)},
       {TUSK_OPT_EXPERT_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},
-      // INT4 passes here and is refused by tusk_convert_hf, which can say why.
       {TUSK_OPT_DENSE_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},
       {TUSK_OPT_GROUP_SIZE, int_option(0, 1 << 30, 0)},
       {TUSK_OPT_EXPERT_EVICTION,

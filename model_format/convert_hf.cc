@@ -64,7 +64,8 @@ std::string quantization_summary(const ConvertOptions& o, bool has_experts) {
                                   : std::string("no experts; ")) +
                      "dense " +
                      weight_format_name(o.dense) + grouping_text(o.dense, o.group_size);
-  if ((o.dense == WeightFormat::Int8) && o.group_size != 0) text += ", model.shared.weight per row";
+  if ((o.dense == WeightFormat::Int8 || o.dense == WeightFormat::Int4) && o.group_size != 0)
+    text += ", model.shared.weight per row";
   return text + "; routers, layer norms and biases fp32";
 }
 
@@ -72,10 +73,6 @@ void check_options(const ConvertOptions& o) {
   auto known = [](WeightFormat f) { return static_cast<uint8_t>(f) <= static_cast<uint8_t>(WeightFormat::Int4); };
   if (!known(o.experts) || !known(o.dense))
     throw Error(ErrorCode::InvalidArgument, "unknown weight format in the conversion options");
-  if (o.dense == WeightFormat::Int4)
-    throw Error(ErrorCode::InvalidArgument,
-                "dense weights cannot be int4 (use int8, fp16 or fp32): attention, dense FFN and "
-                "embeddings lose too much at 4 bits, and only the experts' bulk pays for it");
   if (o.group_size < 0)
     throw Error(ErrorCode::InvalidArgument,
                 "group size " + std::to_string(o.group_size) + " is negative (0 = per output channel)");

@@ -14,7 +14,8 @@ struct ConvertOptions {
   // Storage of the expert weight matrices (fc1.weight, fc2.weight).
   WeightFormat experts = WeightFormat::F32;
   // Storage of the dense weight matrices: attention q/k/v/out projections, dense FFN fc1/fc2,
-  // and model.shared.weight (embeddings and the tied output projection). Int4 is refused.
+  // and model.shared.weight (embeddings and the tied output projection). Int4 costs the
+  // default model no BLEU beyond noise on Multi30k (bench/README.md, quality.py).
   WeightFormat dense = WeightFormat::F32;
   // Input columns per scale for int8/int4 weights; 0 = one scale per output channel.
   // model.shared.weight always gets one scale per row: an embedding lookup dequantizes a

@@ -194,7 +194,7 @@ int cmd_convert(const std::vector<std::string>& argv) {
   }
   if (args.has("--dense")) {
     set_int_option(options.get(), TUSK_OPT_DENSE_WEIGHTS, "--dense",
-                   parse_weight_type("--dense", args.get("--dense"), "int8|fp16|fp32"));
+                   parse_weight_type("--dense", args.get("--dense"), "int4|int8|fp16|fp32"));
   }
   if (args.has("--group-size")) {
     set_int_option(options.get(), TUSK_OPT_GROUP_SIZE, "--group-size",

@@ -81,7 +81,7 @@ const char* const kTranslateUsage =
 
 const char* const kConvertUsage =
     "Usage: tusk convert --from-hf DIR --out FILE.tusk [--experts int4|int8|fp16|fp32]\n"
-    "                    [--dense int8|fp16|fp32] [--group-size N] [--zstd-level N]\n"
+    "                    [--dense int4|int8|fp16|fp32] [--group-size N] [--zstd-level N]\n"
     "                    [--calibrate SRC-TGT=FILE,... [--calibration-limit N]\n"
     "                     [--usage-out FILE] [--threads N] | --expert-usage FILE]\n"
     "\n"
@@ -95,8 +95,8 @@ const char* const kConvertUsage =
     "  --out FILE        output .tusk file (replaced if it exists)\n"
     "  --experts TYPE    storage of the expert weight matrices: int4, int8, fp16 or fp32\n"
     "                    (default: fp32)\n"
-    "  --dense TYPE      storage of the attention, dense FFN and embedding matrices: int8,\n"
-    "                    fp16 or fp32 (default: fp32)\n"
+    "  --dense TYPE      storage of the attention, dense FFN and embedding matrices: int4,\n"
+    "                    int8, fp16 or fp32 (default: fp32)\n"
     "  --group-size N    input columns per int8/int4 scale; 0 = one scale per output\n"
     "                    channel (default: 0). Embeddings always get one scale per row.\n"
     "  --zstd-level N    zstd level for expert frames (default: 3)\n"

@@ -84,9 +84,8 @@ case "$case_name" in
     expect 2 "invalid value 'int3' for --experts: expected int4\|int8\|fp16\|fp32" \
       "$tusk" convert --from-hf d --out o --experts int3
     expect 2 "invalid value 'INT4' for --experts" "$tusk" convert --from-hf d --out o --experts INT4
-    # Dense weights are never int4: a command-line mistake, caught before any work.
-    expect 2 "invalid value 'int4' for --dense: expected int8\|fp16\|fp32" \
-      "$tusk" convert --from-hf d --out o --dense int4
+    expect 2 "invalid value 'int2' for --dense: expected int4\|int8\|fp16\|fp32" \
+      "$tusk" convert --from-hf d --out o --dense int2
     expect 2 "option '--experts' needs a value" "$tusk" convert --from-hf d --out o --experts
     expect 2 "option '--verbose' takes no value" "$tusk" inspect --verbose=1 model.tusk
     ;;

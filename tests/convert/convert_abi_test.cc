@@ -51,14 +51,26 @@ TEST(ConvertAbiOptions, DefaultsAndRanges) {
   tusk_options_destroy(o);
 }
 
-TEST_F(ConvertAbi, DenseInt4IsRefusedWithAReason) {
+// Int4 dense weights (since 0.3): attention, dense FFN and the embedding in int4, the
+// embedding with one scale per row (hf_parity_test translates with such a model).
+TEST_F(ConvertAbi, DenseInt4Converts) {
   set(TUSK_OPT_DENSE_WEIGHTS, TUSK_WEIGHTS_INT4);
+  set(TUSK_OPT_GROUP_SIZE, 64);
   const std::string out = dir_.file("m.tusk");
-  EXPECT_EQ(convert(out), TUSK_ERROR_INVALID_ARGUMENT);
-  EXPECT_NE(std::strstr(tusk_last_error(), "tusk_convert_hf: TUSK_OPT_DENSE_WEIGHTS cannot be TUSK_WEIGHTS_INT4"),
-            nullptr)
-      << tusk_last_error();
-  EXPECT_FALSE(tusk::test::file_exists(out));
+  ASSERT_EQ(convert(out), TUSK_OK) << tusk_last_error();
+  tusk_model_t* model = nullptr;
+  ASSERT_EQ(tusk_model_open(out.c_str(), nullptr, &model), TUSK_OK) << tusk_last_error();
+  const char* verbose = nullptr;
+  ASSERT_EQ(tusk_model_describe_verbose(model, &verbose), TUSK_OK);
+  const std::string text = verbose;
+  EXPECT_NE(text.find("dense int4 (scales per 64 input columns"), std::string::npos) << text;
+  EXPECT_NE(text.find("model.shared.weight per row"), std::string::npos) << text;
+  const size_t shared = text.find("\n  model.shared.weight ");
+  ASSERT_NE(shared, std::string::npos) << text;
+  const std::string shared_line = text.substr(shared + 1, text.find('\n', shared + 1) - shared - 1);
+  EXPECT_NE(shared_line.find(" i4 "), std::string::npos) << shared_line;
+  EXPECT_NE(shared_line.find(" row "), std::string::npos) << shared_line;
+  tusk_model_close(model);
 }
 
 TEST_F(ConvertAbi, AGroupSizeThatDoesNotFitNamesTheTensor) {

@@ -142,10 +142,10 @@ class ConvertQuantized : public ::testing::Test {
 TEST_F(ConvertQuantized, EveryCombinationReadsBackWithTheRightDtypesAndScales) {
   int i = 0;
   for (WeightFormat experts : {WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8, WeightFormat::Int4}) {
-    for (WeightFormat dense : {WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8}) {
+    for (WeightFormat dense : {WeightFormat::F32, WeightFormat::F16, WeightFormat::Int8, WeightFormat::Int4}) {
       for (int64_t group : {0, 64}) {
         if (group != 0 && experts != WeightFormat::Int8 && experts != WeightFormat::Int4 &&
-            dense != WeightFormat::Int8)
+            dense != WeightFormat::Int8 && dense != WeightFormat::Int4)
           continue;  // the group size changes nothing
         ConvertOptions o;
         o.experts = experts;
@@ -250,10 +250,8 @@ TEST_F(ConvertQuantizedRejects, GroupSizeMustSuitEveryMatrix) {
   expect_rejected(model_, o, ErrorCode::InvalidArgument, {"groups of 48 input columns"});
 }
 
-TEST_F(ConvertQuantizedRejects, DenseInt4AndNegativeGroupsAreRefusedUpFront) {
+TEST_F(ConvertQuantizedRejects, NegativeGroupsAreRefusedUpFront) {
   ConvertOptions o;
-  o.dense = WeightFormat::Int4;
-  expect_rejected(model_, o, ErrorCode::InvalidArgument, {"dense weights cannot be int4"});
   o.dense = WeightFormat::Int8;
   o.group_size = -64;
   expect_rejected(model_, o, ErrorCode::InvalidArgument, {"group size -64 is negative"});

@@ -101,8 +101,8 @@ typedef enum tusk_option_t {
                                        tusk_weight_type_t (default TUSK_WEIGHTS_FP32) */
   TUSK_OPT_DENSE_WEIGHTS = 12,      /* converter: storage of the dense weight matrices
                                        (attention, dense FFN, embeddings / output projection), a
-                                       tusk_weight_type_t except TUSK_WEIGHTS_INT4, which
-                                       tusk_convert_hf refuses (default TUSK_WEIGHTS_FP32) */
+                                       tusk_weight_type_t (default TUSK_WEIGHTS_FP32;
+                                       TUSK_WEIGHTS_INT4 since 0.3) */
   TUSK_OPT_GROUP_SIZE = 13,         /* converter: input columns per int8/int4 scale; 0 = one
                                        scale per output channel (default 0). Must divide the
                                        matrices' input size; the kernels want a multiple of 64
