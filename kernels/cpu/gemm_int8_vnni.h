@@ -173,16 +173,18 @@ struct MicroInt8Args {
   const int32_t* seed;  // [32]
 };
 
-// y tile (+)= scales * (x tile . panel) for MR rows of x.
-template <int MR>
+// y tile (+)= scales * (x tile . panel) for MR rows of x. kSplit: int16 activations as H and
+// L bytes, two accumulator pairs a row (the H pair seeded with -128 sum w); else the 8-bit
+// variant, one pair seeded the same way (its bytes are xq + 128).
+template <int MR, bool kSplit>
 void micro_int8_vnni(const MicroInt8Args& a) {
-  __m512i hacc[MR][2], lacc[MR][2];
+  __m512i hacc[MR][2], lacc[kSplit ? MR : 1][2];
   const __m512i s0 = _mm512_load_si512(a.seed), s1 = _mm512_load_si512(a.seed + 16);
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
     hacc[i][0] = s0;
     hacc[i][1] = s1;
-    lacc[i][0] = lacc[i][1] = _mm512_setzero_si512();
+    if constexpr (kSplit) lacc[i][0] = lacc[i][1] = _mm512_setzero_si512();
   }
   const auto* h = reinterpret_cast<const int32_t*>(a.h);  // a quad per word
   const auto* l = reinterpret_cast<const int32_t*>(a.l);
@@ -192,69 +194,38 @@ void micro_int8_vnni(const MicroInt8Args& a) {
     const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512i hb = _mm512_set1_epi32(h[i * ld + q]), lb = _mm512_set1_epi32(l[i * ld + q]);
+      const __m512i hb = _mm512_set1_epi32(h[i * ld + q]);
       dpbusd(hacc[i][0], hb, w0);
       dpbusd(hacc[i][1], hb, w1);
-      dpbusd(lacc[i][0], lb, w0);
-      dpbusd(lacc[i][1], lb, w1);
+      if constexpr (kSplit) {
+        const __m512i lb = _mm512_set1_epi32(l[i * ld + q]);
+        dpbusd(lacc[i][0], lb, w0);
+        dpbusd(lacc[i][1], lb, w1);
+      }
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
-    for (int half = 0; half < 2; ++half)
-      GemmX16Avx512Base::finish(_mm512_add_epi32(_mm512_slli_epi32(hacc[i][half], 8), lacc[i][half]), a.out, i, half);
-}
-
-inline void micro_int8_vnni(int mr, const MicroInt8Args& a) {
-  static_assert(kInt8VnniMr == 6, "micro-tile heights below");
-  switch (mr) {
-    case 1: return micro_int8_vnni<1>(a);
-    case 2: return micro_int8_vnni<2>(a);
-    case 3: return micro_int8_vnni<3>(a);
-    case 4: return micro_int8_vnni<4>(a);
-    case 5: return micro_int8_vnni<5>(a);
-    default: return micro_int8_vnni<6>(a);
-  }
-}
-
-// The 8-bit variant: one accumulator pair a row, seeded with -128 sum w.
-template <int MR>
-void micro_int8_x8(const MicroInt8Args& a) {
-  __m512i acc[MR][2];
-  const __m512i s0 = _mm512_load_si512(a.seed), s1 = _mm512_load_si512(a.seed + 16);
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = s0;
-    acc[i][1] = s1;
-  }
-  const auto* x = reinterpret_cast<const int32_t*>(a.h);
-  const int64_t ld = a.ld / 4, quads = a.out.kc / 4;
-  const int32_t* panel = a.out.panel;
-  for (int64_t q = 0; q < quads; ++q, panel += kInt8VnniNr) {
-    const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 16);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      const __m512i xb = _mm512_set1_epi32(x[i * ld + q]);
-      dpbusd(acc[i][0], xb, w0);
-      dpbusd(acc[i][1], xb, w1);
+    for (int half = 0; half < 2; ++half) {
+      __m512i sum = hacc[i][half];
+      if constexpr (kSplit) sum = _mm512_add_epi32(_mm512_slli_epi32(sum, 8), lacc[i][half]);
+      GemmX16Avx512Base::finish(sum, a.out, i, half);
     }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-    for (int half = 0; half < 2; ++half) GemmX16Avx512Base::finish(acc[i][half], a.out, i, half);
 }
 
-inline void micro_int8_x8(int mr, const MicroInt8Args& a) {
-  static_assert(kInt8X8Mr == 8, "micro-tile heights below");
+// Micro-tile heights: 6 rows (24 accumulators) split, 8 (16) with 8-bit activations.
+template <bool kSplit>
+void micro_int8_rows(int mr, const MicroInt8Args& a) {
+  static_assert(kInt8VnniMr == 6 && kInt8X8Mr == 8, "micro-tile heights below");
   switch (mr) {
-    case 1: return micro_int8_x8<1>(a);
-    case 2: return micro_int8_x8<2>(a);
-    case 3: return micro_int8_x8<3>(a);
-    case 4: return micro_int8_x8<4>(a);
-    case 5: return micro_int8_x8<5>(a);
-    case 6: return micro_int8_x8<6>(a);
-    case 7: return micro_int8_x8<7>(a);
-    default: return micro_int8_x8<8>(a);
+    case 1: return micro_int8_vnni<1, kSplit>(a);
+    case 2: return micro_int8_vnni<2, kSplit>(a);
+    case 3: return micro_int8_vnni<3, kSplit>(a);
+    case 4: return micro_int8_vnni<4, kSplit>(a);
+    case 5: return micro_int8_vnni<5, kSplit>(a);
+    case 6: return micro_int8_vnni<6, kSplit>(a);
+    case 7: if constexpr (!kSplit) return micro_int8_vnni<7, kSplit>(a); [[fallthrough]];
+    default: return micro_int8_vnni<kSplit ? kInt8VnniMr : kInt8X8Mr, kSplit>(a);
   }
 }
 
@@ -293,7 +264,7 @@ inline void gemm_int8_vnni(const LinearCall& c) {
         a.out.y = c.y + i * c.ld_y + r0;
         a.out.x_scale = s.scale + i;
         const int rows = static_cast<int>(min64(mr, m1 - i));
-        c.x8 ? micro_int8_x8(rows, a) : micro_int8_vnni(rows, a);
+        c.x8 ? micro_int8_rows<false>(rows, a) : micro_int8_rows<true>(rows, a);
       }
     }
   });
