@@ -6,12 +6,16 @@
    transformers' save_pretrained, and an NLLB tokenizer whose SentencePiece model is a small
    BPE trained on Multi30k padded to 256,000 pieces (vocabulary 256,204 with NllbTokenizer's
    added tokens, as NLLB-200's).
-2. Converts it with `tusk convert` (fp32 and int8 dense weights; int4 dense is tried and
-   reported) and with `ct2-transformers-converter` (float32, and int8).
+2. Converts it with `tusk convert` (fp32, int8 and int4 dense weights, one scale per output
+   channel) and with `ct2-transformers-converter` (float32, and int8).
 3. Decodes the same Multi30k test sentences with both engines, greedy, exactly --tokens target
    tokens per sentence (end of sentence suppressed: CTranslate2 min_decoding_length =
    max_decoding_length, Tusk --min-decoding-length), at each batch size and thread count, each
-   measurement in a fresh process (load time and peak RSS are per process).
+   measurement in a fresh process (load time and peak RSS are per process). Rows: fp32, int8
+   (against CTranslate2 int8), int8 with Tusk's opt-in 8-bit activations
+   (TUSK_OPT_INT8_ACTIVATIONS, an approximation; also against CTranslate2 int8, whose int8
+   quantizes activations the same way) and Tusk int4 (no CTranslate2 counterpart); --dtypes
+   picks a subset (then the README is left alone).
 4. Prints tokens/s and Tusk/CTranslate2 ratios, peak RSS, load time, model size, the batch-1
    rows as a fraction of the bandwidth bound (weight bytes a decoder step reads / read
    bandwidth measured in this run), checks that at fp32 both engines produce the same tokens on
