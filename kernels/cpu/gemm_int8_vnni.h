@@ -155,15 +155,30 @@ inline void repack_int8_panel(const PackedWeights& w, int64_t r0, int nr, int64_
   }
 }
 
-// The same columns of the panel after next (two panels of work ahead): 32 rows read in
-// 256-byte pieces are too many streams for the hardware prefetchers, and a large matrix (the
-// output projection) comes from DRAM.
-inline void prefetch_panel(const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc) {
-  const auto* base = static_cast<const char*>(w.data);
-  const int64_t rows = min64(kInt8VnniNr, w.n - r0);
-  for (int64_t j = 0; j < rows; ++j)
-    for (int64_t b = 0; b < kc; b += 64) _mm_prefetch(base + (r0 + j) * w.k + c0 + b, _MM_HINT_T1);
-}
+// Prefetches of the same columns of the next panel, spread over a chunk's work: 32 rows read in
+// 256-byte pieces are too many streams for the hardware prefetchers, a large matrix (the
+// output projection) comes from DRAM, and one burst of 128 prefetches overflows the misses
+// a core keeps in flight (one burst per chunk: 18 ms a call where spread gives 13.3 ms, the
+// 64051 x 1024 rows of bench_gemm --shapes nllb600m, m = 16). Only for matrices above a
+// last-level cache's size (32 MB on the EPYC dev VM).
+constexpr int64_t kPrefetchMinBytes = int64_t{32} << 20;
+
+class PanelPrefetch {
+ public:
+  PanelPrefetch(const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc, int64_t parts)
+      : base_(static_cast<const char*>(w.data) + r0 * w.k + c0), k_(w.k), lines_per_row_(kc / 64),
+        total_(r0 < w.n ? min64(kInt8VnniNr, w.n - r0) * (kc / 64) : 0), parts_(parts) {}
+  // The next of `parts` equal shares.
+  void next() {
+    const int64_t until = total_ * ++part_ / parts_;
+    for (; issued_ < until; ++issued_)
+      _mm_prefetch(base_ + (issued_ / lines_per_row_) * k_ + (issued_ % lines_per_row_) * 64, _MM_HINT_T1);
+  }
+
+ private:
+  const char* base_;
+  int64_t k_, lines_per_row_, total_, parts_, part_ = 0, issued_ = 0;
+};
 
 struct MicroInt8Args {
   MicroX16Args out;     // y, scales, first/last, bias, relu, x_scale: finished as gemm_x16.h does
@@ -239,6 +254,9 @@ inline void gemm_int8_vnni(const LinearCall& c) {
   const X16Scratch s = x16_scratch(c);
   const auto* h_rows = reinterpret_cast<const uint8_t*>(s.x);  // x8: the int8 rows
   const uint8_t* l_rows = h_rows + c.m * c.w.k;                 // x8: unused
+  // Matrices that stay in the caches between calls (the attention and FFN layers) gain nothing
+  // from prefetches (~10% lost on a 1024 x 1024 layer).
+  const bool from_dram = c.w.n * c.w.k > kPrefetchMinBytes;
   for_each_panel_unit(c, kInt8VnniNr, mr, [&](int64_t r0, int64_t m0, int64_t m1) {
     alignas(64) int32_t panel[kX16GemmPanelCols / 4 * kInt8VnniNr];
     alignas(64) float scales[kInt8VnniNr];
@@ -254,7 +272,8 @@ inline void gemm_int8_vnni(const LinearCall& c) {
     a.seed = seed;
     for (int64_t c0 = 0; c0 < c.w.k; c0 += kX16GemmPanelCols) {
       a.out.kc = min64(kX16GemmPanelCols, c.w.k - c0);
-      prefetch_panel(c.w, r0 + 2 * kInt8VnniNr, c0, a.out.kc);
+      PanelPrefetch prefetch(c.w, from_dram ? r0 + kInt8VnniNr : c.w.n, c0, a.out.kc, 1 + ceil_div(m1 - m0, mr));
+      prefetch.next();
       repack_int8_panel(c.w, r0, a.out.nr, c0, a.out.kc, panel, scales, seed);
       a.out.first = c0 == 0;
       a.out.last = c0 + a.out.kc == c.w.k;
@@ -265,6 +284,7 @@ inline void gemm_int8_vnni(const LinearCall& c) {
         a.out.x_scale = s.scale + i;
         const int rows = static_cast<int>(min64(mr, m1 - i));
         c.x8 ? micro_int8_rows<false>(rows, a) : micro_int8_rows<true>(rows, a);
+        prefetch.next();
       }
     }
   });
