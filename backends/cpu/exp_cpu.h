@@ -21,15 +21,18 @@ typedef int32_t I4 __attribute__((vector_size(16)));
 // x = n ln2 + r with |r| <= ln2 / 2; e^r by its degree-7 Taylor polynomial (truncation < 6e-9
 // on that interval); 2^n by building the exponent bits. Below -87.3 (where e^x leaves the
 // normal floats), -inf and NaN give 0.
-inline F4 exp_nonpositive(F4 x) {
+// Any width: F a float vector type and I the int32 vector of as many lanes. (By reference:
+// wide vectors by value would draw GCC's ABI note for targets without them.)
+template <class F, class I>
+inline __attribute__((always_inline)) void exp_nonpositive_lanes(const F& x, F& out) {
   constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const F4 lowest = F4{} - 87.3f;
-  const I4 keep = x >= lowest;  // all ones where x is in range
-  const F4 xc = keep ? x : lowest;  // keeps the int conversion below in range (-inf, NaN)
-  const F4 n = (xc * kLog2e + kRound) - kRound;
-  const F4 r = (xc - n * kLn2Hi) - n * kLn2Lo;
-  F4 p = F4{} + 1.0f / 5040.0f;
+  const F lowest = F{} - 87.3f;
+  const I keep = x >= lowest;  // all ones where x is in range
+  const F xc = keep ? x : lowest;  // keeps the int conversion below in range (-inf, NaN)
+  const F n = (xc * kLog2e + kRound) - kRound;
+  const F r = (xc - n * kLn2Hi) - n * kLn2Lo;
+  F p = F{} + 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
   p = p * r + 1.0f / 24.0f;
@@ -37,8 +40,14 @@ inline F4 exp_nonpositive(F4 x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const F4 scale = reinterpret_cast<F4>((__builtin_convertvector(n, I4) + 127) << 23);
-  return reinterpret_cast<F4>(reinterpret_cast<I4>(p * scale) & keep);
+  const F scale = reinterpret_cast<F>((__builtin_convertvector(n, I) + 127) << 23);
+  out = reinterpret_cast<F>(reinterpret_cast<I>(p * scale) & keep);
+}
+
+inline F4 exp_nonpositive(F4 x) {
+  F4 e;
+  exp_nonpositive_lanes<F4, I4>(x, e);
+  return e;
 }
 
 // Four values from x[c..c + count) (count <= 4), -inf past the end (e^-inf = 0).
