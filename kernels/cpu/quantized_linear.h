@@ -66,7 +66,8 @@ void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m
 // (m <= 4: the GEMV; 5..8: its tiles, 4 rows of x at a time) and at any m on the SIMD levels
 // where each 256-column panel lies in one scale group (per-channel scales, or groups a
 // multiple of 256): there an int16 GEMM on weights repacked per panel (gemm_x16.h; on
-// Avx512Vnni 1.2-2.5x the fp32 GEMM, bench_gemm). The only added error is the rounding of x: |y - y_fp32| <= 0.5 * scale_i * sum_c |w[r][c]| (plus fp32 rounding). Measured
+// Avx512Vnni 1.2-2.5x the fp32 GEMM, bench_gemm; for Int8 there, the same sums from byte
+// panels with vpdpbusd, gemm_int8_vnni.h). The only added error is the rounding of x: |y - y_fp32| <= 0.5 * scale_i * sum_c |w[r][c]| (plus fp32 rounding). Measured
 // against the fp32 path on Gaussian activations with 1% outliers at 20 sigma: relative RMS
 // 1e-4 to 2.5e-4, max error 3e-4 of max|y| (k = 256..8192), far below int4's own
 // quantization error; plain Gaussian activations: 3e-5 to 6e-5. Why: with fp32 activations every 8
