@@ -59,48 +59,32 @@ struct SplitRows {
   const float* scale;
 };
 
-// Quantizes rows [i0, i1) exactly as quantize_x16_rows_avx2 does (same amax, same 32767 / amax,
-// same round-to-nearest-even of x * inv), then splits each value into its H and L bytes.
-inline void quantize_split_rows(const LinearCall& c, int64_t i0, int64_t i1) {
+// Quantizes rows [i0, i1) of x to bytes. Split (int16 activations): exactly as
+// quantize_x16_rows_avx2 does (same amax, same 32767 / amax, same round-to-nearest-even of
+// x * inv), each value then split into its H byte (h + 128) and L byte, H rows then L rows.
+// Else (8-bit activations): round-to-nearest-even of x * 127 / amax, plus 128, in the H rows.
+// The scales go where x16_layout keeps them.
+inline void quantize_rows_to_bytes(const LinearCall& c, int64_t i0, int64_t i1, bool split) {
   const int64_t k = c.w.k;
   const X16Scratch s = x16_scratch(c);
   auto* h_rows = reinterpret_cast<uint8_t*>(s.x);
   uint8_t* l_rows = h_rows + c.m * k;
+  const float limit = split ? 32767.0f : 127.0f;
   const __m512i bias = _mm512_set1_epi32(128);
   for (int64_t i = i0; i < i1; ++i) {
     const float* x = c.x + i * c.ld_x;
     __m512 vmax = _mm512_setzero_ps();
     for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
     const float amax = _mm512_reduce_max_ps(vmax);
-    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
-    s.scale[i] = amax / 32767.0f;
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
+    s.scale[i] = amax / limit;
     uint8_t* h = h_rows + i * k;
     uint8_t* l = l_rows + i * k;
     for (int64_t col = 0; col < k; col += 16) {
       const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + col), inv));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(h + col), _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_srai_epi32(q, 8), bias)));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(l + col), _mm512_cvtepi32_epi8(q));  // low byte
-    }
-  }
-}
-
-// Rows [i0, i1) as int8 (round to nearest even of x * 127 / max|x|) plus 128, [m][k] bytes
-// where the split rows' H bytes go; the scales where x16_layout keeps them.
-inline void quantize_x8_rows(const LinearCall& c, int64_t i0, int64_t i1) {
-  const int64_t k = c.w.k;
-  const X16Scratch s = x16_scratch(c);
-  const __m512i bias = _mm512_set1_epi32(128);
-  for (int64_t i = i0; i < i1; ++i) {
-    const float* x = c.x + i * c.ld_x;
-    __m512 vmax = _mm512_setzero_ps();
-    for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
-    const float amax = _mm512_reduce_max_ps(vmax);
-    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-    s.scale[i] = amax / 127.0f;
-    uint8_t* out = reinterpret_cast<uint8_t*>(s.x) + i * k;
-    for (int64_t col = 0; col < k; col += 16) {
-      const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + col), inv));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + col), _mm512_cvtepi32_epi8(_mm512_add_epi32(q, bias)));
+      const __m512i high = split ? _mm512_srai_epi32(q, 8) : q;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(h + col), _mm512_cvtepi32_epi8(_mm512_add_epi32(high, bias)));
+      if (split) _mm_storeu_si128(reinterpret_cast<__m128i*>(l + col), _mm512_cvtepi32_epi8(q));  // low byte
     }
   }
 }
@@ -248,7 +232,7 @@ void micro_int8_rows(int mr, const MicroInt8Args& a) {
 // int8), then panels as gemm_x16.h schedules them.
 inline void gemm_int8_vnni(const LinearCall& c) {
   parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, c.m, [&](int64_t i0, int64_t i1) {
-    c.x8 ? quantize_x8_rows(c, i0, i1) : quantize_split_rows(c, i0, i1);
+    quantize_rows_to_bytes(c, i0, i1, /*split=*/!c.x8);
   });
   const int64_t mr = c.x8 ? kInt8X8Mr : kInt8VnniMr;
   const X16Scratch s = x16_scratch(c);
