@@ -16,8 +16,6 @@ float row_max(const float* x, int64_t n) {
   return m;
 }
 
-}  // namespace
-
 // Sum of e^(row[c] - max), 16 lanes at a time, built for AVX-512, AVX2 and the baseline
 // (the loader picks): greedy search runs it over a 256k-entry vocabulary row every step.
 typedef float F16 __attribute__((vector_size(64)));
@@ -37,6 +35,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) float sum_exp_shift
   for (int l = 0; l < 16; ++l) total += sum[l];
   return total;
 }
+
+}  // namespace
 
 float log_softmax_shift(const float* row, int64_t n, float max) { return max + std::log(sum_exp_shifted(row, n, max)); }
 

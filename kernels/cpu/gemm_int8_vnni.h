@@ -149,9 +149,12 @@ constexpr int64_t kPrefetchMinBytes = int64_t{32} << 20;
 
 class PanelPrefetch {
  public:
-  PanelPrefetch(const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc, int64_t parts)
-      : base_(static_cast<const char*>(w.data) + r0 * w.k + c0), k_(w.k), lines_per_row_(kc / 64),
-        total_(r0 < w.n ? min64(kInt8VnniNr, w.n - r0) * (kc / 64) : 0), parts_(parts) {}
+  // Nothing when disabled or past the last row.
+  PanelPrefetch(bool enabled, const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc, int64_t parts)
+      : base_(static_cast<const char*>(w.data)), k_(w.k), lines_per_row_(kc / 64),
+        total_(enabled && r0 < w.n ? min64(kInt8VnniNr, w.n - r0) * (kc / 64) : 0), parts_(parts) {
+    if (total_ > 0) base_ += r0 * w.k + c0;
+  }
   // The next of `parts` equal shares.
   void next() {
     const int64_t until = total_ * ++part_ / parts_;
@@ -256,7 +259,7 @@ inline void gemm_int8_vnni(const LinearCall& c) {
     a.seed = seed;
     for (int64_t c0 = 0; c0 < c.w.k; c0 += kX16GemmPanelCols) {
       a.out.kc = min64(kX16GemmPanelCols, c.w.k - c0);
-      PanelPrefetch prefetch(c.w, from_dram ? r0 + kInt8VnniNr : c.w.n, c0, a.out.kc, 1 + ceil_div(m1 - m0, mr));
+      PanelPrefetch prefetch(from_dram, c.w, r0 + kInt8VnniNr, c0, a.out.kc, 1 + ceil_div(m1 - m0, mr));
       prefetch.next();
       repack_int8_panel(c.w, r0, a.out.nr, c0, a.out.kc, panel, scales, seed);
       a.out.first = c0 == 0;
