@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -194,21 +195,27 @@ class Backend {
 
 struct BackendOptions {
   Device device = Device::Cpu;
-  int threads = 0;  // intra-op threads; <= 0: all cores
+  int threads = 0;  // intra-op threads; <= 0: all cores (the CPU's; a GPU backend records it)
   // An approximation, off by default: integer-weight products with activations quantized to
   // 8 bits where the backend has such a kernel (CPU: int8 weights at GEMM sizes on AVX-512
   // VNNI, kernels::quantized_linear_x8), CTranslate2's int8 arithmetic. Faster, and the
   // output changes (bench/README.md reports its BLEU cost).
   bool int8_activations = false;
+  int device_index = 0;  // which device of its kind (CUDA: the runtime's device ordinal)
 };
 
-// The one dispatch point from a device to its backend. Throws Unsupported for a device this
-// build cannot run here (no backend for it, as for CUDA today, or no such device present).
+// The one dispatch point from a device to its backend. CUDA loads libtusk_cuda.so on first
+// use (backends/cuda_plugin.h); throws Unsupported, naming the reason, for a device that
+// cannot run here (no CUDA library in this build or install, no driver, no GPU), and
+// InvalidArgument for a device index the machine does not have. Never falls back to the CPU.
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 
-// The devices this build can run on this machine (CPU always): what the conformance suite
-// runs over.
+// The devices this build can run on this machine (CPU always; CUDA when its library loads and
+// sees a GPU): what the conformance suite runs over.
 std::vector<Device> available_devices();
+
+// Why CUDA is not among available_devices() (empty when it is): for tests' skip messages.
+std::string cuda_unavailable_reason();
 
 // The CPU backend (backends/cpu/); threads <= 0 means all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false);

@@ -16,8 +16,30 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# cuobjdump, for the test that libtusk_cuda.so carries code for every GPU architecture it
+# targets: part of full CUDA toolkits, missing from minimal ones; NVIDIA publishes it on PyPI.
+fetch_cuobjdump() {
+  command -v nvcc >/dev/null || return 0
+  local cuda_bin
+  cuda_bin=$(dirname "$(command -v nvcc)")
+  if command -v cuobjdump >/dev/null || [ -x "$cuda_bin/cuobjdump" ]; then return 0; fi
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/tusk-tools/cuobjdump"
+  [ -x "$dir/bin/cuobjdump" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  if python3 -m pip download -q --no-deps -d "$tmp" "nvidia-cuda-cuobjdump==13.5.37" >/dev/null 2>&1 &&
+     python3 -m zipfile -e "$tmp"/nvidia_cuda_cuobjdump-*.whl "$tmp/x" &&
+     mkdir -p "$dir/bin" && cp "$tmp"/x/nvidia/cu*/bin/cuobjdump "$dir/bin/" && chmod +x "$dir/bin/cuobjdump"; then
+    echo "install-deps: cuobjdump from PyPI in $dir/bin"
+  else
+    echo "install-deps: could not fetch cuobjdump (the fat-binary test will skip)"
+  fi
+  rm -rf "$tmp"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  fetch_cuobjdump
   exit 0
 fi
 
@@ -27,3 +49,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fetch_cuobjdump

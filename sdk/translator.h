@@ -19,6 +19,7 @@ namespace tusk::sdk {
 
 struct TranslatorOptions {
   backends::Device device = backends::Device::Cpu;  // picks the backend (backends::make_backend)
+  int device_index = 0;                             // which device of that kind
   int threads = 0;                // 0 = all cores
   int beam_size = 1;
   float length_penalty = 0.0f;

@@ -26,7 +26,6 @@ void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRan
 void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
            MutableMatrixView out, int threads);
 
-void route_top2(MatrixView logits, ExpertRoute* routes);
 void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out);
 void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out);
 void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,

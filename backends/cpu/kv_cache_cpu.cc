@@ -3,9 +3,9 @@
 // copies when attending). reorder() rewrites the steps when search keeps, drops or duplicates
 // hypotheses.
 #include <cstring>
-#include <string>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/op_checks.h"
 #include "common/error.h"
 
 namespace tusk::backends::cpu {
@@ -24,10 +24,7 @@ class CpuKvCache final : public KvCache {
   }
 
   std::pair<MutableMatrixView, MutableMatrixView> append(int64_t hyps) override {
-    if (hyps <= 0 || (steps_ > 0 && hyps != hyps_))
-      throw Error(ErrorCode::InvalidArgument,
-                  "kv cache: a step must hold as many hypotheses as the steps before (" +
-                      std::to_string(hyps_) + "), got " + std::to_string(hyps));
+    checks::kv_append(hyps, steps_, hyps_);
     hyps_ = hyps;
     const size_t step = static_cast<size_t>(hyps * width_);
     k_.resize((steps_ + 1) * step);
@@ -40,13 +37,7 @@ class CpuKvCache final : public KvCache {
 
   void reorder(const std::vector<int32_t>& parents) override {
     const int64_t new_h = static_cast<int64_t>(parents.size());
-    bool identity = new_h == hyps_;
-    for (int64_t j = 0; j < new_h; ++j) {
-      if (parents[j] < 0 || parents[j] >= hyps_)
-        throw Error(ErrorCode::InvalidArgument, "kv cache: reorder names a hypothesis it does not hold");
-      identity = identity && parents[j] == j;
-    }
-    if (identity) return;
+    if (checks::kv_reorder(parents, hyps_)) return;
     std::vector<float>& scratch = *scratch_;
     for (auto* buf : {&k_, &v_}) {
       scratch.resize(static_cast<size_t>(steps_ * new_h * width_));

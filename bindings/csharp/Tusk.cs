@@ -111,7 +111,7 @@ public sealed class TranslatorOptions {
   public long? ExpertBudgetBytes;
   /// <summary>"lru", "layer-distance" or "none".</summary>
   public string ExpertEviction;
-  /// <summary>"cpu" or "cuda".</summary>
+  /// <summary>"cpu", "cuda" or "cuda:N" (GPU N, the CUDA runtime's ordinal).</summary>
   public string Device;
 
   internal OptionsHandle ToNative() {
@@ -125,7 +125,16 @@ public sealed class TranslatorOptions {
       SetInt(o, 5, MaxBatchTokens);
       SetInt(o, 6, Flag(TruncateInput));
       SetInt(o, 8, ExpertBudgetBytes);
-      if (Device != null) SetInt(o, 9, Choice("Device", Device, "cpu", "cuda"));
+      if (Device != null) {
+        int index;
+        if (Device.StartsWith("cuda:") && int.TryParse(Device.Substring(5), System.Globalization.NumberStyles.None,
+                                                       null, out index)) {
+          SetInt(o, 9, 1);
+          SetInt(o, 19, index);
+        } else {
+          SetInt(o, 9, Choice("Device", Device, "cpu", "cuda"));
+        }
+      }
       if (ExpertEviction != null) SetInt(o, 14, Choice("ExpertEviction", ExpertEviction, "lru", "layer-distance", "none"));
       SetInt(o, 15, Flag(ExpertPrefetch));
       SetInt(o, 16, Flag(ExpertDirectIo));

@@ -30,6 +30,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
     {"--direct-io", true},      {"--int8-activations", false},
+    {"--device", true},
 };
 
 struct ModelChoice {
@@ -241,6 +242,22 @@ int cmd_translate(const std::vector<std::string>& argv) {
   }
   if (args.has("--truncate")) {
     set_int_option(options.get(), TUSK_OPT_TRUNCATE_INPUT, "--truncate", 1);
+  }
+  if (args.has("--device")) {
+    // cpu, cuda, or cuda:N (the CUDA runtime's device ordinal).
+    const std::string& device = args.get("--device");
+    const std::string cuda = "cuda";
+    if (device == "cpu") {
+      set_int_option(options.get(), TUSK_OPT_DEVICE, "--device", TUSK_DEVICE_CPU);
+    } else if (device.compare(0, cuda.size(), cuda) == 0 &&
+               (device.size() == cuda.size() || device[cuda.size()] == ':')) {
+      set_int_option(options.get(), TUSK_OPT_DEVICE, "--device", TUSK_DEVICE_CUDA);
+      if (device.size() > cuda.size())
+        set_int_option(options.get(), TUSK_OPT_DEVICE_INDEX, "--device",
+                       parse_int_flag("--device", device.substr(cuda.size() + 1), 0, 1024));
+    } else {
+      throw UsageError("invalid value '" + device + "' for --device: expected cpu, cuda or cuda:N");
+    }
   }
   if (args.has("--int8-activations")) {
     set_int_option(options.get(), TUSK_OPT_INT8_ACTIVATIONS, "--int8-activations", 1);

@@ -75,6 +75,7 @@ class _Options:
         "verify_checksums": _lib.OPT_VERIFY_CHECKSUMS,
         "expert_budget_bytes": _lib.OPT_EXPERT_BUDGET_BYTES,
         "device": _lib.OPT_DEVICE,
+        "device_index": _lib.OPT_DEVICE_INDEX,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -91,6 +92,12 @@ class _Options:
         self.handle = ctypes.c_void_p()
         _check(_lib.lib.tusk_options_create(ctypes.byref(self.handle)))
         try:
+            device = options.get("device")
+            if isinstance(device, str) and device.startswith("cuda:"):  # "cuda:N"
+                index = device[len("cuda:"):]
+                if not index.isdigit():
+                    raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+                options = dict(options, device="cuda", device_index=int(index))
             for name, value in options.items():
                 if value is None:
                     continue
@@ -233,7 +240,7 @@ class Translator(_Handle):
     Options (tusk.h names in lower case): threads, beam_size, max_decoding_length,
     min_decoding_length, max_batch_size, max_batch_tokens, truncate_input, length_penalty, expert_budget_bytes,
     expert_eviction ("lru", "layer-distance", "none"), expert_prefetch, expert_direct_io,
-    int8_activations (an approximation, off by default), device ("cpu", "cuda")."""
+    int8_activations (an approximation, off by default), device ("cpu", "cuda", "cuda:N")."""
 
     _kind = "translator"
 

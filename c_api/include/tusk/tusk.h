@@ -95,7 +95,9 @@ typedef enum tusk_option_t {
                                        tusk_translator_create fails. A dense model (no
                                        experts) has nothing to page: this option and the
                                        other expert options are accepted and do nothing */
-  TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA */
+  TUSK_OPT_DEVICE = 9,              /* TUSK_DEVICE_CPU (default) or TUSK_DEVICE_CUDA: the GPU
+                                       backend in libtusk_cuda.so, loaded on first use (see
+                                       tusk_translator_create). Never a silent CPU fallback */
   TUSK_OPT_ZSTD_LEVEL = 10,         /* converter: zstd level for expert frames (default 3) */
   TUSK_OPT_EXPERT_WEIGHTS = 11,     /* converter: storage of the expert weight matrices, a
                                        tusk_weight_type_t (default TUSK_WEIGHTS_FP32) */
@@ -136,6 +138,9 @@ typedef enum tusk_option_t {
                                        output changes (an approximation; bench/README.md
                                        reports its BLEU cost). 0: 16-bit activations, whose
                                        products are exact in integers (default 0). Since 0.3 */
+  TUSK_OPT_DEVICE_INDEX = 19,       /* translator: which GPU with TUSK_DEVICE_CUDA, the CUDA
+                                       runtime's ordinal (CUDA_VISIBLE_DEVICES applies;
+                                       default 0). Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   /* Not an option: makes every int a value of this type, so a key that is no option (from C,
@@ -287,8 +292,12 @@ typedef struct tusk_result_t tusk_result_t;
 /* Creates a translator for model with options (may be NULL): threads, beam size, lengths,
  * batching, expert budget, device. The model must outlive it. TUSK_ERROR_INVALID_ARGUMENT if
  * TUSK_OPT_EXPERT_BUDGET_BYTES is non-zero and below the model's largest expert (the message
- * gives the minimum in bytes); TUSK_ERROR_UNSUPPORTED for TUSK_DEVICE_CUDA, which this build
- * has no backend for yet (nothing has run on a GPU). Thread-safe. */
+ * gives the minimum in bytes). With TUSK_DEVICE_CUDA, libtusk_cuda.so is looked for in
+ * $TUSK_CUDA_LIBRARY (a path), beside libtusk.so, then on the library search path;
+ * TUSK_ERROR_UNSUPPORTED, with the reason in tusk_last_error(), when it is missing or from
+ * another build, when there is no NVIDIA driver or GPU, or when the GPU's architecture has no
+ * code in this build; TUSK_ERROR_INVALID_ARGUMENT for a TUSK_OPT_DEVICE_INDEX the machine
+ * does not have. Thread-safe. */
 TUSK_API tusk_status_t tusk_translator_create(tusk_model_t *model, const tusk_options_t *options,
                                               tusk_translator_t **out);
 /* Accepts NULL. */

@@ -49,11 +49,13 @@ public final class Translator extends Handle {
     }
     public Settings expertPrefetch(boolean on) { return put(TuskLibrary.OPT_EXPERT_PREFETCH, on ? 1 : 0); }
     public Settings expertDirectIo(boolean on) { return put(TuskLibrary.OPT_EXPERT_DIRECT_IO, on ? 1 : 0); }
-    /** "cpu" or "cuda". */
+    /** "cpu", "cuda" or "cuda:N" (GPU N, the CUDA runtime's ordinal). */
     public Settings device(String device) {
-      if (!device.equals("cpu") && !device.equals("cuda"))
-        throw new IllegalArgumentException("device: cpu or cuda, not " + device);
-      return put(TuskLibrary.OPT_DEVICE, device.equals("cpu") ? 0 : 1);
+      if (device.equals("cpu")) return put(TuskLibrary.OPT_DEVICE, 0);
+      if (device.equals("cuda")) return put(TuskLibrary.OPT_DEVICE, 1);
+      if (device.matches("cuda:[0-9]{1,4}"))
+        return put(TuskLibrary.OPT_DEVICE, 1).put(TuskLibrary.OPT_DEVICE_INDEX, Integer.parseInt(device.substring(5)));
+      throw new IllegalArgumentException("device: cpu, cuda or cuda:N, not " + device);
     }
   }
 

@@ -1,0 +1,152 @@
+#include "backends/cuda/cuda_context.h"
+
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+
+namespace tusk::backends::cuda {
+
+void check(cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return;
+  cudaGetLastError();  // clear a sticky-free error so the next call starts clean
+  const ErrorCode code = status == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal;
+  throw Error(code, std::string("CUDA: ") + what + ": " + cudaGetErrorString(status));
+}
+
+void check(cublasStatus_t status, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  const ErrorCode code = status == CUBLAS_STATUS_ALLOC_FAILED ? ErrorCode::OutOfMemory : ErrorCode::Internal;
+  throw Error(code, std::string("cuBLAS: ") + what + ": " + cublasGetStatusString(status));
+}
+
+namespace {
+constexpr size_t kStageInitial = 1 << 20;
+constexpr size_t kAlign = 256;
+size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+char* pinned_alloc(size_t bytes) {
+  void* p = nullptr;
+  check(cudaMallocHost(&p, bytes), "cudaMallocHost");
+  return static_cast<char*>(p);
+}
+
+char* device_alloc(size_t bytes) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, bytes), "cudaMalloc");
+  return static_cast<char*>(p);
+}
+}  // namespace
+
+Context::Context(int device) : device_(device) {
+  check(cudaSetDevice(device), "cudaSetDevice");
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cublasCreate(&cublas_), "cublasCreate");
+  check(cublasSetStream(cublas_, stream_), "cublasSetStream");
+  // fp32 products in fp32 (no TF32): the CPU engine is the reference.
+  check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  // Keep freed memory in the stream-ordered pool instead of returning it to the driver.
+  cudaMemPool_t pool;
+  check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+  uint64_t keep = UINT64_MAX;
+  check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
+  stage_capacity_ = kStageInitial;
+  stage_host_ = pinned_alloc(stage_capacity_);
+  stage_device_ = device_alloc(stage_capacity_);
+  reserve_host(kStageInitial);
+}
+
+Context::~Context() {
+  cudaSetDevice(device_);
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (void* p : scratch_)
+    if (p) cudaFree(p);
+  if (stage_device_) cudaFree(stage_device_);
+  if (stage_host_) cudaFreeHost(stage_host_);
+  if (back_host_) cudaFreeHost(back_host_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void Context::make_current() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
+
+void* Context::allocate(size_t bytes) {
+  void* p = nullptr;
+  check(cudaMallocAsync(&p, bytes == 0 ? kAlign : bytes, stream_), "cudaMallocAsync");
+  return p;
+}
+
+void Context::free_async(void* p) {
+  if (p == nullptr) return;
+  cudaSetDevice(device_);
+  cudaFreeAsync(p, stream_);
+}
+
+void Context::synchronize() {
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  stage_used_ = 0;  // every staged copy has landed
+}
+
+const void* Context::put(const void* host, size_t bytes) {
+  if (bytes == 0) return stage_device_;
+  const size_t need = round_up(bytes);
+  if (stage_used_ + need > stage_capacity_) {
+    synchronize();  // the arena's earlier copies and their readers are done
+    if (need > stage_capacity_) {
+      size_t capacity = stage_capacity_;
+      while (capacity < need) capacity *= 2;
+      check(cudaFreeHost(stage_host_), "cudaFreeHost");
+      stage_host_ = nullptr;
+      check(cudaFree(stage_device_), "cudaFree");
+      stage_device_ = nullptr;
+      stage_host_ = pinned_alloc(capacity);
+      stage_device_ = device_alloc(capacity);
+      stage_capacity_ = capacity;
+    }
+  }
+  char* h = stage_host_ + stage_used_;
+  char* d = stage_device_ + stage_used_;
+  std::memcpy(h, host, bytes);
+  check(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, stream_), "control upload");
+  stage_used_ += need;
+  return d;
+}
+
+void Context::reserve_host(size_t bytes) {
+  if (bytes <= back_capacity_) return;
+  size_t capacity = back_capacity_ == 0 ? kStageInitial : back_capacity_;
+  while (capacity < bytes) capacity *= 2;
+  if (back_host_) check(cudaFreeHost(back_host_), "cudaFreeHost");
+  back_host_ = nullptr;
+  back_host_ = pinned_alloc(capacity);
+  back_capacity_ = capacity;
+}
+
+const void* Context::read_back(const void* device, size_t bytes) {
+  reserve_host(bytes);
+  if (bytes > 0) check(cudaMemcpyAsync(back_host_, device, bytes, cudaMemcpyDeviceToHost, stream_), "read back");
+  synchronize();
+  return back_host_;
+}
+
+const float* Context::read_back_matrix(const float* device, int64_t rows, int64_t cols, int64_t ld) {
+  const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
+  reserve_host(row_bytes * static_cast<size_t>(rows));
+  if (rows > 0 && cols > 0)
+    check(cudaMemcpy2DAsync(back_host_, row_bytes, device, static_cast<size_t>(ld) * sizeof(float), row_bytes,
+                            static_cast<size_t>(rows), cudaMemcpyDeviceToHost, stream_),
+          "read back");
+  synchronize();
+  return reinterpret_cast<const float*>(back_host_);
+}
+
+void* Context::scratch(int slot, size_t bytes) {
+  if (bytes > scratch_bytes_[slot]) {
+    free_async(scratch_[slot]);
+    scratch_[slot] = allocate(round_up(bytes));
+    scratch_bytes_[slot] = round_up(bytes);
+  }
+  return scratch_[slot];
+}
+
+}  // namespace tusk::backends::cuda

@@ -1,0 +1,24 @@
+// Work every backend does on the host, on values the host reads back anyway: top-2 routing
+// (paging decides on the host, so the router's logits come back) and the merge of each row's
+// best tokens into beam candidates per sentence.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/backend.h"
+
+namespace tusk::backends::host {
+
+// Backend::route_top2's contract over host logits.
+void route_top2(MatrixView logits, ExpertRoute* routes);
+
+// Beam candidates from each row's own best entries: row r (of `rows`) offers row_counts[r]
+// pairs (row_values, row_columns)[r * row_k ...], best first. For each group (rows
+// [group_begin[g], group_begin[g + 1])), the min(k, offered) best base[row] + value, in
+// descending score, into out[g * k ...], their number into counts[g]. A group's best k are
+// among its rows' best k each, so row_k = min(k, cols) gives Backend::top_k's answer.
+void merge_row_top_k(const float* row_values, const int32_t* row_columns, const int32_t* row_counts,
+                     int row_k, const double* base, const int64_t* group_begin, int64_t groups, int k,
+                     BeamCandidate* out, int64_t* counts);
+
+}  // namespace tusk::backends::host

@@ -1,0 +1,78 @@
+// How the CUDA kernels read the stored weight layouts (model_format/layout/weight_layout.h),
+// as host/device functions: the kernels use them on the GPU and the host tests check them
+// against the layout library's own unpacking, so the two can never drift apart unseen.
+//
+// The kernels read a packed row as 32-bit words (coalesced across a warp):
+//   Int4  word w of a row: 64-column block w / 8, j = w % 8; nibble t holds column
+//         64 * (w / 8) + 8t + j, stored as q + 8.
+//   Int8  word w holds columns 4w .. 4w + 3, one signed byte each (little-endian).
+//   F16   IEEE half bits, one per column.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define TUSK_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define TUSK_HOST_DEVICE inline
+#endif
+
+namespace tusk::kernels::cuda {
+
+constexpr int kInt4ColsPerWord = 8;
+constexpr int kInt8ColsPerWord = 4;
+
+// Int4: the column nibble t of word w holds, and the q it stores.
+TUSK_HOST_DEVICE int64_t int4_word_column(int64_t w, int t) { return 64 * (w / 8) + 8 * t + (w % 8); }
+TUSK_HOST_DEVICE int int4_word_value(uint32_t word, int t) {
+  return static_cast<int>((word >> (4 * t)) & 15u) - 8;
+}
+// The word and nibble of Int4 column c (the inverse of int4_word_column).
+TUSK_HOST_DEVICE int64_t int4_column_word(int64_t c) { return 8 * (c / 64) + c % 8; }
+TUSK_HOST_DEVICE int int4_column_nibble(int64_t c) { return static_cast<int>((c % 64) / 8); }
+
+// Int8: byte lane l (0..3) of a word as a signed value.
+TUSK_HOST_DEVICE int int8_word_value(uint32_t word, int l) {
+  return static_cast<int>(static_cast<int8_t>(static_cast<uint8_t>(word >> (8 * l))));
+}
+
+// IEEE half bits to float, exact for every input (normals, subnormals, inf, NaN).
+TUSK_HOST_DEVICE float half_bits_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    exp = 113;
+    while ((mant & 0x400u) == 0) {
+      mant <<= 1;
+      --exp;
+    }
+    bits = sign | (exp << 23) | ((mant & 0x3FFu) << 13);
+  }
+  union {
+    uint32_t u;
+    float f;
+  } v{bits};
+  return v.f;
+}
+
+// The fp32 value of element (row, c) of a packed [n, k] matrix: what a kernel that reads one
+// element at a time (tiles of a GEMM, an embedding row) computes. layout: 0 Int8, 1 Int4,
+// 2 F16 (weight_layout::Layout's values).
+TUSK_HOST_DEVICE float packed_value(int layout, const void* data, const float* scales, int64_t k,
+                                    int64_t group, int64_t row, int64_t c) {
+  if (layout == 2) return half_bits_to_float(static_cast<const uint16_t*>(data)[row * k + c]);
+  const float scale = scales[row * (k / group) + c / group];
+  if (layout == 0) return static_cast<float>(static_cast<const int8_t*>(data)[row * k + c]) * scale;
+  const uint32_t* words = static_cast<const uint32_t*>(data) + row * (k / kInt4ColsPerWord);
+  return static_cast<float>(int4_word_value(words[int4_column_word(c)], int4_column_nibble(c))) * scale;
+}
+
+}  // namespace tusk::kernels::cuda
