@@ -59,6 +59,22 @@ struct ExpertRoute {
   float gate[2];
 };
 
+// A linear layer's weights as ops read them (prepared for the backend's device): fp32 or
+// packed [out, in], and an optional bias [out].
+struct LinearOperand {
+  const float* f32 = nullptr;  // [out, in] fp32, or
+  PackedMatrix packed;         // packed (when f32 is null)
+  int64_t out = 0, in = 0;
+  const float* bias = nullptr;
+};
+
+// One expert of a MoE layer and the rows it runs on: positions [begin, begin + count) of
+// expert_ffn's rows and slots.
+struct ExpertGroup {
+  LinearOperand fc1, fc2;  // fc1 [ffn, d] followed by ReLU, fc2 [d, ffn]
+  int64_t begin = 0, count = 0;
+};
+
 // A beam-search candidate: hypothesis row `row` extended by `token`.
 struct BeamCandidate {
   double score;     // the row's base score + logprob
@@ -154,6 +170,17 @@ class Backend {
   virtual void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) = 0;
   // out[rows[i]] = x[i] for x.rows rows (rows: host array, distinct).
   virtual void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) = 0;
+  // The experts of one MoE layer in one call (a GPU runs every expert's fc1 in one launch,
+  // then every fc2): for each group and each position p of it,
+  //   out[slots[p]] = fc2(relu(fc1(x[rows[p]]))).
+  // rows and slots are host arrays over all positions (slots distinct rows of out). Scratch:
+  // gathered [positions, d] and hidden [positions, >= every fc1.out], on this device. Groups
+  // run in the order given; each result is what gather_rows, two linears and scatter_rows
+  // would give.
+  virtual void expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const int64_t* rows,
+                          const int64_t* slots, MutableMatrixView gathered, MutableMatrixView hidden,
+                          MutableMatrixView out) = 0;
+
   // out[t] = routes[t].gate[0] * first[t] + routes[t].gate[1] * second[t].
   virtual void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
                             MutableMatrixView out) = 0;

@@ -136,6 +136,35 @@ void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) {
   require_row_indices(rows, x.rows, out.rows, "scatter_rows", "a row index is outside out");
 }
 
+int64_t expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const int64_t* rows, const int64_t* slots,
+                   MutableMatrixView gathered, MutableMatrixView hidden, MutableMatrixView out) {
+  const char* op = "expert_ffn";
+  require_view(x, op, "x");
+  require_view(gathered, op, "gathered");
+  require_view(hidden, op, "hidden");
+  require_view(out, op, "out");
+  require(count >= 0 && (groups != nullptr || count == 0), op, "groups are null");
+  require(out.cols == x.cols && gathered.cols == x.cols, op, "x, gathered and out differ in columns");
+  int64_t positions = 0;
+  for (int64_t g = 0; g < count; ++g) {
+    const ExpertGroup& e = groups[g];
+    require(e.begin == positions && e.count >= 0, op, "groups must cover positions 0.. in order");
+    positions += e.count;
+    for (const LinearOperand* l : {&e.fc1, &e.fc2}) {
+      require(l->f32 != nullptr || l->packed.data != nullptr, op, "an expert has no weights");
+      require(l->f32 != nullptr || (l->packed.n == l->out && l->packed.k == l->in), op,
+              "an expert's packed weights differ from its shape");
+    }
+    require(e.fc1.in == x.cols && e.fc2.out == x.cols && e.fc2.in == e.fc1.out, op,
+            "an expert must be fc1 [ffn, d] and fc2 [d, ffn]");
+    require(e.fc1.out <= hidden.cols, op, "hidden is narrower than an expert's ffn");
+  }
+  require(gathered.rows >= positions && hidden.rows >= positions, op, "the scratch has fewer rows than positions");
+  require_row_indices(rows, positions, x.rows, op, "a row index is outside x");
+  require_row_indices(slots, positions, out.rows, op, "a slot is outside out");
+  return positions;
+}
+
 void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
                   MutableMatrixView out) {
   require_view(first, "combine_top2", "first");

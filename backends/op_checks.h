@@ -25,6 +25,9 @@ void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* posit
 void route_top2(MatrixView logits, const ExpertRoute* routes);
 void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out);
 void scatter_rows(MatrixView x, const int64_t* rows, MutableMatrixView out);
+// Returns the number of positions (the groups' total).
+int64_t expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const int64_t* rows, const int64_t* slots,
+                   MutableMatrixView gathered, MutableMatrixView hidden, MutableMatrixView out);
 void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
                   MutableMatrixView out);
 void fill_column(MutableMatrixView x, int64_t column);

@@ -39,6 +39,9 @@ class DeviceExpertTier final : public ExpertSource {
   // translator's tier is used by its own thread). Throws InvalidArgument when one expert's
   // prepared bytes exceed the budget.
   PinnedExpert acquire(format::Stack stack, int layer, int expert) override;
+  // Without a device budget, the host's limit; with one, one at a time (prepared sizes are
+  // learnt only on load).
+  int max_pinned() const override { return budget_ == 0 ? host_.max_pinned() : 1; }
   bool wants_hints() const override { return host_.wants_hints(); }
   void hint(format::Stack stack, int layer, const std::vector<int>& experts,
             ExpertHint kind) override {

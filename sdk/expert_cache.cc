@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <string>
 
 #include "common/error.h"
@@ -26,11 +27,16 @@ void FileExpertLoader::load(const ExpertKey& key, LoadedExpert& into) const {
 
 CachedExpertSource::CachedExpertSource(std::shared_ptr<const ExpertLoader> loader,
                                        uint64_t budget_bytes, std::unique_ptr<EvictionPolicy> policy,
-                                       bool prefetch, bool keep)
-    : loader_(std::move(loader)), budget_(budget_bytes), prefetch_(prefetch && keep), keep_(keep),
-      policy_(std::move(policy)) {
+                                       bool prefetch, bool keep, uint64_t largest_expert_bytes)
+    : loader_(std::move(loader)), budget_(budget_bytes), largest_(largest_expert_bytes),
+      prefetch_(prefetch && keep), keep_(keep), policy_(std::move(policy)) {
   if (!loader_ || !policy_) throw Error(ErrorCode::Internal, "expert cache: no loader or no policy");
   if (prefetch_) worker_ = std::thread([this] { prefetch_loop(); });
+}
+
+int CachedExpertSource::max_pinned() const {
+  if (largest_ == 0 || budget_ < largest_) return 1;
+  return static_cast<int>(std::min<uint64_t>(budget_ / largest_, std::numeric_limits<int>::max()));
 }
 
 CachedExpertSource::~CachedExpertSource() {

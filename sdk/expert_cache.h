@@ -4,9 +4,10 @@
 // (DESIGN.md, "Threads"); the bytes counted are decoded expert bytes
 // (ModelFile::expert_raw_bytes), the memory an expert costs once loaded.
 //
-// Why a budget of one largest expert always works: MoeLayer::forward acquires one expert at a
-// time and releases it before acquiring the next, and encoder and decoder run one after the
-// other on the translator's thread, so at most one expert is pinned when a miss needs room.
+// Why a budget of one largest expert always works: MoeLayer::forward pins at most
+// max_pinned() experts at once (budget / largest expert, at least 1) and releases them before
+// pinning more, and encoder and decoder run one after the other on the translator's thread,
+// so when a miss needs room the pinned experts and the new one fit the budget together.
 // The prefetcher never waits for room: it loads only what fits after evicting experts nobody
 // is about to use, and skips the rest. A miss may evict anything unpinned and, if the budget
 // is held by loads in flight, waits for them to finish and then evicts them.
@@ -87,8 +88,11 @@ class CachedExpertSource final : public ExpertSource {
   // prefetch starts the background thread that acts on hints; without it hints are ignored.
   // keep = false drops each expert as soon as its last pin goes (no reuse at all): naive
   // on-demand loading, the baseline the benchmarks compare paging with.
+  // largest_expert_bytes: the largest expert the loader holds, so that max_pinned() can allow
+  // budget / largest pins at once (0, unknown: one at a time).
   CachedExpertSource(std::shared_ptr<const ExpertLoader> loader, uint64_t budget_bytes,
-                     std::unique_ptr<EvictionPolicy> policy, bool prefetch = false, bool keep = true);
+                     std::unique_ptr<EvictionPolicy> policy, bool prefetch = false, bool keep = true,
+                     uint64_t largest_expert_bytes = 0);
   ~CachedExpertSource() override;
 
   // Thread-safe. Loads outside the cache's lock; concurrent acquires of one expert share one
@@ -96,6 +100,8 @@ class CachedExpertSource final : public ExpertSource {
   // header comment: cannot happen for MoeLayer), and whatever the loader throws.
   PinnedExpert acquire(format::Stack stack, int layer, int expert) override;
 
+  // With n pinned largest experts and n + 1 fitting the budget, a miss always finds room.
+  int max_pinned() const override;
   bool wants_hints() const override { return prefetch_; }
   void hint(format::Stack stack, int layer, const std::vector<int>& experts, ExpertHint kind) override;
 
@@ -140,6 +146,7 @@ class CachedExpertSource final : public ExpertSource {
 
   const std::shared_ptr<const ExpertLoader> loader_;
   const uint64_t budget_;
+  const uint64_t largest_;  // the largest expert (0: unknown)
   const bool prefetch_;
   const bool keep_;
   mutable std::mutex mutex_;

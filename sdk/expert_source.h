@@ -6,6 +6,7 @@
 // bounded by a byte budget (CachedExpertSource, sdk/expert_cache.h, one per translator).
 #pragma once
 
+#include <limits>
 #include <map>
 #include <memory>
 #include <vector>
@@ -75,6 +76,10 @@ class ExpertSource {
   // Thread-safe.
   virtual PinnedExpert acquire(format::Stack stack, int layer, int expert) = 0;
 
+  // How many experts may be pinned at once without a miss running out of room (at least 1):
+  // the MoE layer runs at most this many per backend call.
+  virtual int max_pinned() const = 0;
+
   // Sources that load ahead of need take hints; a hint never changes what acquire returns.
   // Callers skip the work of predicting when wants_hints() is false.
   virtual bool wants_hints() const { return false; }
@@ -93,6 +98,7 @@ class ResidentExpertSource final : public ExpertSource {
  public:
   explicit ResidentExpertSource(const format::ModelFile& file);
   PinnedExpert acquire(format::Stack stack, int layer, int expert) override;
+  int max_pinned() const override { return std::numeric_limits<int>::max(); }  // all resident
 
  protected:
   void release(void*, backends::FencePtr) override {}  // nothing is ever evicted

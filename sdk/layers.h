@@ -62,6 +62,10 @@ inline void linear(Backend& b, const LinearWeights& w, MatrixView x, MutableMatr
   matmul(b, w.weight, w.bias, x, y, act);
 }
 
+inline backends::LinearOperand operand(const LinearWeights& w) {
+  return {w.weight.f32, w.weight.packed, w.out, w.in, w.bias};
+}
+
 inline void layer_norm(Backend& b, const LayerNormWeights& w, float eps, MatrixView x,
                        MutableMatrixView y) {
   b.layer_norm(x, w.gamma, w.beta, eps, y);

@@ -67,20 +67,37 @@ void MoeLayer::forward(Backend& backend, ExpertSource& experts, format::Stack st
     if (next.layer >= 0) experts.hint(stack, next.layer, predict(backend, next, x), ExpertHint::Soon);
   }
 
-  auto slots = slots_.shape(2 * T, d);
+  // Positions: the used experts' tokens, expert after expert; the backend runs a chunk of
+  // experts per call (all of them unless the source can pin fewer at once).
+  position_rows_.clear();
+  position_slots_.clear();
   for (int e : used_) {
-    const int64_t n = static_cast<int64_t>(group_tokens_[e].size());
-    auto in = gathered_.shape(n, d);
-    backend.gather_rows(x, group_tokens_[e].data(), in);
-
-    PinnedExpert expert = experts.acquire(stack, layer, e);
-    auto h = hidden_.shape(n, expert->fc1.out);
-    linear(backend, expert->fc1, as_const(in), h, backends::Activation::Relu);
-    auto y = expert_out_.shape(n, d);
-    linear(backend, expert->fc2, as_const(h), y);
-    expert.release_after(backend.fence());  // its bytes stay until the backend is done with them
-
-    backend.scatter_rows(as_const(y), group_slots_[e].data(), slots);
+    position_rows_.insert(position_rows_.end(), group_tokens_[e].begin(), group_tokens_[e].end());
+    position_slots_.insert(position_slots_.end(), group_slots_[e].begin(), group_slots_[e].end());
+  }
+  auto slots = slots_.shape(2 * T, d);
+  const size_t per_call = static_cast<size_t>(std::max(1, experts.max_pinned()));
+  int64_t offset = 0;
+  for (size_t first = 0; first < used_.size(); first += per_call) {
+    const size_t last = std::min(used_.size(), first + per_call);
+    groups_.clear();
+    int64_t positions = 0, ffn = 0;
+    for (size_t i = first; i < last; ++i) {
+      pins_.push_back(experts.acquire(stack, layer, used_[i]));
+      const ExpertFfn& expert = *pins_.back();
+      const int64_t count = static_cast<int64_t>(group_tokens_[used_[i]].size());
+      groups_.push_back({operand(expert.fc1), operand(expert.fc2), positions, count});
+      positions += count;
+      ffn = std::max(ffn, expert.fc1.out);
+    }
+    auto gathered = gathered_.shape(positions, d);
+    auto hidden = hidden_.shape(positions, ffn);
+    backend.expert_ffn(x, groups_.data(), static_cast<int64_t>(groups_.size()), position_rows_.data() + offset,
+                       position_slots_.data() + offset, gathered, hidden, slots);
+    const backends::FencePtr done = backend.fence();  // their bytes stay until the backend is done
+    for (PinnedExpert& pin : pins_) pin.release_after(done);
+    pins_.clear();
+    offset += positions;
   }
   backend.combine_top2(slots_.rows(0, T), slots_.rows(T, T), routes_.data(), out);
 }

@@ -43,7 +43,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
   const bool keep = eviction != TranslatorOptions::Eviction::None;
   return std::make_unique<CachedExpertSource>(std::make_shared<FileExpertLoader>(model.shared_file(), direct_io),
                                               static_cast<uint64_t>(budget), std::move(policy),
-                                              prefetch && keep, keep);
+                                              prefetch && keep, keep, largest);
 }
 
 }  // namespace

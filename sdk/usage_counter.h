@@ -22,6 +22,7 @@ class UsageCounter final : public ExpertSource {
     }
     return inner_.acquire(stack, layer, expert);  // the pin releases through inner_
   }
+  int max_pinned() const override { return inner_.max_pinned(); }
   bool wants_hints() const override { return inner_.wants_hints(); }
   void hint(format::Stack stack, int layer, const std::vector<int>& experts, ExpertHint kind) override {
     inner_.hint(stack, layer, experts, kind);

@@ -119,6 +119,23 @@ class CpuBackend final : public Backend {
     cpu::scatter_rows(x, rows, out);
   }
 
+  // One expert after another: gather its rows, fc1 with ReLU, fc2 (into the gathered rows,
+  // which fc1 has finished reading), scatter to the slots.
+  void expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const int64_t* rows, const int64_t* slots,
+                  MutableMatrixView gathered, MutableMatrixView hidden, MutableMatrixView out) override {
+    checks::expert_ffn(x, groups, count, rows, slots, gathered, hidden, out);
+    for (int64_t g = 0; g < count; ++g) {
+      const ExpertGroup& e = groups[g];
+      if (e.count == 0) continue;
+      const MutableMatrixView in{gathered.data + e.begin * gathered.ld, e.count, x.cols, gathered.ld};
+      const MutableMatrixView h{hidden.data + e.begin * hidden.ld, e.count, e.fc1.out, hidden.ld};
+      cpu::gather_rows(x, rows + e.begin, in);
+      run_linear(e.fc1, {in.data, in.rows, in.cols, in.ld}, Activation::Relu, h);
+      run_linear(e.fc2, {h.data, h.rows, h.cols, h.ld}, Activation::None, in);
+      cpu::scatter_rows({in.data, in.rows, in.cols, in.ld}, slots + e.begin, out);
+    }
+  }
+
   void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
                     MutableMatrixView out) override {
     checks::combine_top2(first, second, routes, out);
@@ -179,6 +196,13 @@ class CpuBackend final : public Backend {
   int threads() const override { return threads_; }
 
  private:
+  void run_linear(const LinearOperand& w, MatrixView x, Activation act, MutableMatrixView y) {
+    if (w.f32 != nullptr)
+      linear(x, w.f32, w.out, w.bias, act, y);
+    else
+      linear(x, w.packed, w.bias, act, y);
+  }
+
   static void fill_bias(const float* bias, Activation act, MutableMatrixView y) {
     for (int64_t r = 0; r < y.rows; ++r) {
       float* yr = y.data + r * y.ld;

@@ -14,13 +14,21 @@
 #include "backends/host_ops.h"
 #include "backends/op_checks.h"
 #include "common/error.h"
+#include "kernels/cuda/packed_math.h"
 #include "kernels/cuda/quantized_linear.h"
 
 namespace tusk::backends::cuda {
 namespace {
 
-kernels::cuda::PackedWeightsView packed_view(const PackedMatrix& m) {
+namespace kc = kernels::cuda;
+
+kc::WeightsView packed_view(const PackedMatrix& m) {
   return {static_cast<int>(m.layout), m.data, m.scales, m.n, m.k, m.group};
+}
+
+kc::WeightsView weights_view(const LinearOperand& l) {
+  if (l.f32 != nullptr) return {kc::kLayoutF32, l.f32, nullptr, l.out, l.in, l.in};
+  return packed_view(l.packed);
 }
 
 void launched(const char* op) { check(cudaGetLastError(), op); }
@@ -136,8 +144,8 @@ class CudaBackend final : public Backend {
     checks::linear(x, w, y);
     if (x.rows == 0 || w.n == 0) return;
     context_->make_current();
-    kernels::cuda::packed_linear(context_->stream(), packed_view(w), x.data, x.rows, x.ld, bias,
-                                 act == Activation::Relu, y.data, y.ld);
+    kc::linear(context_->stream(), packed_view(w), x.data, x.rows, x.ld, bias, act == Activation::Relu, y.data,
+               y.ld);
     launched("linear");
   }
 
@@ -170,7 +178,7 @@ class CudaBackend final : public Backend {
   void dequantize_row(const PackedMatrix& w, int64_t row, float* out) override {
     checks::dequantize_row(w, row, out);
     context_->make_current();
-    kernels::cuda::dequantize_row(context_->stream(), packed_view(w), row, out);
+    kc::dequantize_row(context_->stream(), packed_view(w), row, out);
     launched("dequantize_row");
   }
 
@@ -222,6 +230,29 @@ class CudaBackend final : public Backend {
     context_->make_current();
     cuda::scatter_rows(context_->stream(), x, context_->put_array(rows, x.rows), out);
     launched("scatter_rows");
+  }
+
+  // Every expert's fc1 in one launch (rows read through `rows`, ReLU into hidden), then every
+  // fc2 (written through `slots`): the grouped kernels of kernels/cuda.
+  void expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const int64_t* rows, const int64_t* slots,
+                  MutableMatrixView gathered, MutableMatrixView hidden, MutableMatrixView out) override {
+    const int64_t positions = checks::expert_ffn(x, groups, count, rows, slots, gathered, hidden, out);
+    if (positions == 0) return;
+    context_->make_current();
+    fc1_.resize(static_cast<size_t>(count));
+    fc2_.resize(static_cast<size_t>(count));
+    for (int64_t g = 0; g < count; ++g) {
+      const ExpertGroup& e = groups[g];
+      fc1_[g] = {weights_view(e.fc1), e.fc1.bias, e.begin, e.count};
+      fc2_[g] = {weights_view(e.fc2), e.fc2.bias, e.begin, e.count};
+    }
+    const int64_t* d_rows = context_->put_array(rows, positions);
+    const int64_t* d_slots = context_->put_array(slots, positions);
+    kc::grouped_linear(context_->stream(), context_->put_array(fc1_.data(), count), fc1_.data(), count,
+                       {d_rows, nullptr}, x.data, x.ld, /*relu=*/true, hidden.data, hidden.ld);
+    kc::grouped_linear(context_->stream(), context_->put_array(fc2_.data(), count), fc2_.data(), count,
+                       {nullptr, d_slots}, hidden.data, hidden.ld, /*relu=*/false, out.data, out.ld);
+    launched("expert_ffn");
   }
 
   void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
@@ -320,6 +351,7 @@ class CudaBackend final : public Backend {
   int threads_;
   std::vector<KeyRange> ranges_;  // cached attention's, reused
   std::vector<float> gates_;      // combine_top2's, reused
+  std::vector<kc::LinearGroup> fc1_, fc2_;  // expert_ffn's, reused
 };
 
 }  // namespace

@@ -40,7 +40,7 @@ size_t attention_shared_bytes(int64_t head_dim, int64_t max_count);
 size_t attention_shared_limit();
 
 // table: fp32 (f32 != null) or packed; ids and positions: device arrays of out.rows.
-void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::PackedWeightsView& packed,
+void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::WeightsView& packed,
            const int32_t* ids, const int32_t* positions, MutableMatrixView out);
 
 void gather_rows(cudaStream_t stream, MatrixView x, const int64_t* rows, MutableMatrixView out);

@@ -57,7 +57,7 @@ __global__ void fill_column_kernel(MutableMatrixView x, int64_t column, float va
     x.data[r * x.ld + column] = value;
 }
 
-__global__ void embed_kernel(const float* f32, kernels::cuda::PackedWeightsView packed, float scale,
+__global__ void embed_kernel(const float* f32, kernels::cuda::WeightsView packed, float scale,
                              const float* positions, const int32_t* ids, const int32_t* pos,
                              MutableMatrixView out) {
   TUSK_FOR_ROWS_COLS(out.rows, out.cols) {
@@ -121,7 +121,7 @@ void fill_column(cudaStream_t stream, MutableMatrixView x, int64_t column, float
   fill_column_kernel<<<static_cast<unsigned>(blocks > 1024 ? 1024 : blocks), kThreads, 0, stream>>>(x, column, value);
 }
 
-void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::PackedWeightsView& packed,
+void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::WeightsView& packed,
            const int32_t* ids, const int32_t* positions, MutableMatrixView out) {
   if (out.rows == 0 || out.cols == 0) return;
   embed_kernel<<<grid_for(out.rows, out.cols), kThreads, 0, stream>>>(table.f32, packed, table.scale, table.positions,

@@ -63,14 +63,17 @@ TUSK_HOST_DEVICE float half_bits_to_float(uint16_t h) {
   return v.f;
 }
 
-// The fp32 value of element (row, c) of a packed [n, k] matrix: what a kernel that reads one
-// element at a time (tiles of a GEMM, an embedding row) computes. layout: 0 Int8, 1 Int4,
-// 2 F16 (weight_layout::Layout's values).
+// Weight arrangements the kernels take: weight_layout::Layout's values, and plain fp32.
+constexpr int kLayoutInt8 = 0, kLayoutInt4 = 1, kLayoutF16 = 2, kLayoutF32 = 3;
+
+// The fp32 value of element (row, c) of a [n, k] weight matrix: what a kernel that reads one
+// element at a time (tiles of a GEMM, an embedding row) computes.
 TUSK_HOST_DEVICE float packed_value(int layout, const void* data, const float* scales, int64_t k,
                                     int64_t group, int64_t row, int64_t c) {
-  if (layout == 2) return half_bits_to_float(static_cast<const uint16_t*>(data)[row * k + c]);
+  if (layout == kLayoutF32) return static_cast<const float*>(data)[row * k + c];
+  if (layout == kLayoutF16) return half_bits_to_float(static_cast<const uint16_t*>(data)[row * k + c]);
   const float scale = scales[row * (k / group) + c / group];
-  if (layout == 0) return static_cast<float>(static_cast<const int8_t*>(data)[row * k + c]) * scale;
+  if (layout == kLayoutInt8) return static_cast<float>(static_cast<const int8_t*>(data)[row * k + c]) * scale;
   const uint32_t* words = static_cast<const uint32_t*>(data) + row * (k / kInt4ColsPerWord);
   return static_cast<float>(int4_word_value(words[int4_column_word(c)], int4_column_nibble(c))) * scale;
 }

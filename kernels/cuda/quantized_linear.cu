@@ -13,35 +13,59 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// Where a block finds its group: one group passed by value (a plain linear), or a device
+// array indexed by blockIdx.z (a grouped call).
+struct OneGroup {
+  LinearGroup group;
+  __device__ const LinearGroup& get() const { return group; }
+};
+struct GroupArray {
+  const LinearGroup* groups;
+  __device__ const LinearGroup& get() const { return groups[blockIdx.z]; }
+};
+
+__device__ __forceinline__ int64_t map_row(const int64_t* map, int64_t p) { return map ? map[p] : p; }
+
+__device__ __forceinline__ void store(float* y, int64_t ldy, const int64_t* out_map, int64_t p, int64_t col,
+                                      float v, const float* bias, bool relu) {
+  v += bias ? bias[col] : 0.0f;
+  y[map_row(out_map, p) * ldy + col] = relu ? fmaxf(v, 0.0f) : v;
+}
+
 // One warp per output column: its lanes walk the weight row in 32-bit words (a warp reads
-// 128 contiguous bytes at a time), dequantize in registers and keep one sum per row of x.
-template <int kLayout, int kRows>
-__global__ void gemv_kernel(PackedWeightsView w, const float* __restrict__ x, int64_t m, int64_t ldx,
-                            const float* __restrict__ bias, bool relu, float* __restrict__ y, int64_t ldy) {
+// 128 contiguous bytes at a time), dequantize in registers and keep one sum per row.
+template <int kLayout, int kRows, class Groups>
+__global__ void gemv_kernel(Groups groups, RowMaps maps, const float* __restrict__ x, int64_t ldx, bool relu,
+                            float* __restrict__ y, int64_t ldy) {
+  const LinearGroup& g = groups.get();
+  const WeightsView& w = g.w;
   const int lane = threadIdx.x % kWarp;
   const int64_t col = static_cast<int64_t>(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp;
-  if (col >= w.n) return;
+  if (col >= w.n || g.rows == 0) return;
+  const int64_t m = g.rows;
+  const float* xr[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) xr[r] = r < m ? x + map_row(maps.in, g.begin + r) * ldx : x;
   float acc[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
   const int64_t k = w.k;
-  if (kLayout == 2) {  // F16: any k, one column per lane step
-    const uint16_t* row = static_cast<const uint16_t*>(w.data) + col * k;
+  if (kLayout == kLayoutF16 || kLayout == kLayoutF32) {  // any k, one column per lane step
     for (int64_t c = lane; c < k; c += kWarp) {
-      const float v = half_bits_to_float(row[c]);
+      const float v = kLayout == kLayoutF32 ? static_cast<const float*>(w.data)[col * k + c]
+                                            : half_bits_to_float(static_cast<const uint16_t*>(w.data)[col * k + c]);
 #pragma unroll
       for (int r = 0; r < kRows; ++r)
-        if (r < m) acc[r] += v * x[r * ldx + c];
+        if (r < m) acc[r] += v * xr[r][c];
     }
   } else {
-    const int cols_per_word = kLayout == 1 ? kInt4ColsPerWord : kInt8ColsPerWord;
-    const int64_t words = k / cols_per_word;
+    const int64_t words = k / (kLayout == kLayoutInt4 ? kInt4ColsPerWord : kInt8ColsPerWord);
     const uint32_t* row = static_cast<const uint32_t*>(w.data) + col * words;
     const float* scales = w.scales + col * (k / w.group);
     for (int64_t wi = lane; wi < words; wi += kWarp) {
       const uint32_t word = row[wi];
-      if (kLayout == 1) {
-        const int64_t c0 = int4_word_column(wi, 0);  // the word's columns share a group
+      if (kLayout == kLayoutInt4) {
+        const int64_t c0 = int4_word_column(wi, 0);  // the word's 8 columns share a group
         const float s = scales[c0 / w.group];
         float q[8];
 #pragma unroll
@@ -49,10 +73,9 @@ __global__ void gemv_kernel(PackedWeightsView w, const float* __restrict__ x, in
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
           if (r >= m) break;
-          const float* xr = x + r * ldx + c0;
           float sum = 0.0f;
 #pragma unroll
-          for (int t = 0; t < 8; ++t) sum += q[t] * xr[8 * t];
+          for (int t = 0; t < 8; ++t) sum += q[t] * xr[r][c0 + 8 * t];
           acc[r] += sum;
         }
       } else {
@@ -64,8 +87,8 @@ __global__ void gemv_kernel(PackedWeightsView w, const float* __restrict__ x, in
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
           if (r >= m) break;
-          const float* xr = x + r * ldx + c0;
-          acc[r] += q[0] * xr[0] + q[1] * xr[1] + q[2] * xr[2] + q[3] * xr[3];
+          const float* xc = xr[r] + c0;
+          acc[r] += q[0] * xc[0] + q[1] * xc[1] + q[2] * xc[2] + q[3] * xc[3];
         }
       }
     }
@@ -73,31 +96,33 @@ __global__ void gemv_kernel(PackedWeightsView w, const float* __restrict__ x, in
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     const float total = warp_sum(acc[r]);
-    if (lane == 0 && r < m) {
-      float v = total + (bias ? bias[col] : 0.0f);
-      y[r * ldy + col] = relu ? fmaxf(v, 0.0f) : v;
-    }
+    if (lane == 0 && r < m) store(y, ldy, maps.out, g.begin + r, col, total, g.bias, relu);
   }
 }
 
-// Tiled GEMM: a 64x64 tile of y per block, 256 threads with 4x4 outputs each; x and the
-// dequantized weights pass through shared memory 32 columns of k at a time.
+// Tiled GEMM: a 64x64 tile of y per block (blockIdx.y: which 64 rows of the group), 256
+// threads with 4x4 outputs each; x and the dequantized weights pass through shared memory 32
+// columns of k at a time.
 constexpr int kTileM = 64, kTileN = 64, kTileK = 32, kGemmThreads = 256;
 
-__global__ void gemm_kernel(PackedWeightsView w, const float* __restrict__ x, int64_t m, int64_t ldx,
-                            const float* __restrict__ bias, bool relu, float* __restrict__ y, int64_t ldy) {
+template <class Groups>
+__global__ void gemm_kernel(Groups groups, RowMaps maps, const float* __restrict__ x, int64_t ldx, bool relu,
+                            float* __restrict__ y, int64_t ldy) {
   __shared__ float xs[kTileK][kTileM + 1];
   __shared__ float ws[kTileK][kTileN + 1];
-  const int tid = threadIdx.x;
-  const int tx = tid % 16, ty = tid / 16;
+  const LinearGroup& g = groups.get();
+  const WeightsView& w = g.w;
   const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kTileM;
   const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kTileN;
+  if (row0 >= g.rows || col0 >= w.n) return;  // the whole block: no barrier is skipped by some
+  const int tid = threadIdx.x;
+  const int tx = tid % 16, ty = tid / 16;
   float acc[4][4] = {};
   for (int64_t k0 = 0; k0 < w.k; k0 += kTileK) {
     for (int e = tid; e < kTileM * kTileK; e += kGemmThreads) {
       const int i = e / kTileK, kk = e % kTileK;
       const int64_t r = row0 + i, c = k0 + kk;
-      xs[kk][i] = r < m && c < w.k ? x[r * ldx + c] : 0.0f;
+      xs[kk][i] = r < g.rows && c < w.k ? x[map_row(maps.in, g.begin + r) * ldx + c] : 0.0f;
       const int64_t n = col0 + i;
       ws[kk][i] = n < w.n && c < w.k ? packed_value(w.layout, w.data, w.scales, w.k, w.group, n, c) : 0.0f;
     }
@@ -119,31 +144,48 @@ __global__ void gemm_kernel(PackedWeightsView w, const float* __restrict__ x, in
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t r = row0 + ty + 16 * i;
-    if (r >= m) continue;
+    if (r >= g.rows) continue;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int64_t n = col0 + tx + 16 * j;
-      if (n >= w.n) continue;
-      const float v = acc[i][j] + (bias ? bias[n] : 0.0f);
-      y[r * ldy + n] = relu ? fmaxf(v, 0.0f) : v;
+      if (n < w.n) store(y, ldy, maps.out, g.begin + r, n, acc[i][j], g.bias, relu);
     }
   }
 }
 
-template <int kLayout>
-void launch_gemv(cudaStream_t stream, const PackedWeightsView& w, const float* x, int64_t m,
-                 int64_t ldx, const float* bias, bool relu, float* y, int64_t ldy) {
-  const dim3 grid(static_cast<unsigned>((w.n + kGemvWarps - 1) / kGemvWarps));
+template <int kLayout, class Groups>
+void launch_gemv(cudaStream_t stream, dim3 grid, int64_t max_rows, Groups groups, RowMaps maps, const float* x,
+                 int64_t ldx, bool relu, float* y, int64_t ldy) {
   const dim3 block(kGemvWarps * kWarp);
-  if (m <= 1)
-    gemv_kernel<kLayout, 1><<<grid, block, 0, stream>>>(w, x, m, ldx, bias, relu, y, ldy);
-  else if (m <= 4)
-    gemv_kernel<kLayout, 4><<<grid, block, 0, stream>>>(w, x, m, ldx, bias, relu, y, ldy);
+  if (max_rows <= 1)
+    gemv_kernel<kLayout, 1><<<grid, block, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
+  else if (max_rows <= 4)
+    gemv_kernel<kLayout, 4><<<grid, block, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
   else
-    gemv_kernel<kLayout, kGemvMaxRows><<<grid, block, 0, stream>>>(w, x, m, ldx, bias, relu, y, ldy);
+    gemv_kernel<kLayout, kGemvMaxRows><<<grid, block, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
 }
 
-__global__ void dequantize_row_kernel(PackedWeightsView w, int64_t row, float* out) {
+// One launch over `count` groups whose largest has max_rows rows and max_n columns. The GEMV
+// kernel is built per layout, so a grouped call with mixed layouts takes the GEMM kernel.
+template <class Groups>
+void launch(cudaStream_t stream, Groups groups, int64_t count, int layout, int64_t max_rows, int64_t max_n,
+            RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy) {
+  if (count == 0 || max_rows == 0 || max_n == 0) return;
+  if (max_rows <= kGemvMaxRows && layout >= 0) {
+    const dim3 grid(static_cast<unsigned>((max_n + kGemvWarps - 1) / kGemvWarps), 1, static_cast<unsigned>(count));
+    switch (layout) {
+      case kLayoutInt8: return launch_gemv<kLayoutInt8>(stream, grid, max_rows, groups, maps, x, ldx, relu, y, ldy);
+      case kLayoutInt4: return launch_gemv<kLayoutInt4>(stream, grid, max_rows, groups, maps, x, ldx, relu, y, ldy);
+      case kLayoutF16: return launch_gemv<kLayoutF16>(stream, grid, max_rows, groups, maps, x, ldx, relu, y, ldy);
+      default: return launch_gemv<kLayoutF32>(stream, grid, max_rows, groups, maps, x, ldx, relu, y, ldy);
+    }
+  }
+  const dim3 grid(static_cast<unsigned>((max_n + kTileN - 1) / kTileN),
+                  static_cast<unsigned>((max_rows + kTileM - 1) / kTileM), static_cast<unsigned>(count));
+  gemm_kernel<<<grid, kGemmThreads, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
+}
+
+__global__ void dequantize_row_kernel(WeightsView w, int64_t row, float* out) {
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < w.k;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x)
     out[c] = packed_value(w.layout, w.data, w.scales, w.k, w.group, row, c);
@@ -151,22 +193,24 @@ __global__ void dequantize_row_kernel(PackedWeightsView w, int64_t row, float* o
 
 }  // namespace
 
-void packed_linear(cudaStream_t stream, const PackedWeightsView& w, const float* x, int64_t m,
-                   int64_t ldx, const float* bias, bool relu, float* y, int64_t ldy) {
-  if (m <= 0 || w.n <= 0) return;
-  if (m <= kGemvMaxRows) {
-    switch (w.layout) {
-      case 0: return launch_gemv<0>(stream, w, x, m, ldx, bias, relu, y, ldy);
-      case 1: return launch_gemv<1>(stream, w, x, m, ldx, bias, relu, y, ldy);
-      default: return launch_gemv<2>(stream, w, x, m, ldx, bias, relu, y, ldy);
-    }
-  }
-  const dim3 grid(static_cast<unsigned>((w.n + kTileN - 1) / kTileN),
-                  static_cast<unsigned>((m + kTileM - 1) / kTileM));
-  gemm_kernel<<<grid, kGemmThreads, 0, stream>>>(w, x, m, ldx, bias, relu, y, ldy);
+void linear(cudaStream_t stream, const WeightsView& w, const float* x, int64_t m, int64_t ldx, const float* bias,
+            bool relu, float* y, int64_t ldy) {
+  launch(stream, OneGroup{{w, bias, 0, m}}, 1, w.layout, m, w.n, RowMaps{nullptr, nullptr}, x, ldx, relu, y, ldy);
 }
 
-void dequantize_row(cudaStream_t stream, const PackedWeightsView& w, int64_t row, float* out) {
+void grouped_linear(cudaStream_t stream, const LinearGroup* groups, const LinearGroup* host_groups, int64_t count,
+                    RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy) {
+  int64_t max_rows = 0, max_n = 0;
+  int layout = count > 0 ? host_groups[0].w.layout : -1;
+  for (int64_t g = 0; g < count; ++g) {
+    max_rows = host_groups[g].rows > max_rows ? host_groups[g].rows : max_rows;
+    max_n = host_groups[g].w.n > max_n ? host_groups[g].w.n : max_n;
+    if (host_groups[g].w.layout != layout) layout = -1;
+  }
+  launch(stream, GroupArray{groups}, count, layout, max_rows, max_n, maps, x, ldx, relu, y, ldy);
+}
+
+void dequantize_row(cudaStream_t stream, const WeightsView& w, int64_t row, float* out) {
   const unsigned blocks = static_cast<unsigned>((w.k + 255) / 256);
   dequantize_row_kernel<<<blocks, 256, 0, stream>>>(w, row, out);
 }

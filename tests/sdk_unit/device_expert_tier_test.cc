@@ -107,6 +107,8 @@ class FakeHostSource final : public ExpertSource {
     return PinnedExpert(this, &slot->ffn, slot.get());
   }
 
+  int max_pinned() const override { return 1000; }
+
   int acquires(const ExpertKey& k) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = acquires_.find(k);
@@ -260,6 +262,11 @@ class TestBackend final : public Backend {
   }
   void scatter_rows(bk::MatrixView x, const int64_t* rows, bk::MutableMatrixView out) override {
     cpu_->scatter_rows(x, rows, out);
+  }
+  void expert_ffn(bk::MatrixView x, const bk::ExpertGroup* groups, int64_t count, const int64_t* rows,
+                  const int64_t* slots, bk::MutableMatrixView gathered, bk::MutableMatrixView hidden,
+                  bk::MutableMatrixView out) override {
+    cpu_->expert_ffn(x, groups, count, rows, slots, gathered, hidden, out);
   }
   void combine_top2(bk::MatrixView first, bk::MatrixView second, const bk::ExpertRoute* routes,
                     bk::MutableMatrixView out) override {
