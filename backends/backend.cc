@@ -48,6 +48,9 @@ std::string cuda_unavailable_reason() {
 std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
   switch (options.device) {
     case Device::Cpu:
+      if (options.compute != Compute::F32)
+        throw Error(ErrorCode::Unsupported, std::string("the CPU backend computes in fp32 only; ") +
+                                                compute_name(options.compute) + " compute is a CUDA option");
       return make_cpu_backend(options.threads, options.int8_activations);
     case Device::Cuda: {
       std::string why;

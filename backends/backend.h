@@ -220,6 +220,12 @@ class Backend {
   virtual FencePtr fence() = 0;
 };
 
+// The arithmetic of products with packed weights: fp32, or activations and weights rounded to
+// fp16 / bf16 with fp32 accumulation (GPU tensor cores). The CPU backend computes in fp32 only.
+enum class Compute { F32, F16, BF16 };
+
+const char* compute_name(Compute compute);  // "fp32", "fp16", "bf16"
+
 struct BackendOptions {
   Device device = Device::Cpu;
   int threads = 0;  // intra-op threads; <= 0: all cores (the CPU's; a GPU backend records it)
@@ -229,6 +235,7 @@ struct BackendOptions {
   // output changes (bench/README.md reports its BLEU cost).
   bool int8_activations = false;
   int device_index = 0;  // which device of its kind (CUDA: the runtime's device ordinal)
+  Compute compute = Compute::F32;
 };
 
 // The one dispatch point from a device to its backend. CUDA loads libtusk_cuda.so on first

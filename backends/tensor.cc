@@ -1,5 +1,7 @@
 #include "backends/tensor.h"
 
+#include "backends/backend.h"
+
 #include <string>
 
 #include "common/error.h"
@@ -12,6 +14,15 @@ const char* device_name(Device device) {
       return "cpu";
     case Device::Cuda:
       return "cuda";
+  }
+  return "unknown";
+}
+
+const char* compute_name(Compute compute) {
+  switch (compute) {
+    case Compute::F32: return "fp32";
+    case Compute::F16: return "fp16";
+    case Compute::BF16: return "bf16";
   }
   return "unknown";
 }

@@ -107,6 +107,11 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.threads = static_cast<int>(o.get_int(TUSK_OPT_THREADS));
   t.device = o.get_int(TUSK_OPT_DEVICE) == TUSK_DEVICE_CUDA ? tusk::backends::Device::Cuda : tusk::backends::Device::Cpu;
   t.device_index = static_cast<int>(o.get_int(TUSK_OPT_DEVICE_INDEX));
+  switch (o.get_int(TUSK_OPT_COMPUTE_TYPE)) {
+    case TUSK_COMPUTE_FP16: t.compute = tusk::backends::Compute::F16; break;
+    case TUSK_COMPUTE_BF16: t.compute = tusk::backends::Compute::BF16; break;
+    default: t.compute = tusk::backends::Compute::F32; break;
+  }
   t.beam_size = static_cast<int>(o.get_int(TUSK_OPT_BEAM_SIZE));
   t.length_penalty = static_cast<float>(o.get_float(TUSK_OPT_LENGTH_PENALTY));
   t.max_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MAX_DECODING_LENGTH));

@@ -50,7 +50,8 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
 
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
-      backend_(backends::make_backend({options.device, options.threads, options.int8_activations, options.device_index})),
+      backend_(backends::make_backend(
+          {options.device, options.threads, options.int8_activations, options.device_index, options.compute})),
       cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch,
                             options.direct_io)) {
   ExpertSource* host = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();

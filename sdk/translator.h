@@ -20,6 +20,7 @@ namespace tusk::sdk {
 struct TranslatorOptions {
   backends::Device device = backends::Device::Cpu;  // picks the backend (backends::make_backend)
   int device_index = 0;                             // which device of that kind
+  backends::Compute compute = backends::Compute::F32;  // products with packed weights
   int threads = 0;                // 0 = all cores
   int beam_size = 1;
   float length_penalty = 0.0f;

@@ -56,7 +56,11 @@ int32_t checked_int(int64_t v, const char* what) {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, int threads) : context_(std::make_shared<Context>(device)), threads_(threads) {}
+  CudaBackend(int device, int threads, Compute compute)
+      : context_(std::make_shared<Context>(device)), threads_(threads),
+        precision_(compute == Compute::F16    ? kc::Precision::F16
+                   : compute == Compute::BF16 ? kc::Precision::BF16
+                                              : kc::Precision::F32) {}
 
   Device device() const override { return Device::Cuda; }
   int threads() const override { return threads_; }
@@ -145,7 +149,7 @@ class CudaBackend final : public Backend {
     if (x.rows == 0 || w.n == 0) return;
     context_->make_current();
     kc::linear(context_->stream(), packed_view(w), x.data, x.rows, x.ld, bias, act == Activation::Relu, y.data,
-               y.ld);
+               y.ld, precision_);
     launched("linear");
   }
 
@@ -249,9 +253,9 @@ class CudaBackend final : public Backend {
     const int64_t* d_rows = context_->put_array(rows, positions);
     const int64_t* d_slots = context_->put_array(slots, positions);
     kc::grouped_linear(context_->stream(), context_->put_array(fc1_.data(), count), fc1_.data(), count,
-                       {d_rows, nullptr}, x.data, x.ld, /*relu=*/true, hidden.data, hidden.ld);
+                       {d_rows, nullptr}, x.data, x.ld, /*relu=*/true, hidden.data, hidden.ld, precision_);
     kc::grouped_linear(context_->stream(), context_->put_array(fc2_.data(), count), fc2_.data(), count,
-                       {nullptr, d_slots}, hidden.data, hidden.ld, /*relu=*/false, out.data, out.ld);
+                       {nullptr, d_slots}, hidden.data, hidden.ld, /*relu=*/false, out.data, out.ld, precision_);
     launched("expert_ffn");
   }
 
@@ -349,6 +353,7 @@ class CudaBackend final : public Backend {
 
   std::shared_ptr<Context> context_;
   int threads_;
+  kc::Precision precision_;  // of packed-weight GEMMs (fp32 weights: cuBLAS in fp32)
   std::vector<KeyRange> ranges_;  // cached attention's, reused
   std::vector<float> gates_;      // combine_top2's, reused
   std::vector<kc::LinearGroup> fc1_, fc2_;  // expert_ffn's, reused
@@ -357,7 +362,8 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
-  return std::make_unique<CudaBackend>(options.device_index, options.threads > 0 ? options.threads : 1);
+  return std::make_unique<CudaBackend>(options.device_index, options.threads > 0 ? options.threads : 1,
+                                       options.compute);
 }
 
 }  // namespace tusk::backends::cuda

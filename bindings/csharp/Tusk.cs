@@ -113,6 +113,8 @@ public sealed class TranslatorOptions {
   public string ExpertEviction;
   /// <summary>"cpu", "cuda" or "cuda:N" (GPU N, the CUDA runtime's ordinal).</summary>
   public string Device;
+  /// <summary>"fp32" (default), "fp16" or "bf16" (GPU only): the arithmetic of batched products.</summary>
+  public string ComputeType;
 
   internal OptionsHandle ToNative() {
     OptionsHandle o;
@@ -135,6 +137,7 @@ public sealed class TranslatorOptions {
           SetInt(o, 9, Choice("Device", Device, "cpu", "cuda"));
         }
       }
+      if (ComputeType != null) SetInt(o, 20, Choice("ComputeType", ComputeType, "fp32", "fp16", "bf16"));
       if (ExpertEviction != null) SetInt(o, 14, Choice("ExpertEviction", ExpertEviction, "lru", "layer-distance", "none"));
       SetInt(o, 15, Flag(ExpertPrefetch));
       SetInt(o, 16, Flag(ExpertDirectIo));

@@ -1,5 +1,9 @@
 #include "kernels/cuda/quantized_linear.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
 #include "kernels/cuda/packed_math.h"
 
 namespace tusk::kernels::cuda {
@@ -153,6 +157,76 @@ __global__ void gemm_kernel(Groups groups, RowMaps maps, const float* __restrict
   }
 }
 
+// Tensor-core GEMM (fp16 or bf16 inputs, fp32 accumulation): a 64x64 tile of y per block,
+// four warps with 32x32 each (2x2 WMMA 16x16x16 fragments); x and the dequantized weights are
+// rounded to T on their way into shared memory, 32 columns of k at a time; the tile goes back
+// through shared memory for the bias, ReLU and the row map.
+constexpr int kTcTile = 64, kTcK = 32, kTcThreads = 128;
+constexpr int kTcLd = kTcK + 8;       // T elements: rows 80 bytes apart, fragments 32-byte aligned
+constexpr int kTcOutLd = kTcTile + 4;  // floats
+
+template <typename T>
+__device__ __forceinline__ T round_to(float v);
+template <>
+__device__ __forceinline__ half round_to<half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 round_to<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T, class Groups>
+__global__ void tensor_core_gemm_kernel(Groups groups, RowMaps maps, const float* __restrict__ x, int64_t ldx,
+                                        bool relu, float* __restrict__ y, int64_t ldy) {
+  using namespace nvcuda;
+  __shared__ __align__(32) T xs[kTcTile][kTcLd];
+  __shared__ __align__(32) T ws[kTcTile][kTcLd];
+  __shared__ __align__(32) float out[kTcTile][kTcOutLd];
+  const LinearGroup& g = groups.get();
+  const WeightsView& w = g.w;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kTcTile;
+  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kTcTile;
+  if (row0 >= g.rows || col0 >= w.n) return;  // the whole block
+  const int tid = threadIdx.x, warp = tid / kWarp;
+  const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+  for (int64_t k0 = 0; k0 < w.k; k0 += kTcK) {
+    for (int e = tid; e < kTcTile * kTcK; e += kTcThreads) {
+      const int i = e / kTcK, kk = e % kTcK;
+      const int64_t r = row0 + i, c = k0 + kk, n = col0 + i;
+      xs[i][kk] = round_to<T>(r < g.rows && c < w.k ? x[map_row(maps.in, g.begin + r) * ldx + c] : 0.0f);
+      ws[i][kk] = round_to<T>(n < w.n && c < w.k ? packed_value(w.layout, w.data, w.scales, w.k, w.group, n, c) : 0.0f);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTcK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b[2];  // b(k, n) = ws[n][k]
+#pragma unroll
+      for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(a[i], &xs[wm + 16 * i][kk], kTcLd);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &ws[wn + 16 * j][kk], kTcLd);
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(&out[wm + 16 * i][wn + 16 * j], acc[i][j], kTcOutLd, wmma::mem_row_major);
+  __syncthreads();
+  for (int e = tid; e < kTcTile * kTcTile; e += kTcThreads) {
+    const int i = e / kTcTile, j = e % kTcTile;
+    const int64_t r = row0 + i, n = col0 + j;
+    if (r < g.rows && n < w.n) store(y, ldy, maps.out, g.begin + r, n, out[i][j], g.bias, relu);
+  }
+}
+
 template <int kLayout, class Groups>
 void launch_gemv(cudaStream_t stream, dim3 grid, int64_t max_rows, Groups groups, RowMaps maps, const float* x,
                  int64_t ldx, bool relu, float* y, int64_t ldy) {
@@ -169,7 +243,7 @@ void launch_gemv(cudaStream_t stream, dim3 grid, int64_t max_rows, Groups groups
 // kernel is built per layout, so a grouped call with mixed layouts takes the GEMM kernel.
 template <class Groups>
 void launch(cudaStream_t stream, Groups groups, int64_t count, int layout, int64_t max_rows, int64_t max_n,
-            RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy) {
+            RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy, Precision precision) {
   if (count == 0 || max_rows == 0 || max_n == 0) return;
   if (max_rows <= kGemvMaxRows && layout >= 0) {
     const dim3 grid(static_cast<unsigned>((max_n + kGemvWarps - 1) / kGemvWarps), 1, static_cast<unsigned>(count));
@@ -182,6 +256,16 @@ void launch(cudaStream_t stream, Groups groups, int64_t count, int layout, int64
   }
   const dim3 grid(static_cast<unsigned>((max_n + kTileN - 1) / kTileN),
                   static_cast<unsigned>((max_rows + kTileM - 1) / kTileM), static_cast<unsigned>(count));
+  static_assert(kTileM == kTcTile && kTileN == kTcTile, "both GEMMs tile y alike");
+  switch (precision) {
+    case Precision::F16:
+      return tensor_core_gemm_kernel<half><<<grid, kTcThreads, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
+    case Precision::BF16:
+      return tensor_core_gemm_kernel<__nv_bfloat16>
+          <<<grid, kTcThreads, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
+    case Precision::F32:
+      break;
+  }
   gemm_kernel<<<grid, kGemmThreads, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);
 }
 
@@ -194,12 +278,14 @@ __global__ void dequantize_row_kernel(WeightsView w, int64_t row, float* out) {
 }  // namespace
 
 void linear(cudaStream_t stream, const WeightsView& w, const float* x, int64_t m, int64_t ldx, const float* bias,
-            bool relu, float* y, int64_t ldy) {
-  launch(stream, OneGroup{{w, bias, 0, m}}, 1, w.layout, m, w.n, RowMaps{nullptr, nullptr}, x, ldx, relu, y, ldy);
+            bool relu, float* y, int64_t ldy, Precision precision) {
+  launch(stream, OneGroup{{w, bias, 0, m}}, 1, w.layout, m, w.n, RowMaps{nullptr, nullptr}, x, ldx, relu, y, ldy,
+         precision);
 }
 
 void grouped_linear(cudaStream_t stream, const LinearGroup* groups, const LinearGroup* host_groups, int64_t count,
-                    RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy) {
+                    RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy,
+                    Precision precision) {
   int64_t max_rows = 0, max_n = 0;
   int layout = count > 0 ? host_groups[0].w.layout : -1;
   for (int64_t g = 0; g < count; ++g) {
@@ -207,7 +293,7 @@ void grouped_linear(cudaStream_t stream, const LinearGroup* groups, const Linear
     max_n = host_groups[g].w.n > max_n ? host_groups[g].w.n : max_n;
     if (host_groups[g].w.layout != layout) layout = -1;
   }
-  launch(stream, GroupArray{groups}, count, layout, max_rows, max_n, maps, x, ldx, relu, y, ldy);
+  launch(stream, GroupArray{groups}, count, layout, max_rows, max_n, maps, x, ldx, relu, y, ldy, precision);
 }
 
 void dequantize_row(cudaStream_t stream, const WeightsView& w, int64_t row, float* out) {

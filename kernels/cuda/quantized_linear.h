@@ -36,14 +36,20 @@ struct RowMaps {
 // Rows up to which the GEMV-shaped kernel runs (each warp keeps one sum per row).
 constexpr int64_t kGemvMaxRows = 8;
 
+// The arithmetic of the GEMM-shaped products: fp32 FMAs, or activations and dequantized
+// weights rounded to fp16 / bf16 and multiplied on tensor cores (fp32 accumulation). The
+// GEMV-shaped kernel (memory-bound) always computes in fp32.
+enum class Precision { F32, F16, BF16 };
+
 // y[m, w.n] = act(x[m, w.k] @ w^T + bias).
 void linear(cudaStream_t stream, const WeightsView& w, const float* x, int64_t m, int64_t ldx,
-            const float* bias, bool relu, float* y, int64_t ldy);
+            const float* bias, bool relu, float* y, int64_t ldy, Precision precision = Precision::F32);
 
 // Every group in one launch. groups: a device array of count groups; host_groups: the same on
 // the host (for the launch shape).
 void grouped_linear(cudaStream_t stream, const LinearGroup* groups, const LinearGroup* host_groups, int64_t count,
-                    RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy);
+                    RowMaps maps, const float* x, int64_t ldx, bool relu, float* y, int64_t ldy,
+                    Precision precision = Precision::F32);
 
 // out[k] = row `row` of w in fp32.
 void dequantize_row(cudaStream_t stream, const WeightsView& w, int64_t row, float* out);

@@ -30,7 +30,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
     {"--direct-io", true},      {"--int8-activations", false},
-    {"--device", true},
+    {"--device", true},         {"--compute", true},
 };
 
 struct ModelChoice {
@@ -258,6 +258,13 @@ int cmd_translate(const std::vector<std::string>& argv) {
     } else {
       throw UsageError("invalid value '" + device + "' for --device: expected cpu, cuda or cuda:N");
     }
+  }
+  if (args.has("--compute")) {
+    const std::string& name = args.get("--compute");
+    if (name != "fp32" && name != "fp16" && name != "bf16")
+      throw UsageError("invalid value '" + name + "' for --compute: expected fp32, fp16 or bf16");
+    set_int_option(options.get(), TUSK_OPT_COMPUTE_TYPE, "--compute",
+                   name == "fp16" ? TUSK_COMPUTE_FP16 : name == "bf16" ? TUSK_COMPUTE_BF16 : TUSK_COMPUTE_FP32);
   }
   if (args.has("--int8-activations")) {
     set_int_option(options.get(), TUSK_OPT_INT8_ACTIVATIONS, "--int8-activations", 1);

@@ -76,6 +76,7 @@ class _Options:
         "expert_budget_bytes": _lib.OPT_EXPERT_BUDGET_BYTES,
         "device": _lib.OPT_DEVICE,
         "device_index": _lib.OPT_DEVICE_INDEX,
+        "compute_type": _lib.OPT_COMPUTE_TYPE,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -85,7 +86,7 @@ class _Options:
         "expert_direct_io": _lib.OPT_EXPERT_DIRECT_IO,
     }
     _FLOAT = {"length_penalty": _lib.OPT_LENGTH_PENALTY}
-    _NAMED = {"device": _lib.DEVICES, "expert_eviction": _lib.EVICTIONS,
+    _NAMED = {"device": _lib.DEVICES, "compute_type": _lib.COMPUTE_TYPES, "expert_eviction": _lib.EVICTIONS,
               "expert_weights": _lib.WEIGHT_TYPES, "dense_weights": _lib.WEIGHT_TYPES}
 
     def __init__(self, **options):
@@ -240,7 +241,7 @@ class Translator(_Handle):
     Options (tusk.h names in lower case): threads, beam_size, max_decoding_length,
     min_decoding_length, max_batch_size, max_batch_tokens, truncate_input, length_penalty, expert_budget_bytes,
     expert_eviction ("lru", "layer-distance", "none"), expert_prefetch, expert_direct_io,
-    int8_activations (an approximation, off by default), device ("cpu", "cuda", "cuda:N")."""
+    int8_activations (an approximation, off by default), device ("cpu", "cuda", "cuda:N"), compute_type ("fp32", "fp16", "bf16": GPU only)."""
 
     _kind = "translator"
 

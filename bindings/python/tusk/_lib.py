@@ -45,10 +45,12 @@ OPT_EXPERT_DIRECT_IO = 16
 OPT_MIN_DECODING_LENGTH = 17
 OPT_INT8_ACTIVATIONS = 18
 OPT_DEVICE_INDEX = 19
+OPT_COMPUTE_TYPE = 20
 OPT_LENGTH_PENALTY = 100
 
 EVICTIONS = {"lru": 0, "layer-distance": 1, "none": 2}
 DEVICES = {"cpu": 0, "cuda": 1}
+COMPUTE_TYPES = {"fp32": 0, "fp16": 1, "bf16": 2}
 WEIGHT_TYPES = {"fp32": 0, "fp16": 1, "int8": 2, "int4": 3}
 
 PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_char_p, ctypes.c_void_p)

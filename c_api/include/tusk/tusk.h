@@ -141,6 +141,12 @@ typedef enum tusk_option_t {
   TUSK_OPT_DEVICE_INDEX = 19,       /* translator: which GPU with TUSK_DEVICE_CUDA, the CUDA
                                        runtime's ordinal (CUDA_VISIBLE_DEVICES applies;
                                        default 0). Since 0.3 */
+  TUSK_OPT_COMPUTE_TYPE = 20,       /* translator: the arithmetic of batched products with
+                                       int8/int4/fp16 weights, a tusk_compute_t: FP32 (default),
+                                       or FP16 / BF16 on a GPU (activations and weights rounded,
+                                       tensor cores, fp32 sums; the output may change). The CPU
+                                       computes in fp32: FP16/BF16 there is
+                                       TUSK_ERROR_UNSUPPORTED. Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   /* Not an option: makes every int a value of this type, so a key that is no option (from C,
@@ -163,6 +169,13 @@ typedef enum tusk_eviction_t {
 } tusk_eviction_t;
 
 typedef enum tusk_device_t { TUSK_DEVICE_CPU = 0, TUSK_DEVICE_CUDA = 1 } tusk_device_t;
+
+/* Compute types (TUSK_OPT_COMPUTE_TYPE). */
+typedef enum tusk_compute_t {
+  TUSK_COMPUTE_FP32 = 0,
+  TUSK_COMPUTE_FP16 = 1,
+  TUSK_COMPUTE_BF16 = 2
+} tusk_compute_t;
 
 /* How the converter stores weight matrices (TUSK_OPT_EXPERT_WEIGHTS, TUSK_OPT_DENSE_WEIGHTS).
  * INT8 and INT4 are symmetric with fp32 scales per output channel or per group of input

@@ -57,6 +57,16 @@ public final class Translator extends Handle {
         return put(TuskLibrary.OPT_DEVICE, 1).put(TuskLibrary.OPT_DEVICE_INDEX, Integer.parseInt(device.substring(5)));
       throw new IllegalArgumentException("device: cpu, cuda or cuda:N, not " + device);
     }
+    /** "fp32" (default), "fp16" or "bf16" (GPU only): the arithmetic of batched products. */
+    public Settings computeType(String type) {
+      int v = switch (type) {
+        case "fp32" -> 0;
+        case "fp16" -> 1;
+        case "bf16" -> 2;
+        default -> throw new IllegalArgumentException("computeType: fp32, fp16 or bf16, not " + type);
+      };
+      return put(TuskLibrary.OPT_COMPUTE_TYPE, v);
+    }
   }
 
   private final Model model;

@@ -24,6 +24,7 @@ interface TuskLibrary extends Library {
       OPT_EXPERT_PREFETCH = 15, OPT_EXPERT_DIRECT_IO = 16, OPT_MIN_DECODING_LENGTH = 17,
       OPT_INT8_ACTIVATIONS = 18,
       OPT_DEVICE_INDEX = 19,
+      OPT_COMPUTE_TYPE = 20,
       OPT_LENGTH_PENALTY = 100;
 
   /** tusk_stats_t: 8-byte fields, grows only at the end. */
