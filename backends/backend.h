@@ -104,6 +104,8 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual Device device() const = 0;
+  // Which device of its kind (CUDA: the runtime's ordinal): prepared weights are per device.
+  virtual int device_index() const { return 0; }
 
   // ---- memory ----
   // An owned, contiguous, uninitialised tensor on this backend's device.

@@ -42,21 +42,27 @@ void linear(MatrixView x, const float* w, int64_t n, MutableMatrixView y) {
   require(w != nullptr || n == 0 || x.cols == 0, "linear", "w is null");
 }
 
+// A packed matrix a kernel can read: data, scales where its layout has them, valid shape.
+void require_packed(const PackedMatrix& w, const char* op) {
+  require(w.data != nullptr || w.n == 0, op, "packed weights are null");
+  require(w.layout == weight_layout::Layout::F16 || w.scales != nullptr || w.n == 0, op,
+          "packed weights have no scales");
+  require(w.n == 0 || weight_layout::check_shape(w.layout, w.n, w.k, w.group) == nullptr, op,
+          "packed weights break their layout's shape rules");
+}
+
 void linear(MatrixView x, const PackedMatrix& w, MutableMatrixView y) {
   require_view(x, "linear", "x");
   require_view(y, "linear", "y");
   require(y.rows == x.rows && y.cols == w.n && x.cols == w.k, "linear",
           "shapes must be x [m, w.k] and y [m, w.n]");
-  require(w.data != nullptr || w.n == 0, "linear", "packed weights are null");
-  require(w.layout == weight_layout::Layout::F16 || w.scales != nullptr || w.n == 0, "linear",
-          "packed weights have no scales");
-  require(w.n == 0 || weight_layout::check_shape(w.layout, w.n, w.k, w.group) == nullptr, "linear",
-          "packed weights break their layout's shape rules");
+  require_packed(w, "linear");
 }
 
 void dequantize_row(const PackedMatrix& w, int64_t row, const float* out) {
   require(row >= 0 && row < w.n, "dequantize_row", "row is outside the matrix");
   require(w.data != nullptr && out != nullptr, "dequantize_row", "a pointer is null");
+  require_packed(w, "dequantize_row");
 }
 
 void add_scaled(MatrixView x, MutableMatrixView y) {
@@ -152,8 +158,9 @@ int64_t expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const
     positions += e.count;
     for (const LinearOperand* l : {&e.fc1, &e.fc2}) {
       require(l->f32 != nullptr || l->packed.data != nullptr, op, "an expert has no weights");
-      require(l->f32 != nullptr || (l->packed.n == l->out && l->packed.k == l->in), op,
-              "an expert's packed weights differ from its shape");
+      if (l->f32 != nullptr) continue;
+      require(l->packed.n == l->out && l->packed.k == l->in, op, "an expert's packed weights differ from its shape");
+      require_packed(l->packed, op);
     }
     require(e.fc1.in == x.cols && e.fc2.out == x.cols && e.fc2.in == e.fc1.out, op,
             "an expert must be fc1 [ffn, d] and fc2 [d, ffn]");

@@ -121,6 +121,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
   t.int8_activations = o.get_int(TUSK_OPT_INT8_ACTIVATIONS) != 0;
   t.expert_budget_bytes = o.get_int(TUSK_OPT_EXPERT_BUDGET_BYTES);
+  t.device_expert_budget_bytes = static_cast<uint64_t>(o.get_int(TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES));
   using Eviction = tusk::sdk::TranslatorOptions::Eviction;
   switch (o.get_int(TUSK_OPT_EXPERT_EVICTION)) {
     case TUSK_EVICTION_LRU: t.eviction_policy = Eviction::Lru; break;

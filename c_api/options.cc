@@ -26,6 +26,7 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_DEVICE, int_option(TUSK_DEVICE_CPU, TUSK_DEVICE_CUDA, TUSK_DEVICE_CPU)},
       {TUSK_OPT_DEVICE_INDEX, int_option(0, 1024, 0)},
       {TUSK_OPT_COMPUTE_TYPE, int_option(TUSK_COMPUTE_FP32, TUSK_COMPUTE_BF16, TUSK_COMPUTE_FP32)},
+      {TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES, int_option(0, std::numeric_limits<int64_t>::max(), 0)},
       {TUSK_OPT_ZSTD_LEVEL, int_option(1, 19, 3)},
       {TUSK_OPT_EXPERT_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},
       {TUSK_OPT_DENSE_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},

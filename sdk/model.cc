@@ -90,7 +90,7 @@ void Model::check_experts(bool verify_checksums) {
 
 std::shared_ptr<const PreparedWeights> Model::weights_for(backends::Backend& backend) const {
   std::lock_guard<std::mutex> lock(prepared_mutex_);
-  auto& prepared = prepared_[backend.device()];
+  auto& prepared = prepared_[{backend.device(), backend.device_index()}];
   if (!prepared) prepared = prepare_weights(weights_, backend);
   return prepared;
 }

@@ -67,7 +67,8 @@ class Model {
   std::vector<float> positions_;
   GraphWeights weights_;
   mutable std::mutex prepared_mutex_;
-  mutable std::map<backends::Device, std::shared_ptr<const PreparedWeights>> prepared_;
+  // Per device: its kind and index (two GPUs hold two copies).
+  mutable std::map<std::pair<backends::Device, int>, std::shared_ptr<const PreparedWeights>> prepared_;
 };
 
 }  // namespace tusk::sdk

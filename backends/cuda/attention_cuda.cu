@@ -74,7 +74,9 @@ void attention(cudaStream_t stream, MatrixView q, MatrixView k, MatrixView v, in
                int64_t max_count, MutableMatrixView out) {
   if (q.rows == 0 || q.cols == 0) return;
   const size_t shared = attention_shared_bytes(q.cols / heads, max_count);
-  if (shared > 48 * 1024)
+  // Past the default 48 KB a block's dynamic plus static shared memory needs the opt-in; a
+  // failure here shows as the launch's error.
+  if (shared + (kThreads / kWarpSize) * sizeof(float) > 48 * 1024)
     cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
   const int64_t blocks = q.rows * heads;
   attention_kernel<<<static_cast<unsigned>(blocks), kThreads, shared, stream>>>(q, k, v, heads, ranges, out);

@@ -41,7 +41,15 @@ class EventFence final : public Fence {
     check(cudaEventRecord(event_, context_->stream()), "cudaEventRecord");
   }
   ~EventFence() override { cudaEventDestroy(event_); }
-  bool done() const override { return cudaEventQuery(event_) == cudaSuccess; }
+  bool done() const override {
+    const cudaError_t status = cudaEventQuery(event_);
+    if (status == cudaErrorNotReady) {
+      cudaGetLastError();  // not an error: keep it from surfacing in the next op's launch check
+      return false;
+    }
+    check(status, "cudaEventQuery");
+    return true;
+  }
   void wait() const override { check(cudaEventSynchronize(event_), "cudaEventSynchronize"); }
 
  private:
@@ -63,6 +71,7 @@ class CudaBackend final : public Backend {
                                               : kc::Precision::F32) {}
 
   Device device() const override { return Device::Cuda; }
+  int device_index() const override { return context_->device(); }
   int threads() const override { return threads_; }
 
   // ---- memory ----
@@ -114,6 +123,7 @@ class CudaBackend final : public Backend {
     check(cudaMemcpyAsync(data.data(), host.data, bytes, cudaMemcpyHostToDevice, context_->stream()), "prepare");
     keep.push_back(data);
     out.data = keep.back().data();
+    out.scales = nullptr;  // F16 has none
     if (host.scales != nullptr && host.layout != weight_layout::Layout::F16)
       out.scales = prepare(host.scales, host.n * (host.k / host.group), keep);
     context_->synchronize();
@@ -147,6 +157,9 @@ class CudaBackend final : public Backend {
               MutableMatrixView y) override {
     checks::linear(x, w, y);
     if (x.rows == 0 || w.n == 0) return;
+    if (x.rows > kc::kMaxGroupRows)
+      throw Error(ErrorCode::Unsupported, "linear: more rows than one launch takes (" +
+                                              std::to_string(kc::kMaxGroupRows) + ")");
     context_->make_current();
     kc::linear(context_->stream(), packed_view(w), x.data, x.rows, x.ld, bias, act == Activation::Relu, y.data,
                y.ld, precision_);
@@ -242,20 +255,27 @@ class CudaBackend final : public Backend {
                   MutableMatrixView gathered, MutableMatrixView hidden, MutableMatrixView out) override {
     const int64_t positions = checks::expert_ffn(x, groups, count, rows, slots, gathered, hidden, out);
     if (positions == 0) return;
+    if (count > kc::kMaxGroups || positions > kc::kMaxGroupRows)
+      throw Error(ErrorCode::Unsupported, "expert_ffn: more experts or rows than one launch takes (" +
+                                              std::to_string(kc::kMaxGroups) + " experts, " +
+                                              std::to_string(kc::kMaxGroupRows) + " rows)");
     context_->make_current();
     fc1_.resize(static_cast<size_t>(count));
     fc2_.resize(static_cast<size_t>(count));
+    bool any_f32 = false;  // the compute type is for packed weights: fp32 experts stay fp32
     for (int64_t g = 0; g < count; ++g) {
       const ExpertGroup& e = groups[g];
       fc1_[g] = {weights_view(e.fc1), e.fc1.bias, e.begin, e.count};
       fc2_[g] = {weights_view(e.fc2), e.fc2.bias, e.begin, e.count};
+      any_f32 = any_f32 || e.fc1.f32 != nullptr || e.fc2.f32 != nullptr;
     }
+    const kc::Precision precision = any_f32 ? kc::Precision::F32 : precision_;
     const int64_t* d_rows = context_->put_array(rows, positions);
     const int64_t* d_slots = context_->put_array(slots, positions);
     kc::grouped_linear(context_->stream(), context_->put_array(fc1_.data(), count), fc1_.data(), count,
-                       {d_rows, nullptr}, x.data, x.ld, /*relu=*/true, hidden.data, hidden.ld, precision_);
+                       {d_rows, nullptr}, x.data, x.ld, /*relu=*/true, hidden.data, hidden.ld, precision);
     kc::grouped_linear(context_->stream(), context_->put_array(fc2_.data(), count), fc2_.data(), count,
-                       {nullptr, d_slots}, hidden.data, hidden.ld, /*relu=*/false, out.data, out.ld, precision_);
+                       {nullptr, d_slots}, hidden.data, hidden.ld, /*relu=*/false, out.data, out.ld, precision);
     launched("expert_ffn");
   }
 

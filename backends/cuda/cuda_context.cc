@@ -1,5 +1,6 @@
 #include "backends/cuda/cuda_context.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -59,6 +60,10 @@ Context::Context(int device) : device_(device) {
 Context::~Context() {
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
+  for (const auto& [host, device] : retired_) {
+    cudaFreeHost(host);
+    cudaFree(device);
+  }
   for (void* p : scratch_)
     if (p) cudaFree(p);
   if (stage_device_) cudaFree(stage_device_);
@@ -84,25 +89,37 @@ void Context::free_async(void* p) {
 
 void Context::synchronize() {
   check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-  stage_used_ = 0;  // every staged copy has landed
+  stage_used_ = 0;  // every staged copy has landed, and every kernel that read one has run
+  for (const auto& [host, device] : retired_) {
+    check(cudaFreeHost(host), "cudaFreeHost");
+    check(cudaFree(device), "cudaFree");
+  }
+  retired_.clear();
 }
 
 const void* Context::put(const void* host, size_t bytes) {
   if (bytes == 0) return stage_device_;
   const size_t need = round_up(bytes);
   if (stage_used_ + need > stage_capacity_) {
-    synchronize();  // the arena's earlier copies and their readers are done
-    if (need > stage_capacity_) {
-      size_t capacity = stage_capacity_;
-      while (capacity < need) capacity *= 2;
-      check(cudaFreeHost(stage_host_), "cudaFreeHost");
+    // Earlier puts may not have been read yet: a fresh, larger arena; the full one waits for
+    // the next synchronize().
+    size_t capacity = std::max<size_t>(2 * stage_capacity_, kStageInitial);
+    while (capacity < need) capacity *= 2;
+    retired_.emplace_back(stage_host_, stage_device_);
+    stage_host_ = nullptr;
+    stage_device_ = nullptr;
+    stage_capacity_ = stage_used_ = 0;  // an allocation failure leaves no arena behind
+    stage_host_ = pinned_alloc(capacity);
+    char* device = nullptr;
+    try {
+      device = device_alloc(capacity);
+    } catch (...) {
+      cudaFreeHost(stage_host_);
       stage_host_ = nullptr;
-      check(cudaFree(stage_device_), "cudaFree");
-      stage_device_ = nullptr;
-      stage_host_ = pinned_alloc(capacity);
-      stage_device_ = device_alloc(capacity);
-      stage_capacity_ = capacity;
+      throw;
     }
+    stage_device_ = device;
+    stage_capacity_ = capacity;
   }
   char* h = stage_host_ + stage_used_;
   char* d = stage_device_ + stage_used_;
@@ -118,6 +135,7 @@ void Context::reserve_host(size_t bytes) {
   while (capacity < bytes) capacity *= 2;
   if (back_host_) check(cudaFreeHost(back_host_), "cudaFreeHost");
   back_host_ = nullptr;
+  back_capacity_ = 0;  // an allocation failure leaves no buffer behind
   back_host_ = pinned_alloc(capacity);
   back_capacity_ = capacity;
 }

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 
 namespace tusk::backends::cuda {
 
@@ -36,7 +38,8 @@ class Context {
   void free_async(void* p);
 
   // Copies a host control array to device memory valid for the work enqueued next (a staging
-  // arena, recycled once the stream has caught up).
+  // arena, recycled once the stream has caught up). Arrays put for one op stay valid together:
+  // a full arena is replaced by a larger one, the old one freed at the next synchronize().
   const void* put(const void* host, size_t bytes);
   template <typename T>
   const T* put_array(const T* host, int64_t count) {
@@ -65,6 +68,7 @@ class Context {
   char* stage_host_ = nullptr;
   char* stage_device_ = nullptr;
   size_t stage_capacity_ = 0, stage_used_ = 0;
+  std::vector<std::pair<char*, char*>> retired_;  // full arenas (host, device), freed once synced
   // Results coming back (pinned).
   char* back_host_ = nullptr;
   size_t back_capacity_ = 0;

@@ -257,6 +257,7 @@ void launch(cudaStream_t stream, Groups groups, int64_t count, int layout, int64
   const dim3 grid(static_cast<unsigned>((max_n + kTileN - 1) / kTileN),
                   static_cast<unsigned>((max_rows + kTileM - 1) / kTileM), static_cast<unsigned>(count));
   static_assert(kTileM == kTcTile && kTileN == kTcTile, "both GEMMs tile y alike");
+  static_assert(kMaxGroupRows == 65535 * kTileM, "gridDim.y covers kMaxGroupRows");
   switch (precision) {
     case Precision::F16:
       return tensor_core_gemm_kernel<half><<<grid, kTcThreads, 0, stream>>>(groups, maps, x, ldx, relu, y, ldy);

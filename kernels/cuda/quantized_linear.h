@@ -36,9 +36,14 @@ struct RowMaps {
 // Rows up to which the GEMV-shaped kernel runs (each warp keeps one sum per row).
 constexpr int64_t kGemvMaxRows = 8;
 
+// One launch's limits (grid dimensions y and z): groups, and rows of one group. Callers check.
+constexpr int64_t kMaxGroups = 65535;
+constexpr int64_t kMaxGroupRows = 65535 * 64;
+
 // The arithmetic of the GEMM-shaped products: fp32 FMAs, or activations and dequantized
 // weights rounded to fp16 / bf16 and multiplied on tensor cores (fp32 accumulation). The
-// GEMV-shaped kernel (memory-bound) always computes in fp32.
+// GEMV-shaped kernel (memory-bound) always computes in fp32. fp16 holds magnitudes up to
+// 65504 (larger activations become infinite); bf16 has fp32's range with 8 bits of mantissa.
 enum class Precision { F32, F16, BF16 };
 
 // y[m, w.n] = act(x[m, w.k] @ w^T + bias).

@@ -50,6 +50,8 @@ const char* const kTranslateUsage =
     "  --device cpu|cuda[:N]        where to run: the CPU (default) or CUDA GPU N (default\n"
     "                               0), through libtusk_cuda.so; fails with the reason when\n"
     "                               it cannot run there (never falls back to the CPU)\n"
+    "  --device-expert-budget SIZE  GPU memory for experts copied to the device (as\n"
+    "                               --expert-budget; default: every expert used stays)\n"
     "  --compute fp32|fp16|bf16     arithmetic of batched products with packed weights:\n"
     "                               fp32 (default), or fp16/bf16 on tensor cores (GPU only;\n"
     "                               may change the output)\n"

@@ -30,7 +30,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
     {"--direct-io", true},      {"--int8-activations", false},
-    {"--device", true},         {"--compute", true},
+    {"--device", true},         {"--compute", true},        {"--device-expert-budget", true},
 };
 
 struct ModelChoice {
@@ -302,6 +302,10 @@ int cmd_translate(const std::vector<std::string>& argv) {
   SizeSpec budget_spec;
   const bool budgeted = args.has("--expert-budget");
   if (budgeted) budget_spec = parse_size_flag("--expert-budget", args.get("--expert-budget"));
+  SizeSpec device_budget_spec;
+  const bool device_budgeted = args.has("--device-expert-budget");
+  if (device_budgeted)
+    device_budget_spec = parse_size_flag("--device-expert-budget", args.get("--device-expert-budget"));
   const std::string stats_path = args.has("--stats") ? required_flag(args, "--stats") : "";
 
   const ModelChoice choice = choose_model(args);
@@ -323,10 +327,15 @@ int cmd_translate(const std::vector<std::string>& argv) {
                    static_cast<int64_t>(budget));
   }
 
+  if (device_budgeted && !(device_budget_spec.is_percent && device_budget_spec.percent >= 100.0))
+    set_int_option(options.get(), TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES, "--device-expert-budget",
+                   static_cast<int64_t>(device_budget_spec.resolve(expert_bytes_total)));
+
   tusk_translator_t* raw_translator = nullptr;
   st = tusk_translator_create(model.get(), options.get(), &raw_translator);
-  // Only the budget can be refused here: the other options were checked as they were set.
-  if (st == TUSK_ERROR_INVALID_ARGUMENT && budget != 0)
+  // The expert budget is the option checked against the model here.
+  if (st == TUSK_ERROR_INVALID_ARGUMENT && budget != 0 &&
+      library_error(st).find("expert budget") != std::string::npos)
     throw UsageError("--expert-budget " + args.get("--expert-budget") + ": " + library_error(st));
   if (st != TUSK_OK) return report_status(st);
   Translator translator(raw_translator);

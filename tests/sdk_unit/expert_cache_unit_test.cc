@@ -457,3 +457,22 @@ TEST(ExpertCacheFence, CompletedFencesReleaseAtOnceAndNoKeepWaits) {
   EXPECT_EQ(naive.stats().cache_bytes, 0u);
   finisher.join();
 }
+
+namespace {
+
+// max_pinned: with the largest expert known, as many pins as leave room for one more miss;
+// unknown, one at a time. And that many pins at once never leave a miss without room.
+TEST(ExpertCacheUnit, MaxPinnedIsWhatTheBudgetHoldsBesidesOneMiss) {
+  auto loader = std::make_shared<FakeLoader>();
+  EXPECT_EQ(CachedExpertSource(loader, 3 * kExpertBytes + 7, std::make_unique<LruPolicy>()).max_pinned(), 1);
+  CachedExpertSource source(loader, 3 * kExpertBytes + 7, std::make_unique<LruPolicy>(), false, true, kExpertBytes);
+  ASSERT_EQ(source.max_pinned(), 3);
+  for (int round = 0; round < 4; ++round) {  // pins of 3 distinct experts, then released, again
+    std::vector<tusk::sdk::PinnedExpert> pins;
+    for (int e = 0; e < source.max_pinned(); ++e) pins.push_back(source.acquire(Stack::Encoder, 1, 3 * round + e));
+    for (auto& p : pins) EXPECT_GE(p->fc1.out, 100);
+  }
+  EXPECT_LE(source.stats().peak_cache_bytes, 3 * kExpertBytes + 7);
+}
+
+}  // namespace

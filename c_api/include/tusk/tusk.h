@@ -147,6 +147,12 @@ typedef enum tusk_option_t {
                                        tensor cores, fp32 sums; the output may change). The CPU
                                        computes in fp32: FP16/BF16 there is
                                        TUSK_ERROR_UNSUPPORTED. Since 0.3 */
+  TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES = 21, /* translator, TUSK_DEVICE_CUDA: GPU memory for experts
+                                       copied to the device, evicted least recently used once
+                                       the work that read them is done; 0 keeps every expert
+                                       used on the GPU (default 0). At least one expert's bytes.
+                                       With a budget the experts of a layer run one at a time.
+                                       The CPU reads host memory in place: no effect. Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   /* Not an option: makes every int a value of this type, so a key that is no option (from C,
