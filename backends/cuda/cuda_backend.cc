@@ -5,6 +5,7 @@
 #include "backends/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -229,8 +230,12 @@ class CudaBackend final : public Backend {
     checks::route_top2(logits, routes);
     if (logits.rows == 0) return;
     context_->make_current();
-    const float* host_logits = context_->read_back_matrix(logits.data, logits.rows, logits.cols, logits.ld);
-    host::route_top2({host_logits, logits.rows, logits.cols, logits.cols}, routes);
+    // Routed on the device: what comes back is the choices, 16 bytes a token.
+    const size_t bytes = static_cast<size_t>(logits.rows) * sizeof(ExpertRoute);
+    auto* d_routes = static_cast<ExpertRoute*>(context_->scratch(2, bytes));
+    cuda::route_top2(context_->stream(), logits, d_routes);
+    launched("route_top2");
+    std::memcpy(routes, context_->read_back(d_routes, bytes), bytes);
   }
 
   void gather_rows(MatrixView x, const int64_t* rows, MutableMatrixView out) override {

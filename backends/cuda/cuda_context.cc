@@ -147,17 +147,6 @@ const void* Context::read_back(const void* device, size_t bytes) {
   return back_host_;
 }
 
-const float* Context::read_back_matrix(const float* device, int64_t rows, int64_t cols, int64_t ld) {
-  const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
-  reserve_host(row_bytes * static_cast<size_t>(rows));
-  if (rows > 0 && cols > 0)
-    check(cudaMemcpy2DAsync(back_host_, row_bytes, device, static_cast<size_t>(ld) * sizeof(float), row_bytes,
-                            static_cast<size_t>(rows), cudaMemcpyDeviceToHost, stream_),
-          "read back");
-  synchronize();
-  return reinterpret_cast<const float*>(back_host_);
-}
-
 void* Context::scratch(int slot, size_t bytes) {
   if (bytes > scratch_bytes_[slot]) {
     free_async(scratch_[slot]);

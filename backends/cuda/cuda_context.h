@@ -49,8 +49,6 @@ class Context {
   // Copies device bytes back after the work before them, waiting for them: the host array is
   // valid until the next read_back.
   const void* read_back(const void* device, size_t bytes);
-  // The same for rows x cols floats at row stride ld (a strided matrix), packed densely.
-  const float* read_back_matrix(const float* device, int64_t rows, int64_t cols, int64_t ld);
 
   // A device scratch buffer of at least `bytes`, reused call after call (stream order keeps
   // uses apart); slot picks one of a few independent buffers.

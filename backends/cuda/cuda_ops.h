@@ -43,6 +43,10 @@ size_t attention_shared_limit();
 void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::WeightsView& packed,
            const int32_t* ids, const int32_t* positions, MutableMatrixView out);
 
+// Backend::route_top2 for each row of device logits into device routes (one thread a row,
+// the host routine's order of operations).
+void route_top2(cudaStream_t stream, MatrixView logits, ExpertRoute* routes);
+
 void gather_rows(cudaStream_t stream, MatrixView x, const int64_t* rows, MutableMatrixView out);
 void scatter_rows(cudaStream_t stream, MatrixView x, const int64_t* rows, MutableMatrixView out);
 // gates: device array [rows][2].
