@@ -120,7 +120,9 @@ class Backend {
   // Makes host weights (the mmapped file) readable by this backend's ops, once per model and
   // device (sdk/prepared_weights.h). The CPU borrows the host bytes as they are; a device
   // backend uploads them, or repacks them into its own arrangement, into tensors it appends
-  // to `keep`, which must outlive every use of what it returns.
+  // to `keep`, which must outlive every use of what it returns. The host bytes may be reused
+  // once the fence() made after the call is done; the copy may still be under way when the
+  // call returns (ops given afterwards see it).
   virtual const float* prepare(const float* host, int64_t count, std::vector<Tensor>& keep) = 0;
   virtual PackedMatrix prepare(const PackedMatrix& host, std::vector<Tensor>& keep) = 0;
 

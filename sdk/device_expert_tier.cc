@@ -1,5 +1,6 @@
 #include "sdk/device_expert_tier.h"
 
+#include <algorithm>
 #include <string>
 
 #include "common/error.h"
@@ -30,6 +31,7 @@ std::unique_ptr<DeviceExpertTier::Entry> DeviceExpertTier::prepare(const ExpertK
   };
   entry->ffn = {linear(host->fc1), linear(host->fc2)};
   for (const auto& t : entry->keep) entry->bytes += t.bytes();
+  if (!entry->keep.empty()) copies_ = true;
   if (entry->keep.empty())
     entry->host = std::make_unique<PinnedExpert>(std::move(host));  // borrowed: keep the pin
   else {
@@ -117,11 +119,42 @@ PinnedExpert DeviceExpertTier::acquire(format::Stack stack, int layer, int exper
     }
     if (cached_.count(key) == 0) break;
   }
-  stats_.device_bytes += entry->bytes;
-  if (stats_.device_bytes > stats_.peak_device_bytes) stats_.peak_device_bytes = stats_.device_bytes;
-  e->lru = lru_.insert(lru_.end(), e);
-  cached_.emplace(key, std::move(entry));
+  insert(std::move(entry));
   return PinnedExpert(this, &e->ffn, e);
+}
+
+DeviceExpertTier::Entry* DeviceExpertTier::insert(std::unique_ptr<Entry> entry) {
+  Entry* e = entry.get();
+  stats_.device_bytes += e->bytes;
+  stats_.peak_device_bytes = std::max(stats_.peak_device_bytes, stats_.device_bytes);
+  largest_ = std::max(largest_, e->bytes);
+  e->lru = lru_.insert(lru_.end(), e);
+  cached_.emplace(e->key, std::move(entry));
+  return e;
+}
+
+void DeviceExpertTier::hint(format::Stack stack, int layer, const std::vector<int>& experts, ExpertHint kind) {
+  if (host_.wants_hints()) host_.hint(stack, layer, experts, kind);
+  if (kind != ExpertHint::Soon || !copies_) return;
+  for (int expert : experts) {
+    const ExpertKey key{stack, layer, expert};
+    {
+      Lock lock(mutex_);
+      if (cached_.count(key) != 0) continue;
+      if (budget_ != 0 && stats_.device_bytes + largest_ > budget_) return;  // no free room
+    }
+    std::optional<PinnedExpert> host = host_.try_acquire(stack, layer, expert);
+    if (!host) continue;  // not in host memory yet: its acquire will load it
+    std::unique_ptr<Entry> entry = prepare(key, std::move(*host));
+    Lock lock(mutex_);
+    if (cached_.count(key) != 0 || (budget_ != 0 && stats_.device_bytes + entry->bytes > budget_)) {
+      lock.unlock();
+      entry->busy->wait();  // dropped: its upload must be done first
+      continue;
+    }
+    insert(std::move(entry));
+    ++stats_.prefetched;
+  }
 }
 
 void DeviceExpertTier::release(void* token, backends::FencePtr work_done) {

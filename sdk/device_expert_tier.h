@@ -10,6 +10,7 @@
 // it); the host pin ends with the fence of the upload that read the host bytes.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <list>
@@ -25,6 +26,7 @@ namespace tusk::sdk {
 
 struct DeviceTierStats {
   uint64_t hits = 0, misses = 0, evictions = 0;
+  uint64_t prefetched = 0;  // experts copied on a Soon hint, ahead of their acquire
   uint64_t device_bytes = 0, peak_device_bytes = 0;  // prepared copies held (0 when borrowing)
 };
 
@@ -42,11 +44,11 @@ class DeviceExpertTier final : public ExpertSource {
   // Without a device budget, the host's limit; with one, one at a time (prepared sizes are
   // learnt only on load).
   int max_pinned() const override { return budget_ == 0 ? host_.max_pinned() : 1; }
-  bool wants_hints() const override { return host_.wants_hints(); }
-  void hint(format::Stack stack, int layer, const std::vector<int>& experts,
-            ExpertHint kind) override {
-    host_.hint(stack, layer, experts, kind);
-  }
+  // Hints go to the host tier; a backend that copies also takes Soon hints itself: it starts
+  // copying the predicted experts the host tier holds already (try_acquire), into free budget
+  // only (a prefetch never evicts), so the uploads overlap the work in flight.
+  bool wants_hints() const override { return host_.wants_hints() || copies_.load(); }
+  void hint(format::Stack stack, int layer, const std::vector<int>& experts, ExpertHint kind) override;
 
   DeviceTierStats stats() const;
 
@@ -68,6 +70,8 @@ class DeviceExpertTier final : public ExpertSource {
 
   std::unique_ptr<Entry> prepare(const ExpertKey& key, PinnedExpert host);
   void make_room(Lock& lock, uint64_t bytes);
+  // Adds a prepared copy to the cache (the caller made room); returns it.
+  Entry* insert(std::unique_ptr<Entry> entry);
 
   ExpertSource& host_;
   backends::Backend& backend_;
@@ -76,6 +80,8 @@ class DeviceExpertTier final : public ExpertSource {
   std::map<ExpertKey, std::unique_ptr<Entry>> cached_;  // copied experts
   std::list<Entry*> lru_;                                 // least recently used first
   DeviceTierStats stats_;
+  std::atomic<bool> copies_{false};  // the backend copies (known from the first prepare)
+  uint64_t largest_ = 0;             // the largest prepared copy so far
 };
 
 }  // namespace tusk::sdk

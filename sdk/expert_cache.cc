@@ -48,6 +48,14 @@ CachedExpertSource::~CachedExpertSource() {
   if (worker_.joinable()) worker_.join();
 }
 
+std::optional<PinnedExpert> CachedExpertSource::try_acquire(format::Stack stack, int layer, int expert) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = entries_.find(ExpertKey{stack, layer, expert});
+  if (it == entries_.end() || !it->second.ready) return std::nullopt;
+  ++it->second.pins;
+  return PinnedExpert(this, &it->second.expert.ffn, &it->second);
+}
+
 PinnedExpert CachedExpertSource::acquire(format::Stack stack, int layer, int expert) {
   const ExpertKey key{stack, layer, expert};
   const auto start = std::chrono::steady_clock::now();

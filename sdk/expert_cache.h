@@ -102,6 +102,8 @@ class CachedExpertSource final : public ExpertSource {
 
   // With n pinned largest experts and n + 1 fitting the budget, a miss always finds room.
   int max_pinned() const override;
+  // A loaded expert (a hit that counts as none); nothing while it is missing or loading.
+  std::optional<PinnedExpert> try_acquire(format::Stack stack, int layer, int expert) override;
   bool wants_hints() const override { return prefetch_; }
   void hint(format::Stack stack, int layer, const std::vector<int>& experts, ExpertHint kind) override;
 

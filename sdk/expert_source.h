@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "backends/fence.h"
@@ -76,6 +77,11 @@ class ExpertSource {
   // Thread-safe.
   virtual PinnedExpert acquire(format::Stack stack, int layer, int expert) = 0;
 
+  // A pin only when the expert is in memory already: no load, no waiting, and no effect on
+  // what the source keeps or counts (hits, misses, eviction order). For a tier above that
+  // copies ahead of need (DeviceExpertTier's prefetch). Default: never.
+  virtual std::optional<PinnedExpert> try_acquire(format::Stack, int, int) { return std::nullopt; }
+
   // How many experts may be pinned at once without a miss running out of room (at least 1):
   // the MoE layer runs at most this many per backend call.
   virtual int max_pinned() const = 0;
@@ -99,6 +105,9 @@ class ResidentExpertSource final : public ExpertSource {
   explicit ResidentExpertSource(const format::ModelFile& file);
   PinnedExpert acquire(format::Stack stack, int layer, int expert) override;
   int max_pinned() const override { return std::numeric_limits<int>::max(); }  // all resident
+  std::optional<PinnedExpert> try_acquire(format::Stack stack, int layer, int expert) override {
+    return acquire(stack, layer, expert);
+  }
 
  protected:
   void release(void*, backends::FencePtr) override {}  // nothing is ever evicted

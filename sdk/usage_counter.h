@@ -23,6 +23,9 @@ class UsageCounter final : public ExpertSource {
     return inner_.acquire(stack, layer, expert);  // the pin releases through inner_
   }
   int max_pinned() const override { return inner_.max_pinned(); }
+  std::optional<PinnedExpert> try_acquire(format::Stack stack, int layer, int expert) override {
+    return inner_.try_acquire(stack, layer, expert);  // not a use: not counted
+  }
   bool wants_hints() const override { return inner_.wants_hints(); }
   void hint(format::Stack stack, int layer, const std::vector<int>& experts, ExpertHint kind) override {
     inner_.hint(stack, layer, experts, kind);

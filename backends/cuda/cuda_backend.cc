@@ -106,11 +106,13 @@ class CudaBackend final : public Backend {
     return std::make_unique<CudaKvCache>(context_, width);
   }
 
-  // ---- weights: uploaded once, in the stored layouts (the kernels read them as they are) ----
+  // ---- weights: uploaded once, in the stored layouts (the kernels read them as they are), on
+  // the upload stream: the call returns once the host bytes are copied to pinned memory, and
+  // the work given afterwards waits for the device copy ----
   const float* prepare(const float* host, int64_t count, std::vector<Tensor>& keep) override {
     if (host == nullptr) return nullptr;
     Tensor t = allocate(DType::F32, {count});
-    upload(host, t);
+    context_->upload_async(t.data(), host, t.bytes());
     keep.push_back(t);
     return static_cast<const float*>(keep.back().data());
   }
@@ -120,14 +122,12 @@ class CudaBackend final : public Backend {
     if (host.data == nullptr) return out;
     const size_t bytes = weight_layout::packed_bytes(host.layout, host.n, host.k);
     Tensor data = allocate(DType::I32, {static_cast<int64_t>((bytes + 3) / 4)});
-    context_->make_current();
-    check(cudaMemcpyAsync(data.data(), host.data, bytes, cudaMemcpyHostToDevice, context_->stream()), "prepare");
+    context_->upload_async(data.data(), host.data, bytes);
     keep.push_back(data);
     out.data = keep.back().data();
     out.scales = nullptr;  // F16 has none
     if (host.scales != nullptr && host.layout != weight_layout::Layout::F16)
       out.scales = prepare(host.scales, host.n * (host.k / host.group), keep);
-    context_->synchronize();
     return out;
   }
 

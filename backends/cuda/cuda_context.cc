@@ -55,11 +55,26 @@ Context::Context(int device) : device_(device) {
   stage_host_ = pinned_alloc(stage_capacity_);
   stage_device_ = device_alloc(stage_capacity_);
   reserve_host(kStageInitial);
+  check(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaEventCreateWithFlags(&allocated_, cudaEventDisableTiming), "cudaEventCreate");
+  check(cudaEventCreateWithFlags(&uploaded_, cudaEventDisableTiming), "cudaEventCreate");
+  for (UploadSlot& slot : upload_slots_) {
+    slot.pinned = pinned_alloc(kUploadSlotBytes);
+    check(cudaEventCreateWithFlags(&slot.copied, cudaEventDisableTiming), "cudaEventCreate");
+  }
 }
 
 Context::~Context() {
   cudaSetDevice(device_);
+  if (upload_stream_) cudaStreamSynchronize(upload_stream_);
   if (stream_) cudaStreamSynchronize(stream_);
+  for (UploadSlot& slot : upload_slots_) {
+    if (slot.pinned) cudaFreeHost(slot.pinned);
+    if (slot.copied) cudaEventDestroy(slot.copied);
+  }
+  if (allocated_) cudaEventDestroy(allocated_);
+  if (uploaded_) cudaEventDestroy(uploaded_);
+  if (upload_stream_) cudaStreamDestroy(upload_stream_);
   for (const auto& [host, device] : retired_) {
     cudaFreeHost(host);
     cudaFree(device);
@@ -127,6 +142,29 @@ const void* Context::put(const void* host, size_t bytes) {
   check(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, stream_), "control upload");
   stage_used_ += need;
   return d;
+}
+
+void Context::upload_async(void* device, const void* host, size_t bytes) {
+  if (bytes == 0) return;
+  // The destination was allocated in stream order on stream_: the upload stream waits for it.
+  check(cudaEventRecord(allocated_, stream_), "cudaEventRecord");
+  check(cudaStreamWaitEvent(upload_stream_, allocated_, 0), "cudaStreamWaitEvent");
+  const auto* src = static_cast<const char*>(host);
+  auto* dst = static_cast<char*>(device);
+  for (size_t done = 0; done < bytes;) {
+    UploadSlot& slot = upload_slots_[next_upload_slot_];
+    next_upload_slot_ = (next_upload_slot_ + 1) % kUploadSlots;
+    if (slot.used) check(cudaEventSynchronize(slot.copied), "cudaEventSynchronize");  // its last copy
+    const size_t n = std::min(kUploadSlotBytes, bytes - done);
+    std::memcpy(slot.pinned, src + done, n);
+    check(cudaMemcpyAsync(dst + done, slot.pinned, n, cudaMemcpyHostToDevice, upload_stream_), "weight upload");
+    check(cudaEventRecord(slot.copied, upload_stream_), "cudaEventRecord");
+    slot.used = true;
+    done += n;
+  }
+  // Work enqueued on stream_ from now on runs after the copies.
+  check(cudaEventRecord(uploaded_, upload_stream_), "cudaEventRecord");
+  check(cudaStreamWaitEvent(stream_, uploaded_, 0), "cudaStreamWaitEvent");
 }
 
 void Context::reserve_host(size_t bytes) {

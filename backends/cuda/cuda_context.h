@@ -1,7 +1,8 @@
 // What a CUDA backend, its tensors and its KV caches share: the device, one stream (all work
-// of a backend is ordered on it), the cuBLAS handle, and the staging buffers for control
-// arrays going down and results coming back. Held by shared_ptr, so a tensor freed after
-// its backend still frees on a live stream.
+// of a backend is ordered on it), the cuBLAS handle, the staging buffers for control arrays
+// going down and results coming back, and a second stream with pinned buffers for weight
+// uploads, so copying weights (experts paged in) overlaps the work in flight. Held by
+// shared_ptr, so a tensor freed after its backend still frees on a live stream.
 #pragma once
 
 #include <cublas_v2.h>
@@ -50,6 +51,11 @@ class Context {
   // valid until the next read_back.
   const void* read_back(const void* device, size_t bytes);
 
+  // Copies host bytes into device memory on the upload stream, through pinned buffers (the
+  // host bytes are free again when it returns); work enqueued on stream() afterwards sees
+  // them. `device` must be memory allocated on stream() before the call.
+  void upload_async(void* device, const void* host, size_t bytes);
+
   // A device scratch buffer of at least `bytes`, reused call after call (stream order keeps
   // uses apart); slot picks one of a few independent buffers.
   void* scratch(int slot, size_t bytes);
@@ -70,6 +76,19 @@ class Context {
   // Results coming back (pinned).
   char* back_host_ = nullptr;
   size_t back_capacity_ = 0;
+  // Weight uploads: their stream, a ring of pinned buffers each with the event of its last
+  // copy, and the events that order the two streams.
+  struct UploadSlot {
+    char* pinned = nullptr;
+    cudaEvent_t copied = nullptr;
+    bool used = false;
+  };
+  static constexpr int kUploadSlots = 4;
+  static constexpr size_t kUploadSlotBytes = size_t{8} << 20;
+  cudaStream_t upload_stream_ = nullptr;
+  UploadSlot upload_slots_[kUploadSlots];
+  int next_upload_slot_ = 0;
+  cudaEvent_t allocated_ = nullptr, uploaded_ = nullptr;
   static constexpr int kScratchSlots = 4;
   void* scratch_[kScratchSlots] = {};
   size_t scratch_bytes_[kScratchSlots] = {};

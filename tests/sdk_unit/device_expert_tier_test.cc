@@ -34,6 +34,7 @@ using tusk::format::Stack;
 using tusk::sdk::DeviceExpertTier;
 using tusk::sdk::ExpertFfn;
 using tusk::sdk::ExpertKey;
+using tusk::sdk::ExpertHint;
 using tusk::sdk::ExpertSource;
 using tusk::sdk::PinnedExpert;
 namespace bk = tusk::backends;
@@ -108,6 +109,10 @@ class FakeHostSource final : public ExpertSource {
   }
 
   int max_pinned() const override { return 1000; }
+  // Every expert is "in host memory" here; counted like an acquire.
+  std::optional<PinnedExpert> try_acquire(Stack stack, int layer, int expert) override {
+    return acquire(stack, layer, expert);
+  }
 
   int acquires(const ExpertKey& k) const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -459,6 +464,66 @@ TEST(DeviceTierCopy, PackedWeightsAreCopiedWithTheirScales) {
   EXPECT_EQ(std::memcmp(dp.data, hp.data, wl::packed_bytes(hp.layout, hp.n, hp.k)), 0);
   for (int64_t i = 0; i < kFfn * (kModel / kGroup); ++i) EXPECT_EQ(dp.scales[i], tag(a));
   EXPECT_EQ(tier.stats().device_bytes, backend.copied_bytes());
+}
+
+// ---- prefetch: Soon hints start copies of what the host holds, into free budget only --------
+
+TEST(DeviceTierPrefetch, SoonHintsCopyAheadAndTheAcquireHits) {
+  FakeHostSource host;
+  TestBackend backend(Mode::Copy);
+  DeviceExpertTier tier(host, backend, /*budget_bytes=*/0);
+  EXPECT_FALSE(tier.wants_hints());  // not known to copy until the first prepare
+  use(tier, key(0));
+  EXPECT_TRUE(tier.wants_hints());
+  tier.hint(key(0).stack, key(0).layer, {4, 5, 0}, ExpertHint::Soon);  // 0 is cached already
+  auto s = tier.stats();
+  EXPECT_EQ(s.prefetched, 2u);
+  EXPECT_EQ(host.acquires(key(4)), 1);
+  EXPECT_EQ(host.held(key(4)), 0);  // the host pin ended with the upload
+  PinnedExpert p = acquire(tier, key(4));
+  expect_values(*p, key(4));
+  s = tier.stats();
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(host.acquires(key(4)), 1);
+  tier.hint(key(0).stack, key(0).layer, {6}, ExpertHint::Now);  // Now hints copy nothing
+  EXPECT_EQ(tier.stats().prefetched, 2u);
+}
+
+TEST(DeviceTierPrefetch, NeverEvictsAndSkipsWhatTheHostLacks) {
+  FakeHostSource host;
+  TestBackend backend(Mode::Copy);
+  DeviceExpertTier tier(host, backend, /*budget_bytes=*/2 * kExpertBytes);
+  PinnedExpert a = acquire(tier, key(0));
+  tier.hint(key(0).stack, key(0).layer, {1, 2, 3}, ExpertHint::Soon);  // room for one
+  auto s = tier.stats();
+  EXPECT_EQ(s.prefetched, 1u);
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_LE(s.device_bytes, 2 * kExpertBytes);
+  a.release_after(bk::completed_fence());
+
+  // A host tier that holds nothing loaded (the default try_acquire): nothing is copied.
+  struct ColdHost final : ExpertSource {
+    FakeHostSource inner;
+    PinnedExpert acquire(Stack st, int l, int e) override { return inner.acquire(st, l, e); }
+    int max_pinned() const override { return 1000; }
+    void release(void*, FencePtr) override {}
+  } cold;
+  DeviceExpertTier cold_tier(cold, backend, 0);
+  use(cold_tier, key(0));
+  cold_tier.hint(key(0).stack, key(0).layer, {1, 2}, ExpertHint::Soon);
+  EXPECT_EQ(cold_tier.stats().prefetched, 0u);
+}
+
+TEST(DeviceTierPrefetch, BorrowingTiersTakeNoHints) {
+  FakeHostSource host;
+  TestBackend backend(Mode::Borrow);
+  DeviceExpertTier tier(host, backend, 0);
+  use(tier, key(0));
+  EXPECT_FALSE(tier.wants_hints());
+  tier.hint(key(0).stack, key(0).layer, {1}, ExpertHint::Soon);
+  EXPECT_EQ(tier.stats().prefetched, 0u);
+  EXPECT_EQ(host.acquires(key(1)), 0);
 }
 
 // ---- the budget: least recently used first ---------------------------------------------------

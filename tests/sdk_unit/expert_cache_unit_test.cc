@@ -476,3 +476,27 @@ TEST(ExpertCacheUnit, MaxPinnedIsWhatTheBudgetHoldsBesidesOneMiss) {
 }
 
 }  // namespace
+
+namespace {
+
+// try_acquire: a pin on what is loaded, nothing for what is not, and no trace in the counters.
+TEST(ExpertCacheUnit, TryAcquirePinsOnlyWhatIsLoadedAndCountsNothing) {
+  Cache c(3 * kExpertBytes);
+  EXPECT_FALSE(c.source.try_acquire(Stack::Encoder, 1, 0).has_value());
+  EXPECT_EQ(c.get(enc(0)), tag(enc(0)));
+  {
+    std::optional<tusk::sdk::PinnedExpert> pin = c.source.try_acquire(Stack::Encoder, 1, 0);
+    ASSERT_TRUE(pin.has_value());
+    EXPECT_EQ((*pin)->fc1.out, tag(enc(0)));
+    EXPECT_EQ(c.get(enc(1)), tag(enc(1)));
+    EXPECT_EQ(c.get(enc(2)), tag(enc(2)));
+    EXPECT_EQ(c.get(enc(3)), tag(enc(3)));  // the budget is full: 0 is pinned, so 1 goes
+    EXPECT_EQ(c.source.stats().evictions, 1u);
+  }
+  const auto s = c.source.stats();
+  EXPECT_EQ(s.hits, 0u);
+  EXPECT_EQ(s.misses, 4u);
+  EXPECT_FALSE(c.source.try_acquire(Stack::Encoder, 1, 1).has_value());  // evicted
+}
+
+}  // namespace
