@@ -78,4 +78,37 @@ TUSK_HOST_DEVICE float packed_value(int layout, const void* data, const float* s
   return static_cast<float>(int4_word_value(words[int4_column_word(c)], int4_column_nibble(c))) * scale;
 }
 
+// The GEMM tiles' reading: 32 columns from k0 (a multiple of 32) of rows of a weight matrix.
+// Every column of such a tile shares one scale group (int8 and int4 groups are multiples of
+// 32), so a row's scale is looked up once, and no 64-bit division runs per element.
+struct TileReader {
+  int layout;
+  const void* data;
+  const float* scales;
+  int64_t k, groups_per_row, group_index;  // k / group, and k0 / group (int8, int4)
+
+  TUSK_HOST_DEVICE float scale(int64_t n) const {
+    return layout == kLayoutInt8 || layout == kLayoutInt4 ? scales[n * groups_per_row + group_index] : 1.0f;
+  }
+  // Element (n, c) of the tile, c in [k0, k0 + 32), with s = scale(n).
+  TUSK_HOST_DEVICE float value(int64_t n, int64_t c, float s) const {
+    switch (layout) {
+      case kLayoutF32: return static_cast<const float*>(data)[n * k + c];
+      case kLayoutF16: return half_bits_to_float(static_cast<const uint16_t*>(data)[n * k + c]);
+      case kLayoutInt8: return static_cast<float>(static_cast<const int8_t*>(data)[n * k + c]) * s;
+      default: {
+        const uint32_t* row = static_cast<const uint32_t*>(data) + n * (k / kInt4ColsPerWord);
+        const uint32_t cc = static_cast<uint32_t>(c);  // a column < k: 32 bits, divisions become shifts
+        return static_cast<float>(int4_word_value(row[8 * (cc / 64) + cc % 8], static_cast<int>((cc % 64) / 8))) * s;
+      }
+    }
+  }
+};
+
+TUSK_HOST_DEVICE TileReader tile_reader(int layout, const void* data, const float* scales, int64_t k, int64_t group,
+                                        int64_t k0) {
+  const bool grouped = layout == kLayoutInt8 || layout == kLayoutInt4;
+  return {layout, data, scales, k, grouped ? k / group : 0, grouped ? k0 / group : 0};
+}
+
 }  // namespace tusk::kernels::cuda

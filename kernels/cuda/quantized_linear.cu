@@ -123,12 +123,13 @@ __global__ void gemm_kernel(Groups groups, RowMaps maps, const float* __restrict
   const int tx = tid % 16, ty = tid / 16;
   float acc[4][4] = {};
   for (int64_t k0 = 0; k0 < w.k; k0 += kTileK) {
+    const TileReader tile = tile_reader(w.layout, w.data, w.scales, w.k, w.group, k0);
     for (int e = tid; e < kTileM * kTileK; e += kGemmThreads) {
       const int i = e / kTileK, kk = e % kTileK;
       const int64_t r = row0 + i, c = k0 + kk;
       xs[kk][i] = r < g.rows && c < w.k ? x[map_row(maps.in, g.begin + r) * ldx + c] : 0.0f;
       const int64_t n = col0 + i;
-      ws[kk][i] = n < w.n && c < w.k ? packed_value(w.layout, w.data, w.scales, w.k, w.group, n, c) : 0.0f;
+      ws[kk][i] = n < w.n && c < w.k ? tile.value(n, c, tile.scale(n)) : 0.0f;
     }
     __syncthreads();
 #pragma unroll 8
@@ -192,11 +193,12 @@ __global__ void tensor_core_gemm_kernel(Groups groups, RowMaps maps, const float
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
   for (int64_t k0 = 0; k0 < w.k; k0 += kTcK) {
+    const TileReader tile = tile_reader(w.layout, w.data, w.scales, w.k, w.group, k0);
     for (int e = tid; e < kTcTile * kTcK; e += kTcThreads) {
       const int i = e / kTcK, kk = e % kTcK;
       const int64_t r = row0 + i, c = k0 + kk, n = col0 + i;
       xs[i][kk] = round_to<T>(r < g.rows && c < w.k ? x[map_row(maps.in, g.begin + r) * ldx + c] : 0.0f);
-      ws[i][kk] = round_to<T>(n < w.n && c < w.k ? packed_value(w.layout, w.data, w.scales, w.k, w.group, n, c) : 0.0f);
+      ws[i][kk] = round_to<T>(n < w.n && c < w.k ? tile.value(n, c, tile.scale(n)) : 0.0f);
     }
     __syncthreads();
 #pragma unroll

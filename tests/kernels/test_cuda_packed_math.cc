@@ -87,3 +87,35 @@ TEST(CudaPackedMath, PackedValueMatchesTheCpuDequantization) {
 
 }  // namespace
 }  // namespace tusk::kernels::test
+
+namespace tusk::kernels::test {
+namespace {
+
+// The GEMM tiles read through TileReader: the same values as packed_value, tile by tile.
+TEST(CudaPackedMath, TileReaderMatchesPackedValue) {
+  std::mt19937 rng(8);
+  struct Case {
+    WeightType type;
+    int64_t k, group;
+  };
+  for (const Case& c : {Case{WeightType::Int4, 256, 64}, Case{WeightType::Int4, 128, 128},
+                        Case{WeightType::Int8, 96, 32}, Case{WeightType::F16, 70, 70}}) {
+    QuantMatrix m(c.type, 3, c.k, c.group, rng);
+    const float* scales = c.type == WeightType::F16 ? nullptr : m.scales.data();
+    for (int64_t k0 = 0; k0 < m.k; k0 += 32) {
+      const cm::TileReader tile = cm::tile_reader(static_cast<int>(c.type), m.packed_data(), scales, m.k, m.group, k0);
+      for (int64_t n = 0; n < m.n; ++n)
+        for (int64_t col = k0; col < std::min<int64_t>(k0 + 32, m.k); ++col)
+          ASSERT_EQ(tile.value(n, col, tile.scale(n)),
+                    cm::packed_value(static_cast<int>(c.type), m.packed_data(), scales, m.k, m.group, n, col))
+              << type_name(c.type) << " row " << n << " col " << col;
+    }
+  }
+  // fp32 weights (expert_ffn's fp32 experts) read in place.
+  const std::vector<float> w{1.5f, -2.0f, 0.25f, 4.0f};
+  const cm::TileReader f32 = cm::tile_reader(cm::kLayoutF32, w.data(), nullptr, 2, 2, 0);
+  EXPECT_EQ(f32.value(1, 0, f32.scale(1)), 0.25f);
+}
+
+}  // namespace
+}  // namespace tusk::kernels::test
