@@ -401,9 +401,16 @@ TUSK_API tusk_status_t tusk_translator_create(tusk_model_t* model, const tusk_op
 
 TUSK_API void tusk_translator_destroy(tusk_translator_t* translator) { delete translator; }
 
-TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char* src, const char* tgt,
-                                      const char* const* texts, size_t count, tusk_result_t** out) {
-  return guarded(__func__, [&](const char* fn) {
+namespace {
+
+// tusk_translate and tusk_translate_text: the same checks and result, a different call.
+using TranslateCall = std::vector<tusk::sdk::Translation> (tusk::sdk::Translator::*)(
+    const std::string&, const std::string&, const std::vector<std::string>&);
+
+tusk_status_t translate_with(const char* function, TranslateCall call, tusk_translator_t* translator,
+                             const char* src, const char* tgt, const char* const* texts, size_t count,
+                             tusk_result_t** out) {
+  return guarded(function, [&](const char* fn) {
     TUSK_REQUIRE(translator && src && tgt && texts && out, "translator, src, tgt, texts and out must not be NULL");
     TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
     std::vector<std::string> inputs;
@@ -413,10 +420,22 @@ TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char*
       inputs.emplace_back(texts[i]);
     }
     auto result = std::make_unique<tusk_result_t>();
-    result->translations = translator->translator->translate(src, tgt, inputs);
+    result->translations = (translator->translator.get()->*call)(src, tgt, inputs);
     *out = result.release();
     return TUSK_OK;
   });
+}
+
+}  // namespace
+
+TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char* src, const char* tgt,
+                                      const char* const* texts, size_t count, tusk_result_t** out) {
+  return translate_with(__func__, &tusk::sdk::Translator::translate, translator, src, tgt, texts, count, out);
+}
+
+TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t* translator, const char* src, const char* tgt,
+                                           const char* const* texts, size_t count, tusk_result_t** out) {
+  return translate_with(__func__, &tusk::sdk::Translator::translate_text, translator, src, tgt, texts, count, out);
 }
 
 TUSK_API tusk_status_t tusk_translator_stats(const tusk_translator_t* translator, tusk_stats_t* out) {

@@ -6,6 +6,7 @@
 #include "sdk/batcher.h"
 #include "sdk/decoder.h"
 #include "sdk/encoder.h"
+#include "sdk/sentence_splitter.h"
 #include "sdk/utf8.h"
 
 namespace tusk::sdk {
@@ -174,6 +175,115 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
       r.score = h.logprob;
       r.text = model.tokenizer().decode(h.ids);
     }
+  }
+  return results;
+}
+
+namespace {
+
+// Scripts written without spaces between words: pieces of a cut sentence join without one.
+bool writes_without_spaces(const std::string& code) {
+  return code == "zh" || code == "ja" || code == "th" || code == "lo" || code == "km" || code == "my" ||
+         code.rfind("zho_", 0) == 0 || code.rfind("jpn_", 0) == 0;
+}
+
+size_t utf8_lead(const std::string& s, size_t i) {  // the start of the code point holding byte i
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+  return i;
+}
+
+// Cuts sentence into pieces of at most `limit` tokens each: at the last word boundary that
+// fits, preferring one right after , ; : in the piece's second half; a word longer than the
+// limit (or a script without spaces) at the last code point that fits.
+std::vector<std::string> cut_to_fit(const std::string& sentence, int64_t limit, const Tokenizer& tokenizer) {
+  std::vector<std::string> pieces;
+  std::string rest = sentence;
+  auto fits = [&](const std::string& s) { return static_cast<int64_t>(tokenizer.encode(s).size()) <= limit; };
+  while (!rest.empty() && !fits(rest)) {
+    // The longest prefix that fits, by bytes (binary search on code point starts).
+    size_t lo = 1, hi = rest.size();
+    while (lo < hi) {
+      const size_t mid = utf8_lead(rest, (lo + hi + 1) / 2);
+      if (mid <= lo) break;
+      if (fits(rest.substr(0, mid))) lo = mid; else hi = mid - 1;
+    }
+    size_t cut = utf8_lead(rest, lo);
+    if (cut == 0) {  // not even one code point fits: take one anyway (the model cuts it)
+      cut = 1;
+      while (cut < rest.size() && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) ++cut;
+    }
+    // Back to a word boundary, after punctuation when one is in the second half.
+    const size_t space = rest.rfind(' ', cut);
+    if (space != std::string::npos && space > 0 && space < cut) {
+      size_t punct = std::string::npos;
+      for (size_t p = space; p > cut / 2; --p)
+        if (rest[p] == ' ' && (rest[p - 1] == ',' || rest[p - 1] == ';' || rest[p - 1] == ':')) {
+          punct = p;
+          break;
+        }
+      cut = punct != std::string::npos ? punct : space;
+    }
+    std::string piece = rest.substr(0, cut);
+    while (!piece.empty() && piece.back() == ' ') piece.pop_back();
+    if (!piece.empty()) pieces.push_back(piece);
+    rest = rest.substr(cut);
+    while (!rest.empty() && rest.front() == ' ') rest.erase(rest.begin());
+  }
+  if (!rest.empty()) pieces.push_back(rest);
+  return pieces;
+}
+
+}  // namespace
+
+std::vector<Translation> Translator::translate_text(const std::string& src, const std::string& tgt,
+                                                    const std::vector<std::string>& texts) {
+  const Model& model = *model_;
+  const auto& src_lang = language(model, src, "source");
+  const auto& tgt_lang = language(model, tgt, "target");
+  // Tokens a piece may have: the model's limit less the language code and the end mark.
+  const int64_t limit = model.max_sequence_length() - 2;
+
+  struct Placed {
+    size_t text, sentence;
+  };
+  std::vector<SplitText> splits(texts.size());
+  std::vector<std::string> pieces;  // what translate() gets: sentences, or pieces of one
+  std::vector<Placed> owner;        // which text and sentence each piece belongs to
+  std::vector<bool> cut(texts.size(), false);
+  for (size_t t = 0; t < texts.size(); ++t) {
+    size_t bad = 0;
+    if (!is_valid_utf8(texts[t], &bad))
+      throw Error(ErrorCode::InvalidArgument, "text " + std::to_string(t) + " is not valid UTF-8 (bad byte at offset " +
+                                                  std::to_string(bad) + ")");
+    splits[t] = split_sentences(texts[t], src_lang.code);
+    for (size_t s = 0; s < splits[t].sentences.size(); ++s) {
+      const std::vector<std::string> parts = cut_to_fit(splits[t].sentences[s].text, limit, model.tokenizer());
+      cut[t] = cut[t] || parts.size() > 1;
+      for (const std::string& part : parts) {
+        pieces.push_back(part);
+        owner.push_back({t, s});
+      }
+    }
+  }
+  const std::vector<Translation> translated = translate(src, tgt, pieces);
+
+  const std::string glue = writes_without_spaces(tgt_lang.code) ? "" : " ";
+  std::vector<Translation> results(texts.size());
+  std::vector<std::vector<std::string>> sentence_texts(texts.size());
+  for (size_t t = 0; t < texts.size(); ++t) sentence_texts[t].resize(splits[t].sentences.size());
+  for (size_t p = 0; p < pieces.size(); ++p) {
+    const auto [t, s] = owner[p];
+    std::string& text = sentence_texts[t][s];
+    if (!text.empty() && !translated[p].text.empty()) text += glue;
+    text += translated[p].text;
+    Translation& r = results[t];
+    r.ids.insert(r.ids.end(), translated[p].ids.begin(), translated[p].ids.end());
+    r.logprobs.insert(r.logprobs.end(), translated[p].logprobs.begin(), translated[p].logprobs.end());
+    r.score += translated[p].score;
+  }
+  for (size_t t = 0; t < texts.size(); ++t) {
+    results[t].text = join_sentences(splits[t], sentence_texts[t]);
+    results[t].truncated = cut[t];
   }
   return results;
 }

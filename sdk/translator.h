@@ -68,6 +68,17 @@ class Translator {
   std::vector<Translation> translate(const std::string& src, const std::string& tgt,
                                      const std::vector<std::string>& texts);
 
+  // Text mode: each text (a paragraph, a document: any length) is split into sentences by the
+  // source language's rules (sdk/sentence_splitter.h), all sentences of all texts are
+  // translated as one call, and each text is put back together with its whitespace, line
+  // and paragraph breaks. A sentence longer than the model takes is cut at word boundaries
+  // (after punctuation where one is near) into pieces translated one by one: that text's
+  // `truncated` says so, and nothing is dropped. A text's ids and logprobs are its
+  // sentences' one after another (each starting with the target language code), its score
+  // their sum. Throws as translate does, naming the text.
+  std::vector<Translation> translate_text(const std::string& src, const std::string& tgt,
+                                          const std::vector<std::string>& texts);
+
   // Expert cache counters since creation. Without a budget there is no cache: the counters
   // are 0 and peak_cache_bytes is the model's total expert bytes (all resident). Thread-safe;
   // waits for at most one expert load of a running translate, never for the whole call.

@@ -94,6 +94,7 @@ internal static class Native {
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_create(ModelHandle model, OptionsHandle options, out TranslatorHandle translator);
   [DllImport(Lib, CallingConvention = C)] public static extern void tusk_translator_destroy(IntPtr translator);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, out ResultHandle result);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate_text(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, out ResultHandle result);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_warm_start(TranslatorHandle translator, byte[] src, byte[] tgt, out ulong loaded);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_stats(TranslatorHandle translator, ref NativeStats stats);
   [DllImport(Lib, CallingConvention = C)] public static extern UIntPtr tusk_result_count(ResultHandle result);
@@ -247,7 +248,15 @@ public sealed class Translator : IDisposable {
   }
 
   /// <summary>Translates sentences from src to tgt ("en", "de", ...), keeping their order.</summary>
-  public IList<string> Translate(IList<string> texts, string src, string tgt) {
+  public IList<string> Translate(IList<string> texts, string src, string tgt) => Translate(texts, src, tgt, false);
+
+  /// <summary>Translates texts (paragraphs, documents of any length): the library splits them into
+  /// sentences and puts each text back with its spacing and line breaks (tusk_translate_text).</summary>
+  public IList<string> TranslateText(IList<string> texts, string src, string tgt) => Translate(texts, src, tgt, true);
+
+  public string TranslateText(string text, string src, string tgt) => TranslateText(new[] { text }, src, tgt)[0];
+
+  IList<string> Translate(IList<string> texts, string src, string tgt, bool textMode) {
     if (texts == null) throw new ArgumentNullException(nameof(texts));
     var output = new List<string>();
     if (texts.Count == 0) return output;
@@ -259,8 +268,10 @@ public sealed class Translator : IDisposable {
         pointers[i] = pinned[i].AddrOfPinnedObject();
       }
       ResultHandle result;
-      TuskException.Check(Native.tusk_translate(Live(), Utf8.ToNative(src, nameof(src)), Utf8.ToNative(tgt, nameof(tgt)),
-                                                pointers, (UIntPtr)texts.Count, out result));
+      var s = Utf8.ToNative(src, nameof(src));
+      var t = Utf8.ToNative(tgt, nameof(tgt));
+      TuskException.Check(textMode ? Native.tusk_translate_text(Live(), s, t, pointers, (UIntPtr)texts.Count, out result)
+                                   : Native.tusk_translate(Live(), s, t, pointers, (UIntPtr)texts.Count, out result));
       using (result) {
         ulong n = (ulong)Native.tusk_result_count(result);
         for (ulong i = 0; i < n; ++i) output.Add(Utf8.FromNative(Native.tusk_result_text(result, (UIntPtr)i)));

@@ -31,6 +31,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--prefetch", true},       {"--warm-start", true},
     {"--direct-io", true},      {"--int8-activations", false},
     {"--device", true},         {"--compute", true},        {"--device-expert-budget", true},
+    {"--sentences", false},
 };
 
 struct ModelChoice {
@@ -91,6 +92,7 @@ struct Session {
   tusk_translator_t* translator;
   std::string src;
   std::string tgt;
+  bool text_mode;  // each line a text the library splits into sentences (else one sentence)
 };
 
 // Translates lines (input line numbers first_line...) and prints one line per line.
@@ -110,8 +112,8 @@ int translate_chunk(const Session& s, const std::vector<std::string>& lines, uin
   Result result;
   if (!texts.empty()) {
     tusk_result_t* raw = nullptr;
-    const tusk_status_t st =
-        tusk_translate(s.translator, s.src.c_str(), s.tgt.c_str(), texts.data(), texts.size(), &raw);
+    const auto call = s.text_mode ? tusk_translate_text : tusk_translate;
+    const tusk_status_t st = call(s.translator, s.src.c_str(), s.tgt.c_str(), texts.data(), texts.size(), &raw);
     if (st != TUSK_OK) {
       const std::string message = library_error(st);
       switch (st) {
@@ -145,7 +147,8 @@ int translate_chunk(const Session& s, const std::vector<std::string>& lines, uin
       write_line(text != nullptr ? text : "");
       if (tusk_result_truncated(result.get(), next)) {
         report_warning(line_range(first_line + i, first_line + i) +
-                       " exceeded the model's maximum length and was truncated");
+                       (s.text_mode ? " held a sentence longer than the model takes: it was translated in pieces"
+                                    : " exceeded the model's maximum length and was truncated"));
       }
       ++next;
     } else {
@@ -211,6 +214,7 @@ int cmd_translate(const std::vector<std::string>& argv) {
   Session s{};
   s.src = required_flag(args, "--src");
   s.tgt = required_flag(args, "--tgt");
+  s.text_mode = !args.has("--sentences");
 
   Options options = make_options();
   if (args.has("--beam-size")) {

@@ -132,18 +132,29 @@ case "$case_name" in
     [ "$rc" -eq 1 ] || fail "invalid UTF-8 exited $rc, expected 1"
     grep -q '^tusk: error: input line 3 is not valid UTF-8' "$tmp/utf8.err" ||
       fail "the invalid UTF-8 line is not named"
-    # An over-long sentence is refused unless --truncate; then it is cut with a warning.
+    # Text mode (the default): an over-long sentence is translated in pieces, with a warning.
     for _ in $(seq 1 400); do printf 'house '; done >"$tmp/long.txt"
     printf '\n' >>"$tmp/long.txt"
+    translate pieces "$tmp/long.txt" --model "$model" --src en --tgt de
+    [ "$(line_count "$tmp/pieces.out")" -eq 1 ] || fail "text mode: expected one line"
+    grep -q 'input line 1 .*translated in pieces' "$tmp/pieces.err" || fail "text mode: no warning for pieces"
+    # One sentence a line (--sentences): refused unless --truncate; then cut with a warning.
     rc=0
-    "$tusk" translate --model "$model" --src en --tgt de <"$tmp/long.txt" >"$tmp/long.out" \
+    "$tusk" translate --model "$model" --src en --tgt de --sentences <"$tmp/long.txt" >"$tmp/long.out" \
       2>"$tmp/long.err" || rc=$?
     [ "$rc" -eq 1 ] || fail "an over-long sentence exited $rc, expected 1"
     grep -q '^tusk: error: ' "$tmp/long.err" || fail "no error for an over-long sentence"
     grep -q -- '--truncate' "$tmp/long.err" || fail "no hint to --truncate"
-    translate truncated "$tmp/long.txt" --model "$model" --src en --tgt de --truncate
+    translate truncated "$tmp/long.txt" --model "$model" --src en --tgt de --sentences --truncate
     [ "$(line_count "$tmp/truncated.out")" -eq 1 ] || fail "--truncate: expected one line"
     grep -q 'input line 1 .*truncated' "$tmp/truncated.err" || fail "--truncate: no warning"
+    # Text mode splits a line into sentences and keeps its spacing; --sentences does not split.
+    printf '  A man is cooking in a kitchen. Two dogs play in the snow.\n' >"$tmp/para.txt"
+    translate para "$tmp/para.txt" --model "$model" --src en --tgt de
+    printf 'A man is cooking in a kitchen.\nTwo dogs play in the snow.\n' >"$tmp/split.txt"
+    translate split "$tmp/split.txt" --model "$model" --src en --tgt de --sentences
+    [ "$(cat "$tmp/para.out")" = "  $(head -1 "$tmp/split.out") $(tail -1 "$tmp/split.out")" ] ||
+      fail "text mode: the line is not its sentences' translations with its spacing: $(cat "$tmp/para.out")"
     # A UTF-8 byte-order mark at the start of the input is not translated.
     printf '\xef\xbb\xbfA dog runs.\n' >"$tmp/bom.txt"
     printf 'A dog runs.\n' >"$tmp/nobom.txt"

@@ -50,6 +50,13 @@ class TuskTest {
           Check(tr.Translate(new string[0], "en", "de").Count == 0, "empty list");
           Check(tr.Translate("", "en", "de") == "", "blank");
         });
+        Test("text mode splits sentences and keeps the spacing", () => {
+          string text = " " + Sentences[0] + " " + Sentences[1] + "\n\n" + Sentences[2] + "\n";
+          string want = " " + reference[0] + " " + reference[1] + "\n\n" + reference[2] + "\n";
+          Check(tr.TranslateText(text, "en", "de") == want, "text: " + tr.TranslateText(text, "en", "de"));
+          Check(tr.TranslateText(new[] { text, "  " }, "en", "de").SequenceEqual(new[] { want, "  " }), "texts");
+          Check(tr.TranslateText(string.Concat(Enumerable.Repeat("word ", 400)), "en", "de").Length > 0, "any length");
+        });
         Test("errors carry status and message", () => {
           var e = Expect<TuskException>(() => tr.Translate(Sentences, "en", "xx"));
           Check(e.Status == Status.UnknownLanguage && e.Message.Contains("xx"), e.Message);

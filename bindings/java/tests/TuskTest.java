@@ -83,6 +83,13 @@ public class TuskTest {
           check(tr.translate(List.of(), "en", "de").isEmpty(), "empty list");
           check(tr.translate("", "en", "de").isEmpty(), "blank");
         });
+        test("text mode splits sentences and keeps the spacing", () -> {
+          String text = " " + SENTENCES.get(0) + " " + SENTENCES.get(1) + "\n\n" + SENTENCES.get(2) + "\n";
+          String want = " " + reference.get(0) + " " + reference.get(1) + "\n\n" + reference.get(2) + "\n";
+          check(tr.translateText(text, "en", "de").equals(want), "text: " + tr.translateText(text, "en", "de"));
+          check(tr.translateText(List.of(text, "  "), "en", "de").equals(List.of(want, "  ")), "texts");
+          check(!tr.translateText("word ".repeat(400), "en", "de").isEmpty(), "any length");
+        });
         test("errors carry status and message", () -> {
           TuskException e = expect(TuskException.class, () -> tr.translate(SENTENCES, "en", "xx"));
           check(e.status() == 5 && e.statusName().equals("TUSK_ERROR_UNKNOWN_LANGUAGE"), e.getMessage());

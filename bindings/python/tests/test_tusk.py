@@ -93,6 +93,27 @@ class TranslatorTest(unittest.TestCase):
         self.assertEqual(len(t.logprobs), len(t.tokens) - 1)
         self.assertFalse(t.truncated)
 
+    def test_text_mode_splits_and_keeps_the_spacing(self):
+        text = " " + SENTENCES[0] + " " + SENTENCES[1] + "\n\n" + SENTENCES[2] + "\n"
+        want = " " + self.reference[0] + " " + self.reference[1] + "\n\n" + self.reference[2] + "\n"
+        self.assertEqual(self.tr.translate_text(text, src="en", tgt="de"), want)
+        self.assertEqual(self.tr.translate_text([text, "  "], src="en", tgt="de"), [want, "  "])
+        [long] = self.tr.translate_text_detailed(["house " * 400], src="en", tgt="de")
+        self.assertTrue(long.truncated)  # one sentence over the model's limit: in pieces
+        self.assertTrue(long.text)
+        with self.assertRaises(tusk.UnknownLanguageError):
+            self.tr.translate_text(text, src="en", tgt="xx")
+
+    def test_every_option_name_maps_to_tusk_h(self):
+        with tusk.Translator(self.model, threads=1, device="cpu", device_index=0, compute_type="fp32",
+                             device_expert_budget_bytes=0) as tr:
+            self.assertEqual(tr.translate(SENTENCES[:1], src="en", tgt="de"), self.reference[:1])
+        with self.assertRaises(tusk.TuskError) as ctx:
+            tusk.Translator(self.model, compute_type="fp16")  # the CPU computes in fp32
+        self.assertEqual(ctx.exception.status_name, "TUSK_ERROR_UNSUPPORTED")
+        with self.assertRaises(ValueError):
+            tusk.Translator(self.model, device="cuda:x")
+
     def test_errors(self):
         with self.assertRaises(tusk.UnknownLanguageError):
             self.tr.translate(SENTENCES, src="en", tgt="xx")

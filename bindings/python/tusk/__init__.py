@@ -77,6 +77,7 @@ class _Options:
         "device": _lib.OPT_DEVICE,
         "device_index": _lib.OPT_DEVICE_INDEX,
         "compute_type": _lib.OPT_COMPUTE_TYPE,
+        "device_expert_budget_bytes": _lib.OPT_DEVICE_EXPERT_BUDGET_BYTES,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -276,16 +277,31 @@ class Translator(_Handle):
         results = self.translate_detailed([texts] if single else texts, src, tgt)
         return results[0].text if single else [r.text for r in results]
 
+    def translate_text(self, texts, src, tgt):
+        """Translates text (one str, or a list): paragraphs or documents of any length, split
+        into sentences by the library and put back with their spacing and line breaks
+        (tusk_translate_text); returns str(s)."""
+        single = isinstance(texts, str)
+        results = self.translate_text_detailed([texts] if single else texts, src, tgt)
+        return results[0].text if single else [r.text for r in results]
+
     def translate_detailed(self, texts, src, tgt):
         """Like translate, for a list, returning Translation objects."""
+        return self._translate(_lib.lib.tusk_translate, texts, src, tgt)
+
+    def translate_text_detailed(self, texts, src, tgt):
+        """Like translate_text, for a list, returning Translation objects (truncated: a
+        sentence was longer than the model takes and went in pieces)."""
+        return self._translate(_lib.lib.tusk_translate_text, texts, src, tgt)
+
+    def _translate(self, call, texts, src, tgt):
         texts = list(texts)
         if not texts:
             return []
         encoded = [_utf8(t, "each text") for t in texts]
         array = (ctypes.c_char_p * len(encoded))(*encoded)
         result = ctypes.c_void_p()
-        _check(_lib.lib.tusk_translate(self._live(), _utf8(src, "src"), _utf8(tgt, "tgt"), array,
-                                       len(encoded), ctypes.byref(result)))
+        _check(call(self._live(), _utf8(src, "src"), _utf8(tgt, "tgt"), array, len(encoded), ctypes.byref(result)))
         try:
             out = []
             for i in range(_lib.lib.tusk_result_count(result)):

@@ -46,6 +46,7 @@ OPT_MIN_DECODING_LENGTH = 17
 OPT_INT8_ACTIVATIONS = 18
 OPT_DEVICE_INDEX = 19
 OPT_COMPUTE_TYPE = 20
+OPT_DEVICE_EXPERT_BUDGET_BYTES = 21
 OPT_LENGTH_PENALTY = 100
 
 EVICTIONS = {"lru": 0, "layer-distance": 1, "none": 2}
@@ -138,6 +139,8 @@ _declare("tusk_model_import_expert_usage", _S, ctypes.c_char_p, ctypes.c_char_p)
 _declare("tusk_translator_create", _S, _P, _P, ctypes.POINTER(_P))
 _declare("tusk_translator_destroy", None, _P)
 _declare("tusk_translate", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
+         ctypes.c_size_t, ctypes.POINTER(_P))
+_declare("tusk_translate_text", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
          ctypes.c_size_t, ctypes.POINTER(_P))
 _declare("tusk_translator_warm_start", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64))
 _declare("tusk_translator_stats", _S, _P, ctypes.POINTER(Stats))

@@ -332,6 +332,22 @@ TUSK_API tusk_status_t tusk_translate(tusk_translator_t *translator, const char 
                                       const char *tgt, const char *const *texts, size_t count,
                                       tusk_result_t **out);
 
+/* Text mode: translates count UTF-8 texts (paragraphs, documents: any length, any number of
+ * lines). Each text is split into sentences inside the library by the source language's
+ * rules (line breaks; . ! ? … and other scripts' stops before a word not in lower case, or
+ * 。！？ anywhere; not after the language's abbreviations, initials, ordinals such as "1." in
+ * German and Czech, or inside numbers and URLs), all sentences are translated as one batch,
+ * and each text comes back with its original whitespace, line breaks and paragraph breaks
+ * between the translated sentences. A sentence longer than the model takes is cut at word
+ * boundaries into pieces translated one by one, never dropped: tusk_result_truncated(res, i)
+ * is then 1. tusk_result_text(res, i) is text i translated; its tokens and log-probabilities
+ * are its sentences' one after another (each starting with the target language code), its
+ * score their sum. A blank text gives back its whitespace. Errors as tusk_translate's, except
+ * that no input is too long. Since 0.3. */
+TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t *translator, const char *src,
+                                           const char *tgt, const char *const *texts, size_t count,
+                                           tusk_result_t **out);
+
 /* Expert cache counters of a translator since it was created. Grows only at the end: fields
  * are 8 bytes each, without padding. Set struct_size = sizeof(tusk_stats_t) before the call;
  * the library writes only the whole fields that lie within both your struct_size and its own

@@ -93,14 +93,32 @@ public final class Translator extends Handle {
 
   /** Translates sentences from src to tgt (language codes such as "en"), keeping their order. */
   public List<String> translate(List<String> texts, String src, String tgt) {
+    return translate(texts, src, tgt, false);
+  }
+
+  /**
+   * Translates texts (paragraphs, documents of any length): the library splits them into
+   * sentences and puts each text back with its spacing and line breaks (tusk_translate_text).
+   */
+  public List<String> translateText(List<String> texts, String src, String tgt) {
+    return translate(texts, src, tgt, true);
+  }
+
+  public String translateText(String text, String src, String tgt) {
+    return translateText(List.of(text), src, tgt).get(0);
+  }
+
+  private List<String> translate(List<String> texts, String src, String tgt, boolean textMode) {
     List<String> out = new ArrayList<>();
     if (texts.isEmpty()) return out;
     for (String t : texts) if (t == null) throw new IllegalArgumentException("a text is null");
     if (src == null || tgt == null) throw new IllegalArgumentException("src and tgt must not be null");
     PointerByReference res = new PointerByReference();
     with(t -> {
-      TuskException.check(TuskLibrary.INSTANCE.tusk_translate(
-          t, src, tgt, texts.toArray(new String[0]), texts.size(), res));
+      String[] array = texts.toArray(new String[0]);
+      TuskException.check(textMode
+          ? TuskLibrary.INSTANCE.tusk_translate_text(t, src, tgt, array, array.length, res)
+          : TuskLibrary.INSTANCE.tusk_translate(t, src, tgt, array, array.length, res));
       return null;
     });
     Pointer r = res.getValue();

@@ -58,6 +58,8 @@ interface TuskLibrary extends Library {
   void tusk_translator_destroy(Pointer translator);
   int tusk_translate(Pointer translator, String src, String tgt, String[] texts, long count,
       PointerByReference out);
+  int tusk_translate_text(Pointer translator, String src, String tgt, String[] texts, long count,
+      PointerByReference out);
   int tusk_translator_warm_start(Pointer translator, String src, String tgt, LongByReference loaded);
   int tusk_translator_stats(Pointer translator, Stats out);
 

@@ -1,0 +1,93 @@
+// tusk_translate_text through the C ABI: a text's sentences are translated as tusk_translate
+// translates them one by one, and put back with the text's spacing; line and paragraph breaks
+// survive; any length is accepted (a sentence longer than the model takes goes in pieces,
+// flagged); bad input fails naming the text.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tusk_test_util.h"
+
+namespace {
+
+using namespace tusk_test;
+
+class TextMode : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = open_model();
+    tr_ = make_translator(model_.get(), make_options({{TUSK_OPT_THREADS, test_threads()}}).get());
+  }
+  std::vector<Hyp> text(const std::vector<std::string>& texts, const char* src = "en", const char* tgt = "de") {
+    std::vector<const char*> ptrs;
+    for (const auto& t : texts) ptrs.push_back(t.c_str());
+    tusk_result_t* raw = nullptr;
+    check(tusk_translate_text(tr_.get(), src, tgt, ptrs.data(), ptrs.size(), &raw), "tusk_translate_text");
+    Result res(raw);
+    return copy_result(raw);
+  }
+  Model model_;
+  Translator tr_;
+};
+
+TEST_F(TextMode, AParagraphIsItsSentencesTranslatedWithItsSpacing) {
+  const std::vector<std::string> sentences{"A man is cooking in a kitchen.", "Two dogs play in the snow.",
+                                           "A woman reads a book on a bench."};
+  const std::vector<Hyp> one_by_one = translate(tr_.get(), "en", "de", sentences);
+  const std::vector<Hyp> got = text({" " + sentences[0] + " " + sentences[1] + "\n\n" + sentences[2] + "\n"});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].text, " " + one_by_one[0].text + " " + one_by_one[1].text + "\n\n" + one_by_one[2].text + "\n");
+  EXPECT_EQ(got[0].truncated, 0);
+  // Tokens and log-probabilities: the sentences', one after another; the score their sum.
+  std::vector<int32_t> ids;
+  double score = 0;
+  for (const Hyp& h : one_by_one) {
+    ids.insert(ids.end(), h.ids.begin(), h.ids.end());
+    score += h.score;
+  }
+  EXPECT_EQ(got[0].ids, ids);
+  EXPECT_NEAR(got[0].score, score, 1e-9);
+}
+
+TEST_F(TextMode, TextsKeepTheirOrderAndBlankOnesTheirWhitespace) {
+  const std::vector<Hyp> got = text({"A dog runs. A cat sleeps.", "  \n ", "", "Hello."});
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[1].text, "  \n ");
+  EXPECT_EQ(got[2].text, "");
+  EXPECT_TRUE(got[1].ids.empty());
+  const std::vector<Hyp> single = translate(tr_.get(), "en", "de", {"A dog runs.", "A cat sleeps.", "Hello."});
+  EXPECT_EQ(got[0].text, single[0].text + " " + single[1].text);
+  EXPECT_EQ(got[3].text, single[2].text);
+}
+
+TEST_F(TextMode, AnyLengthIsAcceptedAndAnOverlongSentenceGoesInPieces) {
+  std::string document;
+  for (int i = 0; i < 150; ++i) document += "A man rides a bike down the street. ";  // ~1,200 words
+  const std::vector<Hyp> doc = text({document});
+  EXPECT_EQ(doc[0].truncated, 0);
+  // Every sentence came back: as many target language codes as sentences.
+  const int32_t lang = doc[0].ids.empty() ? -1 : doc[0].ids[0];
+  EXPECT_EQ(std::count(doc[0].ids.begin(), doc[0].ids.end(), lang), 150);
+
+  std::string run_on;
+  for (int i = 0; i < 400; ++i) run_on += "house ";  // one sentence over the model's limit
+  const std::vector<Hyp> cut = text({run_on});
+  EXPECT_EQ(cut[0].truncated, 1);
+  EXPECT_GE(std::count(cut[0].ids.begin(), cut[0].ids.end(), lang), 2);  // translated in pieces
+  EXPECT_FALSE(cut[0].text.empty());
+}
+
+TEST_F(TextMode, BadInputFailsNamingTheText) {
+  const char* texts[] = {"Fine.", "bad \xff byte"};
+  tusk_result_t* out = nullptr;
+  EXPECT_EQ(tusk_translate_text(tr_.get(), "en", "de", texts, 2, &out), TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(tusk_last_error()).find("text 1"), std::string::npos) << tusk_last_error();
+  EXPECT_EQ(out, nullptr);
+  EXPECT_EQ(tusk_translate_text(tr_.get(), "en", "xx", texts, 1, &out), TUSK_ERROR_UNKNOWN_LANGUAGE);
+  EXPECT_EQ(tusk_translate_text(tr_.get(), "en", "de", texts, 0, &out), TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(tusk_translate_text(tr_.get(), "en", "de", nullptr, 1, &out), TUSK_ERROR_INVALID_ARGUMENT);
+}
+
+}  // namespace
