@@ -75,6 +75,14 @@ struct ExpertGroup {
   int64_t begin = 0, count = 0;
 };
 
+// A change to one entry of a row's scores before search picks from it: a ban (penalty 0: the
+// entry becomes -inf) or a repetition penalty p > 0 (a positive score is divided by p, a
+// negative one multiplied: the CTRL rule transformers applies).
+struct ScoreEdit {
+  int64_t row, column;
+  float penalty;
+};
+
 // A beam-search candidate: hypothesis row `row` extended by `token`.
 struct BeamCandidate {
   double score;     // the row's base score + logprob
@@ -193,6 +201,9 @@ class Backend {
   // x[r][column] = value for every row (a token search must not pick, e.g. end of sentence
   // before the minimum length).
   virtual void fill_column(MutableMatrixView x, int64_t column, float value) = 0;
+
+  // Applies edits (a host array; at most one per entry) to x in place.
+  virtual void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) = 0;
 
   // Row-wise log-softmax in place.
   virtual void log_softmax(MutableMatrixView x) = 0;

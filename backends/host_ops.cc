@@ -26,6 +26,13 @@ void route_top2(MatrixView logits, ExpertRoute* routes) {
   }
 }
 
+void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    float& v = x.data[edits[i].row * x.ld + edits[i].column];
+    v = edited_score(v, edits[i].penalty);
+  }
+}
+
 void merge_row_top_k(const float* row_values, const int32_t* row_columns, const int32_t* row_counts,
                      int row_k, const double* base, const int64_t* group_begin, int64_t groups, int k,
                      BeamCandidate* out, int64_t* counts) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "backends/backend.h"
 
@@ -11,6 +12,13 @@ namespace tusk::backends::host {
 
 // Backend::route_top2's contract over host logits.
 void route_top2(MatrixView logits, ExpertRoute* routes);
+
+// Backend::edit_scores's rule on host memory (the CPU backend's, and the reference for others).
+void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count);
+inline float edited_score(float value, float penalty) {
+  if (penalty == 0.0f) return -std::numeric_limits<float>::infinity();
+  return value > 0.0f ? value / penalty : value * penalty;
+}
 
 // Beam candidates from each row's own best entries: row r (of `rows`) offers row_counts[r]
 // pairs (row_values, row_columns)[r * row_k ...], best first. For each group (rows

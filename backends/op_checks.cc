@@ -1,5 +1,6 @@
 #include "backends/op_checks.h"
 
+#include <cmath>
 #include <string>
 
 #include "common/error.h"
@@ -185,6 +186,17 @@ void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes
 void fill_column(MutableMatrixView x, int64_t column) {
   require_view(x, "fill_column", "x");
   require(column >= 0 && column < x.cols, "fill_column", "the column is outside x");
+}
+
+void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) {
+  require_view(x, "edit_scores", "x");
+  require(count >= 0 && (edits != nullptr || count == 0), "edit_scores", "edits are null");
+  for (int64_t i = 0; i < count; ++i) {
+    const ScoreEdit& e = edits[i];
+    require(e.row >= 0 && e.row < x.rows && e.column >= 0 && e.column < x.cols, "edit_scores",
+            "an edit is outside x");
+    require(e.penalty >= 0.0f && std::isfinite(e.penalty), "edit_scores", "a penalty is negative or not finite");
+  }
 }
 
 void argmax_log_softmax(MatrixView logits, int64_t excluded, const int32_t* ids, const float* logprobs) {

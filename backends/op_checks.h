@@ -31,6 +31,7 @@ int64_t expert_ffn(MatrixView x, const ExpertGroup* groups, int64_t count, const
 void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes,
                   MutableMatrixView out);
 void fill_column(MutableMatrixView x, int64_t column);
+void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count);
 void argmax_log_softmax(MatrixView logits, int64_t excluded, const int32_t* ids, const float* logprobs);
 void top_k(MatrixView x, const int64_t* group_begin, int64_t groups, int k);
 void rows_op(MutableMatrixView x, const char* op);  // log_softmax, softmax

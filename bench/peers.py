@@ -146,7 +146,8 @@ def worker(a):
         model = tusk.Model(a.model)
         tr = tusk.Translator(model, threads=a.threads, max_batch_size=a.batch,
                              min_decoding_length=a.tokens, max_decoding_length=a.tokens,
-                             int8_activations=int(a.int8_activations))
+                             int8_activations=int(a.int8_activations),
+                             no_repeat_ngram_size=0, max_length_ratio=0.0)  # CTranslate2 runs no guards
         load = time.perf_counter() - start
         run = lambda texts: [t.tokens[1:] for t in tr.translate_detailed(texts, SRC_CODE, TGT_CODE)]
     else:

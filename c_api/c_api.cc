@@ -116,6 +116,10 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.length_penalty = static_cast<float>(o.get_float(TUSK_OPT_LENGTH_PENALTY));
   t.max_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MAX_DECODING_LENGTH));
   t.min_decoding_length = static_cast<int>(o.get_int(TUSK_OPT_MIN_DECODING_LENGTH));
+  t.no_repeat_ngram_size = static_cast<int>(o.get_int(TUSK_OPT_NO_REPEAT_NGRAM_SIZE));
+  t.max_length_offset = static_cast<int>(o.get_int(TUSK_OPT_MAX_LENGTH_OFFSET));
+  t.max_length_ratio = static_cast<float>(o.get_float(TUSK_OPT_MAX_LENGTH_RATIO));
+  t.repetition_penalty = static_cast<float>(o.get_float(TUSK_OPT_REPETITION_PENALTY));
   t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;

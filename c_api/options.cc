@@ -9,6 +9,14 @@ namespace {
 OptionSpec int_option(int64_t min, int64_t max, int64_t def) { return {false, min, max, def, 0, 0, 0}; }
 OptionSpec float_option(double min, double max, double def) { return {true, 0, 0, 0, min, max, def}; }
 
+// The runaway guards' defaults, chosen by measurement (bench/guards.py; bench/README.md,
+// "Runaway guards"): on Multi30k val they change no direction's BLEU by less than -0.02 and
+// 7% of the outputs; the repetition penalty (-0.23 on cs->en at 1.1) stays off.
+constexpr int64_t kDefaultNoRepeatNgram = 4;
+constexpr int64_t kDefaultMaxLengthOffset = 10;
+constexpr double kDefaultMaxLengthRatio = 2.0;
+constexpr double kDefaultRepetitionPenalty = 1.0;
+
 }  // namespace
 
 const std::map<int, OptionSpec>& option_specs() {
@@ -27,6 +35,8 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_DEVICE_INDEX, int_option(0, 1024, 0)},
       {TUSK_OPT_COMPUTE_TYPE, int_option(TUSK_COMPUTE_FP32, TUSK_COMPUTE_BF16, TUSK_COMPUTE_FP32)},
       {TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES, int_option(0, std::numeric_limits<int64_t>::max(), 0)},
+      {TUSK_OPT_NO_REPEAT_NGRAM_SIZE, int_option(0, 64, kDefaultNoRepeatNgram)},
+      {TUSK_OPT_MAX_LENGTH_OFFSET, int_option(0, 1 << 20, kDefaultMaxLengthOffset)},
       {TUSK_OPT_ZSTD_LEVEL, int_option(1, 19, 3)},
       {TUSK_OPT_EXPERT_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},
       {TUSK_OPT_DENSE_WEIGHTS, int_option(TUSK_WEIGHTS_FP32, TUSK_WEIGHTS_INT4, TUSK_WEIGHTS_FP32)},
@@ -36,6 +46,8 @@ const std::map<int, OptionSpec>& option_specs() {
       {TUSK_OPT_EXPERT_PREFETCH, int_option(0, 1, 1)},
       {TUSK_OPT_EXPERT_DIRECT_IO, int_option(0, 1, 0)},
       {TUSK_OPT_LENGTH_PENALTY, float_option(0.0, 10.0, 0.0)},
+      {TUSK_OPT_MAX_LENGTH_RATIO, float_option(0.0, 100.0, kDefaultMaxLengthRatio)},
+      {TUSK_OPT_REPETITION_PENALTY, float_option(1.0, 10.0, kDefaultRepetitionPenalty)},
   };
   return specs;
 }

@@ -28,6 +28,40 @@ void feed_prefix(Decoder& decoder, int sentences, int32_t start_id, int32_t lang
   decoder.step(std::vector<int32_t>(sentences, lang_id), hyp_sentence, 1, &scores, what);
 }
 
+int max_generated(const SearchOptions& o, int sentence) {
+  return o.sentence_max_generated.empty() ? o.max_generated
+                                          : std::min(o.max_generated, o.sentence_max_generated[sentence]);
+}
+
+bool guarded(const SearchOptions& o) { return o.no_repeat_ngram > 0 || o.repetition_penalty != 1.0f; }
+
+// The runaway guards' edits for the hypothesis in `row` with generated tokens `ids`: bans of
+// the tokens that would repeat an n-gram, then the repetition penalty on the other tokens it
+// generated (each entry edited once).
+void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchOptions& o,
+                     std::vector<backends::ScoreEdit>& edits, std::vector<int32_t>& banned,
+                     std::vector<int32_t>& seen) {
+  banned.clear();
+  const size_t n = static_cast<size_t>(std::max(0, o.no_repeat_ngram));
+  if (n > 0 && ids.size() + 1 >= n) {
+    const auto suffix = ids.end() - static_cast<std::ptrdiff_t>(n - 1);  // the last n - 1 tokens
+    for (size_t i = 0; i + n <= ids.size(); ++i)
+      if (std::equal(ids.begin() + static_cast<std::ptrdiff_t>(i), ids.begin() + static_cast<std::ptrdiff_t>(i + n - 1),
+                     suffix))
+        banned.push_back(ids[i + n - 1]);
+    std::sort(banned.begin(), banned.end());
+    banned.erase(std::unique(banned.begin(), banned.end()), banned.end());
+    for (int32_t t : banned) edits.push_back({row, t, 0.0f});
+  }
+  if (o.repetition_penalty != 1.0f) {
+    seen.assign(ids.begin(), ids.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t t : seen)
+      if (!std::binary_search(banned.begin(), banned.end(), t)) edits.push_back({row, t, o.repetition_penalty});
+  }
+}
+
 // Every live hypothesis has step - 2 tokens when the step's distribution is read.
 bool eos_allowed(int step, const SearchOptions& o) { return step - 2 >= o.min_generated; }
 
@@ -47,7 +81,15 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
   std::vector<int32_t> best(sentences);
   std::vector<float> best_logprob(sentences);
   std::vector<int32_t> parents, next_tokens, next_alive;  // per step, capacity reused
+  std::vector<backends::ScoreEdit> edits;
+  std::vector<int32_t> banned, seen;
   for (int step = 2;; ++step) {
+    if (guarded(o)) {
+      edits.clear();
+      for (size_t j = 0; j < alive.size(); ++j)
+        add_guard_edits(done[alive[j]].ids, static_cast<int64_t>(j), o, edits, banned, seen);
+      decoder.backend().edit_scores(logits.view(), edits.data(), static_cast<int64_t>(edits.size()));
+    }
     // The step's only download: each row's best token and its log-probability.
     decoder.backend().argmax_log_softmax(logits.cview(), eos_allowed(step, o) ? -1 : eos_id, best.data(),
                                          best_logprob.data());
@@ -60,7 +102,7 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
       h.ids.push_back(tok);
       h.logprobs.push_back(best_logprob[j]);
       h.logprob += best_logprob[j];
-      if (tok == eos_id || static_cast<int>(h.ids.size()) >= o.max_generated) continue;
+      if (tok == eos_id || static_cast<int>(h.ids.size()) >= max_generated(o, alive[j])) continue;
       parents.push_back(static_cast<int32_t>(j));
       next_tokens.push_back(tok);
       next_alive.push_back(alive[j]);
@@ -88,6 +130,8 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
   std::vector<double> base;
   std::vector<int64_t> group_begin, counts;
   std::vector<backends::BeamCandidate> cands;
+  std::vector<backends::ScoreEdit> edits;
+  std::vector<int32_t> banned, seen;
   for (int step = 2;; ++step) {
     std::vector<Alive> next;
     std::vector<int32_t> parents, next_tokens, hyp_sentence;
@@ -103,6 +147,12 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
     const int64_t groups = static_cast<int64_t>(group_begin.size()) - 1;
     counts.resize(static_cast<size_t>(groups));
     suppress_early_eos(decoder, logprobs, step, eos_id, o);
+    if (guarded(o)) {
+      edits.clear();
+      for (size_t j = 0; j < alive.size(); ++j)
+        add_guard_edits(alive[j].hyp.ids, static_cast<int64_t>(j), o, edits, banned, seen);
+      decoder.backend().edit_scores(logprobs.view(), edits.data(), static_cast<int64_t>(edits.size()));
+    }
     cands.resize(static_cast<size_t>(groups * 2 * K));
     // The step's only download: the candidates.
     decoder.backend().top_k(logprobs.cview(), base.data(), group_begin.data(), groups, 2 * K,
@@ -121,7 +171,7 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
         h.ids.push_back(cand.token);
         h.logprobs.push_back(cand.logprob);
         h.logprob = cand.score;
-        if (cand.token == eos_id || static_cast<int>(h.ids.size()) >= o.max_generated) {
+        if (cand.token == eos_id || static_cast<int>(h.ids.size()) >= max_generated(o, s)) {
           finished[s].push_back(std::move(h));
           continue;
         }

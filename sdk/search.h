@@ -15,6 +15,13 @@ struct SearchOptions {
   // End of sentence is not chosen before this many tokens (clipped to max_generated); the
   // chosen tokens' log-probabilities stay those of the full distribution.
   int min_generated = 0;
+  // Runaway guards. Per sentence, the most tokens it may generate (clipped to max_generated;
+  // empty: max_generated for all): the translator's limit relative to the source's length.
+  std::vector<int> sentence_max_generated;
+  // n > 0: a token that would repeat an n-gram of the hypothesis's generated tokens is banned.
+  int no_repeat_ngram = 0;
+  // > 1: scores of tokens generated already get the CTRL penalty (backends::ScoreEdit).
+  float repetition_penalty = 1.0f;
 };
 
 struct Hypothesis {

@@ -1,6 +1,7 @@
 #include "sdk/translator.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 #include "sdk/batcher.h"
@@ -159,10 +160,21 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
   for (int i : todo) lengths.push_back(static_cast<int64_t>(sources[i].size()));
   Encoder& encoder = *encoder_;
   Decoder& decoder = *decoder_;
+  search_options.no_repeat_ngram = options_.no_repeat_ngram_size;
+  search_options.repetition_penalty = options_.repetition_penalty;
   for (const auto& batch_positions : make_batches(lengths, options_.max_batch_size,
                                                   options_.max_batch_tokens)) {
     SourceBatch batch;
     for (int p : batch_positions) batch.add(sources[todo[p]]);
+    search_options.sentence_max_generated.clear();
+    if (options_.max_length_ratio > 0.0f)
+      for (int p : batch_positions) {
+        const double source_tokens = static_cast<double>(sources[todo[p]].size() - 2);  // less code and end
+        // Never below the minimum length the caller asked for.
+        search_options.sentence_max_generated.push_back(
+            std::max(search_options.min_generated,
+                     options_.max_length_offset + static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))));
+      }
     decoder.start(batch, encoder.forward(batch));
     auto best = search(decoder, batch.size(), c.decoder_start_id, tgt_lang.token_id, c.eos_id,
                        search_options);

@@ -26,6 +26,13 @@ struct TranslatorOptions {
   float length_penalty = 0.0f;
   int max_decoding_length = 256;  // generated tokens; clipped to the model's positions
   int min_decoding_length = 0;    // no end of sentence before this many generated tokens
+  // Runaway guards (sdk/search.h), off here; the C ABI's defaults turn some on. With ratio > 0
+  // a sentence of n source tokens generates at most offset + ceil(ratio * n) tokens (within
+  // max_decoding_length, and at least min_decoding_length).
+  float max_length_ratio = 0.0f;
+  int max_length_offset = 0;
+  int no_repeat_ngram_size = 0;
+  float repetition_penalty = 1.0f;
   int max_batch_size = 32;
   int64_t max_batch_tokens = 4096;
   bool truncate_input = false;    // cut over-long sentences instead of refusing them

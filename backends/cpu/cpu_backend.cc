@@ -147,6 +147,11 @@ class CpuBackend final : public Backend {
     for (int64_t r = 0; r < x.rows; ++r) x.data[r * x.ld + column] = value;
   }
 
+  void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) override {
+    checks::edit_scores(x, edits, count);
+    host::edit_scores(x, edits, count);
+  }
+
   void argmax_log_softmax(MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs) override {
     checks::argmax_log_softmax(logits, excluded, ids, logprobs);
     cpu::argmax_log_softmax(logits, excluded, ids, logprobs, threads_);

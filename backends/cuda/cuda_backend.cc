@@ -306,6 +306,14 @@ class CudaBackend final : public Backend {
     launched("fill_column");
   }
 
+  void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) override {
+    checks::edit_scores(x, edits, count);
+    if (count == 0) return;
+    context_->make_current();
+    cuda::edit_scores(context_->stream(), x, context_->put_array(edits, count), count);
+    launched("edit_scores");
+  }
+
   void log_softmax(MutableMatrixView x) override {
     checks::rows_op(x, "log_softmax");
     context_->make_current();

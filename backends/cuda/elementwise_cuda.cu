@@ -59,6 +59,14 @@ __global__ void fill_column_kernel(MutableMatrixView x, int64_t column, float va
     x.data[r * x.ld + column] = value;
 }
 
+__global__ void edit_scores_kernel(MutableMatrixView x, const ScoreEdit* edits, int64_t count) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const ScoreEdit e = edits[i];
+  float& v = x.data[e.row * x.ld + e.column];
+  v = e.penalty == 0.0f ? -INFINITY : (v > 0.0f ? v / e.penalty : v * e.penalty);  // host_ops' rule
+}
+
 __global__ void embed_kernel(const float* f32, kernels::cuda::WeightsView packed, float scale,
                              const float* positions, const int32_t* ids, const int32_t* pos,
                              MutableMatrixView out) {
@@ -146,6 +154,12 @@ void fill_column(cudaStream_t stream, MutableMatrixView x, int64_t column, float
   if (x.rows == 0) return;
   const int64_t blocks = (x.rows + kThreads - 1) / kThreads;
   fill_column_kernel<<<static_cast<unsigned>(blocks > 1024 ? 1024 : blocks), kThreads, 0, stream>>>(x, column, value);
+}
+
+void edit_scores(cudaStream_t stream, MutableMatrixView x, const ScoreEdit* edits, int64_t count) {
+  if (count == 0) return;
+  edit_scores_kernel<<<static_cast<unsigned>((count + kThreads - 1) / kThreads), kThreads, 0, stream>>>(x, edits,
+                                                                                                        count);
 }
 
 void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::WeightsView& packed,

@@ -109,6 +109,10 @@ public sealed class TranslatorOptions {
   /// <summary>An approximation, off by default: 8-bit activations in int8-weight products (tusk.h).</summary>
   public bool? Int8Activations;
   public double? LengthPenalty;
+  /// <summary>Runaway guards (tusk.h): at most offset + ratio * source tokens; no n-gram twice; a penalty.</summary>
+  public double? MaxLengthRatio, RepetitionPenalty;
+  public int? MaxLengthOffset, NoRepeatNgramSize;
+  public long? DeviceExpertBudgetBytes;
   public long? ExpertBudgetBytes;
   /// <summary>"lru", "layer-distance" or "none".</summary>
   public string ExpertEviction;
@@ -145,6 +149,11 @@ public sealed class TranslatorOptions {
       SetInt(o, 17, MinDecodingLength);
       SetInt(o, 18, Flag(Int8Activations));
       if (LengthPenalty.HasValue) TuskException.Check(Native.tusk_options_set_float(o, 100, LengthPenalty.Value));
+      if (MaxLengthRatio.HasValue) TuskException.Check(Native.tusk_options_set_float(o, 101, MaxLengthRatio.Value));
+      if (RepetitionPenalty.HasValue) TuskException.Check(Native.tusk_options_set_float(o, 102, RepetitionPenalty.Value));
+      SetInt(o, 21, DeviceExpertBudgetBytes);
+      SetInt(o, 22, NoRepeatNgramSize);
+      SetInt(o, 23, MaxLengthOffset);
       return o;
     } catch {
       o.Dispose();

@@ -31,7 +31,8 @@ const std::vector<FlagSpec> kFlags = {
     {"--prefetch", true},       {"--warm-start", true},
     {"--direct-io", true},      {"--int8-activations", false},
     {"--device", true},         {"--compute", true},        {"--device-expert-budget", true},
-    {"--sentences", false},
+    {"--sentences", false},     {"--no-repeat-ngram-size", true}, {"--repetition-penalty", true},
+    {"--max-length-ratio", true}, {"--max-length-offset", true},
 };
 
 struct ModelChoice {
@@ -239,6 +240,18 @@ int cmd_translate(const std::vector<std::string>& argv) {
                    parse_int_flag("--min-decoding-length", args.get("--min-decoding-length"), 0,
                                   1 << 20));
   }
+  if (args.has("--no-repeat-ngram-size"))
+    set_int_option(options.get(), TUSK_OPT_NO_REPEAT_NGRAM_SIZE, "--no-repeat-ngram-size",
+                   parse_int_flag("--no-repeat-ngram-size", args.get("--no-repeat-ngram-size"), 0, 64));
+  if (args.has("--max-length-offset"))
+    set_int_option(options.get(), TUSK_OPT_MAX_LENGTH_OFFSET, "--max-length-offset",
+                   parse_int_flag("--max-length-offset", args.get("--max-length-offset"), 0, 1 << 20));
+  if (args.has("--max-length-ratio"))
+    set_float_option(options.get(), TUSK_OPT_MAX_LENGTH_RATIO, "--max-length-ratio",
+                     parse_float_flag("--max-length-ratio", args.get("--max-length-ratio"), 0.0, 100.0));
+  if (args.has("--repetition-penalty"))
+    set_float_option(options.get(), TUSK_OPT_REPETITION_PENALTY, "--repetition-penalty",
+                     parse_float_flag("--repetition-penalty", args.get("--repetition-penalty"), 1.0, 10.0));
   if (args.has("--length-penalty")) {
     set_float_option(options.get(), TUSK_OPT_LENGTH_PENALTY, "--length-penalty",
                      parse_float_flag("--length-penalty", args.get("--length-penalty"), -100.0,

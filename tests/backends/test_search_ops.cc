@@ -201,6 +201,33 @@ TEST_P(SearchOpsTest, FillColumnSetsOneColumnOfEveryRow) {
   EXPECT_INVALID_ARGUMENT(backend().fill_column(d.mut(), -1, 0.0f));
 }
 
+// edit_scores: bans become -inf, penalties divide positive scores and multiply negative
+// ones, other entries and the padding stay as they were.
+TEST_P(SearchOpsTest, EditScoresBansAndPenalises) {
+  Matrix x(3, 6, 8);
+  std::mt19937 rng(41);
+  x.fill_random(rng, -2.0f, 2.0f);
+  x.at(1, 2) = 1.5f;
+  x.at(1, 3) = -1.5f;
+  x.at(2, 0) = 0.0f;
+  const std::vector<ScoreEdit> edits{{0, 5, 0.0f}, {1, 2, 1.25f}, {1, 3, 1.25f}, {2, 0, 2.0f}, {2, 4, 0.0f}};
+  Matrix want = x;
+  want.at(0, 5) = -INFINITY;
+  want.at(1, 2) = 1.5f / 1.25f;
+  want.at(1, 3) = -1.5f * 1.25f;
+  want.at(2, 4) = -INFINITY;
+  DeviceMatrix d(backend(), x);
+  backend().edit_scores(d.mut(), edits.data(), static_cast<int64_t>(edits.size()));
+  const Matrix got = d.download();
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t c = 0; c < 6; ++c) EXPECT_EQ(got.at(r, c), want.at(r, c)) << r << "," << c;
+  EXPECT_TRUE(got.padding_intact());
+  backend().edit_scores(d.mut(), nullptr, 0);  // nothing to do
+  const std::vector<ScoreEdit> outside{{3, 0, 0.0f}}, negative{{0, 0, -1.0f}};
+  EXPECT_THROW(backend().edit_scores(d.mut(), outside.data(), 1), Error);
+  EXPECT_THROW(backend().edit_scores(d.mut(), negative.data(), 1), Error);
+}
+
 TUSK_INSTANTIATE_BACKEND_TESTS(SearchOpsTest);
 
 }  // namespace

@@ -40,6 +40,12 @@ std::vector<Golden> load_goldens(const std::string& path) {
   return out;
 }
 
+// Turns the runaway guards off (the library's defaults turn some on).
+void guards_off(tusk_options_t* o) {
+  ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_NO_REPEAT_NGRAM_SIZE, 0), TUSK_OK);
+  ASSERT_EQ(tusk_options_set_float(o, TUSK_OPT_MAX_LENGTH_RATIO, 0.0), TUSK_OK);
+}
+
 class HfParity : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
@@ -51,6 +57,7 @@ class HfParity : public ::testing::TestWithParam<const char*> {
     ASSERT_EQ(tusk_convert_hf(folder_.c_str(), out.c_str(), nullptr, nullptr, nullptr), TUSK_OK) << tusk_last_error();
     ASSERT_EQ(tusk_options_create(&options_), TUSK_OK);
     ASSERT_EQ(tusk_options_set_int(options_, TUSK_OPT_MAX_DECODING_LENGTH, kMaxGenerated), TUSK_OK);
+    guards_off(options_);  // transformers' generate() has none
     ASSERT_EQ(tusk_model_open(out.c_str(), options_, &model_), TUSK_OK) << tusk_last_error();
     ASSERT_EQ(tusk_translator_create(model_, options_, &translator_), TUSK_OK) << tusk_last_error();
   }
@@ -164,6 +171,7 @@ TEST_P(HfParity, PagingOptionsOnADenseModelAreANoOp) {
   tusk_options_t* o = nullptr;
   ASSERT_EQ(tusk_options_create(&o), TUSK_OK);
   ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_MAX_DECODING_LENGTH, kMaxGenerated), TUSK_OK);
+  guards_off(o);
   ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_EXPERT_BUDGET_BYTES, 1), TUSK_OK);
   ASSERT_EQ(tusk_options_set_int(o, TUSK_OPT_EXPERT_DIRECT_IO, 1), TUSK_OK);
   tusk_translator_t* paged = nullptr;

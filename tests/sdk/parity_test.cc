@@ -103,17 +103,21 @@ Comparison compare(const Golden& g, const Hyp& h, const std::string& where) {
   return c;
 }
 
+// The reference decodes without runaway guards: they are off here.
 Options greedy_options(int64_t threads = test_threads()) {
   return make_options({{TUSK_OPT_BEAM_SIZE, 1},
                        {TUSK_OPT_MAX_DECODING_LENGTH, kMaxDecodingLength},
-                       {TUSK_OPT_THREADS, threads}});
+                       {TUSK_OPT_THREADS, threads},
+                       {TUSK_OPT_NO_REPEAT_NGRAM_SIZE, 0}},
+                      {{TUSK_OPT_MAX_LENGTH_RATIO, 0.0}});
 }
 
 Options beam_options(int64_t beam) {
   return make_options({{TUSK_OPT_BEAM_SIZE, beam},
                        {TUSK_OPT_MAX_DECODING_LENGTH, kMaxDecodingLength},
-                       {TUSK_OPT_THREADS, test_threads()}},
-                      {{TUSK_OPT_LENGTH_PENALTY, 0.0}});
+                       {TUSK_OPT_THREADS, test_threads()},
+                       {TUSK_OPT_NO_REPEAT_NGRAM_SIZE, 0}},
+                      {{TUSK_OPT_LENGTH_PENALTY, 0.0}, {TUSK_OPT_MAX_LENGTH_RATIO, 0.0}});
 }
 
 TEST(Parity, GreedyMatchesReference) {
@@ -172,7 +176,9 @@ TEST(Parity, BatchAndSingleAgree) {
                                           {TUSK_OPT_MAX_DECODING_LENGTH, kMaxDecodingLength},
                                           {TUSK_OPT_THREADS, test_threads()},
                                           {TUSK_OPT_MAX_BATCH_SIZE, 3},
-                                          {TUSK_OPT_MAX_BATCH_TOKENS, 64}});
+                                          {TUSK_OPT_MAX_BATCH_TOKENS, 64},
+                                          {TUSK_OPT_NO_REPEAT_NGRAM_SIZE, 0}},
+                                         {{TUSK_OPT_MAX_LENGTH_RATIO, 0.0}});
   const Translator small_tr = make_translator(model.get(), small_opt.get());
   const Options threaded_opt = greedy_options(2);
   const Translator threaded_tr = make_translator(model.get(), threaded_opt.get());

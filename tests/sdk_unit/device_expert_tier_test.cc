@@ -279,6 +279,9 @@ class TestBackend final : public Backend {
   }
   void log_softmax(bk::MutableMatrixView x) override { cpu_->log_softmax(x); }
   void softmax(bk::MutableMatrixView x) override { cpu_->softmax(x); }
+  void edit_scores(bk::MutableMatrixView x, const bk::ScoreEdit* edits, int64_t count) override {
+    cpu_->edit_scores(x, edits, count);
+  }
   void fill_column(bk::MutableMatrixView x, int64_t column, float value) override {
     cpu_->fill_column(x, column, value);
   }

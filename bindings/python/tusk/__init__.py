@@ -78,6 +78,8 @@ class _Options:
         "device_index": _lib.OPT_DEVICE_INDEX,
         "compute_type": _lib.OPT_COMPUTE_TYPE,
         "device_expert_budget_bytes": _lib.OPT_DEVICE_EXPERT_BUDGET_BYTES,
+        "no_repeat_ngram_size": _lib.OPT_NO_REPEAT_NGRAM_SIZE,
+        "max_length_offset": _lib.OPT_MAX_LENGTH_OFFSET,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -86,7 +88,8 @@ class _Options:
         "expert_prefetch": _lib.OPT_EXPERT_PREFETCH,
         "expert_direct_io": _lib.OPT_EXPERT_DIRECT_IO,
     }
-    _FLOAT = {"length_penalty": _lib.OPT_LENGTH_PENALTY}
+    _FLOAT = {"length_penalty": _lib.OPT_LENGTH_PENALTY, "max_length_ratio": _lib.OPT_MAX_LENGTH_RATIO,
+              "repetition_penalty": _lib.OPT_REPETITION_PENALTY}
     _NAMED = {"device": _lib.DEVICES, "compute_type": _lib.COMPUTE_TYPES, "expert_eviction": _lib.EVICTIONS,
               "expert_weights": _lib.WEIGHT_TYPES, "dense_weights": _lib.WEIGHT_TYPES}
 

@@ -153,8 +153,22 @@ typedef enum tusk_option_t {
                                        used on the GPU (default 0). At least one expert's bytes.
                                        With a budget the experts of a layer run one at a time.
                                        The CPU reads host memory in place: no effect. Since 0.3 */
+  TUSK_OPT_NO_REPEAT_NGRAM_SIZE = 22, /* translator, a runaway guard: n > 0 bans any token that
+                                       would repeat an n-gram of the translation's own tokens
+                                       (transformers' no_repeat_ngram_size); 0 off (default 4,
+                                       see bench/README.md "Runaway guards"). Since 0.3 */
+  TUSK_OPT_MAX_LENGTH_OFFSET = 23,  /* translator, a runaway guard with TUSK_OPT_MAX_LENGTH_RATIO:
+                                       a sentence of n source tokens generates at most
+                                       offset + ceil(ratio * n) tokens, never more than
+                                       TUSK_OPT_MAX_DECODING_LENGTH (default 10). Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
+  TUSK_OPT_MAX_LENGTH_RATIO = 101,  /* translator: the ratio above; 0 = no limit relative to the
+                                       source (default 2.0). Since 0.3 */
+  TUSK_OPT_REPETITION_PENALTY = 102, /* translator, a runaway guard: scores of tokens the
+                                       translation has already are divided (positive) or
+                                       multiplied (negative) by it (the CTRL rule); 1 off, at
+                                       most 10 (default 1.0: off). Since 0.3 */
   /* Not an option: makes every int a value of this type, so a key that is no option (from C,
      any int converts) is refused with TUSK_ERROR_INVALID_ARGUMENT rather than being, in the
      C++ library, an out-of-range enum value. */

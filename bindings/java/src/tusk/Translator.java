@@ -36,6 +36,12 @@ public final class Translator extends Handle {
     public Settings maxBatchTokens(int n) { return put(TuskLibrary.OPT_MAX_BATCH_TOKENS, n); }
     public Settings truncateInput(boolean on) { return put(TuskLibrary.OPT_TRUNCATE_INPUT, on ? 1 : 0); }
     public Settings lengthPenalty(double p) { return put(TuskLibrary.OPT_LENGTH_PENALTY, p); }
+    /** Runaway guards (tusk.h): at most offset + ratio * source tokens; no n-gram twice; a penalty. */
+    public Settings maxLengthRatio(double r) { return put(TuskLibrary.OPT_MAX_LENGTH_RATIO, r); }
+    public Settings maxLengthOffset(int n) { return put(TuskLibrary.OPT_MAX_LENGTH_OFFSET, n); }
+    public Settings noRepeatNgramSize(int n) { return put(TuskLibrary.OPT_NO_REPEAT_NGRAM_SIZE, n); }
+    public Settings repetitionPenalty(double p) { return put(TuskLibrary.OPT_REPETITION_PENALTY, p); }
+    public Settings deviceExpertBudgetBytes(long bytes) { return put(TuskLibrary.OPT_DEVICE_EXPERT_BUDGET_BYTES, bytes); }
     public Settings expertBudgetBytes(long bytes) { return put(TuskLibrary.OPT_EXPERT_BUDGET_BYTES, bytes); }
     /** "lru", "layer-distance" or "none". */
     public Settings expertEviction(String policy) {

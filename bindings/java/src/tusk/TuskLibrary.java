@@ -25,7 +25,12 @@ interface TuskLibrary extends Library {
       OPT_INT8_ACTIVATIONS = 18,
       OPT_DEVICE_INDEX = 19,
       OPT_COMPUTE_TYPE = 20,
-      OPT_LENGTH_PENALTY = 100;
+      OPT_DEVICE_EXPERT_BUDGET_BYTES = 21,
+      OPT_NO_REPEAT_NGRAM_SIZE = 22,
+      OPT_MAX_LENGTH_OFFSET = 23,
+      OPT_LENGTH_PENALTY = 100,
+      OPT_MAX_LENGTH_RATIO = 101,
+      OPT_REPETITION_PENALTY = 102;
 
   /** tusk_stats_t: 8-byte fields, grows only at the end. */
   @Structure.FieldOrder({"struct_size", "hits", "misses", "evictions", "bytes_loaded",
