@@ -407,13 +407,14 @@ TUSK_API void tusk_translator_destroy(tusk_translator_t* translator) { delete tr
 
 namespace {
 
-// tusk_translate and tusk_translate_text: the same checks and result, a different call.
+// tusk_translate, tusk_translate_text and tusk_translate_stream: the same checks and result,
+// a different call.
 using TranslateCall = std::vector<tusk::sdk::Translation> (tusk::sdk::Translator::*)(
-    const std::string&, const std::string&, const std::vector<std::string>&);
+    const std::string&, const std::string&, const std::vector<std::string>&, const tusk::sdk::TokenCallback&);
 
 tusk_status_t translate_with(const char* function, TranslateCall call, tusk_translator_t* translator,
                              const char* src, const char* tgt, const char* const* texts, size_t count,
-                             tusk_result_t** out) {
+                             tusk_result_t** out, const tusk::sdk::TokenCallback& on_token = {}) {
   return guarded(function, [&](const char* fn) {
     TUSK_REQUIRE(translator && src && tgt && texts && out, "translator, src, tgt, texts and out must not be NULL");
     TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
@@ -424,7 +425,7 @@ tusk_status_t translate_with(const char* function, TranslateCall call, tusk_tran
       inputs.emplace_back(texts[i]);
     }
     auto result = std::make_unique<tusk_result_t>();
-    result->translations = (translator->translator.get()->*call)(src, tgt, inputs);
+    result->translations = (translator->translator.get()->*call)(src, tgt, inputs, on_token);
     *out = result.release();
     return TUSK_OK;
   });
@@ -440,6 +441,34 @@ TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char*
 TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t* translator, const char* src, const char* tgt,
                                            const char* const* texts, size_t count, tusk_result_t** out) {
   return translate_with(__func__, &tusk::sdk::Translator::translate_text, translator, src, tgt, texts, count, out);
+}
+
+TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t* translator, const char* src, const char* tgt,
+                                             const char* const* texts, size_t count, int32_t text_mode,
+                                             tusk_token_callback callback, void* user_data, tusk_result_t** out) {
+  if (callback == nullptr)
+    return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": callback is NULL");
+  const tusk::sdk::TokenCallback on_token = [&](const tusk::sdk::TokenEvent& e) {
+    tusk_token_event_t event{};
+    event.struct_size = sizeof event;
+    event.input = e.input;
+    event.sentence = e.sentence;
+    event.token = e.token;
+    event.logprob = e.logprob;
+    event.text = e.text.c_str();
+    event.finished = e.finished ? 1 : 0;
+    return callback(&event, user_data) == 0;
+  };
+  return translate_with(__func__, text_mode ? &tusk::sdk::Translator::translate_text : &tusk::sdk::Translator::translate,
+                        translator, src, tgt, texts, count, out, on_token);
+}
+
+TUSK_API tusk_status_t tusk_translator_cancel(tusk_translator_t* translator) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(translator, "translator is NULL");
+    translator->translator->cancel();
+    return TUSK_OK;
+  });
 }
 
 TUSK_API tusk_status_t tusk_translator_stats(const tusk_translator_t* translator, tusk_stats_t* out) {

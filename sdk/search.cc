@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "common/error.h"
+
 namespace tusk::sdk {
 
 namespace {
@@ -62,6 +64,16 @@ void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchO
   }
 }
 
+void check_cancelled(const SearchOptions& o) {
+  if (o.cancelled && o.cancelled())
+    throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
+}
+
+void stream(const SearchOptions& o, int sentence, const Hypothesis& h, bool finished) {
+  if (o.on_token && !o.on_token(sentence, h, finished))
+    throw Error(ErrorCode::Cancelled, "the translation was cancelled by its token callback");
+}
+
 // Every live hypothesis has step - 2 tokens when the step's distribution is read.
 bool eos_allowed(int step, const SearchOptions& o) { return step - 2 >= o.min_generated; }
 
@@ -84,6 +96,7 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
   std::vector<backends::ScoreEdit> edits;
   std::vector<int32_t> banned, seen;
   for (int step = 2;; ++step) {
+    check_cancelled(o);
     if (guarded(o)) {
       edits.clear();
       for (size_t j = 0; j < alive.size(); ++j)
@@ -102,7 +115,9 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
       h.ids.push_back(tok);
       h.logprobs.push_back(best_logprob[j]);
       h.logprob += best_logprob[j];
-      if (tok == eos_id || static_cast<int>(h.ids.size()) >= max_generated(o, alive[j])) continue;
+      const bool finished = tok == eos_id || static_cast<int>(h.ids.size()) >= max_generated(o, alive[j]);
+      stream(o, alive[j], h, finished);
+      if (finished) continue;
       parents.push_back(static_cast<int32_t>(j));
       next_tokens.push_back(tok);
       next_alive.push_back(alive[j]);
@@ -133,6 +148,7 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
   std::vector<backends::ScoreEdit> edits;
   std::vector<int32_t> banned, seen;
   for (int step = 2;; ++step) {
+    check_cancelled(o);
     std::vector<Alive> next;
     std::vector<int32_t> parents, next_tokens, hyp_sentence;
     // alive is grouped by sentence, in sentence order: one group of rows per sentence.
@@ -221,6 +237,16 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
       }
     }
   }
+  if (o.on_token)  // a beam's tokens are known once its search ends: each as a prefix
+    for (int s = 0; s < sentences; ++s) {
+      Hypothesis prefix;
+      for (size_t i = 0; i < best[s].ids.size(); ++i) {
+        prefix.ids.push_back(best[s].ids[i]);
+        prefix.logprobs.push_back(best[s].logprobs[i]);
+        prefix.logprob += best[s].logprobs[i];
+        stream(o, s, prefix, i + 1 == best[s].ids.size());
+      }
+    }
   return best;
 }
 

@@ -1,12 +1,20 @@
 // Greedy and beam search over a batch of source sentences, driving the Decoder.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "sdk/decoder.h"
 
 namespace tusk::sdk {
+
+struct Hypothesis {
+  std::vector<int32_t> ids;       // generated tokens (eos last if it finished)
+  std::vector<float> logprobs;    // one per generated token
+  double logprob = 0.0;           // sum of logprobs
+};
 
 struct SearchOptions {
   int beam_size = 1;
@@ -22,13 +30,14 @@ struct SearchOptions {
   int no_repeat_ngram = 0;
   // > 1: scores of tokens generated already get the CTRL penalty (backends::ScoreEdit).
   float repetition_penalty = 1.0f;
+  // Streaming: called as tokens are chosen (greedy: after every step for each sentence that
+  // got one; beam: a sentence's tokens once its search ends), `finished` on its last token.
+  // Returning false cancels the search (Error Cancelled).
+  std::function<bool(int sentence, const Hypothesis& h, bool finished)> on_token;
+  // Asked every step: true stops the search with Error Cancelled (another thread's cancel).
+  std::function<bool()> cancelled;
 };
 
-struct Hypothesis {
-  std::vector<int32_t> ids;       // generated tokens (eos last if it finished)
-  std::vector<float> logprobs;    // one per generated token
-  double logprob = 0.0;           // sum of logprobs
-};
 
 // One best hypothesis per sentence of the batch. The decoder must have been start()ed on it.
 std::vector<Hypothesis> search(Decoder& decoder, int sentences, int32_t decoder_start_id,

@@ -107,7 +107,13 @@ ExpertCacheStats Translator::stats() const {
 Translator::~Translator() = default;
 
 std::vector<Translation> Translator::translate(const std::string& src, const std::string& tgt,
-                                               const std::vector<std::string>& texts) {
+                                               const std::vector<std::string>& texts, const TokenCallback& on_token) {
+  return translate_at(cancel_generation_.load(), src, tgt, texts, on_token);
+}
+
+std::vector<Translation> Translator::translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
+                                                  const std::vector<std::string>& texts,
+                                                  const TokenCallback& on_token) {
   const Model& model = *model_;
   const auto& c = model.config();
   const auto& src_lang = language(model, src, "source");
@@ -162,6 +168,9 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
   Decoder& decoder = *decoder_;
   search_options.no_repeat_ngram = options_.no_repeat_ngram_size;
   search_options.repetition_penalty = options_.repetition_penalty;
+  search_options.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
+  if (search_options.cancelled())
+    throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
   for (const auto& batch_positions : make_batches(lengths, options_.max_batch_size,
                                                   options_.max_batch_tokens)) {
     SourceBatch batch;
@@ -175,6 +184,12 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
             std::max(search_options.min_generated,
                      options_.max_length_offset + static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))));
       }
+    if (on_token)
+      search_options.on_token = [&](int b, const Hypothesis& h, bool finished) {
+        const std::string text = model.tokenizer().decode(h.ids);
+        return on_token({static_cast<size_t>(todo[batch_positions[b]]), 0, h.ids.back(), h.logprobs.back(), text,
+                         finished});
+      };
     decoder.start(batch, encoder.forward(batch));
     auto best = search(decoder, batch.size(), c.decoder_start_id, tgt_lang.token_id, c.eos_id,
                        search_options);
@@ -248,7 +263,9 @@ std::vector<std::string> cut_to_fit(const std::string& sentence, int64_t limit, 
 }  // namespace
 
 std::vector<Translation> Translator::translate_text(const std::string& src, const std::string& tgt,
-                                                    const std::vector<std::string>& texts) {
+                                                    const std::vector<std::string>& texts,
+                                                    const TokenCallback& on_token) {
+  const uint64_t generation = cancel_generation_.load();  // a cancel while splitting counts
   const Model& model = *model_;
   const auto& src_lang = language(model, src, "source");
   const auto& tgt_lang = language(model, tgt, "target");
@@ -277,7 +294,12 @@ std::vector<Translation> Translator::translate_text(const std::string& src, cons
       }
     }
   }
-  const std::vector<Translation> translated = translate(src, tgt, pieces);
+  TokenCallback per_piece;  // events name the text and its sentence, not the piece
+  if (on_token)
+    per_piece = [&](const TokenEvent& e) {
+      return on_token({owner[e.input].text, owner[e.input].sentence, e.token, e.logprob, e.text, e.finished});
+    };
+  const std::vector<Translation> translated = translate_at(generation, src, tgt, pieces, per_piece);
 
   const std::string glue = writes_without_spaces(tgt_lang.code) ? "" : " ";
   std::vector<Translation> results(texts.size());

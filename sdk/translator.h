@@ -1,6 +1,8 @@
 // Text in, text out: validation, tokenization, batching, encoding, search, detokenization.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +59,19 @@ struct TranslatorOptions {
   uint64_t device_expert_budget_bytes = 0;
 };
 
+// A token chosen for a sentence while a call runs (streaming): which input (sentence, or text
+// in text mode) and which sentence of it, the token, its log-probability, that sentence's
+// translation so far, and whether this was its last token.
+struct TokenEvent {
+  size_t input, sentence;
+  int32_t token;
+  float logprob;
+  const std::string& text;
+  bool finished;
+};
+// Return false to cancel the call.
+using TokenCallback = std::function<bool(const TokenEvent&)>;
+
 struct Translation {
   std::string text;
   std::vector<int32_t> ids;       // target-language code, generated tokens (eos last if reached)
@@ -72,8 +87,11 @@ class Translator {
 
   // Throws tusk::Error for bad input (unknown language, invalid UTF-8, over-long sentence).
   // Calls on one translator are serialised.
+  // on_token (optional) streams the tokens as they are chosen (greedy: every step; beam: a
+  // sentence's tokens when its search ends); returning false cancels: Error Cancelled, no
+  // results.
   std::vector<Translation> translate(const std::string& src, const std::string& tgt,
-                                     const std::vector<std::string>& texts);
+                                     const std::vector<std::string>& texts, const TokenCallback& on_token = {});
 
   // Text mode: each text (a paragraph, a document: any length) is split into sentences by the
   // source language's rules (sdk/sentence_splitter.h), all sentences of all texts are
@@ -84,7 +102,11 @@ class Translator {
   // sentences' one after another (each starting with the target language code), its score
   // their sum. Throws as translate does, naming the text.
   std::vector<Translation> translate_text(const std::string& src, const std::string& tgt,
-                                          const std::vector<std::string>& texts);
+                                          const std::vector<std::string>& texts, const TokenCallback& on_token = {});
+
+  // Cancels the calls running or waiting on this translator when it is called (they fail with
+  // Error Cancelled within a decoding step); later calls run. Thread-safe.
+  void cancel() { ++cancel_generation_; }
 
   // Expert cache counters since creation. Without a budget there is no cache: the counters
   // are 0 and peak_cache_bytes is the model's total expert bytes (all resident). Thread-safe;
@@ -114,6 +136,10 @@ class Translator {
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Decoder> decoder_;
   std::mutex mutex_;
+  std::atomic<uint64_t> cancel_generation_{0};  // a call is cancelled once it moves on
+
+  std::vector<Translation> translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
+                                        const std::vector<std::string>& texts, const TokenCallback& on_token);
 };
 
 }  // namespace tusk::sdk

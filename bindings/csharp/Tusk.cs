@@ -75,6 +75,30 @@ internal struct NativeStats {
   public ulong WarmStartLoaded;
 }
 
+/// <summary>A token chosen while Translator.TranslateStream runs.</summary>
+public sealed class TokenEvent {
+  /// <summary>Which text of the call, and which sentence of it (text mode; else 0).</summary>
+  public ulong Input, Sentence;
+  public int Token;
+  public float Logprob;
+  /// <summary>That sentence's translation so far.</summary>
+  public string Text;
+  /// <summary>True on the sentence's last token.</summary>
+  public bool Finished;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeTokenEvent {
+  public UIntPtr StructSize, Input, Sentence;
+  public int Token;
+  public float Logprob;
+  public IntPtr Text;
+  public int Finished;
+}
+
+[UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+internal delegate int NativeTokenCallback(IntPtr tokenEvent, IntPtr user);
+
 internal static class Native {
   const string Lib = "tusk";
   const CallingConvention C = CallingConvention.Cdecl;
@@ -95,6 +119,8 @@ internal static class Native {
   [DllImport(Lib, CallingConvention = C)] public static extern void tusk_translator_destroy(IntPtr translator);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, out ResultHandle result);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate_text(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, out ResultHandle result);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate_stream(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, UIntPtr count, int textMode, NativeTokenCallback callback, IntPtr user, out ResultHandle result);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_cancel(TranslatorHandle translator);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_warm_start(TranslatorHandle translator, byte[] src, byte[] tgt, out ulong loaded);
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_stats(TranslatorHandle translator, ref NativeStats stats);
   [DllImport(Lib, CallingConvention = C)] public static extern UIntPtr tusk_result_count(ResultHandle result);
@@ -265,7 +291,52 @@ public sealed class Translator : IDisposable {
 
   public string TranslateText(string text, string src, string tgt) => TranslateText(new[] { text }, src, tgt)[0];
 
-  IList<string> Translate(IList<string> texts, string src, string tgt, bool textMode) {
+  /// <summary>Translate (or TranslateText with textMode) calling onToken as tokens are chosen: greedy
+  /// search every step, beam search a sentence's tokens when its search ends. onToken returning
+  /// false cancels (TuskException TUSK_ERROR_CANCELLED); one that throws cancels, and its
+  /// exception comes back from here.</summary>
+  public IList<string> TranslateStream(IList<string> texts, string src, string tgt, bool textMode,
+                                       Func<TokenEvent, bool> onToken) {
+    if (onToken == null) throw new ArgumentNullException(nameof(onToken));
+    Exception thrown = null;
+    NativeTokenCallback callback = (ptr, user) => {
+      try {
+        var e = Marshal.PtrToStructure<NativeTokenEvent>(ptr);
+        return onToken(new TokenEvent { Input = (ulong)e.Input, Sentence = (ulong)e.Sentence, Token = e.Token,
+                                        Logprob = e.Logprob, Text = Utf8.FromNative(e.Text), Finished = e.Finished != 0 })
+                   ? 0 : 1;
+      } catch (Exception ex) {
+        thrown = ex;
+        return 1;
+      }
+    };
+    try {
+      return Translate(texts, src, tgt, (s, t, pointers, count) => {
+        ResultHandle result;
+        int status = Native.tusk_translate_stream(Live(), s, t, pointers, count, textMode ? 1 : 0, callback,
+                                                  IntPtr.Zero, out result);
+        GC.KeepAlive(callback);
+        return Tuple.Create(status, result);
+      });
+    } catch (TuskException) {
+      if (thrown != null) throw thrown;
+      throw;
+    }
+  }
+
+  /// <summary>Cancels the calls running or waiting on this translator, from any thread; later calls run.</summary>
+  public void Cancel() => TuskException.Check(Native.tusk_translator_cancel(Live()));
+
+  IList<string> Translate(IList<string> texts, string src, string tgt, bool textMode) =>
+      Translate(texts, src, tgt, (s, t, pointers, count) => {
+        ResultHandle result;
+        int status = textMode ? Native.tusk_translate_text(Live(), s, t, pointers, count, out result)
+                              : Native.tusk_translate(Live(), s, t, pointers, count, out result);
+        return Tuple.Create(status, result);
+      });
+
+  IList<string> Translate(IList<string> texts, string src, string tgt,
+                          Func<byte[], byte[], IntPtr[], UIntPtr, Tuple<int, ResultHandle>> call) {
     if (texts == null) throw new ArgumentNullException(nameof(texts));
     var output = new List<string>();
     if (texts.Count == 0) return output;
@@ -276,11 +347,9 @@ public sealed class Translator : IDisposable {
         pinned[i] = GCHandle.Alloc(Utf8.ToNative(texts[i], "texts[" + i + "]"), GCHandleType.Pinned);
         pointers[i] = pinned[i].AddrOfPinnedObject();
       }
-      ResultHandle result;
-      var s = Utf8.ToNative(src, nameof(src));
-      var t = Utf8.ToNative(tgt, nameof(tgt));
-      TuskException.Check(textMode ? Native.tusk_translate_text(Live(), s, t, pointers, (UIntPtr)texts.Count, out result)
-                                   : Native.tusk_translate(Live(), s, t, pointers, (UIntPtr)texts.Count, out result));
+      var outcome = call(Utf8.ToNative(src, nameof(src)), Utf8.ToNative(tgt, nameof(tgt)), pointers, (UIntPtr)texts.Count);
+      var result = outcome.Item2;
+      TuskException.Check(outcome.Item1);
       using (result) {
         ulong n = (ulong)Native.tusk_result_count(result);
         for (ulong i = 0; i < n; ++i) output.Add(Utf8.FromNative(Native.tusk_result_text(result, (UIntPtr)i)));

@@ -50,6 +50,18 @@ class TuskTest {
           Check(tr.Translate(new string[0], "en", "de").Count == 0, "empty list");
           Check(tr.Translate("", "en", "de") == "", "blank");
         });
+        Test("streaming reports the tokens and can cancel", () => {
+          var events = new List<TokenEvent>();
+          var output = tr.TranslateStream(new[] { Sentences[0] }, "en", "de", false, e => { events.Add(e); return true; });
+          Check(output[0] == reference[0], "streamed result");
+          Check(events[events.Count - 1].Finished && events[events.Count - 1].Text == output[0], "last event");
+          var ex = Expect<TuskException>(() => tr.TranslateStream(Sentences, "en", "de", false, e => false));
+          Check(ex.Status == Status.Cancelled, ex.Message);
+          Expect<InvalidOperationException>(() => tr.TranslateStream(Sentences, "en", "de", false,
+                                                                    e => { throw new InvalidOperationException("listener"); }));
+          tr.Cancel();  // nothing running: later calls run
+          Check(tr.Translate(Sentences, "en", "de").SequenceEqual(reference), "after cancel");
+        });
         Test("text mode splits sentences and keeps the spacing", () => {
           string text = " " + Sentences[0] + " " + Sentences[1] + "\n\n" + Sentences[2] + "\n";
           string want = " " + reference[0] + " " + reference[1] + "\n\n" + reference[2] + "\n";

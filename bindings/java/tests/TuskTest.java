@@ -83,6 +83,19 @@ public class TuskTest {
           check(tr.translate(List.of(), "en", "de").isEmpty(), "empty list");
           check(tr.translate("", "en", "de").isEmpty(), "blank");
         });
+        test("streaming reports the tokens and can cancel", () -> {
+          List<Translator.TokenEvent> events = new java.util.ArrayList<>();
+          List<String> out = tr.translateStream(SENTENCES.subList(0, 1), "en", "de", false, e -> events.add(e));
+          check(out.get(0).equals(reference.get(0)), "streamed result");
+          check(events.get(events.size() - 1).finished && events.get(events.size() - 1).text.equals(out.get(0)), "last event");
+          TuskException e = expect(TuskException.class, () -> tr.translateStream(SENTENCES, "en", "de", false, ev -> false));
+          check(e.statusName().equals("TUSK_ERROR_CANCELLED"), e.getMessage());
+          expect(IllegalStateException.class, () -> tr.translateStream(SENTENCES, "en", "de", false, ev -> {
+            throw new IllegalStateException("from the listener");
+          }));
+          tr.cancel();  // nothing running: later calls run
+          check(tr.translate(SENTENCES, "en", "de").equals(reference), "after cancel");
+        });
         test("text mode splits sentences and keeps the spacing", () -> {
           String text = " " + SENTENCES.get(0) + " " + SENTENCES.get(1) + "\n\n" + SENTENCES.get(2) + "\n";
           String want = " " + reference.get(0) + " " + reference.get(1) + "\n\n" + reference.get(2) + "\n";

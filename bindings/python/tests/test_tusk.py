@@ -104,6 +104,22 @@ class TranslatorTest(unittest.TestCase):
         with self.assertRaises(tusk.UnknownLanguageError):
             self.tr.translate_text(text, src="en", tgt="xx")
 
+    def test_stream_reports_the_tokens_and_can_cancel(self):
+        events = []
+        [t] = self.tr.translate_stream(SENTENCES[:1], "en", "de", events.append)
+        self.assertEqual([e.token for e in events], t.tokens[1:])
+        self.assertTrue(events[-1].finished and events[-1].text == t.text)
+        with self.assertRaises(tusk.CancelledError):
+            self.tr.translate_stream(SENTENCES, "en", "de", lambda e: False)
+        with self.assertRaises(ZeroDivisionError):  # the callback's own exception comes back
+            self.tr.translate_stream(SENTENCES, "en", "de", lambda e: 1 / 0)
+        texts = []
+        self.tr.translate_stream(["A dog runs. A cat sleeps."], "en", "de",
+                                 lambda e: texts.append((e.sentence, e.text)) if e.finished else None, text_mode=True)
+        self.assertEqual([s for s, _ in texts], [0, 1])
+        self.tr.cancel()  # nothing running: later calls are unaffected
+        self.assertEqual(self.tr.translate(SENTENCES, src="en", tgt="de"), self.reference)
+
     def test_every_option_name_maps_to_tusk_h(self):
         with tusk.Translator(self.model, threads=1, device="cpu", device_index=0, compute_type="fp32",
                              device_expert_budget_bytes=0) as tr:

@@ -11,6 +11,7 @@ with `close()` or a `with` block; a closed handle raises TuskError, never crashe
 Threads: a Model may be shared by any number of Translators; one Translator may be used from
 several threads (its calls are serialised; the GIL is released while Tusk works).
 """
+import collections
 import ctypes
 import threading
 
@@ -225,6 +226,10 @@ class Model(_Handle):
             self._translators += delta
 
 
+TokenEvent = collections.namedtuple("TokenEvent", "input sentence token logprob text finished")
+TokenEvent.__doc__ = "A token chosen while translate_stream runs (see Translator.translate_stream)."
+
+
 class Translation:
     """One translated sentence: text, score (sum of token log-probabilities), token ids
     (target language code first), per-token log-probabilities, and whether the source was
@@ -296,6 +301,40 @@ class Translator(_Handle):
         """Like translate_text, for a list, returning Translation objects (truncated: a
         sentence was longer than the model takes and went in pieces)."""
         return self._translate(_lib.lib.tusk_translate_text, texts, src, tgt)
+
+    def translate_stream(self, texts, src, tgt, on_token, text_mode=False):
+        """Like translate_detailed (or translate_text_detailed with text_mode=True), calling
+        on_token(event) as tokens are chosen: event.input, .sentence, .token, .logprob, .text
+        (that sentence's translation so far) and .finished. Greedy search reports every step;
+        beam search a sentence's tokens when its search ends. on_token returning False cancels
+        (CancelledError, no results); an exception it raises cancels and is raised here."""
+        error = []
+
+        def call(event, _user):
+            e = event.contents
+            try:
+                go_on = on_token(TokenEvent(e.input, e.sentence, e.token, e.logprob,
+                                            e.text.decode("utf-8", "replace"), bool(e.finished)))
+                return 1 if go_on is False else 0
+            except BaseException as exc:  # never let an exception unwind through C
+                error.append(exc)
+                return 1
+        callback = _lib.TOKEN_CALLBACK(call)
+
+        def stream(translator, src_b, tgt_b, array, count, result):
+            return _lib.lib.tusk_translate_stream(translator, src_b, tgt_b, array, count, int(bool(text_mode)),
+                                                  callback, None, result)
+        try:
+            return self._translate(stream, texts, src, tgt)
+        except CancelledError:
+            if error:
+                raise error[0]
+            raise
+
+    def cancel(self):
+        """Cancels the calls running or waiting on this translator (from any thread): they
+        raise CancelledError; later calls run."""
+        _check(_lib.lib.tusk_translator_cancel(self._live()))
 
     def _translate(self, call, texts, src, tgt):
         texts = list(texts)

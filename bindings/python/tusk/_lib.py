@@ -61,6 +61,15 @@ WEIGHT_TYPES = {"fp32": 0, "fp16": 1, "int8": 2, "int4": 3}
 PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_char_p, ctypes.c_void_p)
 
 
+class TokenEvent(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("input", ctypes.c_size_t), ("sentence", ctypes.c_size_t),
+                ("token", ctypes.c_int32), ("logprob", ctypes.c_float), ("text", ctypes.c_char_p),
+                ("finished", ctypes.c_int32)]
+
+
+TOKEN_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(TokenEvent), ctypes.c_void_p)
+
+
 class Stats(ctypes.Structure):
     """tusk_stats_t: grows only at the end; every field is 8 bytes."""
     _fields_ = [
@@ -146,6 +155,9 @@ _declare("tusk_translate", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POIN
          ctypes.c_size_t, ctypes.POINTER(_P))
 _declare("tusk_translate_text", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
          ctypes.c_size_t, ctypes.POINTER(_P))
+_declare("tusk_translate_stream", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
+         ctypes.c_size_t, ctypes.c_int32, TOKEN_CALLBACK, _P, ctypes.POINTER(_P))
+_declare("tusk_translator_cancel", _S, _P)
 _declare("tusk_translator_warm_start", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64))
 _declare("tusk_translator_stats", _S, _P, ctypes.POINTER(Stats))
 _declare("tusk_result_count", ctypes.c_size_t, _P)

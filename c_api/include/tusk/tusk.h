@@ -50,7 +50,7 @@ typedef enum tusk_status_t {
   TUSK_ERROR_UNKNOWN_LANGUAGE = 5, /* language code not in the model's language table */
   TUSK_ERROR_INPUT_TOO_LONG = 6,   /* a sentence exceeds the model's maximum positions */
   TUSK_ERROR_OUT_OF_MEMORY = 7,
-  TUSK_ERROR_CANCELLED = 8,        /* a callback returned non-zero */
+  TUSK_ERROR_CANCELLED = 8,        /* a callback returned non-zero, or tusk_translator_cancel */
   TUSK_ERROR_INTERNAL = 9          /* a bug in Tusk: please report it with the message */
 } tusk_status_t;
 
@@ -361,6 +361,36 @@ TUSK_API tusk_status_t tusk_translate(tusk_translator_t *translator, const char 
 TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t *translator, const char *src,
                                            const char *tgt, const char *const *texts, size_t count,
                                            tusk_result_t **out);
+
+/* Streaming: what tusk_translate_stream's callback receives for each token chosen. */
+typedef struct tusk_token_event_t {
+  size_t struct_size;  /* sizeof(tusk_token_event_t) of the library: fields only ever grow */
+  size_t input;        /* which of the call's texts */
+  size_t sentence;     /* which sentence of that text (text mode; 0 for sentences) */
+  int32_t token;       /* the chosen token's id (the end mark too) */
+  float logprob;       /* its log-probability */
+  const char *text;    /* that sentence's translation so far (UTF-8; valid during the call) */
+  int32_t finished;    /* 1 on the sentence's last token */
+} tusk_token_event_t;
+
+/* Returns 0 to go on, non-zero to cancel the call. Runs on the translating thread. */
+typedef int32_t (*tusk_token_callback)(const tusk_token_event_t *event, void *user_data);
+
+/* tusk_translate (text_mode 0) or tusk_translate_text (text_mode 1) that reports tokens as
+ * they are chosen: greedy search after every decoding step, for every sentence that got one;
+ * beam search a sentence's tokens once its search ends (its hypotheses compete until then).
+ * A callback returning non-zero cancels: the call fails with TUSK_ERROR_CANCELLED within one
+ * decoding step and returns no result (*out untouched). Sentences of one call are batched,
+ * so events of different sentences interleave. Since 0.3. */
+TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t *translator, const char *src,
+                                             const char *tgt, const char *const *texts, size_t count,
+                                             int32_t text_mode, tusk_token_callback callback,
+                                             void *user_data, tusk_result_t **out);
+
+/* Cancels the calls running or waiting on translator at this moment, from any thread: they
+ * fail with TUSK_ERROR_CANCELLED within one decoding step and return no result. Calls made
+ * afterwards run normally. Thread-safe. Since 0.3. */
+TUSK_API tusk_status_t tusk_translator_cancel(tusk_translator_t *translator);
 
 /* Expert cache counters of a translator since it was created. Grows only at the end: fields
  * are 8 bytes each, without padding. Set struct_size = sizeof(tusk_stats_t) before the call;

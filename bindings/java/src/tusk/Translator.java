@@ -114,17 +114,87 @@ public final class Translator extends Handle {
     return translateText(List.of(text), src, tgt).get(0);
   }
 
+  /** A token chosen while {@link #translateStream} runs. */
+  public static final class TokenEvent {
+    /** Which text of the call, which sentence of it (text mode; else 0). */
+    public final long input, sentence;
+    public final int token;
+    public final float logprob;
+    /** That sentence's translation so far. */
+    public final String text;
+    /** True on the sentence's last token. */
+    public final boolean finished;
+
+    TokenEvent(long input, long sentence, int token, float logprob, String text, boolean finished) {
+      this.input = input;
+      this.sentence = sentence;
+      this.token = token;
+      this.logprob = logprob;
+      this.text = text;
+      this.finished = finished;
+    }
+  }
+
+  /** Receives the tokens of {@link #translateStream}; returning false cancels the call. */
+  public interface TokenListener {
+    boolean onToken(TokenEvent event);
+  }
+
+  /**
+   * {@link #translate} (or {@link #translateText} with textMode) that calls the listener as
+   * tokens are chosen: greedy search every step, beam search a sentence's tokens when its
+   * search ends. A listener returning false cancels (TuskException TUSK_ERROR_CANCELLED); one
+   * that throws cancels, and its exception comes back from here.
+   */
+  public List<String> translateStream(List<String> texts, String src, String tgt, boolean textMode,
+      TokenListener listener) {
+    if (listener == null) throw new IllegalArgumentException("listener must not be null");
+    RuntimeException[] thrown = {null};
+    TuskLibrary.TokenCallback callback = (event, user) -> {
+      try {
+        TuskLibrary.TokenEventStruct e = new TuskLibrary.TokenEventStruct(event);
+        return listener.onToken(new TokenEvent(e.input, e.sentence, e.token, e.logprob,
+            e.text.getString(0, "UTF-8"), e.finished != 0)) ? 0 : 1;
+      } catch (RuntimeException ex) {
+        thrown[0] = ex;
+        return 1;
+      }
+    };
+    try {
+      return translate(texts, src, tgt, (t, array, res) -> TuskLibrary.INSTANCE.tusk_translate_stream(
+          t, src, tgt, array, array.length, textMode ? 1 : 0, callback, null, res));
+    } catch (TuskException e) {
+      if (thrown[0] != null) throw thrown[0];
+      throw e;
+    }
+  }
+
+  /** Cancels the calls running or waiting on this translator, from any thread; later calls run. */
+  public void cancel() {
+    with(t -> {
+      TuskException.check(TuskLibrary.INSTANCE.tusk_translator_cancel(t));
+      return null;
+    });
+  }
+
+  private interface Call {
+    int run(Pointer translator, String[] texts, PointerByReference out);
+  }
+
   private List<String> translate(List<String> texts, String src, String tgt, boolean textMode) {
+    return translate(texts, src, tgt, (t, array, res) -> textMode
+        ? TuskLibrary.INSTANCE.tusk_translate_text(t, src, tgt, array, array.length, res)
+        : TuskLibrary.INSTANCE.tusk_translate(t, src, tgt, array, array.length, res));
+  }
+
+  private List<String> translate(List<String> texts, String src, String tgt, Call call) {
     List<String> out = new ArrayList<>();
     if (texts.isEmpty()) return out;
     for (String t : texts) if (t == null) throw new IllegalArgumentException("a text is null");
     if (src == null || tgt == null) throw new IllegalArgumentException("src and tgt must not be null");
     PointerByReference res = new PointerByReference();
     with(t -> {
-      String[] array = texts.toArray(new String[0]);
-      TuskException.check(textMode
-          ? TuskLibrary.INSTANCE.tusk_translate_text(t, src, tgt, array, array.length, res)
-          : TuskLibrary.INSTANCE.tusk_translate(t, src, tgt, array, array.length, res));
+      TuskException.check(call.run(t, texts.toArray(new String[0]), res));
       return null;
     });
     Pointer r = res.getValue();

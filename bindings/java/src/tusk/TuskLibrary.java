@@ -42,6 +42,25 @@ interface TuskLibrary extends Library {
     public long warm_start_loaded;
   }
 
+  /** tusk_token_event_t (size_t fields: 64 bits where Tusk builds). */
+  @Structure.FieldOrder({"struct_size", "input", "sentence", "token", "logprob", "text", "finished"})
+  class TokenEventStruct extends Structure {
+    public long struct_size, input, sentence;
+    public int token;
+    public float logprob;
+    public Pointer text;
+    public int finished;
+
+    public TokenEventStruct(Pointer p) {
+      super(p);
+      read();
+    }
+  }
+
+  interface TokenCallback extends Callback {
+    int invoke(Pointer event, Pointer user);
+  }
+
   String tusk_last_error();
   String tusk_status_name(int status);
   String tusk_version();
@@ -65,6 +84,9 @@ interface TuskLibrary extends Library {
       PointerByReference out);
   int tusk_translate_text(Pointer translator, String src, String tgt, String[] texts, long count,
       PointerByReference out);
+  int tusk_translate_stream(Pointer translator, String src, String tgt, String[] texts, long count,
+      int textMode, TokenCallback callback, Pointer user, PointerByReference out);
+  int tusk_translator_cancel(Pointer translator);
   int tusk_translator_warm_start(Pointer translator, String src, String tgt, LongByReference loaded);
   int tusk_translator_stats(Pointer translator, Stats out);
 
