@@ -81,8 +81,14 @@ tusk_status_t guarded(const char* function, Body&& body) noexcept {
   } while (0)
 
 using tusk::capi::find_option;
+using tusk::capi::option_name;
 
-std::string option_name(tusk_option_t key) { return "option " + std::to_string(static_cast<int>(key)); }
+// A float as people write it: 0.5, 10, 1e-05 (not to_string's 0.500000).
+std::string short_float(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", v);
+  return buffer;
+}
 
 // Looks up key and checks it has the wanted type; on failure sets the error and returns null.
 const tusk::capi::OptionSpec* typed_option(tusk_option_t key, bool want_float, const char* function,
@@ -228,8 +234,8 @@ TUSK_API tusk_status_t tusk_options_set_float(tusk_options_t* options, tusk_opti
     if (!spec) return status;
     if (!std::isfinite(value) || value < spec->float_min || value > spec->float_max)
       return fail(TUSK_ERROR_INVALID_ARGUMENT,
-                  std::string(fn) + ": value " + std::to_string(value) + " for " + option_name(key) +
-                      " is outside [" + std::to_string(spec->float_min) + ", " + std::to_string(spec->float_max) + "]");
+                  std::string(fn) + ": value " + short_float(value) + " for " + option_name(key) +
+                      " is outside [" + short_float(spec->float_min) + ", " + short_float(spec->float_max) + "]");
     options->floats[key] = value;
     return TUSK_OK;
   });

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 
 #include "tusk/tusk.h"
 
@@ -18,6 +19,8 @@ struct OptionSpec {
 // Every option the ABI knows; unknown keys are rejected.
 const std::map<int, OptionSpec>& option_specs();
 const OptionSpec* find_option(tusk_option_t key);
+// The option's tusk.h name ("TUSK_OPT_BEAM_SIZE"), or "option N" for a key the ABI lacks.
+std::string option_name(tusk_option_t key);
 
 }  // namespace tusk::capi
 

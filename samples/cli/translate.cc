@@ -220,7 +220,7 @@ int cmd_translate(const std::vector<std::string>& argv) {
   Options options = make_options();
   if (args.has("--beam-size")) {
     set_int_option(options.get(), TUSK_OPT_BEAM_SIZE, "--beam-size",
-                   parse_int_flag("--beam-size", args.get("--beam-size"), 1, 1024));
+                   parse_int_flag("--beam-size", args.get("--beam-size"), 1, 256));
   }
   if (args.has("--threads")) {
     set_int_option(options.get(), TUSK_OPT_THREADS, "--threads",
@@ -254,8 +254,7 @@ int cmd_translate(const std::vector<std::string>& argv) {
                      parse_float_flag("--repetition-penalty", args.get("--repetition-penalty"), 1.0, 10.0));
   if (args.has("--length-penalty")) {
     set_float_option(options.get(), TUSK_OPT_LENGTH_PENALTY, "--length-penalty",
-                     parse_float_flag("--length-penalty", args.get("--length-penalty"), -100.0,
-                                      100.0));
+                     parse_float_flag("--length-penalty", args.get("--length-penalty"), 0.0, 10.0));
   }
   if (args.has("--truncate")) {
     set_int_option(options.get(), TUSK_OPT_TRUNCATE_INPUT, "--truncate", 1);

@@ -225,6 +225,37 @@ TEST(NoModelOptions, InvalidIntOptions) {
   expect_set_int_fails(opt.get(), TUSK_OPT_LENGTH_PENALTY, 1, "float option set as int");
 }
 
+// Every option's errors name it as tusk.h does, with the value and the accepted range.
+TEST(NoModelOptions, ErrorsNameTheOption) {
+  const Options opt = make_options();
+  int named = 0;
+  for (int key = 1; key < 200; ++key) {
+    const auto k = static_cast<tusk_option_t>(key);
+    int64_t iv = 0;
+    double fv = 0;
+    if (tusk_options_get_int(opt.get(), k, &iv) == TUSK_OK) {
+      ASSERT_NE(tusk_options_set_int(opt.get(), k, std::numeric_limits<int64_t>::min()), TUSK_OK);
+    } else if (tusk_options_get_float(opt.get(), k, &fv) == TUSK_OK) {
+      ASSERT_NE(tusk_options_set_float(opt.get(), k, -1e300), TUSK_OK);
+    } else {
+      continue;  // not an option
+    }
+    const std::string message = tusk_last_error();
+    EXPECT_NE(message.find(" for TUSK_OPT_"), std::string::npos) << "key " << key << ": " << message;
+    EXPECT_NE(message.find(" is outside ["), std::string::npos) << message;
+    ++named;
+  }
+  EXPECT_GE(named, 26);
+  ASSERT_NE(tusk_options_set_int(opt.get(), TUSK_OPT_BEAM_SIZE, 300), TUSK_OK);
+  EXPECT_NE(std::string(tusk_last_error()).find("value 300 for TUSK_OPT_BEAM_SIZE is outside [1, 256]"),
+            std::string::npos)
+      << tusk_last_error();
+  ASSERT_NE(tusk_options_set_float(opt.get(), TUSK_OPT_LENGTH_PENALTY, 11.5), TUSK_OK);
+  EXPECT_NE(std::string(tusk_last_error()).find("value 11.5 for TUSK_OPT_LENGTH_PENALTY is outside [0, 10]"),
+            std::string::npos)
+      << tusk_last_error();
+}
+
 TEST(NoModelOptions, InvalidFloatOptions) {
   const Options opt = make_options();
   EXPECT_EQ(tusk_options_set_float(opt.get(), static_cast<tusk_option_t>(9999), 1.0),

@@ -120,6 +120,17 @@ class TranslatorTest(unittest.TestCase):
         self.tr.cancel()  # nothing running: later calls are unaffected
         self.assertEqual(self.tr.translate(SENTENCES, src="en", tgt="de"), self.reference)
 
+    def test_text_with_a_nul_and_path_like_paths(self):
+        with self.assertRaises(ValueError):
+            self.tr.translate(["A dog\0 runs."], src="en", tgt="de")
+        import pathlib
+        with tusk.Translator(pathlib.Path(MODEL), threads=1) as tr:
+            self.assertEqual(tr.translate(SENTENCES[:1], src="en", tgt="de"), self.reference[:1])
+        with self.assertRaises(tusk.TuskError) as ctx:
+            tusk.Translator(self.model, beam_size=300)
+        self.assertIn("beam_size=300", str(ctx.exception))
+        self.assertIn("TUSK_OPT_BEAM_SIZE", str(ctx.exception))
+
     def test_every_option_name_maps_to_tusk_h(self):
         with tusk.Translator(self.model, threads=1, device="cpu", device_index=0, compute_type="fp32",
                              device_expert_budget_bytes=0) as tr:

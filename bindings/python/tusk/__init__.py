@@ -13,6 +13,7 @@ several threads (its calls are serialised; the GIL is released while Tusk works)
 """
 import collections
 import ctypes
+import os
 import threading
 
 from . import _lib
@@ -45,15 +46,25 @@ class CancelledError(TuskError):
 _SUBCLASSES = {5: UnknownLanguageError, 6: InputTooLongError, 8: CancelledError}
 
 
-def _check(status):
+def _check(status, context=None):
     if status != _lib.OK:
-        raise _SUBCLASSES.get(status, TuskError)(status, _lib.last_error())
+        message = _lib.last_error()
+        raise _SUBCLASSES.get(status, TuskError)(status, f"{context}: {message}" if context else message)
 
 
 def _utf8(text, what):
     if not isinstance(text, str):
         raise TypeError(f"{what} must be str, not {type(text).__name__}")
+    if "\0" in text:  # C strings end there: the rest would be lost silently
+        raise ValueError(f"{what} contains a NUL character at index {text.index(chr(0))}")
     return text.encode("utf-8")
+
+
+def _path(path, what):
+    """A str or os.PathLike path, as C wants it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a str or os.PathLike path, not {type(path).__name__}")
+    return _utf8(os.fsdecode(os.fspath(path)), what)
 
 
 def version():
@@ -108,7 +119,8 @@ class _Options:
                 if value is None:
                     continue
                 if name in self._FLOAT:
-                    _check(_lib.lib.tusk_options_set_float(self.handle, self._FLOAT[name], float(value)))
+                    _check(_lib.lib.tusk_options_set_float(self.handle, self._FLOAT[name], float(value)),
+                           f"option {name}={value!r}")
                     continue
                 if name not in self._INT:
                     raise TypeError(f"unknown option {name!r}")
@@ -120,7 +132,7 @@ class _Options:
                     value = int(value)
                 if not isinstance(value, int):
                     raise TypeError(f"option {name} takes an int, not {type(value).__name__}")
-                _check(_lib.lib.tusk_options_set_int(self.handle, self._INT[name], value))
+                _check(_lib.lib.tusk_options_set_int(self.handle, self._INT[name], value), f"option {name}={value!r}")
         except BaseException:
             self.close()
             raise
@@ -176,7 +188,7 @@ class Model(_Handle):
         self._translators = 0
         self._lock = threading.Lock()
         with _Options(**options) as o:
-            _check(_lib.lib.tusk_model_open(_utf8(path, "path"), o.handle, ctypes.byref(self._handle)))
+            _check(_lib.lib.tusk_model_open(_path(path, "path"), o.handle, ctypes.byref(self._handle)))
 
     def close(self):
         """Closes the model. Refused (TuskError) while translators made from it are open."""
@@ -257,10 +269,10 @@ class Translator(_Handle):
     def __init__(self, model, **options):
         super().__init__()
         self._owned = None
-        if isinstance(model, str):
+        if isinstance(model, (str, os.PathLike)):
             model = self._owned = Model(model)
         elif not isinstance(model, Model):
-            raise TypeError("model must be a tusk.Model or a path")
+            raise TypeError("model must be a tusk.Model or a path (str or os.PathLike)")
         self.model = model
         try:
             with _Options(**options) as o:
@@ -396,7 +408,7 @@ def convert_hf(hf_dir, out_path, experts="fp32", dense="fp32", group_size=0, zst
     (CancelledError, no file written)."""
     callback = _progress_callback(progress)
     with _Options(expert_weights=experts, dense_weights=dense, group_size=group_size, zstd_level=zstd_level) as o:
-        status = _lib.lib.tusk_convert_hf(_utf8(hf_dir, "hf_dir"), _utf8(out_path, "out_path"), o.handle,
+        status = _lib.lib.tusk_convert_hf(_path(hf_dir, "hf_dir"), _path(out_path, "out_path"), o.handle,
                                           callback, None)
     if getattr(callback, "error", None):
         raise callback.error[0]
