@@ -129,6 +129,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.max_batch_size = static_cast<int>(o.get_int(TUSK_OPT_MAX_BATCH_SIZE));
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
+  t.per_sentence_errors = o.get_int(TUSK_OPT_PER_SENTENCE_ERRORS) != 0;
   t.int8_activations = o.get_int(TUSK_OPT_INT8_ACTIVATIONS) != 0;
   t.expert_budget_bytes = o.get_int(TUSK_OPT_EXPERT_BUDGET_BYTES);
   t.device_expert_budget_bytes = static_cast<uint64_t>(o.get_int(TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES));
@@ -537,6 +538,16 @@ TUSK_API size_t tusk_result_token_logprobs(const tusk_result_t* result, size_t i
 TUSK_API int32_t tusk_result_truncated(const tusk_result_t* result, size_t i) {
   const auto* t = result_at(result, i);
   return t && t->truncated ? 1 : 0;
+}
+
+TUSK_API tusk_status_t tusk_result_status(const tusk_result_t* result, size_t i) {
+  const auto* t = result_at(result, i);
+  return t ? static_cast<tusk_status_t>(t->error_code) : TUSK_ERROR_INVALID_ARGUMENT;
+}
+
+TUSK_API const char* tusk_result_error(const tusk_result_t* result, size_t i) {
+  const auto* t = result_at(result, i);
+  return t ? t->error.c_str() : nullptr;
 }
 
 TUSK_API void tusk_result_free(tusk_result_t* result) { delete result; }

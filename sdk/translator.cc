@@ -124,12 +124,20 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
   std::vector<std::vector<int32_t>> sources(texts.size());
   std::vector<int> todo;
   const int64_t max_len = model.max_sequence_length();
+  // A sentence's own error: thrown naming the sentence, or kept in its result
+  // (per_sentence_errors), where the sentence is known.
+  auto sentence_error = [&](size_t i, ErrorCode code, const std::string& what) {
+    if (!options_.per_sentence_errors) throw Error(code, "sentence " + std::to_string(i) + " " + what);
+    results[i].error_code = static_cast<int>(code);
+    results[i].error = "the sentence " + what;
+  };
   for (size_t i = 0; i < texts.size(); ++i) {
     size_t bad = 0;
-    if (!is_valid_utf8(texts[i], &bad))
-      throw Error(ErrorCode::InvalidArgument, "sentence " + std::to_string(i) +
-                                                  " is not valid UTF-8 (bad byte at offset " +
-                                                  std::to_string(bad) + ")");
+    if (!is_valid_utf8(texts[i], &bad)) {
+      sentence_error(i, ErrorCode::InvalidArgument,
+                     "is not valid UTF-8 (bad byte at offset " + std::to_string(bad) + ")");
+      continue;
+    }
     const std::vector<int32_t> pieces = model.tokenizer().encode(texts[i]);
     if (pieces.empty()) continue;  // blank (whatever the whitespace) translates to ""
     auto& ids = sources[i];
@@ -137,11 +145,14 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
     ids.insert(ids.end(), pieces.begin(), pieces.end());
     ids.push_back(c.eos_id);
     if (static_cast<int64_t>(ids.size()) > max_len) {
-      if (!options_.truncate_input)
-        throw Error(ErrorCode::InputTooLong,
-                    "sentence " + std::to_string(i) + " has " + std::to_string(ids.size()) +
-                        " tokens with its language code and end mark; the model takes at most " +
-                        std::to_string(max_len) + " (enable truncation to cut it)");
+      if (!options_.truncate_input) {
+        sentence_error(i, ErrorCode::InputTooLong,
+                       "has " + std::to_string(ids.size()) +
+                           " tokens with its language code and end mark; the model takes at most " +
+                           std::to_string(max_len) + " (enable truncation to cut it, or use text mode)");
+        ids.clear();
+        continue;
+      }
       ids.resize(max_len - 1);
       ids.push_back(c.eos_id);
       results[i].truncated = true;
@@ -279,11 +290,16 @@ std::vector<Translation> Translator::translate_text(const std::string& src, cons
   std::vector<std::string> pieces;  // what translate() gets: sentences, or pieces of one
   std::vector<Placed> owner;        // which text and sentence each piece belongs to
   std::vector<bool> cut(texts.size(), false);
+  std::vector<std::pair<int, std::string>> text_errors(texts.size());  // per_sentence_errors
   for (size_t t = 0; t < texts.size(); ++t) {
     size_t bad = 0;
-    if (!is_valid_utf8(texts[t], &bad))
-      throw Error(ErrorCode::InvalidArgument, "text " + std::to_string(t) + " is not valid UTF-8 (bad byte at offset " +
-                                                  std::to_string(bad) + ")");
+    if (!is_valid_utf8(texts[t], &bad)) {
+      const std::string what = "is not valid UTF-8 (bad byte at offset " + std::to_string(bad) + ")";
+      if (!options_.per_sentence_errors)
+        throw Error(ErrorCode::InvalidArgument, "text " + std::to_string(t) + " " + what);
+      text_errors[t] = {static_cast<int>(ErrorCode::InvalidArgument), "the text " + what};
+      continue;
+    }
     splits[t] = split_sentences(texts[t], src_lang.code);
     for (size_t s = 0; s < splits[t].sentences.size(); ++s) {
       const std::vector<std::string> parts = cut_to_fit(splits[t].sentences[s].text, limit, model.tokenizer());
@@ -318,6 +334,8 @@ std::vector<Translation> Translator::translate_text(const std::string& src, cons
   for (size_t t = 0; t < texts.size(); ++t) {
     results[t].text = join_sentences(splits[t], sentence_texts[t]);
     results[t].truncated = cut[t];
+    results[t].error_code = text_errors[t].first;
+    results[t].error = text_errors[t].second;
   }
   return results;
 }

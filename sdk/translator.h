@@ -38,6 +38,9 @@ struct TranslatorOptions {
   int max_batch_size = 32;
   int64_t max_batch_tokens = 4096;
   bool truncate_input = false;    // cut over-long sentences instead of refusing them
+  // A sentence that cannot be translated (invalid UTF-8, too long) gets its own error in its
+  // Translation instead of failing the call.
+  bool per_sentence_errors = false;
   // Off by default: an approximation that changes the output for speed
   // (backends::BackendOptions::int8_activations).
   bool int8_activations = false;
@@ -78,6 +81,9 @@ struct Translation {
   std::vector<float> logprobs;    // one per generated token
   double score = 0.0;             // sum of logprobs
   bool truncated = false;
+  // With per_sentence_errors: why this input was not translated (error code 0: it was).
+  int error_code = 0;
+  std::string error;
 };
 
 class Translator {

@@ -11,7 +11,7 @@ namespace {
 
 const FlagSpec* find_flag(const std::vector<FlagSpec>& flags, const std::string& name) {
   for (const FlagSpec& f : flags) {
-    if (f.name == name) return &f;
+    if (f.name == name || (!f.alias.empty() && f.alias == name)) return &f;
   }
   return nullptr;
 }
@@ -50,6 +50,7 @@ ParsedArgs parse_args(const std::vector<FlagSpec>& flags, const std::vector<std:
     }
     const FlagSpec* spec = find_flag(flags, name);
     if (spec == nullptr) throw UsageError("unknown option '" + name + "'");
+    name = spec->name;  // an alias counts as the flag it stands for
     if (!spec->takes_value) {
       if (inline_value) throw UsageError("option '" + name + "' takes no value");
       out.values[name] = "";

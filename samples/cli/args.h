@@ -25,6 +25,7 @@ class UsageError : public std::runtime_error {
 struct FlagSpec {
   std::string name;  // with leading dashes: "--beam-size"
   bool takes_value;  // false: a switch such as --truncate
+  std::string alias = {};  // a short spelling, "-s"; parsed as `name`
 };
 
 struct ParsedArgs {

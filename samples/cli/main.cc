@@ -28,7 +28,7 @@ const char* const kMainUsage =
     "  echo \"A man rides a bike down the street.\" | tusk translate --src en --tgt de\n";
 
 const char* const kTranslateUsage =
-    "Usage: tusk translate [--model FILE] --src LANG --tgt LANG [options] < input.txt\n"
+    "Usage: tusk translate [--model FILE] -s|--src LANG -t|--tgt LANG [options] < input.txt\n"
     "\n"
     "Reads text from standard input and prints its translation line for line: each line\n"
     "is split into sentences (by the source language's rules), translated, and put back\n"
@@ -37,8 +37,14 @@ const char* const kTranslateUsage =
     "Options:\n"
     "  --model FILE                 .tusk model (default: $TUSK_MODEL if set, else\n"
     "                               " TUSK_DEFAULT_MODEL_PATH ")\n"
-    "  --src LANG                   source language code, e.g. en\n"
-    "  --tgt LANG                   target language code, e.g. de\n"
+    "  -s, --src LANG               source language code, e.g. en\n"
+    "  -t, --tgt LANG               target language code, e.g. de\n"
+    "  -i, --input FILE             read FILE instead of standard input\n"
+    "  -o, --output FILE            write FILE instead of standard output\n"
+    "  --on-error continue|fail     a line that cannot be translated: report it with its\n"
+    "                               line number, leave its output line empty, translate the\n"
+    "                               rest and exit 1 at the end (continue, the default), or\n"
+    "                               stop at the first one, all or nothing (fail)\n"
     "  --beam-size N                1 = greedy search (library default: 1)\n"
     "  --threads N                  intra-op threads, 0 = all cores (default: 0)\n"
     "  --max-batch-size N           sentences per batch (default: 32)\n"

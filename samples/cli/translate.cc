@@ -2,7 +2,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,8 +25,9 @@ namespace {
 constexpr size_t kChunkLines = 256;
 
 const std::vector<FlagSpec> kFlags = {
-    {"--model", true},          {"--src", true},
-    {"--tgt", true},            {"--beam-size", true},
+    {"--model", true},          {"--src", true, "-s"},
+    {"--tgt", true, "-t"},      {"--beam-size", true},
+    {"--input", true, "-i"},    {"--output", true, "-o"},   {"--on-error", true},
     {"--threads", true},        {"--max-batch-size", true},
     {"--max-decoding-length", true}, {"--min-decoding-length", true}, {"--length-penalty", true},
     {"--truncate", false},      {"--expert-budget", true},
@@ -94,10 +98,13 @@ struct Session {
   std::string src;
   std::string tgt;
   bool text_mode;  // each line a text the library splits into sentences (else one sentence)
+  bool keep_going;  // --on-error continue: report a bad line, translate the others
+  uint64_t failed_lines = 0;
+  bool hinted_truncate = false;
 };
 
 // Translates lines (input line numbers first_line...) and prints one line per line.
-int translate_chunk(const Session& s, const std::vector<std::string>& lines, uint64_t first_line) {
+int translate_chunk(Session& s, const std::vector<std::string>& lines, uint64_t first_line) {
   const uint64_t last_line = first_line + lines.size() - 1;
   // Empty lines are answered here; only the others go to the library.
   std::vector<const char*> texts;
@@ -144,6 +151,18 @@ int translate_chunk(const Session& s, const std::vector<std::string>& lines, uin
   size_t next = 0;  // index into texts/where
   for (size_t i = 0; i < lines.size(); ++i) {
     if (next < where.size() && where[next] == i) {
+      const tusk_status_t status = tusk_result_status(result.get(), next);
+      if (status != TUSK_OK) {  // --on-error continue
+        report_error(line_range(first_line + i, first_line + i) + ": " + tusk_result_error(result.get(), next));
+        if (status == TUSK_ERROR_INPUT_TOO_LONG && !s.hinted_truncate) {
+          std::fprintf(stderr, "tusk: pass --truncate to cut over-long sentences instead\n");
+          s.hinted_truncate = true;
+        }
+        ++s.failed_lines;
+        write_line("");
+        ++next;
+        continue;
+      }
       const char* text = tusk_result_text(result.get(), next);
       write_line(text != nullptr ? text : "");
       if (tusk_result_truncated(result.get(), next)) {
@@ -216,8 +235,16 @@ int cmd_translate(const std::vector<std::string>& argv) {
   s.src = required_flag(args, "--src");
   s.tgt = required_flag(args, "--tgt");
   s.text_mode = !args.has("--sentences");
+  s.keep_going = true;
+  if (args.has("--on-error")) {
+    const std::string& value = args.get("--on-error");
+    if (value != "continue" && value != "fail")
+      throw UsageError("invalid value '" + value + "' for --on-error: expected continue or fail");
+    s.keep_going = value == "continue";
+  }
 
   Options options = make_options();
+  if (s.keep_going) set_int_option(options.get(), TUSK_OPT_PER_SENTENCE_ERRORS, "--on-error", 1);
   if (args.has("--beam-size")) {
     set_int_option(options.get(), TUSK_OPT_BEAM_SIZE, "--beam-size",
                    parse_int_flag("--beam-size", args.get("--beam-size"), 1, 256));
@@ -361,27 +388,38 @@ int cmd_translate(const std::vector<std::string>& argv) {
     if (st != TUSK_OK) return report_status(st);
   }
 
-  const size_t chunk_lines = isatty(STDIN_FILENO) ? 1 : kChunkLines;
+  // -i/--input and -o/--output stand in for standard input and output.
+  std::ifstream input_file;
+  if (args.has("--input")) {
+    input_file.open(args.get("--input"), std::ios::binary);
+    if (!input_file) return report_error("cannot open input file " + args.get("--input") + ": " + std::strerror(errno));
+  }
+  std::istream& in = args.has("--input") ? static_cast<std::istream&>(input_file) : std::cin;
+  if (args.has("--output") && std::freopen(args.get("--output").c_str(), "w", stdout) == nullptr)
+    return report_error("cannot write output file " + args.get("--output") + ": " + std::strerror(errno));
+  const size_t chunk_lines = !args.has("--input") && isatty(STDIN_FILENO) ? 1 : kChunkLines;
   std::ios::sync_with_stdio(false);  // stdin is read through std::cin only
   std::vector<std::string> chunk;
   chunk.reserve(chunk_lines);
   uint64_t next_line = 1;  // number of the first line in chunk
   std::string line;
   for (;;) {
-    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    const bool got = static_cast<bool>(std::getline(in, line));
     if (got) {
       const uint64_t number = next_line + chunk.size();
       while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
       // A byte-order mark some editors put at the start of a file is not text.
       if (number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
       // Checked here rather than left to the library so the message names the exact line.
-      if (line.find('\0') != std::string::npos) {
-        return report_error(line_range(number, number) + " contains a NUL byte");
-      }
-      const size_t bad = find_invalid_utf8(line);
-      if (bad != std::string::npos) {
-        return report_error(line_range(number, number) + " is not valid UTF-8 (byte " +
-                            std::to_string(bad + 1) + ")");
+      std::string problem;
+      if (line.find('\0') != std::string::npos) problem = " contains a NUL byte";
+      const size_t bad = problem.empty() ? find_invalid_utf8(line) : std::string::npos;
+      if (bad != std::string::npos) problem = " is not valid UTF-8 (byte " + std::to_string(bad + 1) + ")";
+      if (!problem.empty()) {
+        if (!s.keep_going) return report_error(line_range(number, number) + problem);
+        report_error(line_range(number, number) + problem);  // its output line stays empty
+        ++s.failed_lines;
+        line.clear();
       }
       chunk.push_back(std::move(line));
       line.clear();
@@ -394,8 +432,15 @@ int cmd_translate(const std::vector<std::string>& argv) {
     }
     if (!got) break;
   }
-  if (std::cin.bad()) return report_error("cannot read standard input");
-  if (!stats_path.empty()) return write_stats(stats_path, translator.get(), budget, expert_bytes_total);
+  if (in.bad()) return report_error(args.has("--input") ? "cannot read " + args.get("--input") : "cannot read standard input");
+  if (std::fflush(stdout) != 0) return report_error("cannot write the output");
+  if (!stats_path.empty()) {
+    const int rc = write_stats(stats_path, translator.get(), budget, expert_bytes_total);
+    if (rc != kExitOk) return rc;
+  }
+  if (s.failed_lines > 0)
+    return report_error(std::to_string(s.failed_lines) + " input line" + (s.failed_lines == 1 ? "" : "s") +
+                        " could not be translated (reported above; their output lines are empty)");
   return kExitOk;
 }
 

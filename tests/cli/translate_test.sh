@@ -124,14 +124,33 @@ case "$case_name" in
     [ ! -s "$tmp/xx.out" ] || fail "unknown language printed output"
     ;;
   bad_input)
-    # Invalid UTF-8 is refused with the exact line named.
-    printf 'A dog runs.\n\nA cat \xff sleeps.\n' >"$tmp/utf8.txt"
+    # Invalid UTF-8 is refused with the exact line named; the other lines are translated
+    # (--on-error continue, the default) and the exit status says a line failed.
+    printf 'A dog runs.\n\nA cat \xff sleeps.\nTwo men play.\n' >"$tmp/utf8.txt"
     rc=0
     "$tusk" translate --model "$model" --src en --tgt de <"$tmp/utf8.txt" >"$tmp/utf8.out" \
       2>"$tmp/utf8.err" || rc=$?
     [ "$rc" -eq 1 ] || fail "invalid UTF-8 exited $rc, expected 1"
     grep -q '^tusk: error: input line 3 is not valid UTF-8' "$tmp/utf8.err" ||
       fail "the invalid UTF-8 line is not named"
+    [ "$(line_count "$tmp/utf8.out")" -eq 4 ] || fail "continue: expected 4 output lines"
+    [ -n "$(sed -n 1p "$tmp/utf8.out")" ] && [ -z "$(sed -n 3p "$tmp/utf8.out")" ] &&
+      [ -n "$(sed -n 4p "$tmp/utf8.out")" ] || fail "continue: lines 1 and 4 translated, line 3 empty"
+    # --on-error fail: all or nothing.
+    rc=0
+    "$tusk" translate --model "$model" --src en --tgt de --on-error fail <"$tmp/utf8.txt" \
+      >"$tmp/utf8fail.out" 2>"$tmp/utf8fail.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "--on-error fail exited $rc, expected 1"
+    [ ! -s "$tmp/utf8fail.out" ] || fail "--on-error fail printed translations"
+    # -i/-o and -s/-t stand for standard input and output and --src/--tgt; lines are numbered
+    # across chunks (a bad line after the first 256 keeps its file-wide number).
+    for _ in $(seq 1 300); do printf 'A dog runs.\n'; done >"$tmp/many.txt"
+    printf 'A cat \xff sleeps.\n' >>"$tmp/many.txt"
+    rc=0
+    "$tusk" translate --model "$model" -s en -t de -i "$tmp/many.txt" -o "$tmp/many.out" 2>"$tmp/many.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "-i/-o with a bad line exited $rc, expected 1"
+    [ "$(line_count "$tmp/many.out")" -eq 301 ] || fail "-o: expected 301 lines"
+    grep -q 'input line 301 ' "$tmp/many.err" || fail "the bad line's number is not file-wide: $(cat "$tmp/many.err")"
     # Text mode (the default): an over-long sentence is translated in pieces, with a warning.
     for _ in $(seq 1 400); do printf 'house '; done >"$tmp/long.txt"
     printf '\n' >>"$tmp/long.txt"

@@ -91,3 +91,41 @@ TEST_F(TextMode, BadInputFailsNamingTheText) {
 }
 
 }  // namespace
+
+namespace {
+
+// TUSK_OPT_PER_SENTENCE_ERRORS: each input's own status; the good ones translated.
+TEST(PerSentenceErrors, EachInputGetsItsStatusAndTheOthersTranslate) {
+  Model model = open_model();
+  Options options = make_options({{TUSK_OPT_THREADS, test_threads()}, {TUSK_OPT_PER_SENTENCE_ERRORS, 1}});
+  Translator tr = make_translator(model.get(), options.get());
+  std::string long_line;
+  for (int i = 0; i < 400; ++i) long_line += "house ";
+  const std::vector<std::string> inputs{"A dog runs.", "bad \xff byte", long_line};
+  std::vector<const char*> p;
+  for (const auto& t : inputs) p.push_back(t.c_str());
+  tusk_result_t* raw = nullptr;
+  ASSERT_EQ(tusk_translate(tr.get(), "en", "de", p.data(), p.size(), &raw), TUSK_OK) << tusk_last_error();
+  Result res(raw);
+  EXPECT_EQ(tusk_result_status(raw, 0), TUSK_OK);
+  EXPECT_STREQ(tusk_result_error(raw, 0), "");
+  EXPECT_NE(std::string(tusk_result_text(raw, 0)), "");
+  EXPECT_EQ(tusk_result_status(raw, 1), TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(tusk_result_error(raw, 1)).find("not valid UTF-8"), std::string::npos);
+  EXPECT_STREQ(tusk_result_text(raw, 1), "");
+  EXPECT_EQ(tusk_result_status(raw, 2), TUSK_ERROR_INPUT_TOO_LONG);
+  EXPECT_EQ(tusk_result_status(raw, 3), TUSK_ERROR_INVALID_ARGUMENT);  // out of range
+  EXPECT_EQ(tusk_result_error(raw, 3), nullptr);
+  // Text mode: a bad text fails alone; nothing is too long there.
+  tusk_result_t* text_raw = nullptr;
+  ASSERT_EQ(tusk_translate_text(tr.get(), "en", "de", p.data(), p.size(), &text_raw), TUSK_OK);
+  Result text_res(text_raw);
+  EXPECT_EQ(tusk_result_status(text_raw, 0), TUSK_OK);
+  EXPECT_EQ(tusk_result_status(text_raw, 1), TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(tusk_result_status(text_raw, 2), TUSK_OK);
+  EXPECT_EQ(tusk_result_truncated(text_raw, 2), 1);
+  // A call-wide error still fails the call.
+  EXPECT_EQ(tusk_translate(tr.get(), "en", "xx", p.data(), p.size(), &raw), TUSK_ERROR_UNKNOWN_LANGUAGE);
+}
+
+}  // namespace

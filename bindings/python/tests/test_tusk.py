@@ -131,6 +131,14 @@ class TranslatorTest(unittest.TestCase):
         self.assertIn("beam_size=300", str(ctx.exception))
         self.assertIn("TUSK_OPT_BEAM_SIZE", str(ctx.exception))
 
+    def test_per_sentence_errors(self):
+        with tusk.Translator(self.model, threads=1, per_sentence_errors=True) as tr:
+            good, bad = tr.translate_detailed([SENTENCES[0], "house " * 400], src="en", tgt="de", )
+            self.assertIsNone(good.error)
+            self.assertEqual(good.text, self.reference[0])
+            self.assertIsInstance(bad.error, tusk.InputTooLongError)
+            self.assertEqual(bad.text, "")
+
     def test_every_option_name_maps_to_tusk_h(self):
         with tusk.Translator(self.model, threads=1, device="cpu", device_index=0, compute_type="fp32",
                              device_expert_budget_bytes=0) as tr:

@@ -92,6 +92,7 @@ class _Options:
         "device_expert_budget_bytes": _lib.OPT_DEVICE_EXPERT_BUDGET_BYTES,
         "no_repeat_ngram_size": _lib.OPT_NO_REPEAT_NGRAM_SIZE,
         "max_length_offset": _lib.OPT_MAX_LENGTH_OFFSET,
+        "per_sentence_errors": _lib.OPT_PER_SENTENCE_ERRORS,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -245,12 +246,14 @@ TokenEvent.__doc__ = "A token chosen while translate_stream runs (see Translator
 class Translation:
     """One translated sentence: text, score (sum of token log-probabilities), token ids
     (target language code first), per-token log-probabilities, and whether the source was
-    truncated."""
+    truncated; with per_sentence_errors=True, error: None, or the TuskError this input got (its
+    text is then empty)."""
 
-    __slots__ = ("text", "score", "tokens", "logprobs", "truncated")
+    __slots__ = ("text", "score", "tokens", "logprobs", "truncated", "error")
 
-    def __init__(self, text, score, tokens, logprobs, truncated):
+    def __init__(self, text, score, tokens, logprobs, truncated, error=None):
         self.text, self.score, self.tokens, self.logprobs, self.truncated = text, score, tokens, logprobs, truncated
+        self.error = error
 
     def __repr__(self):
         return f"Translation({self.text!r}, score={self.score:.3f})"
@@ -363,9 +366,13 @@ class Translator(_Handle):
                 n = _lib.lib.tusk_result_tokens(result, i, ctypes.byref(ids))
                 lps = _lib.c_float_p()
                 m = _lib.lib.tusk_result_token_logprobs(result, i, ctypes.byref(lps))
+                status = _lib.lib.tusk_result_status(result, i)
+                error = None if status == _lib.OK else _SUBCLASSES.get(status, TuskError)(
+                    status, _lib.lib.tusk_result_error(result, i).decode("utf-8", "replace"))
                 out.append(Translation(_lib.lib.tusk_result_text(result, i).decode("utf-8"),
                                        _lib.lib.tusk_result_score(result, i), [ids[j] for j in range(n)],
-                                       [lps[j] for j in range(m)], bool(_lib.lib.tusk_result_truncated(result, i))))
+                                       [lps[j] for j in range(m)], bool(_lib.lib.tusk_result_truncated(result, i)),
+                                       error))
             return out
         finally:
             _lib.lib.tusk_result_free(result)

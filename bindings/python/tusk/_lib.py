@@ -49,6 +49,7 @@ OPT_COMPUTE_TYPE = 20
 OPT_DEVICE_EXPERT_BUDGET_BYTES = 21
 OPT_NO_REPEAT_NGRAM_SIZE = 22
 OPT_MAX_LENGTH_OFFSET = 23
+OPT_PER_SENTENCE_ERRORS = 24
 OPT_LENGTH_PENALTY = 100
 OPT_MAX_LENGTH_RATIO = 101
 OPT_REPETITION_PENALTY = 102
@@ -166,6 +167,8 @@ _declare("tusk_result_score", ctypes.c_double, _P, ctypes.c_size_t)
 _declare("tusk_result_tokens", ctypes.c_size_t, _P, ctypes.c_size_t, ctypes.POINTER(c_int32_p))
 _declare("tusk_result_token_logprobs", ctypes.c_size_t, _P, ctypes.c_size_t, ctypes.POINTER(c_float_p))
 _declare("tusk_result_truncated", ctypes.c_int32, _P, ctypes.c_size_t)
+_declare("tusk_result_status", _S, _P, ctypes.c_size_t)
+_declare("tusk_result_error", ctypes.c_char_p, _P, ctypes.c_size_t)
 _declare("tusk_result_free", None, _P)
 
 

@@ -161,6 +161,12 @@ typedef enum tusk_option_t {
                                        a sentence of n source tokens generates at most
                                        offset + ceil(ratio * n) tokens, never more than
                                        TUSK_OPT_MAX_DECODING_LENGTH (default 10). Since 0.3 */
+  TUSK_OPT_PER_SENTENCE_ERRORS = 24, /* translator: 1 gives a sentence (or text) that cannot be
+                                       translated (invalid UTF-8; too long in sentence mode
+                                       without truncation) its own status in the result
+                                       (tusk_result_status, tusk_result_error) and an empty
+                                       translation, and translates the others; 0 fails the
+                                       whole call (default 0). Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   TUSK_OPT_MAX_LENGTH_RATIO = 101,  /* translator: the ratio above; 0 = no limit relative to the
@@ -443,6 +449,12 @@ TUSK_API size_t tusk_result_token_logprobs(const tusk_result_t *result, size_t i
                                            const float **logprobs);
 /* 1 if sentence i was cut to the model limit (TUSK_OPT_TRUNCATE_INPUT), else 0. */
 TUSK_API int32_t tusk_result_truncated(const tusk_result_t *result, size_t i);
+
+/* With TUSK_OPT_PER_SENTENCE_ERRORS: input i's own status (TUSK_OK when it was translated)
+ * and message ("" when OK); its text is then empty. TUSK_ERROR_INVALID_ARGUMENT and NULL out
+ * of range. Since 0.3. */
+TUSK_API tusk_status_t tusk_result_status(const tusk_result_t *result, size_t i);
+TUSK_API const char *tusk_result_error(const tusk_result_t *result, size_t i);
 /* Accepts NULL. */
 TUSK_API void tusk_result_free(tusk_result_t *result);
 
