@@ -83,6 +83,11 @@ struct ScoreEdit {
   float penalty;
 };
 
+// An entry of a matrix of scores.
+struct ScoreIndex {
+  int64_t row, column;
+};
+
 // A beam-search candidate: hypothesis row `row` extended by `token`.
 struct BeamCandidate {
   double score;     // the row's base score + logprob
@@ -204,6 +209,10 @@ class Backend {
 
   // Applies edits (a host array; at most one per entry) to x in place.
   virtual void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) = 0;
+
+  // values[i] = x[entries[i].row][entries[i].column] (host arrays): a few entries read back,
+  // e.g. the scores of tokens a target prefix forces.
+  virtual void read_scores(MatrixView x, const ScoreIndex* entries, int64_t count, float* values) = 0;
 
   // Row-wise log-softmax in place.
   virtual void log_softmax(MutableMatrixView x) = 0;

@@ -199,6 +199,15 @@ void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) {
   }
 }
 
+void read_scores(MatrixView x, const ScoreIndex* entries, int64_t count, const float* values) {
+  require_view(x, "read_scores", "x");
+  require(count >= 0 && ((entries != nullptr && values != nullptr) || count == 0), "read_scores",
+          "entries or values are null");
+  for (int64_t i = 0; i < count; ++i)
+    require(entries[i].row >= 0 && entries[i].row < x.rows && entries[i].column >= 0 && entries[i].column < x.cols,
+            "read_scores", "an entry is outside x");
+}
+
 void argmax_log_softmax(MatrixView logits, int64_t excluded, const int32_t* ids, const float* logprobs) {
   require_view(logits, "argmax_log_softmax", "logits");
   require(excluded == -1 || (excluded >= 0 && excluded < logits.cols), "argmax_log_softmax",

@@ -32,6 +32,7 @@ void combine_top2(MatrixView first, MatrixView second, const ExpertRoute* routes
                   MutableMatrixView out);
 void fill_column(MutableMatrixView x, int64_t column);
 void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count);
+void read_scores(MatrixView x, const ScoreIndex* entries, int64_t count, const float* values);
 void argmax_log_softmax(MatrixView logits, int64_t excluded, const int32_t* ids, const float* logprobs);
 void top_k(MatrixView x, const int64_t* group_begin, int64_t groups, int k);
 void rows_op(MutableMatrixView x, const char* op);  // log_softmax, softmax

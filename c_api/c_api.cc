@@ -130,6 +130,7 @@ tusk::sdk::TranslatorOptions translator_options(const tusk_options_t& o) {
   t.max_batch_tokens = o.get_int(TUSK_OPT_MAX_BATCH_TOKENS);
   t.truncate_input = o.get_int(TUSK_OPT_TRUNCATE_INPUT) != 0;
   t.per_sentence_errors = o.get_int(TUSK_OPT_PER_SENTENCE_ERRORS) != 0;
+  t.num_hypotheses = static_cast<int>(o.get_int(TUSK_OPT_NUM_HYPOTHESES));
   t.int8_activations = o.get_int(TUSK_OPT_INT8_ACTIVATIONS) != 0;
   t.expert_budget_bytes = o.get_int(TUSK_OPT_EXPERT_BUDGET_BYTES);
   t.device_expert_budget_bytes = static_cast<uint64_t>(o.get_int(TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES));
@@ -450,6 +451,26 @@ TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t* translator, const 
   return translate_with(__func__, &tusk::sdk::Translator::translate_text, translator, src, tgt, texts, count, out);
 }
 
+TUSK_API tusk_status_t tusk_translate_prefixed(tusk_translator_t* translator, const char* src, const char* tgt,
+                                               const char* const* texts, const char* const* target_prefixes,
+                                               size_t count, tusk_result_t** out) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(translator && src && tgt && texts && target_prefixes && out,
+                 "translator, src, tgt, texts, target_prefixes and out must not be NULL");
+    TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
+    std::vector<std::string> inputs, prefixes;
+    for (size_t i = 0; i < count; ++i) {
+      TUSK_REQUIRE(texts[i], "texts[" + std::to_string(i) + "] is NULL");
+      inputs.emplace_back(texts[i]);
+      prefixes.emplace_back(target_prefixes[i] ? target_prefixes[i] : "");
+    }
+    auto result = std::make_unique<tusk_result_t>();
+    result->translations = translator->translator->translate_prefixed(src, tgt, inputs, prefixes);
+    *out = result.release();
+    return TUSK_OK;
+  });
+}
+
 TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t* translator, const char* src, const char* tgt,
                                              const char* const* texts, size_t count, int32_t text_mode,
                                              tusk_token_callback callback, void* user_data, tusk_result_t** out) {
@@ -548,6 +569,34 @@ TUSK_API tusk_status_t tusk_result_status(const tusk_result_t* result, size_t i)
 TUSK_API const char* tusk_result_error(const tusk_result_t* result, size_t i) {
   const auto* t = result_at(result, i);
   return t ? t->error.c_str() : nullptr;
+}
+
+namespace {
+const tusk::sdk::Translation::Hypothesis* hypothesis_at(const tusk_result_t* result, size_t i, size_t h) {
+  const auto* t = result_at(result, i);
+  return t && h < t->hypotheses.size() ? &t->hypotheses[h] : nullptr;
+}
+}  // namespace
+
+TUSK_API size_t tusk_result_hypothesis_count(const tusk_result_t* result, size_t i) {
+  const auto* t = result_at(result, i);
+  return t ? t->hypotheses.size() : 0;
+}
+
+TUSK_API const char* tusk_result_hypothesis_text(const tusk_result_t* result, size_t i, size_t h) {
+  const auto* x = hypothesis_at(result, i, h);
+  return x ? x->text.c_str() : nullptr;
+}
+
+TUSK_API double tusk_result_hypothesis_score(const tusk_result_t* result, size_t i, size_t h) {
+  const auto* x = hypothesis_at(result, i, h);
+  return x ? x->score : std::nan("");
+}
+
+TUSK_API size_t tusk_result_hypothesis_tokens(const tusk_result_t* result, size_t i, size_t h, const int32_t** ids) {
+  const auto* x = hypothesis_at(result, i, h);
+  if (ids) *ids = x ? x->ids.data() : nullptr;
+  return x ? x->ids.size() : 0;
 }
 
 TUSK_API void tusk_result_free(tusk_result_t* result) { delete result; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -64,6 +65,13 @@ void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchO
   }
 }
 
+// The token a target prefix forces as the sentence's (generated + 1)-th, or -1.
+int32_t forced_token(const SearchOptions& o, int sentence, size_t generated) {
+  if (o.prefixes == nullptr) return -1;
+  const std::vector<int32_t>& prefix = (*o.prefixes)[sentence];
+  return generated < prefix.size() ? prefix[generated] : -1;
+}
+
 void check_cancelled(const SearchOptions& o) {
   if (o.cancelled && o.cancelled())
     throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
@@ -95,17 +103,39 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
   std::vector<int32_t> parents, next_tokens, next_alive;  // per step, capacity reused
   std::vector<backends::ScoreEdit> edits;
   std::vector<int32_t> banned, seen;
+  std::vector<backends::ScoreIndex> forced_entries;  // (row, best) then (row, forced) per forced row
+  std::vector<float> forced_scores;
   for (int step = 2;; ++step) {
     check_cancelled(o);
     if (guarded(o)) {
       edits.clear();
       for (size_t j = 0; j < alive.size(); ++j)
-        add_guard_edits(done[alive[j]].ids, static_cast<int64_t>(j), o, edits, banned, seen);
+        if (forced_token(o, alive[j], done[alive[j]].ids.size()) < 0)  // a forced token is never banned
+          add_guard_edits(done[alive[j]].ids, static_cast<int64_t>(j), o, edits, banned, seen);
       decoder.backend().edit_scores(logits.view(), edits.data(), static_cast<int64_t>(edits.size()));
     }
     // The step's only download: each row's best token and its log-probability.
     decoder.backend().argmax_log_softmax(logits.cview(), eos_allowed(step, o) ? -1 : eos_id, best.data(),
                                          best_logprob.data());
+    // Rows a target prefix forces take its token; its log-probability is the best one's plus
+    // the difference of their logits (both read back).
+    forced_entries.clear();
+    for (size_t j = 0; j < alive.size(); ++j) {
+      const int32_t forced = forced_token(o, alive[j], done[alive[j]].ids.size());
+      if (forced < 0) continue;
+      forced_entries.push_back({static_cast<int64_t>(j), best[j]});
+      forced_entries.push_back({static_cast<int64_t>(j), forced});
+    }
+    if (!forced_entries.empty()) {
+      forced_scores.resize(forced_entries.size());
+      decoder.backend().read_scores(logits.cview(), forced_entries.data(), static_cast<int64_t>(forced_entries.size()),
+                                    forced_scores.data());
+      for (size_t e = 0; e < forced_entries.size(); e += 2) {
+        const size_t j = static_cast<size_t>(forced_entries[e].row);
+        best_logprob[j] += forced_scores[e + 1] - forced_scores[e];
+        best[j] = static_cast<int32_t>(forced_entries[e + 1].column);
+      }
+    }
     parents.clear();
     next_tokens.clear();
     next_alive.clear();
@@ -130,7 +160,7 @@ std::vector<Hypothesis> greedy(Decoder& decoder, int sentences, int32_t start_id
   return done;
 }
 
-std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, int32_t lang_id,
+std::vector<std::vector<Hypothesis>> beam(Decoder& decoder, int sentences, int32_t start_id, int32_t lang_id,
                              int32_t eos_id, const SearchOptions& o) {
   const int K = o.beam_size;
   Activations logprobs(decoder.backend());
@@ -147,6 +177,7 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
   std::vector<backends::BeamCandidate> cands;
   std::vector<backends::ScoreEdit> edits;
   std::vector<int32_t> banned, seen;
+  std::vector<double> scores;  // a sentence's finished scores (n-best's bar)
   for (int step = 2;; ++step) {
     check_cancelled(o);
     std::vector<Alive> next;
@@ -166,13 +197,35 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
     if (guarded(o)) {
       edits.clear();
       for (size_t j = 0; j < alive.size(); ++j)
-        add_guard_edits(alive[j].hyp.ids, static_cast<int64_t>(j), o, edits, banned, seen);
+        if (forced_token(o, alive[j].sentence, alive[j].hyp.ids.size()) < 0)  // a forced token is never banned
+          add_guard_edits(alive[j].hyp.ids, static_cast<int64_t>(j), o, edits, banned, seen);
       decoder.backend().edit_scores(logprobs.view(), edits.data(), static_cast<int64_t>(edits.size()));
     }
     cands.resize(static_cast<size_t>(groups * 2 * K));
     // The step's only download: the candidates.
     decoder.backend().top_k(logprobs.cview(), base.data(), group_begin.data(), groups, 2 * K,
                             cands.data(), counts.data());
+    // A sentence whose target prefix forces this token: its candidates are its rows extended
+    // by that token (log-probabilities read back), best first.
+    if (o.prefixes != nullptr) {
+      for (int64_t g = 0; g < groups; ++g) {
+        const size_t first = static_cast<size_t>(group_begin[g]);
+        const int32_t forced = forced_token(o, alive[first].sentence, alive[first].hyp.ids.size());
+        if (forced < 0) continue;
+        std::vector<backends::ScoreIndex> entries;
+        for (int64_t r = group_begin[g]; r < group_begin[g + 1]; ++r) entries.push_back({r, forced});
+        std::vector<float> lp(entries.size());
+        decoder.backend().read_scores(logprobs.cview(), entries.data(), static_cast<int64_t>(entries.size()), lp.data());
+        backends::BeamCandidate* group_cands = cands.data() + g * 2 * K;
+        int64_t n = 0;
+        for (size_t e = 0; e < entries.size() && n < 2 * K; ++e, ++n)
+          group_cands[n] = {base[static_cast<size_t>(entries[e].row)] + lp[e], static_cast<int32_t>(entries[e].row),
+                            forced, lp[e]};
+        std::sort(group_cands, group_cands + n,
+                  [](const backends::BeamCandidate& a, const backends::BeamCandidate& b) { return a.score > b.score; });
+        counts[static_cast<size_t>(g)] = n;
+      }
+    }
     for (int64_t g = 0; g < groups; ++g) {
       const size_t first = static_cast<size_t>(group_begin[g]);
       const int32_t s = alive[first].sentence;
@@ -202,13 +255,17 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
       // penalty this is exact: log-probs only fall as hypotheses grow. With a penalty the
       // exact bound (normalising at the maximum length) would almost never stop early, so,
       // like common practice, the live score is normalised at its current length: an estimate.
+      // With n-best, against the n-th best finished one: until n have finished, go on.
       bool done = kept == 0;
-      if (!done && !finished[s].empty()) {
-        double best_finished = -std::numeric_limits<double>::infinity();
-        for (const auto& f : finished[s])
-          best_finished = std::max(best_finished, normalised(f.logprob, f.ids.size(), o.length_penalty));
+      const size_t wanted = static_cast<size_t>(std::max(1, o.num_hypotheses));
+      if (!done && finished[s].size() >= wanted) {
+        scores.clear();
+        for (const auto& f : finished[s]) scores.push_back(normalised(f.logprob, f.ids.size(), o.length_penalty));
+        std::nth_element(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(wanted - 1), scores.end(),
+                         std::greater<double>());
+        const double bar = scores[wanted - 1];
         const size_t live_length = static_cast<size_t>(step);  // generated tokens so far
-        done = normalised(best_alive, live_length, o.length_penalty) <= best_finished;
+        done = normalised(best_alive, live_length, o.length_penalty) <= bar;
       }
       if (done) {
         // Drop this sentence's live hypotheses.
@@ -226,25 +283,28 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
     decoder.step(next_tokens, hyp_sentence, step, &logprobs);
   }
 
-  std::vector<Hypothesis> best(sentences);
+  // Each sentence's finished hypotheses by normalised score, best first (stable: ties keep
+  // the order they finished in); the best num_hypotheses of them.
+  std::vector<std::vector<Hypothesis>> best(sentences);
   for (int s = 0; s < sentences; ++s) {
-    double best_score = -std::numeric_limits<double>::infinity();
-    for (auto& h : finished[s]) {
-      const double score = normalised(h.logprob, h.ids.size(), o.length_penalty);
-      if (score > best_score) {
-        best_score = score;
-        best[s] = h;
-      }
-    }
+    auto& f = finished[s];
+    std::stable_sort(f.begin(), f.end(), [&](const Hypothesis& a, const Hypothesis& b) {
+      return normalised(a.logprob, a.ids.size(), o.length_penalty) >
+             normalised(b.logprob, b.ids.size(), o.length_penalty);
+    });
+    const size_t n = std::min(f.size(), static_cast<size_t>(std::max(1, o.num_hypotheses)));
+    best[s].assign(std::make_move_iterator(f.begin()), std::make_move_iterator(f.begin() + n));
+    if (best[s].empty()) best[s].emplace_back();
   }
   if (o.on_token)  // a beam's tokens are known once its search ends: each as a prefix
     for (int s = 0; s < sentences; ++s) {
+      const Hypothesis& top = best[s][0];
       Hypothesis prefix;
-      for (size_t i = 0; i < best[s].ids.size(); ++i) {
-        prefix.ids.push_back(best[s].ids[i]);
-        prefix.logprobs.push_back(best[s].logprobs[i]);
-        prefix.logprob += best[s].logprobs[i];
-        stream(o, s, prefix, i + 1 == best[s].ids.size());
+      for (size_t i = 0; i < top.ids.size(); ++i) {
+        prefix.ids.push_back(top.ids[i]);
+        prefix.logprobs.push_back(top.logprobs[i]);
+        prefix.logprob += top.logprobs[i];
+        stream(o, s, prefix, i + 1 == top.ids.size());
       }
     }
   return best;
@@ -252,12 +312,14 @@ std::vector<Hypothesis> beam(Decoder& decoder, int sentences, int32_t start_id, 
 
 }  // namespace
 
-std::vector<Hypothesis> search(Decoder& decoder, int sentences, int32_t decoder_start_id,
-                               int32_t target_language_id, int32_t eos_id,
-                               const SearchOptions& options) {
-  if (options.beam_size <= 1)
-    return greedy(decoder, sentences, decoder_start_id, target_language_id, eos_id, options);
-  return beam(decoder, sentences, decoder_start_id, target_language_id, eos_id, options);
+std::vector<std::vector<Hypothesis>> search(Decoder& decoder, int sentences, int32_t decoder_start_id,
+                                            int32_t target_language_id, int32_t eos_id,
+                                            const SearchOptions& options) {
+  if (options.beam_size > 1) return beam(decoder, sentences, decoder_start_id, target_language_id, eos_id, options);
+  std::vector<std::vector<Hypothesis>> best;
+  for (Hypothesis& h : greedy(decoder, sentences, decoder_start_id, target_language_id, eos_id, options))
+    best.push_back({std::move(h)});
+  return best;
 }
 
 }  // namespace tusk::sdk

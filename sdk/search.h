@@ -36,12 +36,18 @@ struct SearchOptions {
   std::function<bool(int sentence, const Hypothesis& h, bool finished)> on_token;
   // Asked every step: true stops the search with Error Cancelled (another thread's cancel).
   std::function<bool()> cancelled;
+  // Beam search: how many of each sentence's best finished hypotheses to return (<= beam_size).
+  int num_hypotheses = 1;
+  // Per sentence: tokens its translation must begin with (forced, their log-probabilities
+  // read from the model); empty: none. Null: no sentence has one.
+  const std::vector<std::vector<int32_t>>* prefixes = nullptr;
 };
 
 
-// One best hypothesis per sentence of the batch. The decoder must have been start()ed on it.
-std::vector<Hypothesis> search(Decoder& decoder, int sentences, int32_t decoder_start_id,
-                               int32_t target_language_id, int32_t eos_id,
-                               const SearchOptions& options);
+// Per sentence of the batch, its best hypotheses, best first: one for greedy search, up to
+// num_hypotheses for beam search. The decoder must have been start()ed on the batch.
+std::vector<std::vector<Hypothesis>> search(Decoder& decoder, int sentences, int32_t decoder_start_id,
+                                            int32_t target_language_id, int32_t eos_id,
+                                            const SearchOptions& options);
 
 }  // namespace tusk::sdk

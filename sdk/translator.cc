@@ -56,6 +56,10 @@ Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptio
           {options.device, options.threads, options.int8_activations, options.device_index, options.compute})),
       cache_(make_cache(*model_, options.expert_budget_bytes, options.eviction_policy, options.prefetch,
                             options.direct_io)) {
+  if (options.num_hypotheses < 1 || options.num_hypotheses > std::max(1, options.beam_size))
+    throw Error(ErrorCode::InvalidArgument, "TUSK_OPT_NUM_HYPOTHESES (" + std::to_string(options.num_hypotheses) +
+                                                ") must be between 1 and the beam size (" +
+                                                std::to_string(std::max(1, options.beam_size)) + ")");
   ExpertSource* host = cache_ ? static_cast<ExpertSource*>(cache_.get()) : &model_->resident_experts();
   device_tier_ = std::make_unique<DeviceExpertTier>(*host, *backend_, options.device_expert_budget_bytes);
   ExpertSource* experts = device_tier_.get();
@@ -111,9 +115,18 @@ std::vector<Translation> Translator::translate(const std::string& src, const std
   return translate_at(cancel_generation_.load(), src, tgt, texts, on_token);
 }
 
+std::vector<Translation> Translator::translate_prefixed(const std::string& src, const std::string& tgt,
+                                                        const std::vector<std::string>& texts,
+                                                        const std::vector<std::string>& target_prefixes) {
+  if (target_prefixes.size() != texts.size())
+    throw Error(ErrorCode::InvalidArgument, "one target prefix per text is needed");
+  return translate_at(cancel_generation_.load(), src, tgt, texts, {}, &target_prefixes);
+}
+
 std::vector<Translation> Translator::translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
                                                   const std::vector<std::string>& texts,
-                                                  const TokenCallback& on_token) {
+                                                  const TokenCallback& on_token,
+                                                  const std::vector<std::string>* target_prefixes) {
   const Model& model = *model_;
   const auto& c = model.config();
   const auto& src_lang = language(model, src, "source");
@@ -173,10 +186,22 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
   search_options.min_generated = std::min(std::max(0, options_.min_decoding_length),
                                           search_options.max_generated);
 
+  // Target prefixes as token ids (their pieces, no end mark).
+  std::vector<std::vector<int32_t>> prefix_ids(target_prefixes ? texts.size() : 0);
+  for (size_t i = 0; i < prefix_ids.size(); ++i) {
+    size_t bad = 0;
+    if (!is_valid_utf8((*target_prefixes)[i], &bad))
+      throw Error(ErrorCode::InvalidArgument, "the target prefix of sentence " + std::to_string(i) +
+                                                  " is not valid UTF-8 (bad byte at offset " + std::to_string(bad) + ")");
+    prefix_ids[i] = model.tokenizer().encode((*target_prefixes)[i]);
+  }
+  std::vector<std::vector<int32_t>> batch_prefixes;
+
   std::vector<int64_t> lengths;
   for (int i : todo) lengths.push_back(static_cast<int64_t>(sources[i].size()));
   Encoder& encoder = *encoder_;
   Decoder& decoder = *decoder_;
+  search_options.num_hypotheses = options_.num_hypotheses;
   search_options.no_repeat_ngram = options_.no_repeat_ngram_size;
   search_options.repetition_penalty = options_.repetition_penalty;
   search_options.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
@@ -186,14 +211,21 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
                                                   options_.max_batch_tokens)) {
     SourceBatch batch;
     for (int p : batch_positions) batch.add(sources[todo[p]]);
+    search_options.prefixes = nullptr;
+    if (target_prefixes) {
+      batch_prefixes.clear();
+      for (int p : batch_positions) batch_prefixes.push_back(prefix_ids[todo[p]]);
+      search_options.prefixes = &batch_prefixes;
+    }
     search_options.sentence_max_generated.clear();
     if (options_.max_length_ratio > 0.0f)
       for (int p : batch_positions) {
         const double source_tokens = static_cast<double>(sources[todo[p]].size() - 2);  // less code and end
-        // Never below the minimum length the caller asked for.
-        search_options.sentence_max_generated.push_back(
-            std::max(search_options.min_generated,
-                     options_.max_length_offset + static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))));
+        // Never below the minimum length the caller asked for, nor short of a target prefix.
+        const int prefix = target_prefixes ? static_cast<int>(prefix_ids[todo[p]].size()) + 1 : 0;
+        search_options.sentence_max_generated.push_back(std::max(
+            {search_options.min_generated, prefix,
+             options_.max_length_offset + static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))}));
       }
     if (on_token)
       search_options.on_token = [&](int b, const Hypothesis& h, bool finished) {
@@ -206,12 +238,20 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
                        search_options);
     for (int b = 0; b < batch.size(); ++b) {
       Translation& r = results[todo[batch_positions[b]]];
-      Hypothesis& h = best[b];
-      r.ids.push_back(tgt_lang.token_id);
-      r.ids.insert(r.ids.end(), h.ids.begin(), h.ids.end());
-      r.logprobs = std::move(h.logprobs);
-      r.score = h.logprob;
-      r.text = model.tokenizer().decode(h.ids);
+      for (Hypothesis& h : best[b]) {
+        Translation::Hypothesis alt;
+        alt.ids.push_back(tgt_lang.token_id);
+        alt.ids.insert(alt.ids.end(), h.ids.begin(), h.ids.end());
+        alt.logprobs = std::move(h.logprobs);
+        alt.score = h.logprob;
+        alt.text = model.tokenizer().decode(h.ids);
+        r.hypotheses.push_back(std::move(alt));
+      }
+      const Translation::Hypothesis& top = r.hypotheses.front();
+      r.ids = top.ids;
+      r.logprobs = top.logprobs;
+      r.score = top.score;
+      r.text = top.text;
     }
   }
   return results;
@@ -334,6 +374,8 @@ std::vector<Translation> Translator::translate_text(const std::string& src, cons
   for (size_t t = 0; t < texts.size(); ++t) {
     results[t].text = join_sentences(splits[t], sentence_texts[t]);
     results[t].truncated = cut[t];
+    if (text_errors[t].first == 0)  // text mode returns the best translation of each text
+      results[t].hypotheses.push_back({results[t].text, results[t].ids, results[t].logprobs, results[t].score});
     results[t].error_code = text_errors[t].first;
     results[t].error = text_errors[t].second;
   }

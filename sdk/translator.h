@@ -35,6 +35,8 @@ struct TranslatorOptions {
   int max_length_offset = 0;
   int no_repeat_ngram_size = 0;
   float repetition_penalty = 1.0f;
+  // Beam search: hypotheses per sentence in the result (at most beam_size).
+  int num_hypotheses = 1;
   int max_batch_size = 32;
   int64_t max_batch_tokens = 4096;
   bool truncate_input = false;    // cut over-long sentences instead of refusing them
@@ -84,6 +86,14 @@ struct Translation {
   // With per_sentence_errors: why this input was not translated (error code 0: it was).
   int error_code = 0;
   std::string error;
+  // The best hypotheses, best first: [0] is the one above; more with num_hypotheses > 1.
+  struct Hypothesis {
+    std::string text;
+    std::vector<int32_t> ids;
+    std::vector<float> logprobs;
+    double score = 0.0;
+  };
+  std::vector<Hypothesis> hypotheses;
 };
 
 class Translator {
@@ -98,6 +108,13 @@ class Translator {
   // results.
   std::vector<Translation> translate(const std::string& src, const std::string& tgt,
                                      const std::vector<std::string>& texts, const TokenCallback& on_token = {});
+
+  // translate, with each translation beginning with target_prefixes[i] (text in the target
+  // language; "" for none), forced token by token; the prefix's tokens are part of the result
+  // with their log-probabilities.
+  std::vector<Translation> translate_prefixed(const std::string& src, const std::string& tgt,
+                                              const std::vector<std::string>& texts,
+                                              const std::vector<std::string>& target_prefixes);
 
   // Text mode: each text (a paragraph, a document: any length) is split into sentences by the
   // source language's rules (sdk/sentence_splitter.h), all sentences of all texts are
@@ -145,7 +162,8 @@ class Translator {
   std::atomic<uint64_t> cancel_generation_{0};  // a call is cancelled once it moves on
 
   std::vector<Translation> translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
-                                        const std::vector<std::string>& texts, const TokenCallback& on_token);
+                                        const std::vector<std::string>& texts, const TokenCallback& on_token,
+                                        const std::vector<std::string>* target_prefixes = nullptr);
 };
 
 }  // namespace tusk::sdk

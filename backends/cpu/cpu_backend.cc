@@ -152,6 +152,11 @@ class CpuBackend final : public Backend {
     host::edit_scores(x, edits, count);
   }
 
+  void read_scores(MatrixView x, const ScoreIndex* entries, int64_t count, float* values) override {
+    checks::read_scores(x, entries, count, values);
+    for (int64_t i = 0; i < count; ++i) values[i] = x.data[entries[i].row * x.ld + entries[i].column];
+  }
+
   void argmax_log_softmax(MatrixView logits, int64_t excluded, int32_t* ids, float* logprobs) override {
     checks::argmax_log_softmax(logits, excluded, ids, logprobs);
     cpu::argmax_log_softmax(logits, excluded, ids, logprobs, threads_);

@@ -314,6 +314,17 @@ class CudaBackend final : public Backend {
     launched("edit_scores");
   }
 
+  void read_scores(MatrixView x, const ScoreIndex* entries, int64_t count, float* values) override {
+    checks::read_scores(x, entries, count, values);
+    if (count == 0) return;
+    context_->make_current();
+    const size_t bytes = static_cast<size_t>(count) * sizeof(float);
+    auto* d_values = static_cast<float*>(context_->scratch(3, bytes));
+    cuda::read_scores(context_->stream(), x, context_->put_array(entries, count), count, d_values);
+    launched("read_scores");
+    std::memcpy(values, context_->read_back(d_values, bytes), bytes);
+  }
+
   void log_softmax(MutableMatrixView x) override {
     checks::rows_op(x, "log_softmax");
     context_->make_current();

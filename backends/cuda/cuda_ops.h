@@ -29,6 +29,8 @@ void argmax_log_softmax(cudaStream_t stream, MatrixView logits, int64_t excluded
 // counts[r] of them are valid (fewer only when a row holds fewer than k non-NaN values).
 void row_top_k(cudaStream_t stream, MatrixView x, int k, float* values, int32_t* columns, int32_t* counts);
 void fill_column(cudaStream_t stream, MutableMatrixView x, int64_t column, float value);
+// values[i] = x[entries[i]] (device arrays).
+void read_scores(cudaStream_t stream, MatrixView x, const ScoreIndex* entries, int64_t count, float* values);
 // edits: a device array (at most one per entry).
 void edit_scores(cudaStream_t stream, MutableMatrixView x, const ScoreEdit* edits, int64_t count);
 

@@ -67,6 +67,11 @@ __global__ void edit_scores_kernel(MutableMatrixView x, const ScoreEdit* edits, 
   v = e.penalty == 0.0f ? -INFINITY : (v > 0.0f ? v / e.penalty : v * e.penalty);  // host_ops' rule
 }
 
+__global__ void read_scores_kernel(MatrixView x, const ScoreIndex* entries, int64_t count, float* values) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) values[i] = x.data[entries[i].row * x.ld + entries[i].column];
+}
+
 __global__ void embed_kernel(const float* f32, kernels::cuda::WeightsView packed, float scale,
                              const float* positions, const int32_t* ids, const int32_t* pos,
                              MutableMatrixView out) {
@@ -160,6 +165,12 @@ void edit_scores(cudaStream_t stream, MutableMatrixView x, const ScoreEdit* edit
   if (count == 0) return;
   edit_scores_kernel<<<static_cast<unsigned>((count + kThreads - 1) / kThreads), kThreads, 0, stream>>>(x, edits,
                                                                                                         count);
+}
+
+void read_scores(cudaStream_t stream, MatrixView x, const ScoreIndex* entries, int64_t count, float* values) {
+  if (count == 0) return;
+  read_scores_kernel<<<static_cast<unsigned>((count + kThreads - 1) / kThreads), kThreads, 0, stream>>>(x, entries,
+                                                                                                        count, values);
 }
 
 void embed(cudaStream_t stream, const EmbeddingTable& table, const kernels::cuda::WeightsView& packed,

@@ -28,6 +28,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--model", true},          {"--src", true, "-s"},
     {"--tgt", true, "-t"},      {"--beam-size", true},
     {"--input", true, "-i"},    {"--output", true, "-o"},   {"--on-error", true},
+    {"--n-best", true},         {"--output-format", true},
     {"--threads", true},        {"--max-batch-size", true},
     {"--max-decoding-length", true}, {"--min-decoding-length", true}, {"--length-penalty", true},
     {"--truncate", false},      {"--expert-budget", true},
@@ -101,7 +102,48 @@ struct Session {
   bool keep_going;  // --on-error continue: report a bad line, translate the others
   uint64_t failed_lines = 0;
   bool hinted_truncate = false;
+  bool jsonl = false;  // --output-format jsonl: an object per line with every hypothesis
 };
+
+// A JSON string literal of UTF-8 text.
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// The jsonl line of one input: its number, and its hypotheses (none for an empty line) or
+// its error.
+std::string json_line(uint64_t line, const tusk_result_t* result, size_t index, bool translated) {
+  std::string out = "{\"line\": " + std::to_string(line) + ", \"hypotheses\": [";
+  const size_t n = translated ? tusk_result_hypothesis_count(result, index) : 0;
+  for (size_t h = 0; h < n; ++h) {
+    char score[32];
+    std::snprintf(score, sizeof score, "%.6g", tusk_result_hypothesis_score(result, index, h));
+    out += std::string(h ? ", " : "") + "{\"text\": " + json_string(tusk_result_hypothesis_text(result, index, h)) +
+           ", \"score\": " + score + "}";
+  }
+  out += "]";
+  if (translated && tusk_result_status(result, index) != TUSK_OK)
+    out += ", \"error\": " + json_string(tusk_result_error(result, index));
+  return out + "}";
+}
 
 // Translates lines (input line numbers first_line...) and prints one line per line.
 int translate_chunk(Session& s, const std::vector<std::string>& lines, uint64_t first_line) {
@@ -152,6 +194,12 @@ int translate_chunk(Session& s, const std::vector<std::string>& lines, uint64_t 
   for (size_t i = 0; i < lines.size(); ++i) {
     if (next < where.size() && where[next] == i) {
       const tusk_status_t status = tusk_result_status(result.get(), next);
+      if (s.jsonl) {
+        write_line(json_line(first_line + i, result.get(), next, true).c_str());
+        if (status != TUSK_OK) ++s.failed_lines;
+        ++next;
+        continue;
+      }
       if (status != TUSK_OK) {  // --on-error continue
         report_error(line_range(first_line + i, first_line + i) + ": " + tusk_result_error(result.get(), next));
         if (status == TUSK_ERROR_INPUT_TOO_LONG && !s.hinted_truncate) {
@@ -172,7 +220,7 @@ int translate_chunk(Session& s, const std::vector<std::string>& lines, uint64_t 
       }
       ++next;
     } else {
-      write_line("");
+      write_line(s.jsonl ? json_line(first_line + i, nullptr, 0, false).c_str() : "");
     }
   }
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
@@ -244,6 +292,22 @@ int cmd_translate(const std::vector<std::string>& argv) {
   }
 
   Options options = make_options();
+  if (args.has("--output-format")) {
+    const std::string& format = args.get("--output-format");
+    if (format != "text" && format != "jsonl")
+      throw UsageError("invalid value '" + format + "' for --output-format: expected text or jsonl");
+    s.jsonl = format == "jsonl";
+  }
+  if (args.has("--n-best")) {
+    // N hypotheses need a beam of at least N: a larger --beam-size is kept.
+    const int64_t n = parse_int_flag("--n-best", args.get("--n-best"), 1, 256);
+    const int64_t beam = args.has("--beam-size") ? parse_int_flag("--beam-size", args.get("--beam-size"), 1, 256) : 1;
+    if (args.has("--beam-size") && beam < n)
+      throw UsageError("--n-best " + std::to_string(n) + " needs --beam-size of at least " + std::to_string(n));
+    set_int_option(options.get(), TUSK_OPT_BEAM_SIZE, "--n-best", std::max(n, beam));
+    set_int_option(options.get(), TUSK_OPT_NUM_HYPOTHESES, "--n-best", n);
+    if (n > 1) s.text_mode = false;  // alternatives are per sentence: each line is one
+  }
   if (s.keep_going) set_int_option(options.get(), TUSK_OPT_PER_SENTENCE_ERRORS, "--on-error", 1);
   if (args.has("--beam-size")) {
     set_int_option(options.get(), TUSK_OPT_BEAM_SIZE, "--beam-size",

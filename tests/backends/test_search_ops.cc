@@ -228,6 +228,19 @@ TEST_P(SearchOpsTest, EditScoresBansAndPenalises) {
   EXPECT_THROW(backend().edit_scores(d.mut(), negative.data(), 1), Error);
 }
 
+TEST_P(SearchOpsTest, ReadScoresReadsTheEntries) {
+  Matrix x(4, 9, 11);
+  std::mt19937 rng(43);
+  x.fill_random(rng);
+  const DeviceMatrix d(backend(), x);
+  const std::vector<ScoreIndex> entries{{0, 0}, {3, 8}, {2, 4}, {2, 4}};
+  std::vector<float> values(entries.size(), -7.0f);
+  backend().read_scores(d.view(), entries.data(), static_cast<int64_t>(entries.size()), values.data());
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_EQ(values[i], x.at(entries[i].row, entries[i].column));
+  const std::vector<ScoreIndex> outside{{4, 0}};
+  EXPECT_THROW(backend().read_scores(d.view(), outside.data(), 1, values.data()), Error);
+}
+
 TUSK_INSTANTIATE_BACKEND_TESTS(SearchOpsTest);
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,48 @@ TEST(PerSentenceErrors, EachInputGetsItsStatusAndTheOthersTranslate) {
   EXPECT_EQ(tusk_result_truncated(text_raw, 2), 1);
   // A call-wide error still fails the call.
   EXPECT_EQ(tusk_translate(tr.get(), "en", "xx", p.data(), p.size(), &raw), TUSK_ERROR_UNKNOWN_LANGUAGE);
+}
+
+}  // namespace
+
+namespace {
+
+// TUSK_OPT_NUM_HYPOTHESES: n distinct hypotheses, best first, the first being the result's.
+TEST(NBest, HypothesesBestFirstAndTheFirstIsTheResult) {
+  Model model = open_model();
+  Options options = make_options({{TUSK_OPT_THREADS, test_threads()}, {TUSK_OPT_BEAM_SIZE, 4}, {TUSK_OPT_NUM_HYPOTHESES, 3}});
+  Translator tr = make_translator(model.get(), options.get());
+  const std::vector<std::string> texts = sources(load_golden("en-de"));
+  std::vector<const char*> p;
+  for (int i = 0; i < 10; ++i) p.push_back(texts[i].c_str());
+  tusk_result_t* raw = nullptr;
+  ASSERT_EQ(tusk_translate(tr.get(), "en", "de", p.data(), p.size(), &raw), TUSK_OK) << tusk_last_error();
+  Result res(raw);
+  for (size_t i = 0; i < p.size(); ++i) {
+    ASSERT_EQ(tusk_result_hypothesis_count(raw, i), 3u) << texts[i];
+    EXPECT_STREQ(tusk_result_hypothesis_text(raw, i, 0), tusk_result_text(raw, i));
+    EXPECT_EQ(tusk_result_hypothesis_score(raw, i, 0), tusk_result_score(raw, i));
+    std::vector<std::vector<int32_t>> seen;
+    for (size_t h = 0; h < 3; ++h) {
+      const int32_t* ids = nullptr;
+      const size_t n = tusk_result_hypothesis_tokens(raw, i, h, &ids);
+      ASSERT_GT(n, 0u);
+      seen.emplace_back(ids, ids + n);
+      if (h > 0) {  // no length penalty: best first is highest sum first
+        EXPECT_GE(tusk_result_hypothesis_score(raw, i, h - 1), tusk_result_hypothesis_score(raw, i, h));
+      }
+    }
+    EXPECT_NE(seen[0], seen[1]);
+    EXPECT_NE(seen[1], seen[2]);
+  }
+  EXPECT_EQ(tusk_result_hypothesis_text(raw, 0, 3), nullptr);
+  EXPECT_TRUE(std::isnan(tusk_result_hypothesis_score(raw, 0, 3)));
+  EXPECT_EQ(tusk_result_hypothesis_count(raw, 99), 0u);
+  // More hypotheses than the beam is refused when the translator is made.
+  Options too_many = make_options({{TUSK_OPT_BEAM_SIZE, 2}, {TUSK_OPT_NUM_HYPOTHESES, 3}});
+  tusk_translator_t* bad = nullptr;
+  EXPECT_EQ(tusk_translator_create(model.get(), too_many.get(), &bad), TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(tusk_last_error()).find("TUSK_OPT_NUM_HYPOTHESES"), std::string::npos);
 }
 
 }  // namespace

@@ -282,6 +282,9 @@ class TestBackend final : public Backend {
   void edit_scores(bk::MutableMatrixView x, const bk::ScoreEdit* edits, int64_t count) override {
     cpu_->edit_scores(x, edits, count);
   }
+  void read_scores(bk::MatrixView x, const bk::ScoreIndex* entries, int64_t count, float* values) override {
+    cpu_->read_scores(x, entries, count, values);
+  }
   void fill_column(bk::MutableMatrixView x, int64_t column, float value) override {
     cpu_->fill_column(x, column, value);
   }

@@ -139,6 +139,16 @@ class TranslatorTest(unittest.TestCase):
             self.assertIsInstance(bad.error, tusk.InputTooLongError)
             self.assertEqual(bad.text, "")
 
+    def test_n_best_and_target_prefix(self):
+        with tusk.Translator(self.model, threads=1, beam_size=4, num_hypotheses=3) as tr:
+            [t] = tr.translate_detailed(SENTENCES[:1], src="en", tgt="de")
+            self.assertEqual(len(t.hypotheses), 3)
+            self.assertEqual(t.hypotheses[0][0], t.text)
+            self.assertGreaterEqual(t.hypotheses[0][1], t.hypotheses[1][1])
+        [p, q] = self.tr.translate_detailed(SENTENCES[:2], src="en", tgt="de", target_prefixes=["Der Mann", None])
+        self.assertTrue(p.text.startswith("Der Mann"), p.text)
+        self.assertEqual(q.text, self.reference[1])
+
     def test_every_option_name_maps_to_tusk_h(self):
         with tusk.Translator(self.model, threads=1, device="cpu", device_index=0, compute_type="fp32",
                              device_expert_budget_bytes=0) as tr:

@@ -93,6 +93,7 @@ class _Options:
         "no_repeat_ngram_size": _lib.OPT_NO_REPEAT_NGRAM_SIZE,
         "max_length_offset": _lib.OPT_MAX_LENGTH_OFFSET,
         "per_sentence_errors": _lib.OPT_PER_SENTENCE_ERRORS,
+        "num_hypotheses": _lib.OPT_NUM_HYPOTHESES,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -247,13 +248,14 @@ class Translation:
     """One translated sentence: text, score (sum of token log-probabilities), token ids
     (target language code first), per-token log-probabilities, and whether the source was
     truncated; with per_sentence_errors=True, error: None, or the TuskError this input got (its
-    text is then empty)."""
+    text is then empty); hypotheses: (text, score, tokens) of the num_hypotheses best, best
+    first."""
 
-    __slots__ = ("text", "score", "tokens", "logprobs", "truncated", "error")
+    __slots__ = ("text", "score", "tokens", "logprobs", "truncated", "error", "hypotheses")
 
-    def __init__(self, text, score, tokens, logprobs, truncated, error=None):
+    def __init__(self, text, score, tokens, logprobs, truncated, error=None, hypotheses=()):
         self.text, self.score, self.tokens, self.logprobs, self.truncated = text, score, tokens, logprobs, truncated
-        self.error = error
+        self.error, self.hypotheses = error, list(hypotheses)
 
     def __repr__(self):
         return f"Translation({self.text!r}, score={self.score:.3f})"
@@ -308,9 +310,19 @@ class Translator(_Handle):
         results = self.translate_text_detailed([texts] if single else texts, src, tgt)
         return results[0].text if single else [r.text for r in results]
 
-    def translate_detailed(self, texts, src, tgt):
-        """Like translate, for a list, returning Translation objects."""
-        return self._translate(_lib.lib.tusk_translate, texts, src, tgt)
+    def translate_detailed(self, texts, src, tgt, target_prefixes=None):
+        """Like translate, for a list, returning Translation objects. target_prefixes: a list
+        (one per text; "" or None for none) of what each translation must begin with."""
+        if target_prefixes is None:
+            return self._translate(_lib.lib.tusk_translate, texts, src, tgt)
+        prefixes = [_utf8(p or "", "each target prefix") for p in target_prefixes]
+        array = (ctypes.c_char_p * len(prefixes))(*prefixes)
+
+        def prefixed(translator, src_b, tgt_b, texts_array, count, result):
+            if count != len(prefixes):
+                raise ValueError(f"{len(prefixes)} target prefixes for {count} texts")
+            return _lib.lib.tusk_translate_prefixed(translator, src_b, tgt_b, texts_array, array, count, result)
+        return self._translate(prefixed, texts, src, tgt)
 
     def translate_text_detailed(self, texts, src, tgt):
         """Like translate_text, for a list, returning Translation objects (truncated: a
@@ -369,10 +381,17 @@ class Translator(_Handle):
                 status = _lib.lib.tusk_result_status(result, i)
                 error = None if status == _lib.OK else _SUBCLASSES.get(status, TuskError)(
                     status, _lib.lib.tusk_result_error(result, i).decode("utf-8", "replace"))
+                hypotheses = []
+                for h in range(_lib.lib.tusk_result_hypothesis_count(result, i)):
+                    hids = _lib.c_int32_p()
+                    k = _lib.lib.tusk_result_hypothesis_tokens(result, i, h, ctypes.byref(hids))
+                    hypotheses.append((_lib.lib.tusk_result_hypothesis_text(result, i, h).decode("utf-8"),
+                                       _lib.lib.tusk_result_hypothesis_score(result, i, h),
+                                       [hids[j] for j in range(k)]))
                 out.append(Translation(_lib.lib.tusk_result_text(result, i).decode("utf-8"),
                                        _lib.lib.tusk_result_score(result, i), [ids[j] for j in range(n)],
                                        [lps[j] for j in range(m)], bool(_lib.lib.tusk_result_truncated(result, i)),
-                                       error))
+                                       error, hypotheses))
             return out
         finally:
             _lib.lib.tusk_result_free(result)

@@ -50,6 +50,7 @@ OPT_DEVICE_EXPERT_BUDGET_BYTES = 21
 OPT_NO_REPEAT_NGRAM_SIZE = 22
 OPT_MAX_LENGTH_OFFSET = 23
 OPT_PER_SENTENCE_ERRORS = 24
+OPT_NUM_HYPOTHESES = 25
 OPT_LENGTH_PENALTY = 100
 OPT_MAX_LENGTH_RATIO = 101
 OPT_REPETITION_PENALTY = 102
@@ -156,6 +157,8 @@ _declare("tusk_translate", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POIN
          ctypes.c_size_t, ctypes.POINTER(_P))
 _declare("tusk_translate_text", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
          ctypes.c_size_t, ctypes.POINTER(_P))
+_declare("tusk_translate_prefixed", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
+         ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t, ctypes.POINTER(_P))
 _declare("tusk_translate_stream", _S, _P, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p),
          ctypes.c_size_t, ctypes.c_int32, TOKEN_CALLBACK, _P, ctypes.POINTER(_P))
 _declare("tusk_translator_cancel", _S, _P)
@@ -169,6 +172,11 @@ _declare("tusk_result_token_logprobs", ctypes.c_size_t, _P, ctypes.c_size_t, cty
 _declare("tusk_result_truncated", ctypes.c_int32, _P, ctypes.c_size_t)
 _declare("tusk_result_status", _S, _P, ctypes.c_size_t)
 _declare("tusk_result_error", ctypes.c_char_p, _P, ctypes.c_size_t)
+_declare("tusk_result_hypothesis_count", ctypes.c_size_t, _P, ctypes.c_size_t)
+_declare("tusk_result_hypothesis_text", ctypes.c_char_p, _P, ctypes.c_size_t, ctypes.c_size_t)
+_declare("tusk_result_hypothesis_score", ctypes.c_double, _P, ctypes.c_size_t, ctypes.c_size_t)
+_declare("tusk_result_hypothesis_tokens", ctypes.c_size_t, _P, ctypes.c_size_t, ctypes.c_size_t,
+         ctypes.POINTER(c_int32_p))
 _declare("tusk_result_free", None, _P)
 
 

@@ -167,6 +167,11 @@ typedef enum tusk_option_t {
                                        (tusk_result_status, tusk_result_error) and an empty
                                        translation, and translates the others; 0 fails the
                                        whole call (default 0). Since 0.3 */
+  TUSK_OPT_NUM_HYPOTHESES = 25,     /* translator: hypotheses per sentence in the result, best
+                                       first (tusk_result_hypothesis_*), at most
+                                       TUSK_OPT_BEAM_SIZE (else tusk_translator_create fails
+                                       with TUSK_ERROR_INVALID_ARGUMENT); text mode returns one.
+                                       Default 1. Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   TUSK_OPT_MAX_LENGTH_RATIO = 101,  /* translator: the ratio above; 0 = no limit relative to the
@@ -368,6 +373,14 @@ TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t *translator, const 
                                            const char *tgt, const char *const *texts, size_t count,
                                            tusk_result_t **out);
 
+/* tusk_translate with a forced beginning per sentence: translation i starts with
+ * target_prefixes[i] (UTF-8 text in the target language, tokenized as the model does; NULL or
+ * "" for none), whose tokens and log-probabilities are part of the result. Since 0.3. */
+TUSK_API tusk_status_t tusk_translate_prefixed(tusk_translator_t *translator, const char *src,
+                                               const char *tgt, const char *const *texts,
+                                               const char *const *target_prefixes, size_t count,
+                                               tusk_result_t **out);
+
 /* Streaming: what tusk_translate_stream's callback receives for each token chosen. */
 typedef struct tusk_token_event_t {
   size_t struct_size;  /* sizeof(tusk_token_event_t) of the library: fields only ever grow */
@@ -455,6 +468,17 @@ TUSK_API int32_t tusk_result_truncated(const tusk_result_t *result, size_t i);
  * of range. Since 0.3. */
 TUSK_API tusk_status_t tusk_result_status(const tusk_result_t *result, size_t i);
 TUSK_API const char *tusk_result_error(const tusk_result_t *result, size_t i);
+
+/* N-best (TUSK_OPT_NUM_HYPOTHESES): input i's hypotheses, best first (by the beam's score,
+ * length penalty included); hypothesis 0 is what tusk_result_text and friends give. Count 0
+ * for an input that failed alone (TUSK_OPT_PER_SENTENCE_ERRORS) or out of range. Text, NULL
+ * out of range; score: the sum of its tokens' log-probabilities, NAN out of range; tokens as
+ * tusk_result_tokens. Since 0.3. */
+TUSK_API size_t tusk_result_hypothesis_count(const tusk_result_t *result, size_t i);
+TUSK_API const char *tusk_result_hypothesis_text(const tusk_result_t *result, size_t i, size_t h);
+TUSK_API double tusk_result_hypothesis_score(const tusk_result_t *result, size_t i, size_t h);
+TUSK_API size_t tusk_result_hypothesis_tokens(const tusk_result_t *result, size_t i, size_t h,
+                                              const int32_t **ids);
 /* Accepts NULL. */
 TUSK_API void tusk_result_free(tusk_result_t *result);
 
