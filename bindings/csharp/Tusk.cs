@@ -75,6 +75,16 @@ internal struct NativeStats {
   public ulong WarmStartLoaded;
 }
 
+/// <summary>One input's translation with its score, hypotheses (best first) and, with
+/// PerSentenceErrors, the error it got alone (else null).</summary>
+public sealed class Translation {
+  public string Text;
+  public double Score;
+  public TuskException Error;
+  public IList<string> Hypotheses;
+  public IList<double> HypothesisScores;
+}
+
 /// <summary>A token chosen while Translator.TranslateStream runs.</summary>
 public sealed class TokenEvent {
   /// <summary>Which text of the call, and which sentence of it (text mode; else 0).</summary>
@@ -125,6 +135,13 @@ internal static class Native {
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translator_stats(TranslatorHandle translator, ref NativeStats stats);
   [DllImport(Lib, CallingConvention = C)] public static extern UIntPtr tusk_result_count(ResultHandle result);
   [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_result_text(ResultHandle result, UIntPtr i);
+  [DllImport(Lib, CallingConvention = C)] public static extern double tusk_result_score(ResultHandle result, UIntPtr i);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_result_status(ResultHandle result, UIntPtr i);
+  [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_result_error(ResultHandle result, UIntPtr i);
+  [DllImport(Lib, CallingConvention = C)] public static extern UIntPtr tusk_result_hypothesis_count(ResultHandle result, UIntPtr i);
+  [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_result_hypothesis_text(ResultHandle result, UIntPtr i, UIntPtr h);
+  [DllImport(Lib, CallingConvention = C)] public static extern double tusk_result_hypothesis_score(ResultHandle result, UIntPtr i, UIntPtr h);
+  [DllImport(Lib, CallingConvention = C)] public static extern int tusk_translate_prefixed(TranslatorHandle translator, byte[] src, byte[] tgt, IntPtr[] texts, IntPtr[] prefixes, UIntPtr count, out ResultHandle result);
   [DllImport(Lib, CallingConvention = C)] public static extern void tusk_result_free(IntPtr result);
 }
 
@@ -138,6 +155,10 @@ public sealed class TranslatorOptions {
   /// <summary>Runaway guards (tusk.h): at most offset + ratio * source tokens; no n-gram twice; a penalty.</summary>
   public double? MaxLengthRatio, RepetitionPenalty;
   public int? MaxLengthOffset, NoRepeatNgramSize;
+  /// <summary>An input that cannot be translated gets its own Translation.Error.</summary>
+  public bool? PerSentenceErrors;
+  /// <summary>Hypotheses per sentence (Translation.Hypotheses), at most BeamSize.</summary>
+  public int? NumHypotheses;
   public long? DeviceExpertBudgetBytes;
   public long? ExpertBudgetBytes;
   /// <summary>"lru", "layer-distance" or "none".</summary>
@@ -180,6 +201,8 @@ public sealed class TranslatorOptions {
       SetInt(o, 21, DeviceExpertBudgetBytes);
       SetInt(o, 22, NoRepeatNgramSize);
       SetInt(o, 23, MaxLengthOffset);
+      SetInt(o, 24, Flag(PerSentenceErrors));
+      SetInt(o, 25, NumHypotheses);
       return o;
     } catch {
       o.Dispose();
@@ -335,10 +358,47 @@ public sealed class Translator : IDisposable {
         return Tuple.Create(status, result);
       });
 
+  /// <summary>Like Translate, returning Translations; targetPrefixes (null for none, or one per text,
+  /// null or "" for none) are what each translation must begin with.</summary>
+  public IList<Translation> TranslateDetailed(IList<string> texts, string src, string tgt,
+                                              IList<string> targetPrefixes = null) {
+    if (targetPrefixes == null)
+      return TranslateDetailed(texts, src, tgt, (s, t, pointers, count) => {
+        ResultHandle result;
+        int status = Native.tusk_translate(Live(), s, t, pointers, count, out result);
+        return Tuple.Create(status, result);
+      });
+    if (texts == null) throw new ArgumentNullException(nameof(texts));
+    if (targetPrefixes.Count != texts.Count)
+      throw new ArgumentException(targetPrefixes.Count + " target prefixes for " + texts.Count + " texts");
+    var pinned = new GCHandle[targetPrefixes.Count];
+    var prefixes = new IntPtr[targetPrefixes.Count];
+    try {
+      for (int i = 0; i < prefixes.Length; ++i) {
+        pinned[i] = GCHandle.Alloc(Utf8.ToNative(targetPrefixes[i] ?? "", "targetPrefixes[" + i + "]"), GCHandleType.Pinned);
+        prefixes[i] = pinned[i].AddrOfPinnedObject();
+      }
+      return TranslateDetailed(texts, src, tgt, (s, t, pointers, count) => {
+        ResultHandle result;
+        int status = Native.tusk_translate_prefixed(Live(), s, t, pointers, prefixes, count, out result);
+        return Tuple.Create(status, result);
+      });
+    } finally {
+      foreach (var p in pinned) if (p.IsAllocated) p.Free();
+    }
+  }
+
   IList<string> Translate(IList<string> texts, string src, string tgt,
                           Func<byte[], byte[], IntPtr[], UIntPtr, Tuple<int, ResultHandle>> call) {
-    if (texts == null) throw new ArgumentNullException(nameof(texts));
     var output = new List<string>();
+    foreach (var t in TranslateDetailed(texts, src, tgt, call)) output.Add(t.Text);
+    return output;
+  }
+
+  IList<Translation> TranslateDetailed(IList<string> texts, string src, string tgt,
+                                       Func<byte[], byte[], IntPtr[], UIntPtr, Tuple<int, ResultHandle>> call) {
+    if (texts == null) throw new ArgumentNullException(nameof(texts));
+    var output = new List<Translation>();
     if (texts.Count == 0) return output;
     var pinned = new GCHandle[texts.Count];
     var pointers = new IntPtr[texts.Count];
@@ -352,7 +412,21 @@ public sealed class Translator : IDisposable {
       TuskException.Check(outcome.Item1);
       using (result) {
         ulong n = (ulong)Native.tusk_result_count(result);
-        for (ulong i = 0; i < n; ++i) output.Add(Utf8.FromNative(Native.tusk_result_text(result, (UIntPtr)i)));
+        for (ulong i = 0; i < n; ++i) {
+          var at = (UIntPtr)i;
+          int status = Native.tusk_result_status(result, at);
+          var hypotheses = new List<string>();
+          var scores = new List<double>();
+          ulong count = (ulong)Native.tusk_result_hypothesis_count(result, at);
+          for (ulong h = 0; h < count; ++h) {
+            hypotheses.Add(Utf8.FromNative(Native.tusk_result_hypothesis_text(result, at, (UIntPtr)h)));
+            scores.Add(Native.tusk_result_hypothesis_score(result, at, (UIntPtr)h));
+          }
+          output.Add(new Translation {
+            Text = Utf8.FromNative(Native.tusk_result_text(result, at)), Score = Native.tusk_result_score(result, at),
+            Error = status == 0 ? null : new TuskException((Status)status, Utf8.FromNative(Native.tusk_result_error(result, at))),
+            Hypotheses = hypotheses, HypothesisScores = scores });
+        }
       }
     } finally {
       foreach (var p in pinned) if (p.IsAllocated) p.Free();

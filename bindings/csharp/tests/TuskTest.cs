@@ -62,6 +62,19 @@ class TuskTest {
           tr.Cancel();  // nothing running: later calls run
           Check(tr.Translate(Sentences, "en", "de").SequenceEqual(reference), "after cancel");
         });
+        Test("n-best, target prefixes and errors per sentence", () => {
+          using (var nbest = new Translator(model, new TranslatorOptions { Threads = 1, BeamSize = 4, NumHypotheses = 3 })) {
+            var t = nbest.TranslateDetailed(new[] { Sentences[0] }, "en", "de")[0];
+            Check(t.Hypotheses.Count == 3 && t.Hypotheses[0] == t.Text, "n-best");
+          }
+          var p = tr.TranslateDetailed(new[] { Sentences[0] }, "en", "de", new[] { "Der Mann" })[0];
+          Check(p.Text.StartsWith("Der Mann"), "prefix: " + p.Text);
+          using (var each = new Translator(model, new TranslatorOptions { Threads = 1, PerSentenceErrors = true })) {
+            var r = each.TranslateDetailed(new[] { Sentences[0], string.Concat(Enumerable.Repeat("word ", 400)) }, "en", "de");
+            Check(r[0].Error == null && r[0].Text == reference[0], "the good one");
+            Check(r[1].Error != null && r[1].Error.Status == Status.InputTooLong, "the bad one");
+          }
+        });
         Test("text mode splits sentences and keeps the spacing", () => {
           string text = " " + Sentences[0] + " " + Sentences[1] + "\n\n" + Sentences[2] + "\n";
           string want = " " + reference[0] + " " + reference[1] + "\n\n" + reference[2] + "\n";

@@ -96,6 +96,19 @@ public class TuskTest {
           tr.cancel();  // nothing running: later calls run
           check(tr.translate(SENTENCES, "en", "de").equals(reference), "after cancel");
         });
+        test("n-best, target prefixes and errors per sentence", () -> {
+          try (Translator nbest = new Translator(model, new Translator.Settings().threads(1).beamSize(4).numHypotheses(3))) {
+            Translator.Translation t = nbest.translateDetailed(SENTENCES.subList(0, 1), "en", "de", null).get(0);
+            check(t.hypotheses.size() == 3 && t.hypotheses.get(0).equals(t.text), "n-best " + t.hypotheses);
+          }
+          Translator.Translation p = tr.translateDetailed(SENTENCES.subList(0, 1), "en", "de", List.of("Der Mann")).get(0);
+          check(p.text.startsWith("Der Mann"), "prefix: " + p.text);
+          try (Translator each = new Translator(model, new Translator.Settings().threads(1).perSentenceErrors(true))) {
+            List<Translator.Translation> r = each.translateDetailed(List.of(SENTENCES.get(0), "word ".repeat(400)), "en", "de", null);
+            check(r.get(0).error == null && r.get(0).text.equals(reference.get(0)), "the good one");
+            check(r.get(1).error != null && r.get(1).error.startsWith("TUSK_ERROR_INPUT_TOO_LONG"), "the bad one: " + r.get(1).error);
+          }
+        });
         test("text mode splits sentences and keeps the spacing", () -> {
           String text = " " + SENTENCES.get(0) + " " + SENTENCES.get(1) + "\n\n" + SENTENCES.get(2) + "\n";
           String want = " " + reference.get(0) + " " + reference.get(1) + "\n\n" + reference.get(2) + "\n";

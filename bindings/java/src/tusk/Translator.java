@@ -41,6 +41,10 @@ public final class Translator extends Handle {
     public Settings maxLengthOffset(int n) { return put(TuskLibrary.OPT_MAX_LENGTH_OFFSET, n); }
     public Settings noRepeatNgramSize(int n) { return put(TuskLibrary.OPT_NO_REPEAT_NGRAM_SIZE, n); }
     public Settings repetitionPenalty(double p) { return put(TuskLibrary.OPT_REPETITION_PENALTY, p); }
+    /** 1: an input that cannot be translated gets its own error ({@link Translation#error}). */
+    public Settings perSentenceErrors(boolean on) { return put(TuskLibrary.OPT_PER_SENTENCE_ERRORS, on ? 1 : 0); }
+    /** Hypotheses per sentence ({@link Translation#hypotheses}), at most the beam size. */
+    public Settings numHypotheses(int n) { return put(TuskLibrary.OPT_NUM_HYPOTHESES, n); }
     public Settings deviceExpertBudgetBytes(long bytes) { return put(TuskLibrary.OPT_DEVICE_EXPERT_BUDGET_BYTES, bytes); }
     public Settings expertBudgetBytes(long bytes) { return put(TuskLibrary.OPT_EXPERT_BUDGET_BYTES, bytes); }
     /** "lru", "layer-distance" or "none". */
@@ -187,8 +191,49 @@ public final class Translator extends Handle {
         : TuskLibrary.INSTANCE.tusk_translate(t, src, tgt, array, array.length, res));
   }
 
+  /** One input's translation with its score, hypotheses and error. */
+  public static final class Translation {
+    public final String text;
+    /** The sum of its tokens' log-probabilities. */
+    public final double score;
+    /** With perSentenceErrors: the status name and message of an input that failed alone, else null. */
+    public final String error;
+    /** The best hypotheses' texts and scores, best first (numHypotheses). */
+    public final List<String> hypotheses;
+    public final List<Double> hypothesisScores;
+
+    Translation(String text, double score, String error, List<String> hypotheses, List<Double> scores) {
+      this.text = text;
+      this.score = score;
+      this.error = error;
+      this.hypotheses = hypotheses;
+      this.hypothesisScores = scores;
+    }
+  }
+
+  /**
+   * Like translate, returning {@link Translation}s; targetPrefixes (null for none, or one per
+   * text, "" or null for none) are what each translation must begin with.
+   */
+  public List<Translation> translateDetailed(List<String> texts, String src, String tgt, List<String> targetPrefixes) {
+    if (targetPrefixes == null)
+      return translateDetailed(texts, src, tgt, (t, array, res) -> TuskLibrary.INSTANCE.tusk_translate(
+          t, src, tgt, array, array.length, res));
+    if (targetPrefixes.size() != texts.size())
+      throw new IllegalArgumentException(targetPrefixes.size() + " target prefixes for " + texts.size() + " texts");
+    String[] prefixes = targetPrefixes.stream().map(p -> p == null ? "" : p).toArray(String[]::new);
+    return translateDetailed(texts, src, tgt, (t, array, res) -> TuskLibrary.INSTANCE.tusk_translate_prefixed(
+        t, src, tgt, array, prefixes, array.length, res));
+  }
+
   private List<String> translate(List<String> texts, String src, String tgt, Call call) {
     List<String> out = new ArrayList<>();
+    for (Translation t : translateDetailed(texts, src, tgt, call)) out.add(t.text);
+    return out;
+  }
+
+  private List<Translation> translateDetailed(List<String> texts, String src, String tgt, Call call) {
+    List<Translation> out = new ArrayList<>();
     if (texts.isEmpty()) return out;
     for (String t : texts) if (t == null) throw new IllegalArgumentException("a text is null");
     if (src == null || tgt == null) throw new IllegalArgumentException("src and tgt must not be null");
@@ -198,9 +243,21 @@ public final class Translator extends Handle {
       return null;
     });
     Pointer r = res.getValue();
+    TuskLibrary lib = TuskLibrary.INSTANCE;
     try {
-      long n = TuskLibrary.INSTANCE.tusk_result_count(r);
-      for (long i = 0; i < n; ++i) out.add(TuskLibrary.INSTANCE.tusk_result_text(r, i).getString(0, "UTF-8"));
+      long n = lib.tusk_result_count(r);
+      for (long i = 0; i < n; ++i) {
+        int status = lib.tusk_result_status(r, i);
+        String error = status == 0 ? null : lib.tusk_status_name(status) + ": " + lib.tusk_result_error(r, i);
+        List<String> hyps = new ArrayList<>();
+        List<Double> scores = new ArrayList<>();
+        for (long h = 0; h < lib.tusk_result_hypothesis_count(r, i); ++h) {
+          hyps.add(lib.tusk_result_hypothesis_text(r, i, h).getString(0, "UTF-8"));
+          scores.add(lib.tusk_result_hypothesis_score(r, i, h));
+        }
+        out.add(new Translation(lib.tusk_result_text(r, i).getString(0, "UTF-8"), lib.tusk_result_score(r, i), error,
+            hyps, scores));
+      }
     } finally {
       TuskLibrary.INSTANCE.tusk_result_free(r);
     }

@@ -28,6 +28,8 @@ interface TuskLibrary extends Library {
       OPT_DEVICE_EXPERT_BUDGET_BYTES = 21,
       OPT_NO_REPEAT_NGRAM_SIZE = 22,
       OPT_MAX_LENGTH_OFFSET = 23,
+      OPT_PER_SENTENCE_ERRORS = 24,
+      OPT_NUM_HYPOTHESES = 25,
       OPT_LENGTH_PENALTY = 100,
       OPT_MAX_LENGTH_RATIO = 101,
       OPT_REPETITION_PENALTY = 102;
@@ -93,6 +95,13 @@ interface TuskLibrary extends Library {
   long tusk_result_count(Pointer result);
   Pointer tusk_result_text(Pointer result, long i);
   double tusk_result_score(Pointer result, long i);
+  int tusk_result_status(Pointer result, long i);
+  String tusk_result_error(Pointer result, long i);
+  long tusk_result_hypothesis_count(Pointer result, long i);
+  Pointer tusk_result_hypothesis_text(Pointer result, long i, long h);
+  double tusk_result_hypothesis_score(Pointer result, long i, long h);
+  int tusk_translate_prefixed(Pointer translator, String src, String tgt, String[] texts, String[] prefixes,
+      long count, PointerByReference out);
   int tusk_result_truncated(Pointer result, long i);
   void tusk_result_free(Pointer result);
 }
