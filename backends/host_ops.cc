@@ -5,25 +5,12 @@
 #include <limits>
 #include <vector>
 
+#include "backends/routing.h"
+
 namespace tusk::backends::host {
 
 void route_top2(MatrixView logits, ExpertRoute* routes) {
-  const int64_t E = logits.cols;
-  for (int64_t t = 0; t < logits.rows; ++t) {
-    const float* l = logits.data + t * logits.ld;
-    int64_t e1 = 0;
-    for (int64_t e = 1; e < E; ++e)
-      if (l[e] > l[e1]) e1 = e;
-    int64_t e2 = -1;
-    for (int64_t e = 0; e < E; ++e)
-      if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
-    // softmax's denominator relative to the first pick, so p1 = 1 / sum.
-    float sum = 0.0f;
-    for (int64_t e = 0; e < E; ++e) sum += std::exp(l[e] - l[e1]);
-    const float p1 = 1.0f / sum, p2 = std::exp(l[e2] - l[e1]) / sum;
-    const float den = std::max(p1 + p2, std::numeric_limits<float>::epsilon());
-    routes[t] = {{static_cast<int32_t>(e1), static_cast<int32_t>(e2)}, {p1 / den, p2 / den}};
-  }
+  for (int64_t t = 0; t < logits.rows; ++t) routes[t] = route_top2_row(logits.data + t * logits.ld, logits.cols);
 }
 
 void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count) {

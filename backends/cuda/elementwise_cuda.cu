@@ -4,6 +4,7 @@
 
 #include "backends/cuda/block_reduce.cuh"
 #include "backends/cuda/cuda_ops.h"
+#include "backends/routing.h"
 #include "kernels/cuda/packed_math.h"
 
 namespace tusk::backends::cuda {
@@ -84,29 +85,9 @@ __global__ void embed_kernel(const float* f32, kernels::cuda::WeightsView packed
   }
 }
 
-// The host routine (backends/host_ops.cc) step for step: the first maximum, the first maximum
-// of the others, softmax relative to the first pick, gates renormalised over the two.
 __global__ void route_top2_kernel(MatrixView logits, ExpertRoute* routes) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= logits.rows) return;
-  const int64_t E = logits.cols;
-  const float* l = logits.data + t * logits.ld;
-  int64_t e1 = 0;
-  for (int64_t e = 1; e < E; ++e)
-    if (l[e] > l[e1]) e1 = e;
-  int64_t e2 = -1;
-  for (int64_t e = 0; e < E; ++e)
-    if (e != e1 && (e2 < 0 || l[e] > l[e2])) e2 = e;
-  float sum = 0.0f;
-  for (int64_t e = 0; e < E; ++e) sum += expf(l[e] - l[e1]);
-  const float p1 = 1.0f / sum, p2 = expf(l[e2] - l[e1]) / sum;
-  const float den = fmaxf(p1 + p2, FLT_EPSILON);
-  ExpertRoute r;
-  r.expert[0] = static_cast<int32_t>(e1);
-  r.expert[1] = static_cast<int32_t>(e2);
-  r.gate[0] = p1 / den;
-  r.gate[1] = p2 / den;
-  routes[t] = r;
+  if (t < logits.rows) routes[t] = route_top2_row(logits.data + t * logits.ld, logits.cols);  // the host's code
 }
 
 __global__ void gather_rows_kernel(MatrixView x, const int64_t* rows, MutableMatrixView out) {

@@ -11,11 +11,8 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define TUSK_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define TUSK_HOST_DEVICE inline
-#endif
+#include "common/host_device.h"
+#include "model_format/layout/layout_facts.h"
 
 namespace tusk::kernels::cuda {
 
@@ -36,32 +33,8 @@ TUSK_HOST_DEVICE int int8_word_value(uint32_t word, int l) {
   return static_cast<int>(static_cast<int8_t>(static_cast<uint8_t>(word >> (8 * l))));
 }
 
-// IEEE half bits to float, exact for every input (normals, subnormals, inf, NaN).
-TUSK_HOST_DEVICE float half_bits_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {
-    exp = 113;
-    while ((mant & 0x400u) == 0) {
-      mant <<= 1;
-      --exp;
-    }
-    bits = sign | (exp << 23) | ((mant & 0x3FFu) << 13);
-  }
-  union {
-    uint32_t u;
-    float f;
-  } v{bits};
-  return v.f;
-}
+// IEEE half bits to float: the layout library's conversion (host and device).
+TUSK_HOST_DEVICE float half_bits_to_float(uint16_t h) { return weight_layout::half_to_float(h); }
 
 // Weight arrangements the kernels take: weight_layout::Layout's values, and plain fp32.
 constexpr int kLayoutInt8 = 0, kLayoutInt4 = 1, kLayoutF16 = 2, kLayoutF32 = 3;

@@ -3,11 +3,15 @@
 //
 // Everything here has internal linkage on purpose: this header is included by translation
 // units compiled with different ISA flags, and an inline function with external linkage
-// would be merged by the linker, so an AVX-encoded copy could end up in generic code.
+// would be merged by the linker, so an AVX-encoded copy could end up in generic code. The
+// functions are host/device (common/host_device.h): the CUDA kernels read the layouts with
+// them too.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#include "common/host_device.h"
 
 namespace tusk::weight_layout {
 namespace {
@@ -18,17 +22,17 @@ constexpr int kInt4Offset = 8;           // stored nibble = q + 8
 
 // Byte (within the row) and bit shift of Int4 column c: block c / 64, word j = c % 8,
 // nibble t = (c % 64) / 8, so byte 4j + t / 2 and shift 4 * (t % 2).
-inline int64_t int4_byte(int64_t c) {
+TUSK_HOST_DEVICE int64_t int4_byte(int64_t c) {
   return (c / kInt4BlockCols) * kInt4BlockBytes + 4 * (c % 8) + (c % kInt4BlockCols) / 16;
 }
-inline int int4_shift(int64_t c) { return static_cast<int>(4 * ((c / 8) % 2)); }
+TUSK_HOST_DEVICE int int4_shift(int64_t c) { return static_cast<int>(4 * ((c / 8) % 2)); }
 
-inline int int4_value(const uint8_t* row, int64_t c) {
+TUSK_HOST_DEVICE int int4_value(const uint8_t* row, int64_t c) {
   return ((row[int4_byte(c)] >> int4_shift(c)) & 15) - kInt4Offset;
 }
 
 // IEEE half bits to float, exact for every input (normals, subnormals, inf, NaN).
-inline float half_to_float(uint16_t h) {
+TUSK_HOST_DEVICE float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1Fu;
   uint32_t mant = h & 0x3FFu;
@@ -48,13 +52,17 @@ inline float half_to_float(uint16_t h) {
     }
     bits = sign | (exp << 23) | ((mant & 0x3FFu) << 13);
   }
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
+#endif
 }
 
 // Scales index of (row, column) for grouped layouts.
-inline int64_t scale_index(int64_t row, int64_t col, int64_t k, int64_t group) {
+TUSK_HOST_DEVICE int64_t scale_index(int64_t row, int64_t col, int64_t k, int64_t group) {
   return row * (k / group) + col / group;
 }
 
