@@ -112,6 +112,18 @@ class TuskTest {
           Check(t.Translate(Sentences, "en", "de").SequenceEqual(reference), "translation after the model's Dispose");
           t.Dispose();
         });
+        Test("runaway guards are options", () => {
+          const string runaway = "Hello.";
+          using (var off = new Translator(model, new TranslatorOptions { Threads = 1, NoRepeatNgramSize = 0, MaxLengthRatio = 0.0,
+                                                                        MaxLengthOffset = 0, RepetitionPenalty = 1.0 }))
+          using (var penalised = new Translator(model, new TranslatorOptions { Threads = 1, NoRepeatNgramSize = 0,
+                                                                              MaxLengthRatio = 0.0, RepetitionPenalty = 3.0 })) {
+            Check(off.Translate(runaway, "en", "de").Length > tr.Translate(runaway, "en", "de").Length,
+                  "the defaults' guards stop the runaway earlier");
+            Check(penalised.Translate(runaway, "en", "de") != off.Translate(runaway, "en", "de"), "the penalty acts");
+          }
+          Expect<TuskException>(() => new Translator(model, new TranslatorOptions { RepetitionPenalty = 0.5 }));
+        });
         Test("every option is reachable; paging keeps the output", () => {
           ulong budget = model.ExpertBytes / 4;
           var o = new TranslatorOptions { Threads = 1, BeamSize = 1, MaxDecodingLength = 200, MaxBatchSize = 2,

@@ -145,6 +145,18 @@ public class TuskTest {
           m.close();
           check(m.isClosed(), "closed");
         });
+        test("runaway guards are options", () -> {
+          String runaway = "Hello.";
+          try (Translator off = new Translator(model, new Translator.Settings().threads(1).noRepeatNgramSize(0)
+                   .maxLengthRatio(0.0).maxLengthOffset(0).repetitionPenalty(1.0));
+               Translator penalised = new Translator(model, new Translator.Settings().threads(1).noRepeatNgramSize(0)
+                   .maxLengthRatio(0.0).repetitionPenalty(3.0))) {
+            check(off.translate(runaway, "en", "de").length() > tr.translate(runaway, "en", "de").length(),
+                "the defaults' guards stop the runaway earlier");
+            check(!penalised.translate(runaway, "en", "de").equals(off.translate(runaway, "en", "de")), "the penalty acts");
+          }
+          expect(TuskException.class, () -> new Translator(model, new Translator.Settings().repetitionPenalty(0.5)));
+        });
         test("every option is reachable; paging keeps the output", () -> {
           long budget = model.expertBytes() / 4;
           try (Translator t = new Translator(model, new Translator.Settings().threads(1).beamSize(1)
