@@ -352,7 +352,10 @@ TUSK_API void tusk_translator_destroy(tusk_translator_t *translator);
  * An empty sentence translates to an empty string. count must be at least 1.
  * Errors: TUSK_ERROR_UNKNOWN_LANGUAGE, TUSK_ERROR_INVALID_ARGUMENT (NULL text, invalid
  * UTF-8), TUSK_ERROR_INPUT_TOO_LONG (unless TUSK_OPT_TRUNCATE_INPUT). All or nothing: on
- * error no result is returned. Concurrent calls on one translator are serialised. */
+ * error no result is returned, unless TUSK_OPT_PER_SENTENCE_ERRORS gives each sentence its
+ * own status instead. TUSK_ERROR_CANCELLED after tusk_translator_cancel. Runaway guards apply
+ * (TUSK_OPT_MAX_LENGTH_RATIO, TUSK_OPT_NO_REPEAT_NGRAM_SIZE). Concurrent calls on one
+ * translator are serialised. */
 TUSK_API tusk_status_t tusk_translate(tusk_translator_t *translator, const char *src,
                                       const char *tgt, const char *const *texts, size_t count,
                                       tusk_result_t **out);
