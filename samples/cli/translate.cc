@@ -45,10 +45,23 @@ struct ModelChoice {
   std::string origin;  // "--model", "TUSK_MODEL" or "default"
 };
 
+// The default model of an installed CLI: <prefix>/share/tusk/models/ beside <prefix>/bin/.
+std::string installed_default_model() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return {};
+  std::string bin(self, static_cast<size_t>(n));
+  bin = bin.substr(0, bin.rfind('/'));
+  return bin + "/../share/tusk/models/multi30k-moe.tusk";
+}
+
+// --model, then $TUSK_MODEL, then the installed default model, then the source tree's.
 ModelChoice choose_model(const ParsedArgs& args) {
   if (args.has("--model")) return {required_flag(args, "--model"), "--model"};
   const char* env = std::getenv("TUSK_MODEL");
   if (env != nullptr && env[0] != '\0') return {env, "TUSK_MODEL"};
+  const std::string installed = installed_default_model();
+  if (!installed.empty() && file_exists(installed)) return {installed, "default"};
   return {TUSK_DEFAULT_MODEL_PATH, "default"};
 }
 
