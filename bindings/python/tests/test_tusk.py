@@ -259,6 +259,16 @@ class ConvertTest(unittest.TestCase):
             with self.assertRaises(KeyError):
                 tusk.convert_hf(checkpoint, os.path.join(d, "out.tusk"), progress=boom)
 
+    def test_tusk_library_may_name_a_folder(self):
+        import subprocess
+        import sys
+        folder = os.path.dirname(tusk._lib.lib._name)
+        env = dict(os.environ, TUSK_LIBRARY=folder)
+        run = subprocess.run([sys.executable, "-c", "import tusk; print(tusk.version())"], env=env,
+                             capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(tusk.__file__)))
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout.strip(), tusk.version())
+
     def test_version(self):
         self.assertRegex(tusk.version(), r"^\d+\.\d+\.\d+$")
 

@@ -1,7 +1,8 @@
 """ctypes declarations of tusk.h: loading libtusk, the status -> exception mapping, and the
 signatures of every function the binding calls. Nothing here knows about models or sentences.
 
-The library is found, in order, at $TUSK_LIBRARY, in the build tree this package sits in
+The library is found, in order, at $TUSK_LIBRARY (the library file, or a folder holding
+libtusk.so.0 or libtusk.so), in the build tree this package sits in
 (<repo>/build/lib/libtusk.so), and on the system's search path (libtusk.so.0).
 """
 import ctypes
@@ -100,7 +101,11 @@ class CalibrationText(ctypes.Structure):
 def _candidates():
     env = os.environ.get("TUSK_LIBRARY")
     if env:
-        yield env
+        if os.path.isdir(env):
+            for name in ("libtusk.so.0", "libtusk.so"):
+                yield os.path.join(env, name)
+        else:
+            yield env
         return
     here = os.path.dirname(os.path.abspath(__file__))
     yield os.path.join(here, "..", "..", "..", "build", "lib", "libtusk.so")
