@@ -43,6 +43,8 @@ class TuskTest {
           Check(tr.Translate(Sentences[0], "eng_Latn", "deu_Latn") == reference[0], "full codes");
           Check(model.ExpertBytes > model.LargestExpertBytes, "expert bytes");
           Check(Model.Version.Split('.').Length == 3, "version");
+          Check(typeof(Model).Assembly.GetName().Version.ToString() == Model.Version + ".0",
+                "Tusk.dll's version " + typeof(Model).Assembly.GetName().Version + " is not the library's " + Model.Version);
         });
         Test("translates in order", () => {
           Check(reference.Count == Sentences.Length && reference.All(r => r.Length > 0), "results");
