@@ -3,10 +3,11 @@
 // best tokens into beam candidates per sentence.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
-#include <limits>
 
 #include "backends/backend.h"
+#include "common/host_device.h"
 
 namespace tusk::backends::host {
 
@@ -15,8 +16,9 @@ void route_top2(MatrixView logits, ExpertRoute* routes);
 
 // Backend::edit_scores's rule on host memory (the CPU backend's, and the reference for others).
 void edit_scores(MutableMatrixView x, const ScoreEdit* edits, int64_t count);
-inline float edited_score(float value, float penalty) {
-  if (penalty == 0.0f) return -std::numeric_limits<float>::infinity();
+// One entry's edit; host/device, so the CUDA kernel applies the same rule.
+TUSK_HOST_DEVICE float edited_score(float value, float penalty) {
+  if (penalty == 0.0f) return -INFINITY;
   return value > 0.0f ? value / penalty : value * penalty;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -415,14 +416,13 @@ TUSK_API void tusk_translator_destroy(tusk_translator_t* translator) { delete tr
 
 namespace {
 
-// tusk_translate, tusk_translate_text and tusk_translate_stream: the same checks and result,
-// a different call.
-using TranslateCall = std::vector<tusk::sdk::Translation> (tusk::sdk::Translator::*)(
-    const std::string&, const std::string&, const std::vector<std::string>&, const tusk::sdk::TokenCallback&);
+// The translate calls: the same checks of the texts and the same result; `run` makes the
+// translations of the copied inputs.
+using TranslateRun =
+    std::function<std::vector<tusk::sdk::Translation>(tusk::sdk::Translator&, const std::vector<std::string>&)>;
 
-tusk_status_t translate_with(const char* function, TranslateCall call, tusk_translator_t* translator,
-                             const char* src, const char* tgt, const char* const* texts, size_t count,
-                             tusk_result_t** out, const tusk::sdk::TokenCallback& on_token = {}) {
+tusk_status_t translate_with(const char* function, tusk_translator_t* translator, const char* src, const char* tgt,
+                             const char* const* texts, size_t count, tusk_result_t** out, const TranslateRun& run) {
   return guarded(function, [&](const char* fn) {
     TUSK_REQUIRE(translator && src && tgt && texts && out, "translator, src, tgt, texts and out must not be NULL");
     TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
@@ -433,7 +433,7 @@ tusk_status_t translate_with(const char* function, TranslateCall call, tusk_tran
       inputs.emplace_back(texts[i]);
     }
     auto result = std::make_unique<tusk_result_t>();
-    result->translations = (translator->translator.get()->*call)(src, tgt, inputs, on_token);
+    result->translations = run(*translator->translator, inputs);
     *out = result.release();
     return TUSK_OK;
   });
@@ -443,32 +443,30 @@ tusk_status_t translate_with(const char* function, TranslateCall call, tusk_tran
 
 TUSK_API tusk_status_t tusk_translate(tusk_translator_t* translator, const char* src, const char* tgt,
                                       const char* const* texts, size_t count, tusk_result_t** out) {
-  return translate_with(__func__, &tusk::sdk::Translator::translate, translator, src, tgt, texts, count, out);
+  return translate_with(__func__, translator, src, tgt, texts, count, out,
+                        [&](tusk::sdk::Translator& t, const std::vector<std::string>& in) { return t.translate(src, tgt, in); });
 }
 
 TUSK_API tusk_status_t tusk_translate_text(tusk_translator_t* translator, const char* src, const char* tgt,
                                            const char* const* texts, size_t count, tusk_result_t** out) {
-  return translate_with(__func__, &tusk::sdk::Translator::translate_text, translator, src, tgt, texts, count, out);
+  return translate_with(__func__, translator, src, tgt, texts, count, out,
+                        [&](tusk::sdk::Translator& t, const std::vector<std::string>& in) {
+                          return t.translate_text(src, tgt, in);
+                        });
 }
 
 TUSK_API tusk_status_t tusk_translate_prefixed(tusk_translator_t* translator, const char* src, const char* tgt,
                                                const char* const* texts, const char* const* target_prefixes,
                                                size_t count, tusk_result_t** out) {
-  return guarded(__func__, [&](const char* fn) {
-    TUSK_REQUIRE(translator && src && tgt && texts && target_prefixes && out,
-                 "translator, src, tgt, texts, target_prefixes and out must not be NULL");
-    TUSK_REQUIRE(count > 0, "count is 0: nothing to translate");
-    std::vector<std::string> inputs, prefixes;
-    for (size_t i = 0; i < count; ++i) {
-      TUSK_REQUIRE(texts[i], "texts[" + std::to_string(i) + "] is NULL");
-      inputs.emplace_back(texts[i]);
-      prefixes.emplace_back(target_prefixes[i] ? target_prefixes[i] : "");
-    }
-    auto result = std::make_unique<tusk_result_t>();
-    result->translations = translator->translator->translate_prefixed(src, tgt, inputs, prefixes);
-    *out = result.release();
-    return TUSK_OK;
-  });
+  if (target_prefixes == nullptr)
+    return fail(TUSK_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": target_prefixes is NULL");
+  return translate_with(__func__, translator, src, tgt, texts, count, out,
+                        [&](tusk::sdk::Translator& t, const std::vector<std::string>& in) {
+                          std::vector<std::string> prefixes;
+                          for (size_t i = 0; i < in.size(); ++i)
+                            prefixes.emplace_back(target_prefixes[i] ? target_prefixes[i] : "");
+                          return t.translate_prefixed(src, tgt, in, prefixes);
+                        });
 }
 
 TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t* translator, const char* src, const char* tgt,
@@ -487,8 +485,10 @@ TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t* translator, cons
     event.finished = e.finished ? 1 : 0;
     return callback(&event, user_data) == 0;
   };
-  return translate_with(__func__, text_mode ? &tusk::sdk::Translator::translate_text : &tusk::sdk::Translator::translate,
-                        translator, src, tgt, texts, count, out, on_token);
+  return translate_with(__func__, translator, src, tgt, texts, count, out,
+                        [&](tusk::sdk::Translator& t, const std::vector<std::string>& in) {
+                          return text_mode ? t.translate_text(src, tgt, in, on_token) : t.translate(src, tgt, in, on_token);
+                        });
 }
 
 TUSK_API tusk_status_t tusk_translator_cancel(tusk_translator_t* translator) {

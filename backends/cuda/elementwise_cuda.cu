@@ -4,6 +4,7 @@
 
 #include "backends/cuda/block_reduce.cuh"
 #include "backends/cuda/cuda_ops.h"
+#include "backends/host_ops.h"
 #include "backends/routing.h"
 #include "kernels/cuda/packed_math.h"
 
@@ -65,7 +66,7 @@ __global__ void edit_scores_kernel(MutableMatrixView x, const ScoreEdit* edits, 
   if (i >= count) return;
   const ScoreEdit e = edits[i];
   float& v = x.data[e.row * x.ld + e.column];
-  v = e.penalty == 0.0f ? -INFINITY : (v > 0.0f ? v / e.penalty : v * e.penalty);  // host_ops' rule
+  v = host::edited_score(v, e.penalty);  // the host's rule
 }
 
 __global__ void read_scores_kernel(MatrixView x, const ScoreIndex* entries, int64_t count, float* values) {
