@@ -61,6 +61,21 @@ class ModelTest(unittest.TestCase):
                 model.close()
             tr.close()
 
+    def test_an_exception_leaving_a_model_block_is_not_hidden(self):
+        with self.assertRaises(KeyError):
+            with tusk.Model(MODEL) as model:
+                tr = tusk.Translator(model, threads=1)
+                raise KeyError("the caller's own error")
+        tr.close()
+        model.close()
+
+    def test_a_closed_model_makes_no_translator(self):
+        model = tusk.Model(MODEL)
+        model.close()
+        with self.assertRaises(tusk.TuskError):
+            tusk.Translator(model)
+        model.close()  # nothing was counted against it
+
 
 class TranslatorTest(unittest.TestCase):
     @classmethod
@@ -148,6 +163,15 @@ class TranslatorTest(unittest.TestCase):
         [p, q] = self.tr.translate_detailed(SENTENCES[:2], src="en", tgt="de", target_prefixes=["Der Mann", None])
         self.assertTrue(p.text.startswith("Der Mann"), p.text)
         self.assertEqual(q.text, self.reference[1])
+        with self.assertRaisesRegex(ValueError, "1 target prefixes for 0 texts"):
+            self.tr.translate_detailed([], src="en", tgt="de", target_prefixes=["Der"])
+
+    def test_a_list_call_refuses_one_str_rather_than_iterate_its_characters(self):
+        for call in (self.tr.translate_detailed, self.tr.translate_text_detailed):
+            with self.assertRaisesRegex(TypeError, "list of str"):
+                call(SENTENCES[0], src="en", tgt="de")
+        with self.assertRaisesRegex(TypeError, "list of str"):
+            self.tr.translate_stream(SENTENCES[0], src="en", tgt="de", on_token=lambda e: None)
 
     def test_every_option_name_maps_to_tusk_h(self):
         with tusk.Translator(self.model, threads=1, device="cpu", device_index=0, compute_type="fp32",
@@ -271,6 +295,7 @@ class ConvertTest(unittest.TestCase):
 
     def test_version(self):
         self.assertRegex(tusk.version(), r"^\d+\.\d+\.\d+$")
+        self.assertEqual(tusk.__version__, tusk.version(), "the package and the library it loaded differ")
 
 
 if __name__ == "__main__":

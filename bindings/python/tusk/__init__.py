@@ -11,48 +11,85 @@ with `close()` or a `with` block; a closed handle raises TuskError, never crashe
 Threads: a Model may be shared by any number of Translators; one Translator may be used from
 several threads (its calls are serialised; the GIL is released while Tusk works).
 """
-import collections
+from __future__ import annotations
+
 import ctypes
 import os
 import threading
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Type,
+                    TypeVar, Union, overload)
 
 from . import _lib
+from ._version import __version__
+
+# Type aliases of the annotations below (defined at run time too, for typing.get_type_hints).
+# A path as the C ABI's file arguments take it (str or os.PathLike).
+_StrPath = Union[str, "os.PathLike[str]"]
+# progress(done, total, what) of convert_hf; returning False cancels.
+_ProgressFn = Callable[[int, int, str], object]
+# A hypothesis of Translation.hypotheses: (text, score, token ids).
+_Hypothesis = Tuple[str, float, List[int]]
+if TYPE_CHECKING:
+    # One of the C translate calls, as _translate calls it.
+    _TranslateCall = Callable[[ctypes.c_void_p, bytes, bytes, "ctypes.Array[ctypes.c_char_p]", int, Any], int]
+
+_H = TypeVar("_H", bound="_Handle")
 
 __all__ = ["TuskError", "UnknownLanguageError", "InputTooLongError", "CancelledError", "Model",
-           "Translator", "Translation", "convert_hf", "version"]
+           "Translator", "Translation", "TokenEvent", "convert_hf", "version", "__version__"]
 
 
 class TuskError(Exception):
-    """A Tusk call failed. `status` is the tusk_status_t value, `status_name` its name."""
+    """A Tusk call failed. `status` is the tusk_status_t value, `status_name` its name.
 
-    def __init__(self, status, message):
+    str(error) is "STATUS_NAME: message", the message from tusk_last_error()."""
+
+    status: int
+    status_name: str
+
+    def __init__(self, status: int, message: str) -> None:
+        """An error of tusk_status_t `status` (an int) with `message`."""
         self.status = status
-        self.status_name = _lib.status_name(status)
+        self.status_name = _lib.status_name(status)  # type: ignore[no-untyped-call]
         super().__init__(f"{self.status_name}: {message}")
 
 
 class UnknownLanguageError(TuskError):
+    """TUSK_ERROR_UNKNOWN_LANGUAGE: a language code or token is not in the model's language table."""
+
     pass
 
 
 class InputTooLongError(TuskError):
+    """TUSK_ERROR_INPUT_TOO_LONG: a sentence exceeds the model's maximum positions (and the
+    translator's truncate_input is off)."""
+
     pass
 
 
 class CancelledError(TuskError):
+    """TUSK_ERROR_CANCELLED: a callback returned False, or Translator.cancel() was called."""
+
     pass
 
 
-_SUBCLASSES = {5: UnknownLanguageError, 6: InputTooLongError, 8: CancelledError}
+_SUBCLASSES: Dict[int, Type[TuskError]] = {5: UnknownLanguageError, 6: InputTooLongError, 8: CancelledError}
 
 
-def _check(status, context=None):
+def _text_list(texts: Iterable[str]) -> List[str]:
+    """The texts of a call that takes a list: one str is refused, never iterated by character."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a list of str here (translate() and translate_text() take one str)")
+    return list(texts)
+
+
+def _check(status: int, context: Optional[str] = None) -> None:
     if status != _lib.OK:
-        message = _lib.last_error()
+        message: str = _lib.last_error()  # type: ignore[no-untyped-call]
         raise _SUBCLASSES.get(status, TuskError)(status, f"{context}: {message}" if context else message)
 
 
-def _utf8(text, what):
+def _utf8(text: str, what: str) -> bytes:
     if not isinstance(text, str):
         raise TypeError(f"{what} must be str, not {type(text).__name__}")
     if "\0" in text:  # C strings end there: the rest would be lost silently
@@ -60,16 +97,16 @@ def _utf8(text, what):
     return text.encode("utf-8")
 
 
-def _path(path, what):
+def _path(path: _StrPath, what: str) -> bytes:
     """A str or os.PathLike path, as C wants it."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{what} must be a str or os.PathLike path, not {type(path).__name__}")
     return _utf8(os.fsdecode(os.fspath(path)), what)
 
 
-def version():
-    """The loaded library's version, "MAJOR.MINOR.PATCH"."""
-    return _lib.lib.tusk_version().decode()
+def version() -> str:
+    """The loaded library's version, "MAJOR.MINOR.PATCH" (tusk_version)."""
+    return _lib.lib.tusk_version().decode()  # type: ignore[no-any-return]
 
 
 class _Options:
@@ -107,7 +144,7 @@ class _Options:
     _NAMED = {"device": _lib.DEVICES, "compute_type": _lib.COMPUTE_TYPES, "expert_eviction": _lib.EVICTIONS,
               "expert_weights": _lib.WEIGHT_TYPES, "dense_weights": _lib.WEIGHT_TYPES}
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         self.handle = ctypes.c_void_p()
         _check(_lib.lib.tusk_options_create(ctypes.byref(self.handle)))
         try:
@@ -139,15 +176,15 @@ class _Options:
             self.close()
             raise
 
-    def close(self):
+    def close(self) -> None:
         if self.handle:
             _lib.lib.tusk_options_destroy(self.handle)
             self.handle = ctypes.c_void_p()
 
-    def __enter__(self):
+    def __enter__(self) -> _Options:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -156,21 +193,27 @@ class _Handle:
 
     _kind = "handle"
 
-    def __init__(self):
+    if TYPE_CHECKING:
+        def close(self) -> None:
+            """Each subclass defines it."""
+
+    def __init__(self) -> None:
         self._handle = ctypes.c_void_p()
 
-    def _live(self):
+    def _live(self) -> ctypes.c_void_p:
         if not self._handle:
             raise TuskError(1, f"this {self._kind} is closed")
         return self._handle
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
+        """Returns the handle itself; the with block closes it on exit."""
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
+        """Closes the handle (see close())."""
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
@@ -178,13 +221,17 @@ class _Handle:
 
 
 class Model(_Handle):
-    """An open .tusk model: immutable, shareable by translators on any thread.
+    """An open .tusk model: immutable, shareable by translators on any thread. `path` is the
+    path it was opened with.
 
-    Options: verify_checksums (default True)."""
+    Options: verify_checksums (default True: check every weight checksum at open)."""
 
     _kind = "model"
 
-    def __init__(self, path, **options):
+    def __init__(self, path: _StrPath, **options: Any) -> None:
+        """Memory-maps and verifies the .tusk file at path (str or os.PathLike; tusk_model_open).
+        Raises TuskError (TUSK_ERROR_IO: cannot be read; TUSK_ERROR_INVALID_MODEL: not a valid
+        .tusk file), TypeError for an unknown option or a path of another type."""
         super().__init__()
         self.path = path
         self._translators = 0
@@ -192,8 +239,9 @@ class Model(_Handle):
         with _Options(**options) as o:
             _check(_lib.lib.tusk_model_open(_path(path, "path"), o.handle, ctypes.byref(self._handle)))
 
-    def close(self):
-        """Closes the model. Refused (TuskError) while translators made from it are open."""
+    def close(self) -> None:
+        """Closes the model; closing it again does nothing. Refused (TuskError, the model stays
+        open) while translators made from it are open."""
         with self._lock:
             if self._translators:
                 raise TuskError(1, f"{self._translators} translator(s) of this model are still open")
@@ -201,47 +249,75 @@ class Model(_Handle):
                 _lib.lib.tusk_model_close(self._handle)
                 self._handle = ctypes.c_void_p()
 
-    def describe(self, verbose=False):
+    def describe(self, verbose: bool = False) -> str:
+        """A human-readable description: architecture, parameter counts, languages, sections with
+        their compression ratios. verbose=True adds the quantization summary and one line per
+        tensor (tusk_model_describe_verbose). Raises TuskError once the model is closed."""
         out = ctypes.c_char_p()
         fn = _lib.lib.tusk_model_describe_verbose if verbose else _lib.lib.tusk_model_describe
         _check(fn(self._live(), ctypes.byref(out)))
-        return out.value.decode("utf-8")
+        return out.value.decode("utf-8")  # type: ignore[union-attr]
 
     @property
-    def languages(self):
-        """Short language codes ("en"; the full token where that would be ambiguous)."""
+    def languages(self) -> List[str]:
+        """Short language codes ("en"; the full token where that would be ambiguous).
+        Raises TuskError once the model is closed."""
         return self._language_strings(_lib.lib.tusk_model_language)
 
     @property
-    def language_tokens(self):
+    def language_tokens(self) -> List[str]:
         """The languages' tokens ("eng_Latn"), in the order of `languages`; either form is
-        accepted wherever a language is asked for."""
+        accepted wherever a language is asked for. Raises TuskError once the model is closed."""
         return self._language_strings(_lib.lib.tusk_model_language_token)
 
-    def _language_strings(self, fn):
+    def _language_strings(self, fn: Any) -> List[str]:
         count = ctypes.c_int32()
         _check(_lib.lib.tusk_model_language_count(self._live(), ctypes.byref(count)))
         out = []
         for i in range(count.value):
             text = ctypes.c_char_p()
             _check(fn(self._handle, i, ctypes.byref(text)))
-            out.append(text.value.decode())
+            out.append(text.value.decode())  # type: ignore[union-attr]
         return out
 
     @property
-    def expert_bytes(self):
-        """(total, largest) decoded expert bytes; the smallest budget is `largest`."""
+    def expert_bytes(self) -> Tuple[int, int]:
+        """(total, largest): decoded bytes of all experts and of the largest one, which is the
+        smallest expert_budget_bytes a Translator accepts. Raises TuskError once closed."""
         total, largest = ctypes.c_uint64(), ctypes.c_uint64()
         _check(_lib.lib.tusk_model_expert_bytes(self._live(), ctypes.byref(total), ctypes.byref(largest)))
         return total.value, largest.value
 
-    def _attach(self, delta):
+    def __exit__(self, exc_type: Optional[Type[BaseException]], *exc: object) -> None:
+        """Closes the model (see close()). While an exception leaves the with block, a model that
+        still has translators stays open rather than hide that exception."""
+        if exc_type is not None and self._translators:
+            return
+        self.close()
+
+    def _attach(self) -> None:
+        """Counts a translator about to be created: refused once the model is closed, and done
+        under the lock close() takes, so a close() on another thread cannot slip in between."""
         with self._lock:
-            self._translators += delta
+            self._live()
+            self._translators += 1
+
+    def _detach(self) -> None:
+        with self._lock:
+            self._translators -= 1
 
 
-TokenEvent = collections.namedtuple("TokenEvent", "input sentence token logprob text finished")
-TokenEvent.__doc__ = "A token chosen while translate_stream runs (see Translator.translate_stream)."
+class TokenEvent(NamedTuple):
+    """A token chosen while translate_stream runs (see Translator.translate_stream): input (index
+    of the call's text), sentence (of that text; 0 outside text mode), token (id, the end mark
+    too), logprob, text (that sentence's translation so far) and finished (its last token)."""
+
+    input: int
+    sentence: int
+    token: int
+    logprob: float
+    text: str
+    finished: bool
 
 
 class Translation:
@@ -253,91 +329,143 @@ class Translation:
 
     __slots__ = ("text", "score", "tokens", "logprobs", "truncated", "error", "hypotheses")
 
-    def __init__(self, text, score, tokens, logprobs, truncated, error=None, hypotheses=()):
+    text: str
+    score: float
+    tokens: List[int]
+    logprobs: List[float]
+    truncated: bool
+    error: Optional[TuskError]
+    hypotheses: List[_Hypothesis]
+
+    def __init__(self, text: str, score: float, tokens: List[int], logprobs: List[float], truncated: bool,
+                 error: Optional[TuskError] = None, hypotheses: Iterable[_Hypothesis] = ()) -> None:
+        """Holds the given values; hypotheses is copied into a list."""
         self.text, self.score, self.tokens, self.logprobs, self.truncated = text, score, tokens, logprobs, truncated
         self.error, self.hypotheses = error, list(hypotheses)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Translation({self.text!r}, score={self.score:.3f})"
 
 
 class Translator(_Handle):
-    """Translates with a Model (or a path: the translator then opens and owns its model).
+    """Translates with a Model (or a path: the translator then opens and owns its model, with
+    default options); `model` is that Model.
 
-    Options (tusk.h names in lower case): threads, beam_size, max_decoding_length,
-    min_decoding_length, max_batch_size, max_batch_tokens, truncate_input, length_penalty, expert_budget_bytes,
-    expert_eviction ("lru", "layer-distance", "none"), expert_prefetch, expert_direct_io,
-    int8_activations (an approximation, off by default), device ("cpu", "cuda", "cuda:N"), compute_type ("fp32", "fp16", "bf16": GPU only)."""
+    Options (tusk.h names in lower case; None leaves an option at its default; flags take bool):
+      threads (0 = all cores, default), beam_size (1 = greedy, default), max_decoding_length
+      (generated tokens per sentence, default 256; 0 = the model's limit), min_decoding_length
+      (default 0), max_batch_size (sentences, default 32), max_batch_tokens (source tokens,
+      default 4096), truncate_input (default False: over-long sentences raise InputTooLongError),
+      length_penalty (float, default 0.0), max_length_ratio (float, default 2.0; 0 = no limit) and
+      max_length_offset (default 10), no_repeat_ngram_size (default 4; 0 off), repetition_penalty
+      (float, default 1.0: off), per_sentence_errors (default False; see Translation.error),
+      num_hypotheses (default 1, at most beam_size; see Translation.hypotheses),
+      expert_budget_bytes (default 0: every expert resident; else at least Model.expert_bytes[1]),
+      expert_eviction ("lru", "layer-distance" (default), "none"), expert_prefetch (default True),
+      expert_direct_io (default False), int8_activations (an approximation, default False),
+      device ("cpu" (default), "cuda", "cuda:N"), device_index (default 0), compute_type ("fp32"
+      (default), "fp16", "bf16": GPU only), device_expert_budget_bytes (default 0: no limit).
+    Also accepted (they do nothing here): verify_checksums, and the converter's zstd_level,
+    expert_weights, dense_weights, group_size."""
 
     _kind = "translator"
 
-    def __init__(self, model, **options):
+    def __init__(self, model: Union[Model, _StrPath], **options: Any) -> None:
+        """Creates a translator (tusk_translator_create). Raises TypeError for an unknown option,
+        a value of the wrong type or a model of another type; ValueError for an unknown named value;
+        TuskError for a value out of range, a closed model, or a device this build cannot use."""
         super().__init__()
         self._owned = None
         if isinstance(model, (str, os.PathLike)):
-            model = self._owned = Model(model)
+            model_options = {k: options[k] for k in ("verify_checksums",) if k in options}
+            model = self._owned = Model(model, **model_options)
         elif not isinstance(model, Model):
             raise TypeError("model must be a tusk.Model or a path (str or os.PathLike)")
         self.model = model
+        model._attach()
         try:
             with _Options(**options) as o:
-                _check(_lib.lib.tusk_translator_create(model._live(), o.handle, ctypes.byref(self._handle)))
+                _check(_lib.lib.tusk_translator_create(model._handle, o.handle, ctypes.byref(self._handle)))
         except BaseException:
+            model._detach()
             if self._owned:
                 self._owned.close()
             raise
-        model._attach(+1)
 
-    def close(self):
+    def close(self) -> None:
+        """Destroys the translator (and closes the model it opened itself, if any); closing it
+        again does nothing."""
         if self._handle:
             _lib.lib.tusk_translator_destroy(self._handle)
             self._handle = ctypes.c_void_p()
-            self.model._attach(-1)
+            self.model._detach()
             if self._owned:
                 self._owned.close()
 
-    def translate(self, texts, src, tgt):
-        """Translates a list of sentences (or one str) from src to tgt; returns str(s)."""
+    @overload
+    def translate(self, texts: str, src: str, tgt: str) -> str: ...  # type: ignore[overload-overlap]
+
+    @overload
+    def translate(self, texts: Iterable[str], src: str, tgt: str) -> List[str]: ...
+
+    def translate(self, texts: Union[str, Iterable[str]], src: str, tgt: str) -> Union[str, List[str]]:
+        """Translates a list of sentences (or one str) from src to tgt (codes or tokens, see
+        Model.languages); returns a list of str (or one str). Raises UnknownLanguageError,
+        InputTooLongError (unless truncate_input), CancelledError, TuskError, TypeError for a
+        text that is no str, ValueError for a text with a NUL character."""
         single = isinstance(texts, str)
-        results = self.translate_detailed([texts] if single else texts, src, tgt)
+        results = self.translate_detailed([texts] if single else texts, src, tgt)  # type: ignore[list-item]
         return results[0].text if single else [r.text for r in results]
 
-    def translate_text(self, texts, src, tgt):
+    @overload
+    def translate_text(self, texts: str, src: str, tgt: str) -> str: ...  # type: ignore[overload-overlap]
+
+    @overload
+    def translate_text(self, texts: Iterable[str], src: str, tgt: str) -> List[str]: ...
+
+    def translate_text(self, texts: Union[str, Iterable[str]], src: str, tgt: str) -> Union[str, List[str]]:
         """Translates text (one str, or a list): paragraphs or documents of any length, split
         into sentences by the library and put back with their spacing and line breaks
-        (tusk_translate_text); returns str(s)."""
+        (tusk_translate_text); returns str(s). Raises as translate, but never InputTooLongError."""
         single = isinstance(texts, str)
-        results = self.translate_text_detailed([texts] if single else texts, src, tgt)
+        results = self.translate_text_detailed([texts] if single else texts, src, tgt)  # type: ignore[list-item]
         return results[0].text if single else [r.text for r in results]
 
-    def translate_detailed(self, texts, src, tgt, target_prefixes=None):
-        """Like translate, for a list, returning Translation objects. target_prefixes: a list
-        (one per text; "" or None for none) of what each translation must begin with."""
+    def translate_detailed(self, texts: Iterable[str], src: str, tgt: str,
+                           target_prefixes: Optional[Iterable[Optional[str]]] = None) -> List[Translation]:
+        """Like translate, for a list (one str raises TypeError), returning Translation objects.
+        target_prefixes: a list (one per text; "" or None for none) of what each translation must
+        begin with; ValueError if their number differs from the texts'. Raises as translate."""
+        texts = _text_list(texts)
         if target_prefixes is None:
             return self._translate(_lib.lib.tusk_translate, texts, src, tgt)
         prefixes = [_utf8(p or "", "each target prefix") for p in target_prefixes]
+        if len(prefixes) != len(texts):
+            raise ValueError(f"{len(prefixes)} target prefixes for {len(texts)} texts")
         array = (ctypes.c_char_p * len(prefixes))(*prefixes)
 
-        def prefixed(translator, src_b, tgt_b, texts_array, count, result):
-            if count != len(prefixes):
-                raise ValueError(f"{len(prefixes)} target prefixes for {count} texts")
-            return _lib.lib.tusk_translate_prefixed(translator, src_b, tgt_b, texts_array, array, count, result)
+        def prefixed(translator: ctypes.c_void_p, src_b: bytes, tgt_b: bytes,
+                     texts_array: ctypes.Array[ctypes.c_char_p], count: int, result: Any) -> int:
+            return _lib.lib.tusk_translate_prefixed(  # type: ignore[no-any-return]
+                translator, src_b, tgt_b, texts_array, array, count, result)
         return self._translate(prefixed, texts, src, tgt)
 
-    def translate_text_detailed(self, texts, src, tgt):
-        """Like translate_text, for a list, returning Translation objects (truncated: a
-        sentence was longer than the model takes and went in pieces)."""
+    def translate_text_detailed(self, texts: Iterable[str], src: str, tgt: str) -> List[Translation]:
+        """Like translate_text, for a list (one str raises TypeError), returning Translation
+        objects (truncated: a sentence was longer than the model takes and went in pieces)."""
         return self._translate(_lib.lib.tusk_translate_text, texts, src, tgt)
 
-    def translate_stream(self, texts, src, tgt, on_token, text_mode=False):
+    def translate_stream(self, texts: Iterable[str], src: str, tgt: str, on_token: Callable[[TokenEvent], object],
+                         text_mode: bool = False) -> List[Translation]:
         """Like translate_detailed (or translate_text_detailed with text_mode=True), calling
         on_token(event) as tokens are chosen: event.input, .sentence, .token, .logprob, .text
         (that sentence's translation so far) and .finished. Greedy search reports every step;
-        beam search a sentence's tokens when its search ends. on_token returning False cancels
-        (CancelledError, no results); an exception it raises cancels and is raised here."""
-        error = []
+        beam search a sentence's tokens when its search ends. on_token returning False (only False:
+        None or any other value goes on) cancels (CancelledError, no results); an exception it
+        raises cancels and is raised here. Returns the Translation objects; raises as translate."""
+        error: List[BaseException] = []
 
-        def call(event, _user):
+        def call(event: ctypes._Pointer[_lib.TokenEvent], _user: Optional[int]) -> int:
             e = event.contents
             try:
                 go_on = on_token(TokenEvent(e.input, e.sentence, e.token, e.logprob,
@@ -348,9 +476,10 @@ class Translator(_Handle):
                 return 1
         callback = _lib.TOKEN_CALLBACK(call)
 
-        def stream(translator, src_b, tgt_b, array, count, result):
-            return _lib.lib.tusk_translate_stream(translator, src_b, tgt_b, array, count, int(bool(text_mode)),
-                                                  callback, None, result)
+        def stream(translator: ctypes.c_void_p, src_b: bytes, tgt_b: bytes,
+                   array: ctypes.Array[ctypes.c_char_p], count: int, result: Any) -> int:
+            return _lib.lib.tusk_translate_stream(  # type: ignore[no-any-return]
+                translator, src_b, tgt_b, array, count, int(bool(text_mode)), callback, None, result)
         try:
             return self._translate(stream, texts, src, tgt)
         except CancelledError:
@@ -358,13 +487,14 @@ class Translator(_Handle):
                 raise error[0]
             raise
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancels the calls running or waiting on this translator (from any thread): they
-        raise CancelledError; later calls run."""
+        raise CancelledError within one decoding step; later calls run. Raises TuskError once
+        the translator is closed."""
         _check(_lib.lib.tusk_translator_cancel(self._live()))
 
-    def _translate(self, call, texts, src, tgt):
-        texts = list(texts)
+    def _translate(self, call: _TranslateCall, texts: Iterable[str], src: str, tgt: str) -> List[Translation]:
+        texts = _text_list(texts)
         if not texts:
             return []
         encoded = [_utf8(t, "each text") for t in texts]
@@ -381,7 +511,7 @@ class Translator(_Handle):
                 status = _lib.lib.tusk_result_status(result, i)
                 error = None if status == _lib.OK else _SUBCLASSES.get(status, TuskError)(
                     status, _lib.lib.tusk_result_error(result, i).decode("utf-8", "replace"))
-                hypotheses = []
+                hypotheses: List[_Hypothesis] = []
                 for h in range(_lib.lib.tusk_result_hypothesis_count(result, i)):
                     hids = _lib.c_int32_p()
                     k = _lib.lib.tusk_result_hypothesis_tokens(result, i, h, ctypes.byref(hids))
@@ -396,42 +526,52 @@ class Translator(_Handle):
         finally:
             _lib.lib.tusk_result_free(result)
 
-    def warm_start(self, src, tgt):
-        """Preloads the pair's most used experts (with an expert budget); returns how many."""
+    def warm_start(self, src: str, tgt: str) -> int:
+        """Preloads the pair's most used experts that fit half the expert budget (a calibrated
+        model and expert_budget_bytes); returns how many were loaded (0 without a budget or usage
+        for the pair). Raises UnknownLanguageError, or TuskError once closed."""
         loaded = ctypes.c_uint64()
         _check(_lib.lib.tusk_translator_warm_start(self._live(), _utf8(src, "src"), _utf8(tgt, "tgt"),
                                                    ctypes.byref(loaded)))
         return loaded.value
 
-    def stats(self):
-        """Expert cache counters (tusk_stats_t) as a dict."""
+    def stats(self) -> Dict[str, Union[int, float]]:
+        """Expert cache counters since creation (tusk_stats_t) as a dict: hits, misses, evictions,
+        bytes_loaded, prefetch_issued, prefetch_used, peak_cache_bytes, warm_start_loaded (int)
+        and stall_ms (float, milliseconds). Raises TuskError once the translator is closed."""
         s = _lib.Stats()
         s.struct_size = ctypes.sizeof(s)
         _check(_lib.lib.tusk_translator_stats(self._live(), ctypes.byref(s)))
-        return {name: getattr(s, name) for name, _ in _lib.Stats._fields_ if name != "struct_size"}
+        return {name: getattr(s, name) for name, _ in _lib.Stats._fields_  # type: ignore[misc]
+                if name != "struct_size"}
 
 
-def _progress_callback(progress):
+def _progress_callback(progress: Optional[_ProgressFn]) -> Any:
     if progress is None:
         return _lib.PROGRESS()
-    error = []
+    error: List[BaseException] = []
 
-    def call(done, total, what, _user):
+    def call(done: int, total: int, what: bytes, _user: Optional[int]) -> int:
         try:
             return 1 if progress(done, total, what.decode("utf-8", "replace")) is False else 0
         except BaseException as e:  # never let an exception unwind through C
             error.append(e)
             return 1
     callback = _lib.PROGRESS(call)
-    callback.error = error
+    callback.error = error  # type: ignore[attr-defined]
     return callback
 
 
-def convert_hf(hf_dir, out_path, experts="fp32", dense="fp32", group_size=0, zstd_level=3, progress=None):
-    """Converts a Hugging Face NLLB-MoE checkpoint folder into one .tusk file.
+def convert_hf(hf_dir: _StrPath, out_path: _StrPath, experts: str = "fp32", dense: str = "fp32",
+               group_size: int = 0, zstd_level: int = 3, progress: Optional[_ProgressFn] = None) -> None:
+    """Converts a Hugging Face NLLB-MoE or M2M100 (NLLB-200) checkpoint folder into one .tusk file.
 
-    progress(done, total, what) is called as tensors are written; returning False cancels
-    (CancelledError, no file written)."""
+    experts, dense: storage of the expert / dense weight matrices, "fp32", "fp16", "int8" or "int4"
+    (ValueError otherwise); group_size: input columns per int8/int4 scale (0: one per output
+    channel); zstd_level: for expert frames. progress(done, total, what) is called as tensors are
+    written; returning False cancels (CancelledError, no file written), and an exception it raises
+    is raised here. Raises TuskError (IO, INVALID_MODEL, UNSUPPORTED, INVALID_ARGUMENT); a failed
+    conversion leaves no partial file."""
     callback = _progress_callback(progress)
     with _Options(expert_weights=experts, dense_weights=dense, group_size=group_size, zstd_level=zstd_level) as o:
         status = _lib.lib.tusk_convert_hf(_path(hf_dir, "hf_dir"), _path(out_path, "out_path"), o.handle,

@@ -1,9 +1,13 @@
 """ctypes declarations of tusk.h: loading libtusk, the status -> exception mapping, and the
 signatures of every function the binding calls. Nothing here knows about models or sentences.
 
-The library is found, in order, at $TUSK_LIBRARY (the library file, or a folder holding
-libtusk.so.0 or libtusk.so), in the build tree this package sits in
-(<repo>/build/lib/libtusk.so), and on the system's search path (libtusk.so.0).
+The library is found, in order:
+1. $TUSK_LIBRARY: the library file, or a folder holding libtusk.so.0 (or libtusk.so);
+2. the copy bundled in this package (tusk/lib/libtusk.so.0, in a wheel built with one);
+3. the install prefix this package was installed into by `cmake --install` (tusk/_layout.py,
+   written then, names the library folder relative to the package);
+4. the build tree this package sits in, for a source checkout (<repo>/build/lib/libtusk.so);
+5. the system's search path (ldconfig: libtusk.so.0).
 """
 import ctypes
 import ctypes.util
@@ -98,16 +102,25 @@ class CalibrationText(ctypes.Structure):
     ]
 
 
+def _in_folder(folder):
+    for name in ("libtusk.so.0", "libtusk.so"):
+        yield os.path.join(folder, name)
+
+
 def _candidates():
     env = os.environ.get("TUSK_LIBRARY")
     if env:
-        if os.path.isdir(env):
-            for name in ("libtusk.so.0", "libtusk.so"):
-                yield os.path.join(env, name)
-        else:
-            yield env
+        yield from (_in_folder(env) if os.path.isdir(env) else [env])
         return
     here = os.path.dirname(os.path.abspath(__file__))
+    bundled = os.path.join(here, "lib", "libtusk.so.0")
+    if os.path.exists(bundled):
+        yield bundled
+    try:
+        from . import _layout  # written by `cmake --install` only
+        yield from _in_folder(os.path.normpath(os.path.join(here, _layout.LIBRARY_DIR)))
+    except ImportError:
+        pass
     yield os.path.join(here, "..", "..", "..", "build", "lib", "libtusk.so")
     found = ctypes.util.find_library("tusk")
     if found:
@@ -122,7 +135,8 @@ def _load():
             return ctypes.CDLL(path)
         except OSError as e:
             errors.append(f"{path}: {e}")
-    raise ImportError("cannot load libtusk (set TUSK_LIBRARY to its path): " + "; ".join(errors))
+    raise ImportError("cannot load libtusk (set TUSK_LIBRARY to the library file or its folder): " +
+                      "; ".join(errors))
 
 
 lib = _load()
