@@ -11,12 +11,12 @@ import com.sun.jna.ptr.PointerByReference;
 import java.util.Map;
 
 /**
- * JNA declarations of tusk.h (internal to the binding). Strings cross as UTF-8. The library is
- * found on jna.library.path (or the system's), e.g. {@code -Djna.library.path=build/lib}.
+ * JNA declarations of tusk.h (internal to the binding). Strings cross as UTF-8. {@link
+ * LibraryLocator} says where the library is found.
  */
 interface TuskLibrary extends Library {
   TuskLibrary INSTANCE =
-      Native.load("tusk", TuskLibrary.class, Map.of(Library.OPTION_STRING_ENCODING, "UTF-8"));
+      Native.load(LibraryLocator.locate(), TuskLibrary.class, Map.of(Library.OPTION_STRING_ENCODING, "UTF-8"));
 
   int OPT_THREADS = 1, OPT_BEAM_SIZE = 2, OPT_MAX_DECODING_LENGTH = 3, OPT_MAX_BATCH_SIZE = 4,
       OPT_MAX_BATCH_TOKENS = 5, OPT_TRUNCATE_INPUT = 6, OPT_VERIFY_CHECKSUMS = 7,
