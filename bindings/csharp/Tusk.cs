@@ -9,15 +9,42 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Tusk {
 
-/// <summary>tusk_status_t.</summary>
+/// <summary>The outcome of a Tusk call: tusk_status_t, the C enum's values (TUSK_OK = 0,
+/// TUSK_ERROR_IO = 2, ...). <see cref="TuskException.Status"/> carries it.</summary>
 public enum Status {
-  Ok = 0, InvalidArgument = 1, Io = 2, InvalidModel = 3, Unsupported = 4, UnknownLanguage = 5,
-  InputTooLong = 6, OutOfMemory = 7, Cancelled = 8, Internal = 9
+  /// <summary>Success (TUSK_OK).</summary>
+  Ok = 0,
+  /// <summary>A bad argument: NULL handle, bad option value, invalid UTF-8, ...</summary>
+  InvalidArgument = 1,
+  /// <summary>A file could not be opened, read, mapped or written.</summary>
+  Io = 2,
+  /// <summary>Not a .tusk file, truncated, corrupt, or unsupported.</summary>
+  InvalidModel = 3,
+  /// <summary>A valid request this build or model cannot serve (e.g. no usable CUDA backend, fp16
+  /// on the CPU).</summary>
+  Unsupported = 4,
+  /// <summary>A language code that is not in the model's language table.</summary>
+  UnknownLanguage = 5,
+  /// <summary>A sentence exceeds the model's maximum positions (without
+  /// <see cref="TranslatorOptions.TruncateInput"/>).</summary>
+  InputTooLong = 6,
+  /// <summary>Out of memory.</summary>
+  OutOfMemory = 7,
+  /// <summary>Cancelled: a token callback asked to stop, or <see cref="Translator.Cancel"/>.</summary>
+  Cancelled = 8,
+  /// <summary>A bug in Tusk: please report it with the message.</summary>
+  Internal = 9
 }
 
-/// <summary>A Tusk call failed: its status and the library's message (tusk_last_error).</summary>
+/// <summary>A Tusk call failed: its status and the library's message (tusk_last_error; for
+/// <see cref="Translation.Error"/>, tusk_result_error). Message is "Status: message".</summary>
 public class TuskException : Exception {
+  /// <summary>The tusk_status_t the call (or, in <see cref="Translation.Error"/>, the input)
+  /// failed with.</summary>
   public Status Status { get; }
+  /// <summary>An exception for status; its Message is status's name, ": " and message.</summary>
+  /// <param name="status">The failure's status.</param>
+  /// <param name="message">The library's description of the failure.</param>
   public TuskException(Status status, string message) : base(status + ": " + message) { Status = status; }
 
   internal static void Check(int status) {
@@ -78,18 +105,30 @@ internal struct NativeStats {
 /// <summary>One input's translation with its score, hypotheses (best first) and, with
 /// PerSentenceErrors, the error it got alone (else null).</summary>
 public sealed class Translation {
+  /// <summary>The translation (hypothesis 0); empty when <see cref="Error"/> is set.</summary>
   public string Text;
+  /// <summary>Sum of the log-probabilities of the translation's tokens, end-of-sentence included.</summary>
   public double Score;
+  /// <summary>With <see cref="TranslatorOptions.PerSentenceErrors"/>: the error this input got
+  /// alone (invalid UTF-8, too long), not thrown; null when it was translated.</summary>
   public TuskException Error;
+  /// <summary>The <see cref="TranslatorOptions.NumHypotheses"/> best translations, best first (by
+  /// the beam's score, length penalty included); empty for an input that failed alone.</summary>
   public IList<string> Hypotheses;
+  /// <summary>Each hypothesis's score (sum of its tokens' log-probabilities), in the order of
+  /// <see cref="Hypotheses"/>.</summary>
   public IList<double> HypothesisScores;
 }
 
 /// <summary>A token chosen while Translator.TranslateStream runs.</summary>
 public sealed class TokenEvent {
-  /// <summary>Which text of the call, and which sentence of it (text mode; else 0).</summary>
-  public ulong Input, Sentence;
+  /// <summary>Which text of the call (its index in texts).</summary>
+  public ulong Input;
+  /// <summary>Which sentence of that text (text mode; else 0).</summary>
+  public ulong Sentence;
+  /// <summary>The chosen token's id (the end-of-sentence mark too).</summary>
   public int Token;
+  /// <summary>The chosen token's log-probability.</summary>
   public float Logprob;
   /// <summary>That sentence's translation so far.</summary>
   public string Text;
@@ -112,6 +151,24 @@ internal delegate int NativeTokenCallback(IntPtr tokenEvent, IntPtr user);
 internal static class Native {
   const string Lib = "tusk";
   const CallingConvention C = CallingConvention.Cdecl;
+  static volatile bool loaded;
+
+  // Called before the first use of the library: a missing libtusk becomes an error that says how
+  // Mono looks for it, instead of a bare DllNotFoundException("tusk").
+  public static void EnsureLoaded() {
+    if (loaded) return;
+    try {
+      tusk_version();
+      loaded = true;
+    } catch (DllNotFoundException e) {
+      throw new DllNotFoundException(
+          "libtusk.so.0 could not be loaded. Mono maps \"tusk\" through Tusk.dll.config beside Tusk.dll " +
+          "(cmake --install writes one naming the installed library): keep that file beside Tusk.dll, " +
+          "install libtusk where the system finds it (ldconfig), or put its folder on LD_LIBRARY_PATH. (" +
+          e.Message + ")", e);
+    }
+  }
+
   [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_last_error();
   [DllImport(Lib, CallingConvention = C)] public static extern IntPtr tusk_version();
   [DllImport(Lib, CallingConvention = C)] public static extern int tusk_options_create(out OptionsHandle options);
@@ -145,25 +202,68 @@ internal static class Native {
   [DllImport(Lib, CallingConvention = C)] public static extern void tusk_result_free(IntPtr result);
 }
 
-/// <summary>Translator options, named as in tusk.h (TUSK_OPT_BEAM_SIZE: BeamSize). Null = default.</summary>
+/// <summary>Translator options, named as in tusk.h (TUSK_OPT_BEAM_SIZE: BeamSize). Null = default.
+/// Checked when a <see cref="Translator"/> is created: a value out of range throws TuskException
+/// (InvalidArgument), an unknown name for a string option ArgumentException.</summary>
 public sealed class TranslatorOptions {
-  public int? Threads, BeamSize, MaxDecodingLength, MinDecodingLength, MaxBatchSize, MaxBatchTokens;
-  public bool? TruncateInput, ExpertPrefetch, ExpertDirectIo;
+  /// <summary>Intra-op threads; 0 = all cores (default 0).</summary>
+  public int? Threads;
+  /// <summary>Beam width; 1 = greedy search (default 1).</summary>
+  public int? BeamSize;
+  /// <summary>Most tokens generated per sentence (default 256), at most the model's maximum
+  /// positions - 1; 0 = that limit.</summary>
+  public int? MaxDecodingLength;
+  /// <summary>No end of sentence before this many generated tokens, clipped to
+  /// MaxDecodingLength (default 0).</summary>
+  public int? MinDecodingLength;
+  /// <summary>Most sentences per batch (default 32).</summary>
+  public int? MaxBatchSize;
+  /// <summary>Most source tokens per batch (default 4096).</summary>
+  public int? MaxBatchTokens;
+  /// <summary>True cuts over-long sentences to the model's limit; false (default) refuses them
+  /// with <see cref="Status.InputTooLong"/>.</summary>
+  public bool? TruncateInput;
+  /// <summary>With an expert budget: true (default) loads experts ahead of need on a background
+  /// thread, false only on a miss. Never changes the output.</summary>
+  public bool? ExpertPrefetch;
+  /// <summary>With an expert budget: true reads expert frames with O_DIRECT, past the OS page cache
+  /// (buffered where the file system refuses it); false (default) buffered reads.</summary>
+  public bool? ExpertDirectIo;
   /// <summary>An approximation, off by default: 8-bit activations in int8-weight products (tusk.h).</summary>
   public bool? Int8Activations;
+  /// <summary>Beam score = log-probability / length^LengthPenalty (default 0.0).</summary>
   public double? LengthPenalty;
-  /// <summary>Runaway guards (tusk.h): at most offset + ratio * source tokens; no n-gram twice; a penalty.</summary>
-  public double? MaxLengthRatio, RepetitionPenalty;
-  public int? MaxLengthOffset, NoRepeatNgramSize;
-  /// <summary>An input that cannot be translated gets its own Translation.Error.</summary>
+  /// <summary>Runaway guard: a sentence of n source tokens generates at most MaxLengthOffset +
+  /// ceil(ratio * n) tokens, never more than MaxDecodingLength; 0 = no limit relative to the
+  /// source (default 2.0).</summary>
+  public double? MaxLengthRatio;
+  /// <summary>Runaway guard: scores of tokens the translation already has are divided (positive) or
+  /// multiplied (negative) by it; 1 = off (default), 1 to 10.</summary>
+  public double? RepetitionPenalty;
+  /// <summary>Runaway guard: the offset, in tokens, of MaxLengthRatio's limit (default 10).</summary>
+  public int? MaxLengthOffset;
+  /// <summary>Runaway guard: n &gt; 0 bans any token that would repeat an n-gram of the
+  /// translation's own tokens; 0 = off (default 4).</summary>
+  public int? NoRepeatNgramSize;
+  /// <summary>An input that cannot be translated gets its own Translation.Error.
+  /// True: its text is empty and the others are translated; false (default): the call throws.</summary>
   public bool? PerSentenceErrors;
-  /// <summary>Hypotheses per sentence (Translation.Hypotheses), at most BeamSize.</summary>
+  /// <summary>Hypotheses per sentence (Translation.Hypotheses), at most BeamSize.
+  /// Default 1; text mode returns one.</summary>
   public int? NumHypotheses;
+  /// <summary>With Device "cuda": GPU memory, in bytes, for experts copied to the GPU (least recently
+  /// used evicted); 0 (default) keeps every expert used there. At least one expert's bytes; no
+  /// effect on the CPU.</summary>
   public long? DeviceExpertBudgetBytes;
+  /// <summary>Decoded expert bytes the translator may cache; 0 (default) = every expert resident,
+  /// shared by the model's translators. Else at least <see cref="Model.LargestExpertBytes"/>.
+  /// Never changes the output.</summary>
   public long? ExpertBudgetBytes;
-  /// <summary>"lru", "layer-distance" or "none".</summary>
+  /// <summary>"lru", "layer-distance" or "none": which cached expert a full budget drops
+  /// (default "layer-distance"). Never changes the output.</summary>
   public string ExpertEviction;
-  /// <summary>"cpu", "cuda" or "cuda:N" (GPU N, the CUDA runtime's ordinal).</summary>
+  /// <summary>"cpu", "cuda" or "cuda:N" (GPU N, the CUDA runtime's ordinal). Default "cpu"; never
+  /// a silent CPU fallback: no usable GPU backend throws TuskException (Unsupported).</summary>
   public string Device;
   /// <summary>"fp32" (default), "fp16" or "bf16" (GPU only): the arithmetic of batched products.</summary>
   public string ComputeType;
@@ -229,9 +329,23 @@ public sealed class TranslatorOptions {
 public sealed class Model : IDisposable {
   internal readonly ModelHandle Handle;
 
-  public static string Version => Utf8.FromNative(Native.tusk_version());
+  /// <summary>The loaded library's version, "MAJOR.MINOR.PATCH" (tusk_version).</summary>
+  public static string Version {
+    get {
+      Native.EnsureLoaded();
+      return Utf8.FromNative(Native.tusk_version());
+    }
+  }
 
+  /// <summary>Opens a .tusk file: memory-maps it and verifies its header, metadata, every tensor's
+  /// bounds and, with verifyChecksums, the weight checksums.</summary>
+  /// <param name="path">The .tusk file's path.</param>
+  /// <param name="verifyChecksums">Check all weight checksums now (TUSK_OPT_VERIFY_CHECKSUMS).</param>
+  /// <exception cref="ArgumentNullException">path is null.</exception>
+  /// <exception cref="TuskException">Io: the file cannot be opened or read; InvalidModel: not a
+  /// valid .tusk file.</exception>
   public Model(string path, bool verifyChecksums = true) {
+    Native.EnsureLoaded();
     ModelHandle h;
     using (OptionsHandle o = new TranslatorOptions().ToNative()) {
       TuskException.Check(Native.tusk_options_set_int(o, 7, verifyChecksums ? 1 : 0));
@@ -245,6 +359,11 @@ public sealed class Model : IDisposable {
     return Handle;
   }
 
+  /// <summary>A human-readable description: architecture, parameter counts, languages, sections
+  /// with their compression ratios (tusk_model_describe).</summary>
+  /// <returns>The description text.</returns>
+  /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+  /// <exception cref="TuskException">The library failed.</exception>
   public string Describe() {
     IntPtr text;
     TuskException.Check(Native.tusk_model_describe(Live(), out text));
@@ -252,10 +371,12 @@ public sealed class Model : IDisposable {
   }
 
   /// <summary>Short language codes ("en"; the full token where that would be ambiguous).</summary>
+  /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
   public IList<string> Languages { get { return LanguageStrings(false); } }
 
   /// <summary>The languages' tokens ("eng_Latn"), in the order of Languages; every call that
   /// takes a language accepts either form.</summary>
+  /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
   public IList<string> LanguageTokens { get { return LanguageStrings(true); } }
 
   IList<string> LanguageStrings(bool tokens) {
@@ -273,9 +394,15 @@ public sealed class Model : IDisposable {
   }
 
   /// <summary>Decoded bytes of all experts; LargestExpertBytes is the smallest budget.</summary>
+  /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
   public ulong ExpertBytes { get { ulong t, l; TuskException.Check(Native.tusk_model_expert_bytes(Live(), out t, out l)); return t; } }
+  /// <summary>Decoded bytes of the largest expert: the smallest non-zero
+  /// <see cref="TranslatorOptions.ExpertBudgetBytes"/> a translator accepts.</summary>
+  /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
   public ulong LargestExpertBytes { get { ulong t, l; TuskException.Check(Native.tusk_model_expert_bytes(Live(), out t, out l)); return l; } }
 
+  /// <summary>Closes the model: at once, or after the last open translator made from it. Later use
+  /// of this object throws ObjectDisposedException; calling it again does nothing.</summary>
   public void Dispose() => Handle.Dispose();
 }
 
@@ -284,6 +411,16 @@ public sealed class Model : IDisposable {
 public sealed class Translator : IDisposable {
   readonly TranslatorHandle handle;
 
+  /// <summary>Creates a translator for model (tusk_translator_create); it keeps the model open
+  /// until disposed.</summary>
+  /// <param name="model">The model to translate with.</param>
+  /// <param name="options">Options; null or a null field means the library's default.</param>
+  /// <exception cref="ArgumentNullException">model is null.</exception>
+  /// <exception cref="ObjectDisposedException">model was disposed.</exception>
+  /// <exception cref="ArgumentException">An unknown Device, ComputeType or ExpertEviction name.</exception>
+  /// <exception cref="TuskException">InvalidArgument: an option out of range, ExpertBudgetBytes below
+  /// the largest expert, NumHypotheses above BeamSize, a GPU the machine lacks; Unsupported: no
+  /// usable GPU backend for Device "cuda", or fp16/bf16 on the CPU.</exception>
   public Translator(Model model, TranslatorOptions options = null) {
     if (model == null) throw new ArgumentNullException(nameof(model));
     if (model.Handle.IsClosed) throw new ObjectDisposedException(nameof(Model));
@@ -306,18 +443,55 @@ public sealed class Translator : IDisposable {
   }
 
   /// <summary>Translates sentences from src to tgt ("en", "de", ...), keeping their order.</summary>
+  /// <param name="texts">The sentences (UTF-8 text); an empty list gives an empty list.</param>
+  /// <param name="src">The source language: a code or token of <see cref="Model.Languages"/>.</param>
+  /// <param name="tgt">The target language, likewise.</param>
+  /// <returns>One translation per sentence, in input order ("" for one that failed alone, with
+  /// PerSentenceErrors).</returns>
+  /// <exception cref="ArgumentNullException">texts, one of them, src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="TuskException">UnknownLanguage; InvalidArgument (invalid UTF-8); InputTooLong
+  /// (without TruncateInput); Cancelled (<see cref="Cancel"/>). All or nothing, unless
+  /// PerSentenceErrors.</exception>
   public IList<string> Translate(IList<string> texts, string src, string tgt) => Translate(texts, src, tgt, false);
 
   /// <summary>Translates texts (paragraphs, documents of any length): the library splits them into
   /// sentences and puts each text back with its spacing and line breaks (tusk_translate_text).</summary>
+  /// <param name="texts">The texts; an empty list gives an empty list.</param>
+  /// <param name="src">The source language (its rules split the sentences).</param>
+  /// <param name="tgt">The target language.</param>
+  /// <returns>One translated text per input text, in input order.</returns>
+  /// <exception cref="ArgumentNullException">texts, one of them, src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="TuskException">As Translate's, except that no input is too long: an over-long
+  /// sentence is cut at word boundaries and translated in pieces.</exception>
   public IList<string> TranslateText(IList<string> texts, string src, string tgt) => Translate(texts, src, tgt, true);
 
+  /// <summary>Translates one text (paragraphs, a document) as TranslateText for a list does.</summary>
+  /// <param name="text">The text.</param>
+  /// <param name="src">The source language.</param>
+  /// <param name="tgt">The target language.</param>
+  /// <returns>The translated text.</returns>
+  /// <exception cref="ArgumentNullException">text, src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="TuskException">As TranslateText's for a list.</exception>
   public string TranslateText(string text, string src, string tgt) => TranslateText(new[] { text }, src, tgt)[0];
 
   /// <summary>Translate (or TranslateText with textMode) calling onToken as tokens are chosen: greedy
   /// search every step, beam search a sentence's tokens when its search ends. onToken returning
   /// false cancels (TuskException TUSK_ERROR_CANCELLED); one that throws cancels, and its
   /// exception comes back from here.</summary>
+  /// <param name="texts">The sentences, or with textMode the texts.</param>
+  /// <param name="src">The source language.</param>
+  /// <param name="tgt">The target language.</param>
+  /// <param name="textMode">False: sentences as Translate; true: texts as TranslateText.</param>
+  /// <param name="onToken">Called on the translating thread for each token chosen (events of a call's
+  /// sentences interleave); returns true to go on.</param>
+  /// <returns>The translations, in input order, as Translate or TranslateText returns them.</returns>
+  /// <exception cref="ArgumentNullException">onToken, texts, one of them, src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="TuskException">As Translate's (TranslateText's with textMode); Cancelled
+  /// when onToken returned false or on Cancel.</exception>
   public IList<string> TranslateStream(IList<string> texts, string src, string tgt, bool textMode,
                                        Func<TokenEvent, bool> onToken) {
     if (onToken == null) throw new ArgumentNullException(nameof(onToken));
@@ -348,6 +522,9 @@ public sealed class Translator : IDisposable {
   }
 
   /// <summary>Cancels the calls running or waiting on this translator, from any thread; later calls run.</summary>
+  /// <remarks>The cancelled calls throw TuskException (<see cref="Status.Cancelled"/>) within one
+  /// decoding step.</remarks>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
   public void Cancel() => TuskException.Check(Native.tusk_translator_cancel(Live()));
 
   IList<string> Translate(IList<string> texts, string src, string tgt, bool textMode) =>
@@ -360,6 +537,16 @@ public sealed class Translator : IDisposable {
 
   /// <summary>Like Translate, returning Translations; targetPrefixes (null for none, or one per text,
   /// null or "" for none) are what each translation must begin with.</summary>
+  /// <param name="texts">The sentences; an empty list gives an empty list.</param>
+  /// <param name="src">The source language.</param>
+  /// <param name="tgt">The target language.</param>
+  /// <param name="targetPrefixes">Null, or per text a forced beginning in the target language,
+  /// whose tokens and log-probabilities are part of the result.</param>
+  /// <returns>One <see cref="Translation"/> per sentence, in input order.</returns>
+  /// <exception cref="ArgumentNullException">texts, one of them, src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="ArgumentException">targetPrefixes does not have one entry per text.</exception>
+  /// <exception cref="TuskException">As Translate's.</exception>
   public IList<Translation> TranslateDetailed(IList<string> texts, string src, string tgt,
                                               IList<string> targetPrefixes = null) {
     if (targetPrefixes == null)
@@ -434,9 +621,26 @@ public sealed class Translator : IDisposable {
     return output;
   }
 
+  /// <summary>Translates one sentence from src to tgt.</summary>
+  /// <param name="text">The sentence.</param>
+  /// <param name="src">The source language.</param>
+  /// <param name="tgt">The target language.</param>
+  /// <returns>Its translation.</returns>
+  /// <exception cref="ArgumentNullException">text, src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="TuskException">As Translate's for a list.</exception>
   public string Translate(string text, string src, string tgt) => Translate(new[] { text }, src, tgt)[0];
 
   /// <summary>Preloads the pair's most used experts (with an expert budget); returns how many.</summary>
+  /// <remarks>Needs ExpertBudgetBytes and a calibrated model; loads what fits half the budget. Never
+  /// changes a translation.</remarks>
+  /// <param name="src">The source language.</param>
+  /// <param name="tgt">The target language.</param>
+  /// <returns>Experts loaded: 0 without a budget, for a pair the model has no usage for, or when
+  /// they are loaded already.</returns>
+  /// <exception cref="ArgumentNullException">src or tgt is null.</exception>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
+  /// <exception cref="TuskException">UnknownLanguage for a language the model lacks.</exception>
   public ulong WarmStart(string src, string tgt) {
     ulong loaded;
     TuskException.Check(Native.tusk_translator_warm_start(Live(), Utf8.ToNative(src, nameof(src)),
@@ -445,6 +649,10 @@ public sealed class Translator : IDisposable {
   }
 
   /// <summary>Expert cache counters (tusk_stats_t).</summary>
+  /// <returns>Since creation: "hits", "misses", "evictions", "bytes_loaded", "prefetch_issued",
+  /// "prefetch_used", "peak_cache_bytes" (bytes), "stall_ms" (milliseconds), "warm_start_loaded".
+  /// Without an expert budget: counters 0, peak_cache_bytes the model's total expert bytes.</returns>
+  /// <exception cref="ObjectDisposedException">The translator was disposed.</exception>
   public IDictionary<string, double> Stats() {
     var s = new NativeStats { StructSize = (ulong)Marshal.SizeOf<NativeStats>() };
     TuskException.Check(Native.tusk_translator_stats(Live(), ref s));
@@ -455,6 +663,8 @@ public sealed class Translator : IDisposable {
     };
   }
 
+  /// <summary>Destroys the translator and lets go of its model. Later use throws
+  /// ObjectDisposedException; calling it again does nothing.</summary>
   public void Dispose() => handle.Dispose();
 }
 
