@@ -1,7 +1,7 @@
 # `cmake --install <build> [--prefix P]`: the library, its header, a CMake package and a
 # pkg-config file (component development), the CLI with a relative RUNPATH and the default
-# model (cli), the CUDA plugin beside the library (runtime).
-include(GNUInstallDirs)
+# model (cli), the CUDA plugin beside the library and the READMEs (runtime). The bindings install
+# themselves (bindings/*, component bindings).
 include(CMakePackageConfigHelpers)
 
 install(TARGETS tusk EXPORT TuskTargets
@@ -33,3 +33,5 @@ install(FILES ${TUSK_DEFAULT_MODEL} DESTINATION ${CMAKE_INSTALL_DATADIR}/tusk/mo
 if(TARGET tusk_cuda)
   install(TARGETS tusk_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime)
 endif()
+install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        COMPONENT runtime)

@@ -8,7 +8,9 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler libzstd-dev
   libgtest-dev nlohmann-json3-dev
   # Language bindings and their tests: Java (JNA), C# (Mono), Python (the system's python3).
-  default-jdk-headless libjna-java mono-mcs mono-runtime python3
+  default-jdk-headless libjna-java mono-mcs mono-runtime python3 python3-venv
+  # The Debian package test: dpkg-shlibdeps computes its Depends.
+  dpkg-dev
 )
 
 missing=()

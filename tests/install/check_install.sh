@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Usage: check_install.sh BUILD_DIR SOURCE_DIR. Installs the build into a temporary prefix and
-# uses it from outside the source tree, as apps do: a CMake project with find_package(Tusk),
-# a program built with pkg-config, and the installed CLI with no --model. Each translates.
+# Usage: check_install.sh BUILD_DIR SOURCE_DIR PYTHON. Installs the build into a temporary
+# prefix and uses it from outside the source tree, as apps do: a CMake project with
+# find_package(Tusk), a program built with pkg-config, the installed CLI with no --model, and
+# the bindings (check_bindings.sh). Each translates.
 set -euo pipefail
 build=$1
 source=$2
+python=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
@@ -41,4 +43,8 @@ out=$(cd "$work" && echo "A dog runs." | env -u TUSK_MODEL -u LD_LIBRARY_PATH "$
   fail "the installed CLI failed"
 [ -n "$out" ] || fail "the installed CLI printed nothing"
 echo "installed CLI: $out"
-echo "ok"
+for f in share/doc/tusk/README.md share/doc/tusk/CHANGELOG.md; do
+  [ -f "$prefix/$f" ] || fail "$f is not installed"
+done
+
+bash "$source/tests/install/check_bindings.sh" "$prefix" "$source" "$python"
