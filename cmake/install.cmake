@@ -1,7 +1,7 @@
 # `cmake --install <build> [--prefix P]`: the library, its header, a CMake package and a
 # pkg-config file (component development), the CLI with a relative RUNPATH and the default
-# model (cli), the CUDA plugin beside the library and the READMEs (runtime). The bindings install
-# themselves (bindings/*, component bindings).
+# model (cli), the READMEs (runtime), the CUDA plugin beside the library (cuda). The bindings
+# install themselves (bindings/*, component bindings).
 include(CMakePackageConfigHelpers)
 
 install(TARGETS tusk EXPORT TuskTargets
@@ -31,7 +31,7 @@ set_target_properties(tusk_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INST
 install(TARGETS tusk_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
 install(FILES ${TUSK_DEFAULT_MODEL} DESTINATION ${CMAKE_INSTALL_DATADIR}/tusk/models COMPONENT cli)
 if(TARGET tusk_cuda)
-  install(TARGETS tusk_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime)
+  install(TARGETS tusk_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT cuda)
 endif()
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
         COMPONENT runtime)

@@ -4,7 +4,7 @@ include(GNUInstallDirs)
 set(TUSK_INSTALL_PYTHONDIR "lib/python3/dist-packages" CACHE STRING
     "Where the Python package is installed (Debian's layout; PYTHONPATH for other prefixes)")
 set(TUSK_INSTALL_JAVADIR "${CMAKE_INSTALL_DATADIR}/java" CACHE STRING "Where tusk.jar is installed")
-set(TUSK_INSTALL_CLIDIR "${CMAKE_INSTALL_LIBDIR}/cli/tusk" CACHE STRING "Where Tusk.dll is installed")
+set(TUSK_INSTALL_CLIDIR "lib/cli/tusk" CACHE STRING "Where Tusk.dll is installed (Debian's CLI policy)")
 
 # tusk_path_to_libdir(<out> <dir>): the library folder as seen from install folder <dir>.
 function(tusk_path_to_libdir out dir)

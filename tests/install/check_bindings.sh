@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: check_bindings.sh PREFIX SOURCE_DIR PYTHON. The installed bindings used from outside
+# Usage: check_bindings.sh PREFIX SOURCE_DIR PYTHON LIBDIR. The installed bindings used from outside
 # the source tree, with no LD_LIBRARY_PATH and no -D flags; each translates one sentence.
 #   Python: `pip install bindings/python` in a fresh venv (TUSK_LIBRARY names the library
 #   folder); a wheel bundling the installed library, in another venv (no variable); the
@@ -12,6 +12,7 @@ set -euo pipefail
 prefix=$1
 source=$2
 python=$3
+lib=$1/$4
 consumer=$source/tests/install/consumer
 model=$prefix/share/tusk/models/multi30k-moe.tusk
 work=$(mktemp -d)
@@ -19,18 +20,19 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 unset LD_LIBRARY_PATH TUSK_LIBRARY PYTHONPATH
 fail() { echo "FAIL: $*"; exit 1; }
-translated() {  # translated WHAT OUTPUT: one non-empty German line
-  [ -n "$2" ] || fail "$1 printed nothing"
+expected=$(echo "A dog runs." | "$prefix/bin/tusk" translate -s en -t de) || fail "the installed CLI failed"
+translated() {  # translated WHAT OUTPUT: what the installed CLI says for the same sentence
+  [ "$2" = "$expected" ] || fail "$1 printed '$2', the installed CLI '$expected'"
   echo "$1: $2"
 }
 
 # pip install bindings/python, offline (the in-tree build backend needs nothing from PyPI).
 "$python" -m venv "$work/venv" || fail "python3 -m venv (apt: python3-venv)"
 "$work/venv/bin/pip" install -q --no-index "$source/bindings/python" || fail "pip install bindings/python"
-out=$(TUSK_LIBRARY=$prefix/lib "$work/venv/bin/python" "$consumer/translate_one.py" "$model" 2>"$work/py.err") ||
+out=$(TUSK_LIBRARY=$lib "$work/venv/bin/python" "$consumer/translate_one.py" "$model" 2>"$work/py.err") ||
   { cat "$work/py.err"; fail "venv + pip install + TUSK_LIBRARY=<folder>"; }
 translated "pip install, TUSK_LIBRARY=folder" "$out"
-grep -q "loaded $prefix/lib/libtusk.so.0" "$work/py.err" || { cat "$work/py.err"; fail "it did not load the named folder's library"; }
+grep -q "loaded $lib/libtusk.so.0" "$work/py.err" || { cat "$work/py.err"; fail "it did not load the named folder's library"; }
 if ! /sbin/ldconfig -p | grep -q libtusk; then  # no system copy: the import must fail, and say why
   "$work/venv/bin/python" -c "import tusk" 2>"$work/py.err" &&
     fail "with no library anywhere, import tusk succeeded"
@@ -39,7 +41,7 @@ fi
 
 # A wheel carrying the installed library, in a second venv, with no variable.
 "$work/venv/bin/pip" wheel -q --no-index --no-deps -w "$work/wheels" "$source/bindings/python" \
-  --config-settings "library=$prefix/lib/libtusk.so.0" || fail "pip wheel with a bundled library"
+  --config-settings "library=$lib/libtusk.so.0" || fail "pip wheel with a bundled library"
 wheel=$(ls "$work"/wheels/tusk-*-py3-none-linux_*.whl) || fail "the bundling wheel is not platform-tagged"
 "$python" -m venv "$work/venv2"
 "$work/venv2/bin/pip" install -q --no-index "$wheel" || fail "pip install $wheel"
@@ -56,6 +58,8 @@ pydir=$(find "$prefix" -path '*-packages/tusk/_layout.py' -printf '%h\n' | head 
 out=$(PYTHONPATH=$(dirname "$pydir") "$python" "$consumer/translate_one.py" "$model" 2>"$work/py.err") ||
   { cat "$work/py.err"; fail "the installed Python package"; }
 translated "installed Python package" "$out"
+grep -q "loaded $lib/libtusk.so.0" "$work/py.err" ||
+  { cat "$work/py.err"; fail "the installed package did not load the prefix's library (tusk/_layout.py)"; }
 
 if [ "${TUSK_WITH_JAVA:-ON}" = ON ]; then
   jar=$prefix/share/java/tusk.jar

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: check_install.sh BUILD_DIR SOURCE_DIR PYTHON. Installs the build into a temporary
+# Usage: check_install.sh BUILD_DIR SOURCE_DIR PYTHON LIBDIR (CMAKE_INSTALL_LIBDIR). Installs the build into a temporary
 # prefix and uses it from outside the source tree, as apps do: a CMake project with
 # find_package(Tusk), a program built with pkg-config, the installed CLI with no --model, and
 # the bindings (check_bindings.sh). Each translates.
@@ -7,13 +7,14 @@ set -euo pipefail
 build=$1
 source=$2
 python=$3
+libdir=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 fail() { echo "FAIL: $*"; exit 1; }
 
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; fail "cmake --install"; }
-for f in include/tusk/tusk.h lib/libtusk.so lib/cmake/Tusk/TuskConfig.cmake lib/pkgconfig/tusk.pc bin/tusk \
+for f in include/tusk/tusk.h "$libdir/libtusk.so" "$libdir/cmake/Tusk/TuskConfig.cmake" "$libdir/pkgconfig/tusk.pc" bin/tusk \
          share/tusk/models/multi30k-moe.tusk; do
   [ -e "$prefix/$f" ] || fail "$f is not installed"
 done
@@ -29,9 +30,9 @@ out=$("$work/consumer-build/translate_one" "$model") || fail "the find_package(T
 echo "find_package(Tusk): $out"
 
 # pkg-config --cflags --libs tusk.
-export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
 # shellcheck disable=SC2046
-cc -o "$work/pc" "$work/consumer/translate_one.c" $(pkg-config --cflags --libs tusk) -Wl,-rpath,"$prefix/lib" ||
+cc -o "$work/pc" "$work/consumer/translate_one.c" $(pkg-config --cflags --libs tusk) -Wl,-rpath,"$prefix/$libdir" ||
   fail "building with pkg-config"
 out=$("$work/pc" "$model") || fail "the pkg-config program failed"
 echo "pkg-config: $out"
@@ -47,4 +48,4 @@ for f in share/doc/tusk/README.md share/doc/tusk/CHANGELOG.md; do
   [ -f "$prefix/$f" ] || fail "$f is not installed"
 done
 
-bash "$source/tests/install/check_bindings.sh" "$prefix" "$source" "$python"
+bash "$source/tests/install/check_bindings.sh" "$prefix" "$source" "$python" "$libdir"

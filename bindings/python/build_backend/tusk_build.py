@@ -6,10 +6,14 @@ finds libtusk at run time (tusk/_lib.py says where). A wheel that carries its ow
 library is built by naming the file, as a config setting or in the environment:
 
     pip wheel bindings/python --config-settings library=/usr/lib/x86_64-linux-gnu/libtusk.so.0
-    TUSK_WHEEL_LIBRARY=build/lib/libtusk.so.0 pip wheel bindings/python
+    TUSK_WHEEL_LIBRARY=$PWD/build/lib/libtusk.so.0 pip wheel bindings/python
+
+(absolute paths: pip runs this backend in the package's folder).
 
 The copy lands in tusk/lib/libtusk.so.0 and the wheel is tagged for this platform. It still
-needs the library's own dependencies (oneDNN, SentencePiece, cpuinfo, zstd) from the system.
+needs the library's own dependencies (oneDNN, SentencePiece, cpuinfo, zstd) from the system,
+so it is for machines like the one that built it (an app's own deployment), not for PyPI
+(no manylinux tag: auditwheel would have to bundle those too).
 """
 import base64
 import hashlib
@@ -52,7 +56,8 @@ def _bundled_library(config_settings):
     if not path:
         return None
     if not os.path.isfile(path):
-        raise RuntimeError(f"the library to bundle does not exist: {path}")
+        raise RuntimeError(f"the library to bundle is not a file: {path} (give an absolute path: pip runs "
+                           "this backend in the package's folder)")
     return path
 
 

@@ -20,6 +20,17 @@ final class LibraryLocator {
 
   private LibraryLocator() {}
 
+  /** Loads the library for {@code type}; a failure says where it looked and what to set. */
+  static <T extends com.sun.jna.Library> T load(Class<T> type, java.util.Map<String, ?> options) {
+    String where = locate();
+    try {
+      return com.sun.jna.Native.load(where, type, options);
+    } catch (UnsatisfiedLinkError e) {
+      throw new UnsatisfiedLinkError("cannot load libtusk (" + where + "): set TUSK_LIBRARY (or -Dtusk.library)"
+          + " to the library file or its folder, or install it where the system finds it. " + e.getMessage());
+    }
+  }
+
   /** An absolute library path, or "tusk" to let JNA search. */
   static String locate() {
     String named = System.getenv("TUSK_LIBRARY");
@@ -50,8 +61,8 @@ final class LibraryLocator {
     File jar;
     try {
       jar = new File(LibraryLocator.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-    } catch (URISyntaxException | SecurityException | NullPointerException e) {
-      return folders;
+    } catch (URISyntaxException | RuntimeException e) {
+      return folders;  // not a jar on the file system (nested in another jar, loaded over http)
     }
     File here = jar.getParentFile();
     if (here == null) return folders;

@@ -2,7 +2,6 @@ package tusk;
 
 import com.sun.jna.Callback;
 import com.sun.jna.Library;
-import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import com.sun.jna.Structure;
 import com.sun.jna.ptr.IntByReference;
@@ -16,7 +15,7 @@ import java.util.Map;
  */
 interface TuskLibrary extends Library {
   TuskLibrary INSTANCE =
-      Native.load(LibraryLocator.locate(), TuskLibrary.class, Map.of(Library.OPTION_STRING_ENCODING, "UTF-8"));
+      LibraryLocator.load(TuskLibrary.class, Map.of(Library.OPTION_STRING_ENCODING, "UTF-8"));
 
   int OPT_THREADS = 1, OPT_BEAM_SIZE = 2, OPT_MAX_DECODING_LENGTH = 3, OPT_MAX_BATCH_SIZE = 4,
       OPT_MAX_BATCH_TOKENS = 5, OPT_TRUNCATE_INPUT = 6, OPT_VERIFY_CHECKSUMS = 7,
@@ -30,6 +29,7 @@ interface TuskLibrary extends Library {
       OPT_MAX_LENGTH_OFFSET = 23,
       OPT_PER_SENTENCE_ERRORS = 24,
       OPT_NUM_HYPOTHESES = 25,
+      OPT_MAP_MODEL = 26,
       OPT_LENGTH_PENALTY = 100,
       OPT_MAX_LENGTH_RATIO = 101,
       OPT_REPETITION_PENALTY = 102;
