@@ -130,7 +130,7 @@ class Backend {
   virtual std::unique_ptr<KvCache> make_kv_cache(int64_t width) = 0;
 
   // ---- weights ----
-  // Makes host weights (the mmapped file) readable by this backend's ops, once per model and
+  // Makes host weights (the model's dense bytes) readable by this backend's ops, once per model and
   // device (sdk/prepared_weights.h). The CPU borrows the host bytes as they are; a device
   // backend uploads them, or repacks them into its own arrangement, into tensors it appends
   // to `keep`, which must outlive every use of what it returns. The host bytes may be reused

@@ -269,7 +269,10 @@ TUSK_API tusk_status_t tusk_model_open(const char* path, const tusk_options_t* o
     TUSK_REQUIRE(path && out, "path or out is NULL");
     const tusk_options_t& o = options ? *options : defaults();
     auto handle = std::make_unique<tusk_model_t>();
-    handle->model = tusk::sdk::Model::open(path, o.get_int(TUSK_OPT_VERIFY_CHECKSUMS) != 0);
+    using tusk::format::ModelFile;
+    handle->model = tusk::sdk::Model::open(
+        path, {o.get_int(TUSK_OPT_VERIFY_CHECKSUMS) != 0,
+               o.get_int(TUSK_OPT_MAP_MODEL) != 0 ? ModelFile::Residency::Map : ModelFile::Residency::Copy});
     handle->description = handle->model->describe();
     for (const auto& l : handle->model->file().languages()) handle->language_codes.push_back(l.code);
     *out = handle.release();

@@ -95,7 +95,7 @@ constexpr uint64_t kMaxTableBytes = uint64_t{4} << 30;
 void import_usage_table(const std::string& path, const std::string& table_path) {
   std::vector<ExpertId> ids;
   {
-    const auto file = ModelFile::open(path, ModelFile::OpenOptions{false});
+    const auto file = ModelFile::open(path, ModelFile::OpenOptions{false, ModelFile::Residency::Map});
     ids = file->expert_ids();
   }
   replace_expert_usage(path, parse_usage_table(read_whole_file(table_path, kMaxTableBytes, "an expert usage table"), ids, table_path));

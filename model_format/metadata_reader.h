@@ -19,6 +19,7 @@ struct FileExtent {
   uint64_t metadata_offset = 0;
   uint64_t metadata_size = 0;
   uint32_t flags = 0;  // the header's (file_layout.h), known ones only
+  uint64_t metadata_checksum = 0;
 };
 
 struct CheckedMetadata {

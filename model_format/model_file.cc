@@ -17,8 +17,8 @@
 #include "model_format/file_layout.h"
 #include "model_format/metadata_reader.h"
 
-// Dense tensors are used in place from the mmap, so the file's little-endian bytes must be the
-// host's own.
+// Dense tensors are used as stored (copied or mapped), so the file's little-endian bytes must be
+// the host's own.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Tusk model files need a little-endian host");
 
 namespace tusk::format {
@@ -58,7 +58,8 @@ uint64_t element_count(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// Checks the fixed header against the real file size; returns where the metadata is.
+// Checks the fixed header (`base`: the file's first kHeaderSize bytes, zero past its end) against
+// the real file size; returns where the metadata is. Its checksum is checked by check_metadata.
 FileExtent check_header(const std::string& path, const unsigned char* base, uint64_t file_size) {
   if (file_size >= 4 && !layout::has_magic(base)) {
     fail(path, "not a .tusk model file (bad magic)");
@@ -102,45 +103,83 @@ FileExtent check_header(const std::string& path, const unsigned char* base, uint
                    ", size " + to_string(header.metadata_size) + ", file has " +
                    to_string(file_size) + " bytes)");
   }
-  if (header.metadata_checksum != checksum64(base + header.metadata_offset, header.metadata_size)) {
+  return FileExtent{file_size, header.metadata_offset, header.metadata_size, header.flags,
+                    header.metadata_checksum};
+}
+
+void check_metadata(const std::string& path, const unsigned char* metadata, const FileExtent& extent) {
+  if (extent.metadata_checksum != checksum64(metadata, extent.metadata_size)) {
     fail(path, "metadata is corrupt (checksum mismatch)");
   }
-  return FileExtent{file_size, header.metadata_offset, header.metadata_size, header.flags};
+}
+
+int64_t mtime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
 }  // namespace
 
-void ModelFile::map_file() {
+void ModelFile::open_file() {
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_io(path_, "open", errno);
+  fd_ = fd;  // closed by the destructor from here on
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int error = errno;
-    ::close(fd);
-    fail_io(path_, "stat", error);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(ErrorCode::Io, path_ + ": not a regular file");
-  }
+  if (::fstat(fd, &st) != 0) fail_io(path_, "stat", errno);
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::Io, path_ + ": not a regular file");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    fail(path_, "file is empty (0 bytes), not a .tusk model");
-  }
-  if (size > SIZE_MAX) {
-    ::close(fd);
-    throw Error(ErrorCode::Io, path_ + ": file is too large to map on this system");
-  }
-  void* mapped = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int error = errno;
-  if (mapped == MAP_FAILED) {
-    ::close(fd);
-    fail_io(path_, "mmap", error);
-  }
-  base_ = static_cast<const unsigned char*>(mapped);
+  if (size == 0) fail(path_, "file is empty (0 bytes), not a .tusk model");
+  if (size > SIZE_MAX) throw Error(ErrorCode::Io, path_ + ": file is too large for this system");
   file_size_ = size;
-  fd_ = fd;
+  mtime_ns_ = mtime_ns(st);
+}
+
+void ModelFile::map_file() {
+  void* mapped = ::mmap(nullptr, static_cast<size_t>(file_size_), PROT_READ, MAP_PRIVATE, fd_, 0);
+  if (mapped == MAP_FAILED) fail_io(path_, "mmap", errno);
+  base_ = static_cast<const unsigned char*>(mapped);
+}
+
+void ModelFile::check_unchanged() const {
+  if (!changed_.load(std::memory_order_relaxed)) {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) fail_io(path_, "stat", errno);
+    if (static_cast<uint64_t>(st.st_size) == file_size_ && mtime_ns(st) == mtime_ns_) return;
+    changed_.store(true, std::memory_order_relaxed);
+  }
+  throw Error(ErrorCode::Io, path_ + ": the model file was changed in place after it was opened; "
+                                     "open the model again (to update a model in use, write the new "
+                                     "file elsewhere and rename it over the old one)");
+}
+
+void ModelFile::fail_read(const std::string& message) const {
+  check_unchanged();  // a file changed under a read says so, rather than "corrupt"
+  fail(path_, message);
+}
+
+std::vector<const unsigned char*> ModelFile::copy_dense(const std::vector<DenseTensorRecord>& tensors) {
+  // One block, each tensor 64-byte aligned as in the file; read in file order.
+  std::vector<size_t> order(tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
+  std::vector<uint64_t> at(tensors.size());
+  uint64_t total = 0;
+  for (size_t i : order) {
+    at[i] = total;
+    total += (tensors[i].size + layout::kDenseAlignment - 1) / layout::kDenseAlignment * layout::kDenseAlignment;
+  }
+  dense_copy_.reset(static_cast<unsigned char*>(
+      std::aligned_alloc(layout::kDenseAlignment, static_cast<size_t>(std::max<uint64_t>(total, layout::kDenseAlignment)))));
+  if (!dense_copy_) {
+    throw Error(ErrorCode::OutOfMemory, path_ + ": cannot allocate " + to_string(total) +
+                                            " bytes for the dense weights");
+  }
+  std::vector<const unsigned char*> data(tensors.size());
+  for (size_t i : order) {
+    unsigned char* out = dense_copy_.get() + at[i];
+    read_exact(tensors[i].offset, tensors[i].size, out);
+    data[i] = out;
+  }
+  return data;
 }
 
 void ModelFile::read_exact(uint64_t offset, uint64_t size, unsigned char* out) const {
@@ -148,7 +187,7 @@ void ModelFile::read_exact(uint64_t offset, uint64_t size, unsigned char* out) c
     const ssize_t got = ::pread(fd_, out, static_cast<size_t>(size), static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) fail_io(path_, "pread", errno);
-    if (got == 0) fail(path_, "file ended while reading an expert frame (was it truncated after opening?)");
+    if (got == 0) fail_read("file ended while reading an expert frame (was it truncated after opening?)");
     out += got;
     offset += static_cast<uint64_t>(got);
     size -= static_cast<uint64_t>(got);
@@ -161,7 +200,11 @@ uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
 int ModelFile::direct_fd() const {
-  std::call_once(direct_once_, [this] { direct_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC); });
+  // Reopened through the descriptor, not the path: a file renamed over ours since open is
+  // another file.
+  std::call_once(direct_once_, [this] {
+    direct_fd_ = ::open(("/proc/self/fd/" + to_string(fd_)).c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  });
   return direct_fd_;
 }
 
@@ -175,10 +218,10 @@ void ModelFile::read_direct(uint64_t offset, uint64_t size, unsigned char* out) 
                                 static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) fail_io(path_, "pread (O_DIRECT)", errno);
-    if (got == 0) fail(path_, "file ended while reading an expert frame (was it truncated after opening?)");
+    if (got == 0) fail_read("file ended while reading an expert frame (was it truncated after opening?)");
     done += static_cast<uint64_t>(got);
     if (done < size && done % kDirectAlignment != 0)
-      fail(path_, "short O_DIRECT read inside an expert frame (was the file truncated after opening?)");
+      fail_read("short O_DIRECT read inside an expert frame (was the file truncated after opening?)");
   }
 }
 
@@ -190,12 +233,26 @@ ModelFile::~ModelFile() {
 
 std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
                                                  const OpenOptions& options) {
-  // Owned from the start, so a throw below unmaps.
+  // Owned from the start, so a throw below closes and unmaps.
   std::shared_ptr<ModelFile> file(new ModelFile());
   file->path_ = path;
-  file->map_file();
-  const FileExtent extent = check_header(path, file->base_, file->file_size_);
-  CheckedMetadata metadata = read_metadata(file->base_ + extent.metadata_offset, extent, path);
+  file->residency_ = options.residency;
+  file->open_file();
+  const bool map = options.residency == Residency::Map;
+  if (map) file->map_file();
+  unsigned char header[layout::kHeaderSize] = {};
+  if (!map) {
+    file->read_exact(0, std::min<uint64_t>(file->file_size_, layout::kHeaderSize), header);
+  }
+  const FileExtent extent = check_header(path, map ? file->base_ : header, file->file_size_);
+  const unsigned char* metadata_bytes = file->base_ + extent.metadata_offset;
+  if (!map) {
+    file->metadata_copy_.resize(static_cast<size_t>(extent.metadata_size));
+    file->read_exact(extent.metadata_offset, extent.metadata_size, file->metadata_copy_.data());
+    metadata_bytes = file->metadata_copy_.data();
+  }
+  check_metadata(path, metadata_bytes, extent);
+  CheckedMetadata metadata = read_metadata(metadata_bytes, extent, path);
   if (extent.flags != header_flags(metadata.records))
     fail(path, "header flags " + to_string(extent.flags) + " do not match the metadata (flags " +
                    to_string(header_flags(metadata.records)) + ": an id-mapping vocabulary sets bit 0)");
@@ -211,8 +268,11 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
 
   file->tensors_.reserve(metadata.records.tensors.size());
   file->tensor_stats_.reserve(metadata.records.tensors.size());
-  for (DenseTensorRecord& t : metadata.records.tensors) {  // sorted by name
-    const unsigned char* data = file->base_ + t.offset;
+  std::vector<const unsigned char*> copies;
+  if (!map) copies = file->copy_dense(metadata.records.tensors);
+  for (size_t i = 0; i < metadata.records.tensors.size(); ++i) {  // sorted by name
+    DenseTensorRecord& t = metadata.records.tensors[i];
+    const unsigned char* data = map ? file->base_ + t.offset : copies[i];
     if (options.verify_checksums && checksum64(data, t.size) != t.checksum) {
       fail(path, "tensor '" + printable_name(t.name) + "' is corrupt (checksum mismatch)");
     }
@@ -306,6 +366,7 @@ ExpertWeights ModelFile::load_expert(Stack stack, int layer, int expert) const {
 
 void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& into, bool direct) const {
   const ExpertRecord& frame = expert_or_throw(stack, layer, expert).record;
+  check_unchanged();
   const std::string what = expert_name(stack, layer, expert);
   const size_t raw_size = static_cast<size_t>(frame.raw_size);
   const size_t stored_size = static_cast<size_t>(frame.stored_size);
@@ -331,7 +392,7 @@ void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& i
       read_direct(frame.offset, stored_size, decoded);
     else
       read_exact(frame.offset, stored_size, decoded);
-    if (checksum64(decoded, stored_size) != frame.checksum) fail(path_, what + " is corrupt (checksum mismatch)");
+    if (checksum64(decoded, stored_size) != frame.checksum) fail_read(what + " is corrupt (checksum mismatch)");
   } else {
     thread_local std::vector<unsigned char> stored_buffer;
     const size_t need = round_up(stored_size, kDirectAlignment) + kDirectAlignment - 1;
@@ -343,23 +404,23 @@ void ModelFile::load_expert(Stack stack, int layer, int expert, ExpertWeights& i
       read_direct(frame.offset, stored_size, aligned);
     else
       read_exact(frame.offset, stored_size, aligned);
-    if (checksum64(stored, stored_size) != frame.checksum) fail(path_, what + " is corrupt (checksum mismatch)");
+    if (checksum64(stored, stored_size) != frame.checksum) fail_read(what + " is corrupt (checksum mismatch)");
     // The zstd frame header must agree with the index.
     const unsigned long long content_size = ZSTD_getFrameContentSize(stored, stored_size);
     if (content_size != frame.raw_size) {
-      fail(path_, what + " is damaged: its zstd frame does not declare " + to_string(raw_size) +
+      fail_read(what + " is damaged: its zstd frame does not declare " + to_string(raw_size) +
                       " decoded bytes");
     }
     const size_t frame_size = ZSTD_findFrameCompressedSize(stored, stored_size);
     if (ZSTD_isError(frame_size) || frame_size != stored_size) {
-      fail(path_, what + " is damaged: it is not exactly one zstd frame");
+      fail_read(what + " is damaged: it is not exactly one zstd frame");
     }
     const size_t got = ZSTD_decompress(decoded, raw_size, stored, stored_size);
     if (ZSTD_isError(got)) {
-      fail(path_, what + " is damaged: zstd says " + ZSTD_getErrorName(got));
+      fail_read(what + " is damaged: zstd says " + ZSTD_getErrorName(got));
     }
     if (got != raw_size) {
-      fail(path_, what + " is damaged: decoded " + to_string(got) + " bytes, expected " +
+      fail_read(what + " is damaged: decoded " + to_string(got) + " bytes, expected " +
                       to_string(raw_size));
     }
   }

@@ -1,4 +1,14 @@
-// Reading a .tusk file: mmap, verify, and hand out checked views.
+// Reading a .tusk file: verify, and hand out checked views.
+//
+// The file is never trusted to stay as it was: by default (Residency::Copy) open() reads the
+// header, metadata and dense tensors into memory the model owns, and expert frames are read
+// with pread and checksum-verified at each load, so a file overwritten, truncated or deleted
+// while in use can never crash the process (no mapping of it exists to fault on). Residency::Map
+// uses the dense tensors in place from a read-only mapping instead: no copy and faster opens,
+// but a file changed in place under it can end the process with SIGBUS (truncation) or feed
+// it the new bytes. Either way check_unchanged() refuses, from the first call after it, a file
+// whose size or modification time differ from what open() saw; a file replaced by rename, or
+// deleted, is not changed: the open descriptor keeps the old one.
 //
 // open() validates everything before returning: the fixed header, the FlatBuffer metadata
 // (flatbuffers::Verifier with explicit depth/table limits), and for every dense tensor and
@@ -8,7 +18,9 @@
 // it never crashes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,10 +97,14 @@ struct TensorInfo {
   std::optional<QuantStats> stats = std::nullopt;  // set where the converter measured it
 };
 
+struct DenseTensorRecord;
+
 class ModelFile {
  public:
+  enum class Residency { Copy, Map };
   struct OpenOptions {
     bool verify_checksums = true;
+    Residency residency = Residency::Copy;
   };
 
   static std::shared_ptr<const ModelFile> open(const std::string& path, const OpenOptions& options);
@@ -97,18 +113,22 @@ class ModelFile {
   ModelFile& operator=(const ModelFile&) = delete;
 
   const std::string& path() const { return path_; }
+  Residency residency() const { return residency_; }
+  // Throws Io if the file's size or modification time changed since open (then for good: a
+  // change back does not make the old views right again). One fstat. Thread-safe.
+  void check_unchanged() const;
   uint32_t format_version() const { return format_version_; }
   const ModelConfig& config() const { return config_; }
   const std::vector<Language>& languages() const { return languages_; }
   // By short code ("en") or by token ("eng_Latn"); nullptr if unknown.
   const Language* find_language(std::string_view code) const;
-  // The serialized SentencePiece model (a view into the mmap).
+  // The serialized SentencePiece model (a view into the metadata bytes).
   std::string_view tokenizer_model() const { return tokenizer_; }
   // The id map and added tokens; !recorded() in files from before it (see vocabulary.h).
   const Vocabulary& vocabulary() const { return vocabulary_; }
 
   bool has_tensor(std::string_view name) const;
-  // A checked view into the mmap; throws InvalidModel naming the tensor if it is missing.
+  // A checked view into the dense bytes; throws InvalidModel naming the tensor if it is missing.
   const TensorView& tensor(std::string_view name) const;
   const std::vector<std::pair<std::string, TensorView>>& tensors() const { return tensors_; }
 
@@ -144,7 +164,13 @@ class ModelFile {
  private:
   ModelFile() = default;
   struct ExpertFrame;
-  void map_file();  // open + fstat + mmap, sets base_, file_size_ and fd_
+  void open_file();  // open + fstat: sets fd_, file_size_ and the identity check_unchanged uses
+  void map_file();   // mmap of the whole file: sets base_
+  // Reads the dense tensors (sorted by offset) into one owned block; returns each one's copy.
+  std::vector<const unsigned char*> copy_dense(const std::vector<DenseTensorRecord>& tensors);
+  // Throws for bytes read from the file that are not what the metadata promised: Io if the
+  // file changed since open, else InvalidModel with the message.
+  [[noreturn]] void fail_read(const std::string& message) const;
   // Reads exactly size bytes at offset with pread, or throws Io.
   void read_exact(uint64_t offset, uint64_t size, unsigned char* out) const;
   // The same through the O_DIRECT descriptor: offset and out kDirectAlignment-aligned, out
@@ -156,8 +182,14 @@ class ModelFile {
   uint64_t metadata_size_ = 0;
   std::string path_;
   uint32_t format_version_ = 0;
-  const unsigned char* base_ = nullptr;
+  Residency residency_ = Residency::Copy;
+  const unsigned char* base_ = nullptr;  // the mapping (Map only)
+  std::vector<unsigned char> metadata_copy_;  // Copy: the metadata bytes views point into
+  struct FreeDeleter { void operator()(unsigned char* p) const { std::free(p); } };
+  std::unique_ptr<unsigned char[], FreeDeleter> dense_copy_;  // Copy: every dense tensor, 64-aligned
   uint64_t file_size_ = 0;
+  int64_t mtime_ns_ = 0;
+  mutable std::atomic<bool> changed_{false};
   int fd_ = -1;  // kept open for expert reads
   mutable std::once_flag direct_once_;
   mutable int direct_fd_ = -1;

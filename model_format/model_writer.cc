@@ -282,7 +282,7 @@ void ModelWriter::finish() {
 
   // Never rename into place a file the reader would refuse: open it with the same checks.
   try {
-    ModelFile::open(w.temp_path, ModelFile::OpenOptions{false});
+    ModelFile::open(w.temp_path, ModelFile::OpenOptions{false, ModelFile::Residency::Map});
   } catch (const Error& e) {
     w.failed = true;
     throw Error(ErrorCode::InvalidArgument,
@@ -318,7 +318,7 @@ void pread_exact(int fd, const std::string& path, uint64_t offset, uint64_t size
 
 void replace_expert_usage(const std::string& path, const std::vector<PairUsage>& usage) {
   // Opening checks header, metadata and every bound; its answer sizes what is copied below.
-  const auto model = ModelFile::open(path, ModelFile::OpenOptions{false});
+  const auto model = ModelFile::open(path, ModelFile::OpenOptions{false, ModelFile::Residency::Map});
   const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) throw Error(ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
   struct Closer {
@@ -393,7 +393,7 @@ void replace_expert_usage(const std::string& path, const std::vector<PairUsage>&
   write_all(encoded, sizeof(encoded), 0);
   if (::fsync(out) != 0) throw Error(ErrorCode::Io, path + ": cannot sync " + temp + ": " + std::strerror(errno));
   try {
-    ModelFile::open(temp, ModelFile::OpenOptions{false});
+    ModelFile::open(temp, ModelFile::OpenOptions{false, ModelFile::Residency::Map});
   } catch (const Error& e) {
     throw Error(ErrorCode::InvalidArgument, path + ": the model with the new expert usage is not valid: " + e.what());
   }

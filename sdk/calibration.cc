@@ -64,7 +64,7 @@ std::vector<format::PairUsage> calibrate_model_file(const std::string& path, con
                                                     ProgressSink* progress) {
   std::vector<format::PairUsage> usage;
   {
-    const auto model = Model::open(path, verify_checksums);
+    const auto model = Model::open(path, {verify_checksums});
     usage = calibrate(model, texts, threads, progress);
     if (!usage_out.empty())
       format::write_whole_file(usage_out, format::format_usage_table(usage, model->file().expert_ids()));

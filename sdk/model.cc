@@ -41,9 +41,10 @@ class LayerWeights {
 
 }  // namespace
 
-std::shared_ptr<const Model> Model::open(const std::string& path, bool verify_checksums) {
+std::shared_ptr<const Model> Model::open(const std::string& path, const format::ModelFile::OpenOptions& options) {
+  const bool verify_checksums = options.verify_checksums;
   std::shared_ptr<Model> model(new Model());
-  model->file_ = format::ModelFile::open(path, {verify_checksums});
+  model->file_ = format::ModelFile::open(path, options);
   const auto& c = model->config();
   if (c.architecture != format::kArchNllbMoe && c.architecture != format::kArchM2M100)
     throw Error(ErrorCode::Unsupported, path + ": architecture '" + c.architecture +

@@ -21,8 +21,9 @@ namespace tusk::sdk {
 
 class Model {
  public:
-  // Opens and verifies the file, resolves every weight, loads the tokenizer.
-  static std::shared_ptr<const Model> open(const std::string& path, bool verify_checksums);
+  // Opens and verifies the file (options: checksums, Copy or Map residency: model_file.h),
+  // resolves every weight, loads the tokenizer.
+  static std::shared_ptr<const Model> open(const std::string& path, const format::ModelFile::OpenOptions& options);
 
   const format::ModelFile& file() const { return *file_; }
   std::shared_ptr<const format::ModelFile> shared_file() const { return file_; }
@@ -35,7 +36,8 @@ class Model {
   uint64_t expert_bytes_total() const { return expert_bytes_total_; }
   uint64_t expert_bytes_largest() const { return expert_bytes_largest_; }
 
-  // The dense weights as the file holds them (host memory: the mmap and the position table).
+  // The dense weights as the file holds them (host memory: the model's copy or mapping of the
+  // file, and the position table).
   const GraphWeights& host_weights() const { return weights_; }
   // The dense weights prepared for `backend`'s device: made on the first call per device, then
   // shared by every translator on it.

@@ -1,5 +1,5 @@
 // A model's dense weights made readable by one backend (Backend::prepare): the CPU borrows the
-// mapped file, a device backend holds copies. Made once per model and device, shared by every
+// model's dense bytes, a device backend holds copies. Made once per model and device, shared by every
 // translator on that device (Model::weights_for).
 #pragma once
 

@@ -128,6 +128,7 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
                                                   const TokenCallback& on_token,
                                                   const std::vector<std::string>* target_prefixes) {
   const Model& model = *model_;
+  model.file().check_unchanged();  // a file changed in place since open is refused, never read
   const auto& c = model.config();
   const auto& src_lang = language(model, src, "source");
   const auto& tgt_lang = language(model, tgt, "target");

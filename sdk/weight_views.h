@@ -1,4 +1,4 @@
-// Typed, shape-checked views of weights, whether they come from the mmapped file (dense
+// Typed, shape-checked views of weights, whether they come from the model's dense bytes (dense
 // tensors) or from a decoded expert frame. One place knows how a stored tensor maps to what
 // the backends take: fp32 in place, or int8/int4 packed bytes plus their `<name>.scales`
 // companion (group = in / scales.shape[1]), or fp16 packed bytes.

@@ -1,4 +1,4 @@
-// Views of the model graph's weights (pointers into the mmapped file, into decoded expert
+// Views of the model graph's weights (pointers into the model's dense bytes, into decoded expert
 // frames, or into a backend's prepared copies; owned elsewhere).
 #pragma once
 

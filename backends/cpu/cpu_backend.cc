@@ -176,7 +176,7 @@ class CpuBackend final : public Backend {
 
   Tensor allocate(DType dtype, const std::vector<int64_t>& shape) override {
     const int64_t n = checks::allocate(shape);
-    // 64-byte aligned like the mmapped weights, so every kernel path applies.
+    // 64-byte aligned like the model's dense weights, so every kernel path applies.
     const size_t bytes = (std::max<size_t>(static_cast<size_t>(n) * dtype_size(dtype), 1) + 63) / 64 * 64;
     std::shared_ptr<void> buffer(std::aligned_alloc(64, bytes), std::free);
     if (!buffer) throw Error(ErrorCode::OutOfMemory, "allocate: out of memory");

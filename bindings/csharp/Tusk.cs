@@ -162,9 +162,10 @@ internal static class Native {
       loaded = true;
     } catch (DllNotFoundException e) {
       throw new DllNotFoundException(
-          "libtusk.so.0 could not be loaded. Mono maps \"tusk\" through Tusk.dll.config beside Tusk.dll " +
-          "(cmake --install writes one naming the installed library): keep that file beside Tusk.dll, " +
-          "install libtusk where the system finds it (ldconfig), or put its folder on LD_LIBRARY_PATH. (" +
+          "libtusk could not be loaded. Mono maps \"tusk\" through Tusk.dll.config beside Tusk.dll " +
+          "(cmake --install writes one naming the installed libtusk.so.0): keep that file beside Tusk.dll. " +
+          "Without it Mono looks for libtusk.so (the development link) where the system finds libraries " +
+          "(ldconfig, LD_LIBRARY_PATH). (" +
           e.Message + ")", e);
     }
   }
@@ -337,18 +338,30 @@ public sealed class Model : IDisposable {
     }
   }
 
-  /// <summary>Opens a .tusk file: memory-maps it and verifies its header, metadata, every tensor's
+  /// <summary>Opens a .tusk file: reads and verifies its header, metadata, every tensor's
   /// bounds and, with verifyChecksums, the weight checksums.</summary>
   /// <param name="path">The .tusk file's path.</param>
   /// <param name="verifyChecksums">Check all weight checksums now (TUSK_OPT_VERIFY_CHECKSUMS).</param>
   /// <exception cref="ArgumentNullException">path is null.</exception>
   /// <exception cref="TuskException">Io: the file cannot be opened or read; InvalidModel: not a
   /// valid .tusk file.</exception>
-  public Model(string path, bool verifyChecksums = true) {
+  public Model(string path, bool verifyChecksums = true) : this(path, verifyChecksums, false) {}
+
+  /// <summary>Opens a .tusk file, choosing how its dense weights are held.</summary>
+  /// <param name="path">The .tusk file's path.</param>
+  /// <param name="verifyChecksums">Check all weight checksums now (TUSK_OPT_VERIFY_CHECKSUMS).</param>
+  /// <param name="mapModel">false: read the dense weights into memory at open, so no change to
+  /// the file can crash the process; true: use them from a read-only mapping, only for files
+  /// never changed in place (TUSK_OPT_MAP_MODEL; see tusk_model_open in tusk.h).</param>
+  /// <exception cref="ArgumentNullException">path is null.</exception>
+  /// <exception cref="TuskException">Io: the file cannot be opened or read; InvalidModel: not a
+  /// valid .tusk file.</exception>
+  public Model(string path, bool verifyChecksums, bool mapModel) {
     Native.EnsureLoaded();
     ModelHandle h;
     using (OptionsHandle o = new TranslatorOptions().ToNative()) {
       TuskException.Check(Native.tusk_options_set_int(o, 7, verifyChecksums ? 1 : 0));
+      TuskException.Check(Native.tusk_options_set_int(o, 26, mapModel ? 1 : 0));
       TuskException.Check(Native.tusk_model_open(Utf8.ToNative(path, nameof(path)), o, out h));
     }
     Handle = h;

@@ -1,4 +1,5 @@
 // `tusk translate`: stdin lines in, translations out, streamed in chunks.
+#include <poll.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,9 +21,18 @@
 namespace tusk_cli {
 namespace {
 
-// Sentences per tusk_translate call when stdin is a file or pipe. Memory stays bounded by one
-// chunk, and output appears chunk by chunk. Interactive input is translated line by line.
+// Lines per tusk_translate call (the CLI's batch). Memory stays bounded by one chunk, and each
+// chunk's output is written before the next is read, so stopping the CLI loses at most the
+// chunk in progress. Input that pauses (a terminal, or a pipe whose writer waits) is
+// translated as far as it came instead of waiting for a full chunk.
 constexpr size_t kChunkLines = 256;
+
+// Standard input has nothing more to read right now (nothing buffered, nothing in the pipe).
+bool input_pauses(std::istream& in) {
+  if (in.rdbuf()->in_avail() > 0) return false;
+  pollfd p{STDIN_FILENO, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
 
 const std::vector<FlagSpec> kFlags = {
     {"--model", true},          {"--src", true, "-s"},
@@ -34,7 +44,7 @@ const std::vector<FlagSpec> kFlags = {
     {"--truncate", false},      {"--expert-budget", true},
     {"--stats", true},          {"--eviction", true},
     {"--prefetch", true},       {"--warm-start", true},
-    {"--direct-io", true},      {"--int8-activations", false},
+    {"--direct-io", true},      {"--int8-activations", false}, {"--map-model", false},
     {"--device", true},         {"--compute", true},        {"--device-expert-budget", true},
     {"--sentences", false},     {"--no-repeat-ngram-size", true}, {"--repetition-penalty", true},
     {"--max-length-ratio", true}, {"--max-length-offset", true},
@@ -389,6 +399,7 @@ int cmd_translate(const std::vector<std::string>& argv) {
   if (args.has("--int8-activations")) {
     set_int_option(options.get(), TUSK_OPT_INT8_ACTIVATIONS, "--int8-activations", 1);
   }
+  if (args.has("--map-model")) set_int_option(options.get(), TUSK_OPT_MAP_MODEL, "--map-model", 1);
   if (args.has("--eviction")) {
     const std::string& name = args.get("--eviction");
     if (name != "lru" && name != "layer-distance" && name != "none")
@@ -474,10 +485,12 @@ int cmd_translate(const std::vector<std::string>& argv) {
   std::istream& in = args.has("--input") ? static_cast<std::istream&>(input_file) : std::cin;
   if (args.has("--output") && std::freopen(args.get("--output").c_str(), "w", stdout) == nullptr)
     return report_error("cannot write output file " + args.get("--output") + ": " + std::strerror(errno));
-  const size_t chunk_lines = !args.has("--input") && isatty(STDIN_FILENO) ? 1 : kChunkLines;
+  const bool from_stdin = !args.has("--input");
   std::ios::sync_with_stdio(false);  // stdin is read through std::cin only
+  // One write per output line: a run stopped at any point leaves whole lines.
+  std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
   std::vector<std::string> chunk;
-  chunk.reserve(chunk_lines);
+  chunk.reserve(kChunkLines);
   uint64_t next_line = 1;  // number of the first line in chunk
   std::string line;
   for (;;) {
@@ -501,7 +514,7 @@ int cmd_translate(const std::vector<std::string>& argv) {
       chunk.push_back(std::move(line));
       line.clear();
     }
-    if (!chunk.empty() && (!got || chunk.size() == chunk_lines)) {
+    if (!chunk.empty() && (!got || chunk.size() == kChunkLines || (from_stdin && input_pauses(in)))) {
       const int rc = translate_chunk(s, chunk, next_line);
       if (rc != kExitOk) return rc;
       next_line += chunk.size();

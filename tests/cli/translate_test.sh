@@ -314,6 +314,47 @@ PY
       fail "no expert tensor line"
     grep -q '^totals by dtype:' "$tmp/verbose.out" || fail "no totals"
     ;;
+  model_overwritten)
+    # The model file overwritten in place (as `cp` does) while the CLI reads its input from a
+    # pipe: the first line's translation reaches stdout, the next is refused by name, and the
+    # process exits with an error, not a signal.
+    cp "$model" "$tmp/m.tusk"
+    mkfifo "$tmp/in"
+    "$tusk" translate --model "$tmp/m.tusk" -s en -t de <"$tmp/in" >"$tmp/overwrite.out" 2>"$tmp/overwrite.err" &
+    pid=$!
+    exec 3>"$tmp/in"
+    echo "A dog runs." >&3
+    for _ in $(seq 300); do [ -s "$tmp/overwrite.out" ] && break; sleep 0.1; done
+    [ -s "$tmp/overwrite.out" ] || { exec 3>&-; fail "no output for the first line while the input stays open"; }
+    head -c 100000 "$model" >"$tmp/small.tusk"
+    cp "$tmp/small.tusk" "$tmp/m.tusk"
+    echo "Two cats sleep." >&3
+    exec 3>&-
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -ne 0 ] || fail "translating with a model overwritten in place succeeded"
+    [ "$rc" -lt 128 ] || fail "the CLI died of signal $((rc - 128))"
+    [ "$(line_count "$tmp/overwrite.out")" -ge 1 ] || fail "the first line's translation was lost"
+    [ -n "$(sed -n 1p "$tmp/overwrite.out")" ] || fail "the first output line is empty"
+    grep -q "changed in place" "$tmp/overwrite.err" || fail "the error does not say the model file changed"
+    ;;
+  killed_mid_run)
+    # Stopped (SIGKILL) mid-run, the CLI leaves whole lines in input order: a prefix of a
+    # complete run's output, as long as the chunks it had finished.
+    zcat "$TUSK_SHARED_DIR/data/multi30k/test_2016_flickr.en.gz" | head -800 >"$tmp/in.txt"
+    translate full "$tmp/in.txt" -s en -t de --sentences
+    "$tusk" translate -s en -t de --sentences -i "$tmp/in.txt" -o "$tmp/killed.out" 2>"$tmp/killed.err" &
+    pid=$!
+    for _ in $(seq 600); do [ -s "$tmp/killed.out" ] && break; sleep 0.1; done
+    sleep 0.3
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    n=$(line_count "$tmp/killed.out")
+    [ "$n" -ge 1 ] || fail "nothing was written before the kill"
+    [ "$(tail -c 1 "$tmp/killed.out" | od -An -c | tr -d ' ')" = '\n' ] || fail "the output ends inside a line"
+    head -n "$n" "$tmp/full.out" | cmp -s - "$tmp/killed.out" || fail "the $n lines written are not the first $n of a full run"
+    echo "killed after $n of 800 lines"
+    ;;
   *)
     echo "unknown case '$case_name'" >&2
     exit 2

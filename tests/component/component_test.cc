@@ -199,7 +199,7 @@ std::vector<OnDevice> devices() {
 class ComponentTest : public ::testing::TestWithParam<OnDevice> {
  protected:
   static void SetUpTestSuite() {
-    model_ = tusk::sdk::Model::open(TUSK_TEST_MODEL, /*verify_checksums=*/true);
+    model_ = tusk::sdk::Model::open(TUSK_TEST_MODEL, {/*verify_checksums=*/true});
     fixtures_ = std::make_unique<Fixtures>(load_fixtures());
   }
   static void TearDownTestSuite() {

@@ -22,26 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace tusk_test;
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tusk-bad-input-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
-
 void write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -107,7 +87,7 @@ TEST(NoModelFile, MissingFileIsIoError) {
 }
 
 TEST(NoModelFile, DirectoryIsRejected) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   const tusk_status_t st = [&] {
     tusk_model_t* out = nullptr;
     const tusk_status_t s = tusk_model_open(dir.file("").c_str(), nullptr, &out);
@@ -119,13 +99,13 @@ TEST(NoModelFile, DirectoryIsRejected) {
 }
 
 TEST(NoModelFile, EmptyFileIsInvalidModel) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   write_file(dir.file("empty.tusk"), "");
   expect_open_fails(dir.file("empty.tusk"), TUSK_ERROR_INVALID_MODEL, "empty file");
 }
 
 TEST(NoModelFile, TextFileIsInvalidModel) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   std::string text;
   for (int i = 0; i < 500; ++i) text += "This is not a model file, just some text.\n";
   write_file(dir.file("text.tusk"), text);
@@ -133,7 +113,7 @@ TEST(NoModelFile, TextFileIsInvalidModel) {
 }
 
 TEST(NoModelFile, MagicAloneIsInvalidModel) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   write_file(dir.file("magic.tusk"), "TUSK");
   expect_open_fails(dir.file("magic.tusk"), TUSK_ERROR_INVALID_MODEL, "magic only");
   // The magic followed by a page of garbage: header fields then point anywhere.
@@ -340,25 +320,25 @@ TEST(CorruptModel, RealModelOpens) {
 }
 
 TEST(CorruptModel, TruncatedToHalf) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   copy_prefix(model_path(), dir.file("half.tusk"), real_model_size() / 2);
   expect_open_fails(dir.file("half.tusk"), TUSK_ERROR_INVALID_MODEL, "truncated to half");
 }
 
 TEST(CorruptModel, TruncatedTo100Bytes) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   copy_prefix(model_path(), dir.file("tiny.tusk"), 100);
   expect_open_fails(dir.file("tiny.tusk"), TUSK_ERROR_INVALID_MODEL, "truncated to 100 bytes");
 }
 
 TEST(CorruptModel, TruncatedByOneByte) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   copy_prefix(model_path(), dir.file("minus1.tusk"), real_model_size() - 1);
   expect_open_fails(dir.file("minus1.tusk"), TUSK_ERROR_INVALID_MODEL, "missing the last byte");
 }
 
 TEST(CorruptModel, FlippedBytes) {
-  TempDir dir;
+  TempDir dir("tusk-bad-input");
   const fs::path copy = dir.file("flipped.tusk");
   const uint64_t size = real_model_size();
   fs::copy_file(model_path(), copy);

@@ -28,7 +28,7 @@ TEST(Tokenizer, NllbSourceIdsMatchTransformers) {
   ASSERT_NE(mkdtemp(tmp), nullptr);
   const std::string out = std::string(tmp) + "/m.tusk";
   format::convert_hf(dir, out, format::ConvertOptions{}, nullptr);
-  const auto model = Model::open(out, true);
+  const auto model = Model::open(out, {true});
   int checked = 0;
   for (std::string line; std::getline(goldens, line);) {
     const auto g = nlohmann::json::parse(line);
@@ -118,7 +118,7 @@ TEST(Tokenizer, HostileVocabularySizeIsRefusedBeforeAllocating) {
     writer.finish();
   }
   try {
-    Model::open(path, true);
+    Model::open(path, {true});
     ADD_FAILURE() << "opened";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::InvalidModel) << e.what();

@@ -131,6 +131,7 @@ class _Options:
         "max_length_offset": _lib.OPT_MAX_LENGTH_OFFSET,
         "per_sentence_errors": _lib.OPT_PER_SENTENCE_ERRORS,
         "num_hypotheses": _lib.OPT_NUM_HYPOTHESES,
+        "map_model": _lib.OPT_MAP_MODEL,
         "zstd_level": _lib.OPT_ZSTD_LEVEL,
         "expert_weights": _lib.OPT_EXPERT_WEIGHTS,
         "dense_weights": _lib.OPT_DENSE_WEIGHTS,
@@ -224,7 +225,10 @@ class Model(_Handle):
     """An open .tusk model: immutable, shareable by translators on any thread. `path` is the
     path it was opened with.
 
-    Options: verify_checksums (default True: check every weight checksum at open)."""
+    Options: verify_checksums (default True: check every weight checksum at open), map_model
+    (default False: the dense weights are read into memory at open, so no change to the file can
+    crash the process; True uses them from a read-only mapping, only for files never changed in
+    place: see tusk_model_open in tusk.h)."""
 
     _kind = "model"
 
@@ -288,10 +292,10 @@ class Model(_Handle):
         _check(_lib.lib.tusk_model_expert_bytes(self._live(), ctypes.byref(total), ctypes.byref(largest)))
         return total.value, largest.value
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         """Closes the model (see close()). While an exception leaves the with block, a model that
         still has translators stays open rather than hide that exception."""
-        if exc_type is not None and self._translators:
+        if exc and exc[0] is not None and self._translators:
             return
         self.close()
 

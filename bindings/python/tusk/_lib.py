@@ -56,6 +56,7 @@ OPT_NO_REPEAT_NGRAM_SIZE = 22
 OPT_MAX_LENGTH_OFFSET = 23
 OPT_PER_SENTENCE_ERRORS = 24
 OPT_NUM_HYPOTHESES = 25
+OPT_MAP_MODEL = 26
 OPT_LENGTH_PENALTY = 100
 OPT_MAX_LENGTH_RATIO = 101
 OPT_REPETITION_PENALTY = 102
@@ -121,7 +122,8 @@ def _candidates():
         yield from _in_folder(os.path.normpath(os.path.join(here, _layout.LIBRARY_DIR)))
     except ImportError:
         pass
-    yield os.path.join(here, "..", "..", "..", "build", "lib", "libtusk.so")
+    if os.path.exists(os.path.join(here, "..", "pyproject.toml")):  # bindings/python of a checkout
+        yield os.path.normpath(os.path.join(here, "..", "..", "..", "build", "lib", "libtusk.so"))
     found = ctypes.util.find_library("tusk")
     if found:
         yield found

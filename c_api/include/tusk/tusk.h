@@ -172,6 +172,10 @@ typedef enum tusk_option_t {
                                        TUSK_OPT_BEAM_SIZE (else tusk_translator_create fails
                                        with TUSK_ERROR_INVALID_ARGUMENT); text mode returns one.
                                        Default 1. Since 0.3 */
+  TUSK_OPT_MAP_MODEL = 26,          /* tusk_model_open: 0 (default) reads the dense weights into
+                                       memory the model owns; 1 uses them in place from a
+                                       read-only mapping of the file. See "Model files that
+                                       change on disk" at tusk_model_open. Since 0.3 */
   /* Float options. */
   TUSK_OPT_LENGTH_PENALTY = 100,    /* beam score = logprob / length^penalty (default 0.0) */
   TUSK_OPT_MAX_LENGTH_RATIO = 101,  /* translator: the ratio above; 0 = no limit relative to the
@@ -244,9 +248,25 @@ typedef int32_t (*tusk_progress_callback)(uint64_t done, uint64_t total, const c
 
 typedef struct tusk_model_t tusk_model_t;
 
-/* Memory-maps and verifies a .tusk file (header, metadata, every tensor's bounds, and with
+/* Opens and verifies a .tusk file (header, metadata, every tensor's bounds, and with
  * TUSK_OPT_VERIFY_CHECKSUMS the weight checksums). options may be NULL for defaults.
- * The model is immutable; share it across threads and translators freely. Thread-safe. */
+ * The model is immutable; share it across threads and translators freely. Thread-safe.
+ *
+ * Model files that change on disk. Expert weights are always read from the open file when
+ * needed (pread) and checksum-verified on every load. The dense weights:
+ * - TUSK_OPT_MAP_MODEL 0 (default): read into memory the model owns at open. Nothing of the
+ *   file is mapped, so no change to it can crash the process. Costs the dense bytes in private
+ *   memory (not shared, not reclaimable like page cache) and one read of them at open.
+ * - TUSK_OPT_MAP_MODEL 1: used in place from a read-only mapping: no copy, faster open, pages
+ *   shared with other processes and reclaimable. Only for files that never change in place
+ *   (read-only media, an app bundle, files updated only by rename): a file truncated in place
+ *   under a mapping ends the process with SIGBUS, and its new bytes would be used.
+ * In both modes each translate call and each expert load first checks the file's size and
+ * modification time; once they differ from what open saw, the call fails with TUSK_ERROR_IO
+ * ("changed in place after it was opened") and so does every later one: open the model again.
+ * Updating a model safely: write the new file elsewhere on the same file system and rename(2)
+ * it over the old path (`mv`, not `cp`). Open models keep using the file they opened (also
+ * when it is deleted); newly opened ones get the new file. */
 TUSK_API tusk_status_t tusk_model_open(const char *path, const tusk_options_t *options,
                                        tusk_model_t **out);
 /* Accepts NULL. Every translator created from the model must be destroyed first. */

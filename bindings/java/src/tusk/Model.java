@@ -13,10 +13,18 @@ public final class Model extends Handle {
 
   public Model(String path) { this(path, true); }
 
-  public Model(String path, boolean verifyChecksums) {
+  public Model(String path, boolean verifyChecksums) { this(path, verifyChecksums, false); }
+
+  /**
+   * Opens a model. mapModel false (the default) reads the dense weights into memory at open, so
+   * no change to the file can crash the process; true uses them from a read-only mapping, only
+   * for files never changed in place (see tusk_model_open in tusk.h).
+   */
+  public Model(String path, boolean verifyChecksums, boolean mapModel) {
     super("model");
     try (Options o = new Options()) {
       o.set(TuskLibrary.OPT_VERIFY_CHECKSUMS, verifyChecksums ? 1 : 0);
+      o.set(TuskLibrary.OPT_MAP_MODEL, mapModel ? 1 : 0);
       PointerByReference out = new PointerByReference();
       TuskException.check(TuskLibrary.INSTANCE.tusk_model_open(path, o.pointer(), out));
       adopt(out.getValue());
