@@ -245,7 +245,7 @@ std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path,
     file->read_exact(0, std::min<uint64_t>(file->file_size_, layout::kHeaderSize), header);
   }
   const FileExtent extent = check_header(path, map ? file->base_ : header, file->file_size_);
-  const unsigned char* metadata_bytes = file->base_ + extent.metadata_offset;
+  const unsigned char* metadata_bytes = map ? file->base_ + extent.metadata_offset : nullptr;
   if (!map) {
     file->metadata_copy_.resize(static_cast<size_t>(extent.metadata_size));
     file->read_exact(extent.metadata_offset, extent.metadata_size, file->metadata_copy_.data());

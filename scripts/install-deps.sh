@@ -11,6 +11,8 @@ packages=(
   default-jdk-headless libjna-java mono-mcs mono-runtime python3 python3-venv
   # The Debian package test: dpkg-shlibdeps computes its Depends.
   dpkg-dev
+  # Fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes.
+  clang libclang-rt-14-dev
 )
 
 missing=()

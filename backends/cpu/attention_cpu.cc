@@ -8,6 +8,7 @@
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/exp_cpu.h"
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/vector_clones.h"
 
 namespace tusk::backends::cpu {
 namespace {
@@ -30,7 +31,7 @@ struct HeadQuery {
 // AVX-512, AVX2 and the baseline (the loader picks): the dot products and the weighted sum
 // of values vectorize to the machine's width (at batch 16 this op took 9% of an int8 decode
 // with baseline SSE2 code).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void attend_one(const HeadQuery& a, int64_t head, int64_t i, const KeyRange& r, float* scores) {
+TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, const KeyRange& r, float* scores) {
   const int64_t col = head * a.head_dim, hd = a.head_dim;
   const float* qi = a.q.data + i * a.q.ld + col;
   float* o = a.out.data + i * a.out.ld + col;

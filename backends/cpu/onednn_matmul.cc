@@ -1,6 +1,7 @@
 #include "backends/cpu/onednn_matmul.h"
 
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "backends/cpu/parallel.h"
@@ -61,10 +62,18 @@ OneDnnMatmul::Entry OneDnnMatmul::build(const Key& key, MatrixView x, const floa
   }
   const auto desc = key.has_bias ? dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md)
                                  : dnnl::matmul::desc(src_md, weights_md, dst_md);
-  const dnnl::matmul::primitive_desc pd(desc, attr, engine_);
-
   Entry entry;
-  entry.primitive = dnnl::matmul(pd);
+  {
+    // oneDNN documents primitive creation as thread-safe (its primitive cache takes a lock),
+    // but libdnnl is not built for ThreadSanitizer, which then reports its cache's accesses
+    // from two translators as a race. Creation is rare (once per shape per translator, then
+    // cached here), so one process-wide lock costs nothing measurable and leaves nothing for
+    // TSan to take on trust.
+    static std::mutex creating;
+    const std::lock_guard<std::mutex> lock(creating);
+    const dnnl::matmul::primitive_desc pd(desc, attr, engine_);
+    entry.primitive = dnnl::matmul(pd);
+  }
   entry.src = memory(src_md, engine_, mutable_ptr(x.data));
   entry.weights = memory(weights_md, engine_, mutable_ptr(w));
   entry.dst = memory(dst_md, engine_, y.data);

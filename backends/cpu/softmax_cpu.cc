@@ -5,6 +5,7 @@
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/exp_cpu.h"
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/vector_clones.h"
 
 namespace tusk::backends::cpu {
 namespace {
@@ -20,7 +21,7 @@ float row_max(const float* x, int64_t n) {
 // (the loader picks): greedy search runs it over a 256k-entry vocabulary row every step.
 typedef float F16 __attribute__((vector_size(64)));
 typedef int32_t I16 __attribute__((vector_size(64)));
-__attribute__((target_clones("avx512f", "avx2", "default"))) float sum_exp_shifted(const float* row, int64_t n,
+TUSK_VECTOR_CLONES float sum_exp_shifted(const float* row, int64_t n,
                                                                                    float max) {
   F16 sum = F16{};
   int64_t c = 0;

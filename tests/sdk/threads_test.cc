@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -140,6 +141,48 @@ TEST(Threads, TranslatorsCreatedConcurrently) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(errors[0] + errors[1], "");
+}
+
+// The stress run scripts/tsan.sh relies on: 8 threads on 2 translators with expert paging on
+// (the smallest budget, so experts load, evict and prefetch while other threads translate),
+// $TUSK_STRESS_TRANSLATIONS one-sentence calls in all (default 1000), every output equal to a
+// single-threaded run's.
+TEST(Threads, StressEightThreadsTwoPagingTranslators) {
+  const char* env = std::getenv("TUSK_STRESS_TRANSLATIONS");
+  const int total = env != nullptr && *env != '\0' ? std::atoi(env) : 1000;
+  constexpr int kThreads = 8;
+  const Model model = open_model();
+  uint64_t all = 0, largest = 0;
+  check(tusk_model_expert_bytes(model.get(), &all, &largest), "tusk_model_expert_bytes");
+  const Options opt = make_options({{TUSK_OPT_THREADS, 1}, {TUSK_OPT_MAX_DECODING_LENGTH, 128},
+                                    {TUSK_OPT_EXPERT_BUDGET_BYTES, static_cast<int64_t>(largest)}});
+  const Translator trs[2] = {make_translator(model.get(), opt.get()), make_translator(model.get(), opt.get())};
+  std::vector<Work> works;
+  for (const char* d : {"en-de", "de-en", "en-fr", "fr-en"}) works.push_back(make_work(d, trs[0].get()));
+
+  std::atomic<int> next{0};
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int i; (i = next.fetch_add(1)) < total;) {
+          const Work& w = works[static_cast<size_t>(i) % works.size()];
+          const size_t k = static_cast<size_t>(i / static_cast<int>(works.size())) % w.texts.size();
+          const Hyp got = translate(trs[t % 2].get(), w.src, w.tgt, {w.texts[k]}).at(0);
+          if (got.ids != w.expected[k].ids)
+            errors[t] += "call " + std::to_string(i) + " (" + w.src + "->" + w.tgt + "): \"" + got.text +
+                         "\" != \"" + w.expected[k].text + "\"\n";
+        }
+      } catch (const std::exception& e) {
+        errors[t] += "thread " + std::to_string(t) + ": " + e.what() + "\n";
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::string joined;
+  for (const auto& e : errors) joined += e;
+  EXPECT_EQ(joined, "");
 }
 
 }  // namespace
