@@ -29,12 +29,11 @@ out=$("$work/consumer-build/translate_one" "$model") || fail "the find_package(T
 [ -n "$out" ] || fail "the find_package(Tusk) program printed nothing"
 echo "find_package(Tusk): $out"
 
-# pkg-config --cflags --libs tusk.
+# A Makefile using pkg-config --cflags --libs tusk.
 export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
-# shellcheck disable=SC2046
-cc -o "$work/pc" "$work/consumer/translate_one.c" $(pkg-config --cflags --libs tusk) -Wl,-rpath,"$prefix/$libdir" ||
-  fail "building with pkg-config"
-out=$("$work/pc" "$model") || fail "the pkg-config program failed"
+make -s -C "$work/consumer" -f Makefile.pkg-config RPATH="$prefix/$libdir" >"$work/make.log" 2>&1 ||
+  { cat "$work/make.log"; fail "building with the pkg-config Makefile"; }
+out=$("$work/consumer/translate_one_pc" "$model") || fail "the pkg-config program failed"
 echo "pkg-config: $out"
 
 # The installed CLI finds its libtusk (RUNPATH $ORIGIN/../lib) and its default model, run from
