@@ -120,7 +120,9 @@ int64_t mtime_ns(const struct stat& st) {
 }  // namespace
 
 void ModelFile::open_file() {
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; it is refused below. (It
+  // changes nothing for the regular files that pass.)
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail_io(path_, "open", errno);
   fd_ = fd;  // closed by the destructor from here on
   struct stat st;

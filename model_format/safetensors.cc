@@ -187,7 +187,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
 
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO: refused, not waited on
   if (fd < 0) io_error(path, "cannot open");
   struct stat st;
   if (::fstat(fd, &st) != 0) {
