@@ -165,9 +165,11 @@ std::vector<const unsigned char*> ModelFile::copy_dense(const std::vector<DenseT
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
   std::vector<uint64_t> at(tensors.size());
   uint64_t total = 0;
-  for (size_t i : order) {
+  for (size_t i : order) {  // sizes are within the file (checked), so no sum overflows
     at[i] = total;
-    total += (tensors[i].size + layout::kDenseAlignment - 1) / layout::kDenseAlignment * layout::kDenseAlignment;
+    uint64_t aligned = 0;
+    layout::align_up(tensors[i].size, layout::kDenseAlignment, &aligned);
+    total += aligned;
   }
   dense_copy_.reset(static_cast<unsigned char*>(
       std::aligned_alloc(layout::kDenseAlignment, static_cast<size_t>(std::max<uint64_t>(total, layout::kDenseAlignment)))));
@@ -189,7 +191,7 @@ void ModelFile::read_exact(uint64_t offset, uint64_t size, unsigned char* out) c
     const ssize_t got = ::pread(fd_, out, static_cast<size_t>(size), static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) fail_io(path_, "pread", errno);
-    if (got == 0) fail_read("file ended while reading an expert frame (was it truncated after opening?)");
+    if (got == 0) fail_read("file ended while reading weights (was it truncated after opening?)");
     out += got;
     offset += static_cast<uint64_t>(got);
     size -= static_cast<uint64_t>(got);
@@ -220,7 +222,7 @@ void ModelFile::read_direct(uint64_t offset, uint64_t size, unsigned char* out) 
                                 static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) fail_io(path_, "pread (O_DIRECT)", errno);
-    if (got == 0) fail_read("file ended while reading an expert frame (was it truncated after opening?)");
+    if (got == 0) fail_read("file ended while reading weights (was it truncated after opening?)");
     done += static_cast<uint64_t>(got);
     if (done < size && done % kDirectAlignment != 0)
       fail_read("short O_DIRECT read inside an expert frame (was the file truncated after opening?)");
