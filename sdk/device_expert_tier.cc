@@ -46,7 +46,7 @@ void DeviceExpertTier::make_room(Lock& lock, uint64_t bytes) {
   if (budget_ == 0) return;
   if (bytes > budget_)
     throw Error(ErrorCode::InvalidArgument,
-                "device expert budget of " + std::to_string(budget_) +
+                "device expert budget (TUSK_OPT_DEVICE_EXPERT_BUDGET_BYTES) of " + std::to_string(budget_) +
                     " bytes is below one prepared expert (" + std::to_string(bytes) + " bytes)");
   while (stats_.device_bytes + bytes > budget_) {
     // The least recently used unpinned entry whose work is done; else wait for the oldest

@@ -34,7 +34,7 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
   const uint64_t largest = model.expert_bytes_largest();
   if (budget < 0 || static_cast<uint64_t>(budget) < largest)
     throw Error(ErrorCode::InvalidArgument,
-                "expert budget of " + std::to_string(budget) +
+                "expert budget (TUSK_OPT_EXPERT_BUDGET_BYTES) of " + std::to_string(budget) +
                     " bytes is below the largest expert: the minimum budget for this model is " +
                     std::to_string(largest) + " bytes");
   std::unique_ptr<EvictionPolicy> policy;
