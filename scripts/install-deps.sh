@@ -7,6 +7,8 @@ packages=(
   libdnnl-dev libcpuinfo-dev libsentencepiece-dev
   libflatbuffers-dev flatbuffers-compiler libzstd-dev
   libgtest-dev nlohmann-json3-dev
+  # `tusk serve` (the HTTP server).
+  libcpp-httplib-dev
   # Language bindings and their tests: Java (JNA), C# (Mono), Python (the system's python3).
   default-jdk-headless libjna-java mono-mcs mono-runtime python3 python3-venv
   # The Debian package test: dpkg-shlibdeps computes its Depends.

@@ -55,11 +55,13 @@ size_t find_invalid_utf8(const std::string& text);
 int cmd_translate(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);
+int cmd_serve(const std::vector<std::string>& args);  // only in builds with cpp-httplib
 
 // Help texts (printed for --help, and for usage errors' hints).
 extern const char* const kMainUsage;
 extern const char* const kTranslateUsage;
 extern const char* const kConvertUsage;
 extern const char* const kInspectUsage;
+extern const char* const kServeUsage;
 
 }  // namespace tusk_cli

@@ -19,6 +19,7 @@ const char* const kMainUsage =
     "  translate   translate standard input, one sentence per line\n"
     "  convert     convert a Hugging Face NLLB-MoE or NLLB-200 checkpoint into a .tusk model file\n"
     "  inspect     describe a .tusk model file\n"
+    "  serve       serve translations over HTTP (a LibreTranslate-compatible API)\n"
     "\n"
     "Options:\n"
     "  -h, --help  show this help (or `tusk <command> --help` for a command's)\n"
@@ -55,6 +56,7 @@ const char* const kTranslateUsage =
     "                               \"score\"}], \"error\" if the line failed}\n"
     "  --threads N                  intra-op threads, 0 = all cores (default: 0)\n"
     "  --max-batch-size N           sentences per batch (default: 32)\n"
+    "  --max-batch-tokens N         source tokens per batch (default: 4096)\n"
     "  --max-decoding-length N      generated tokens per sentence, 0 = model limit\n"
     "                               (default: 256)\n"
     "  --min-decoding-length N      no end of sentence before N generated tokens (default: 0)\n"
@@ -160,6 +162,48 @@ const char* const kInspectUsage =
     "                    RMS) and bytes\n"
     "  -h, --help        show this help\n";
 
+const char* const kServeUsage =
+    "Usage: tusk serve [--model FILE] [--host ADDR] [--port N] [options]\n"
+    "\n"
+    "Serves translations over HTTP until SIGTERM or SIGINT, then stops accepting, answers\n"
+    "every request already accepted, and exits 0. Concurrent requests of one language pair\n"
+    "are grouped into one library call (dynamic batching) run by a pool of translators\n"
+    "sharing the model.\n"
+    "\n"
+    "Endpoints (LibreTranslate-compatible):\n"
+    "  POST /translate   q (text, or a JSON list of texts), source, target, format=text;\n"
+    "                    a JSON body or form fields. Answers {\"translatedText\": ...}, or\n"
+    "                    {\"error\": ...} with 400 (bad request), 503 (busy: Retry-After;\n"
+    "                    or shutting down), 413 (body too large), 500\n"
+    "  GET /languages    [{\"code\", \"name\", \"targets\"}]\n"
+    "  GET /health       {\"status\": \"ok\"}; 503 while shutting down\n"
+    "  GET /metrics      Prometheus text: requests by status, latency, batch sizes, queue\n"
+    "                    depth, expert-cache counters\n"
+    "\n"
+    "Server options:\n"
+    "  --host ADDR              address to listen on (default: 127.0.0.1; 0.0.0.0 for all)\n"
+    "  --port N                 port (default: 5000; 0: any free port, printed)\n"
+    "  --translators N          translators serving the queue, each on its own thread with\n"
+    "                           --threads intra-op threads (default: 1)\n"
+    "  --batching on|off        group concurrent requests (default: on); off: one request\n"
+    "                           per library call\n"
+    "  --batch-max-texts N      texts per library call (default: 32; a larger request still\n"
+    "                           goes whole)\n"
+    "  --batch-max-chars N      bytes of text per library call (default: 16384)\n"
+    "  --batch-wait-ms N        how long the oldest request waits for others (default: 5)\n"
+    "  --queue-limit N          texts queued before answering 503 (default: 1024)\n"
+    "  --max-request-texts N    entries of a q list (default: 128)\n"
+    "  --max-request-chars N    bytes of q in one request (default: 20000)\n"
+    "  --max-body-bytes N       request body size (default: 1048576)\n"
+    "  --http-threads N         connections served at once (default: 64)\n"
+    "\n"
+    "Translator options, as for `tusk translate` (see its --help): --beam-size, --threads,\n"
+    "  --max-batch-size, --max-batch-tokens (the library's batches within one call),\n"
+    "  --max-decoding-length, --min-decoding-length, --length-penalty, --truncate,\n"
+    "  --no-repeat-ngram-size, --repetition-penalty, --max-length-ratio, --max-length-offset,\n"
+    "  --device, --compute, --device-expert-budget, --int8-activations, --map-model,\n"
+    "  --expert-budget, --eviction, --prefetch, --direct-io\n";
+
 namespace {
 
 int run(int argc, char** argv) {
@@ -178,6 +222,7 @@ int run(int argc, char** argv) {
     if (topic == "translate") std::fputs(kTranslateUsage, stdout);
     else if (topic == "convert") std::fputs(kConvertUsage, stdout);
     else if (topic == "inspect") std::fputs(kInspectUsage, stdout);
+    else if (topic == "serve") std::fputs(kServeUsage, stdout);
     else throw UsageError("unknown command '" + topic + "'");
     return kExitOk;
   }
@@ -189,6 +234,13 @@ int run(int argc, char** argv) {
   if (command == "translate") return cmd_translate(rest);
   if (command == "convert") return cmd_convert(rest);
   if (command == "inspect") return cmd_inspect(rest);
+  if (command == "serve") {
+#ifdef TUSK_CLI_HAS_SERVE
+    return cmd_serve(rest);
+#else
+    throw UsageError("this tusk was built without the server (cpp-httplib was not found at configure time)");
+#endif
+  }
   if (command.size() > 1 && command[0] == '-') throw UsageError("unknown option '" + command + "'");
   throw UsageError("unknown command '" + command + "'");
 }
@@ -197,7 +249,7 @@ const char* command_of(int argc, char** argv) {
   if (argc < 2) return nullptr;
   const char* c = argv[1];
   if (std::strcmp(c, "translate") == 0 || std::strcmp(c, "convert") == 0 ||
-      std::strcmp(c, "inspect") == 0) {
+      std::strcmp(c, "inspect") == 0 || std::strcmp(c, "serve") == 0) {
     return c;
   }
   return nullptr;

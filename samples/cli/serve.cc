@@ -1,0 +1,77 @@
+// `tusk serve`: flags into a server configuration and a pool of translators over one model,
+// then the HTTP server of samples/serve/ until SIGTERM.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "common.h"
+#include "server.h"
+#include "translator_setup.h"
+
+namespace tusk_cli {
+
+namespace {
+
+const std::vector<FlagSpec> kOwnFlags = {
+    {"--host", true},           {"--port", true},           {"--translators", true},
+    {"--batching", true},       {"--batch-max-texts", true}, {"--batch-max-chars", true},
+    {"--batch-wait-ms", true},  {"--queue-limit", true},    {"--max-request-texts", true},
+    {"--max-request-chars", true}, {"--max-body-bytes", true}, {"--http-threads", true},
+};
+
+size_t size_flag(const ParsedArgs& args, const std::string& flag, int64_t min, int64_t max, size_t fallback) {
+  return args.has(flag) ? static_cast<size_t>(parse_int_flag(flag, args.get(flag), min, max)) : fallback;
+}
+
+tusk_serve::ServerConfig read_server_flags(const ParsedArgs& args) {
+  tusk_serve::ServerConfig c;
+  if (args.has("--host")) c.host = required_flag(args, "--host");
+  c.port = static_cast<int>(size_flag(args, "--port", 0, 65535, static_cast<size_t>(c.port)));
+  c.http_threads = size_flag(args, "--http-threads", 1, 4096, c.http_threads);
+  c.max_body_bytes = size_flag(args, "--max-body-bytes", 1, int64_t{1} << 30, c.max_body_bytes);
+  c.request.max_texts = size_flag(args, "--max-request-texts", 1, 1 << 20, c.request.max_texts);
+  c.request.max_chars = size_flag(args, "--max-request-chars", 1, int64_t{1} << 30, c.request.max_chars);
+  if (args.has("--batching")) {
+    const std::string& value = args.get("--batching");
+    if (value != "on" && value != "off")
+      throw UsageError("invalid value '" + value + "' for --batching: expected on or off");
+    c.batch.batching = value == "on";
+  }
+  c.batch.max_texts = size_flag(args, "--batch-max-texts", 1, 1 << 20, c.batch.max_texts);
+  c.batch.max_chars = size_flag(args, "--batch-max-chars", 1, int64_t{1} << 30, c.batch.max_chars);
+  c.batch.max_wait = std::chrono::microseconds(
+      1000 * static_cast<int64_t>(size_flag(args, "--batch-wait-ms", 0, 60000, c.batch.max_wait.count() / 1000)));
+  c.batch.capacity_texts = size_flag(args, "--queue-limit", 1, 1 << 24, c.batch.capacity_texts);
+  return c;
+}
+
+}  // namespace
+
+int cmd_serve(const std::vector<std::string>& argv) {
+  std::vector<FlagSpec> flags = kOwnFlags;
+  flags.insert(flags.end(), kTranslatorFlags.begin(), kTranslatorFlags.end());
+  const ParsedArgs args = parse_args(flags, argv);
+  if (args.help) {
+    std::fputs(kServeUsage, stdout);
+    return kExitOk;
+  }
+  if (!args.positional.empty()) throw UsageError("unexpected argument '" + args.positional.front() + "'");
+  const tusk_serve::ServerConfig config = read_server_flags(args);
+  const size_t translator_count = size_flag(args, "--translators", 1, 256, 1);
+
+  // Before any thread exists (the library's included), so only the server's watcher gets them.
+  tusk_serve::block_shutdown_signals();
+  TranslatorSetup setup = read_translator_flags(args);
+  // One bad text fails its own request, not the others batched with it.
+  set_int_option(setup.options.get(), TUSK_OPT_PER_SENTENCE_ERRORS, "--translators", 1);
+  uint64_t budget = 0, expert_bytes_total = 0;
+  const Model model = open_model(setup, &budget, &expert_bytes_total);
+  std::vector<Translator> owned;
+  for (size_t i = 0; i < translator_count; ++i) owned.push_back(create_translator(setup, model.get()));
+  std::vector<tusk_translator_t*> translators;
+  for (Translator& t : owned) translators.push_back(t.release());
+  return tusk_serve::serve(model.get(), std::move(translators), config);
+}
+
+}  // namespace tusk_cli

@@ -1,0 +1,87 @@
+#include "batch_queue.h"
+
+#include <utility>
+
+namespace tusk_serve {
+
+BatchQueue::Push BatchQueue::push(std::shared_ptr<Job> job) {
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return Push::Closed;
+    if (!jobs_.empty() && queued_texts_ + job->texts.size() > limits_.capacity_texts) return Push::Full;
+    job->enqueued = Clock::now();
+    queued_texts_ += job->texts.size();
+    jobs_.push_back(std::move(job));
+  }
+  changed_.notify_all();
+  return Push::Accepted;
+}
+
+bool BatchQueue::limits_reached(const Job& oldest) const {
+  size_t texts = 0, chars = 0;
+  for (const auto& job : jobs_) {
+    if (!same_pair(*job, oldest)) continue;
+    texts += job->texts.size();
+    chars += job->chars;
+    if (texts >= limits_.max_texts || chars >= limits_.max_chars) return true;
+  }
+  return false;
+}
+
+std::vector<std::shared_ptr<Job>> BatchQueue::take(const Job& oldest) {
+  std::vector<std::shared_ptr<Job>> batch;
+  size_t texts = 0, chars = 0;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Job& job = **it;
+    if (!same_pair(job, oldest)) {
+      ++it;
+      continue;
+    }
+    // The first job always goes; later ones only while they fit, and the batch stops at the
+    // first that does not, so no request is overtaken twice by younger ones.
+    if (!batch.empty() && (texts + job.texts.size() > limits_.max_texts || chars + job.chars > limits_.max_chars))
+      break;
+    texts += job.texts.size();
+    chars += job.chars;
+    queued_texts_ -= job.texts.size();
+    batch.push_back(std::move(*it));
+    it = jobs_.erase(it);
+    if (!limits_.batching) break;
+  }
+  return batch;
+}
+
+std::vector<std::shared_ptr<Job>> BatchQueue::next_batch() {
+  Lock lock(mutex_);
+  for (;;) {
+    if (jobs_.empty()) {
+      if (closed_) return {};
+      changed_.wait(lock);
+      continue;
+    }
+    const std::shared_ptr<Job> oldest = jobs_.front();
+    const Clock::time_point due = oldest->enqueued + limits_.max_wait;
+    if (!limits_.batching || closed_ || limits_reached(*oldest) || Clock::now() >= due) {
+      std::vector<std::shared_ptr<Job>> batch = take(*oldest);
+      lock.unlock();
+      changed_.notify_all();  // another translator may find the next pair's batch due
+      return batch;
+    }
+    changed_.wait_until(lock, due);
+  }
+}
+
+void BatchQueue::close() {
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
+  changed_.notify_all();
+}
+
+size_t BatchQueue::queued_texts() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return queued_texts_;
+}
+
+}  // namespace tusk_serve

@@ -1,0 +1,92 @@
+// Dynamic batching for the server: requests wait here until a translator takes them, grouped
+// by language pair into one library call of up to max_texts texts and max_chars characters,
+// after waiting at most max_wait for more to arrive. The queue is bounded (in texts) so that a
+// flood gets a quick "busy" instead of unbounded memory and latency. No HTTP, no library:
+// plain data and threads, so its rules are testable alone.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tusk_serve {
+
+using Clock = std::chrono::steady_clock;
+
+// One request's texts, and what becomes of them.
+struct Job {
+  struct Outcome {
+    bool ok = false;
+    int http_status = 200;           // of a failure: 400 for the request's fault, 500 or 503 else
+    std::string error;               // when !ok
+    std::vector<std::string> texts;  // when ok: one translation per input text, in order
+  };
+
+  std::string source, target;  // canonical language codes
+  std::vector<std::string> texts;
+  size_t chars = 0;  // bytes of all texts, the batch limit's measure
+  Clock::time_point enqueued{};
+  std::function<void(Outcome)> on_done;  // from a translator's thread, through complete()
+
+  // Delivers the outcome; only the first call counts, so a failure after some jobs of a batch
+  // were answered cannot answer them twice.
+  void complete(Outcome outcome) {
+    if (!completed_.exchange(true)) on_done(std::move(outcome));
+  }
+
+ private:
+  std::atomic<bool> completed_{false};
+};
+
+struct BatchLimits {
+  bool batching = true;    // false: each call takes one request (the baseline for benchmarks)
+  size_t max_texts = 32;   // texts per library call (a bigger request still goes whole)
+  size_t max_chars = 16384;
+  std::chrono::microseconds max_wait{5000};  // how long the oldest request waits for company
+  size_t capacity_texts = 1024;              // queued texts before push() answers Full
+};
+
+class BatchQueue {
+ public:
+  enum class Push { Accepted, Full, Closed };
+
+  explicit BatchQueue(BatchLimits limits) : limits_(limits) {}
+
+  // Queues a job unless the queue is closed or would hold more than capacity_texts texts (a
+  // job alone larger than the capacity is still taken when the queue is empty).
+  Push push(std::shared_ptr<Job> job);
+
+  // Blocks until a batch is due: jobs of the oldest job's language pair, oldest first, within
+  // the limits; due when the limits are reached, the oldest has waited max_wait, or the queue
+  // is closing. Empty once the queue is closed and drained.
+  std::vector<std::shared_ptr<Job>> next_batch();
+
+  // No more pushes; next_batch() hands out what is queued, then returns empty.
+  void close();
+
+  size_t queued_texts() const;
+  const BatchLimits& limits() const { return limits_; }
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+  static bool same_pair(const Job& a, const Job& b) { return a.source == b.source && a.target == b.target; }
+  bool limits_reached(const Job& oldest) const;  // with lock held
+  std::vector<std::shared_ptr<Job>> take(const Job& oldest);  // with lock held
+
+  const BatchLimits limits_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<Job>> jobs_;
+  size_t queued_texts_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace tusk_serve

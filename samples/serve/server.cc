@@ -1,0 +1,208 @@
+#include "server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include <httplib.h>
+
+#include "metrics.h"
+#include "translator_pool.h"
+
+namespace tusk_serve {
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+sigset_t shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+RequestFields fields_of(const httplib::Request& req) {
+  RequestFields fields;
+  // As LibreTranslate (Flask's is_json): a JSON media type means a JSON body; anything else is
+  // read as form fields, from the body (urlencoded or multipart) and the query string.
+  const std::string type = req.get_header_value("Content-Type");
+  const std::string media = type.substr(0, type.find(';'));
+  fields.is_json = media == kJson || (media.size() > 5 && media.compare(media.size() - 5, 5, "+json") == 0);
+  if (fields.is_json) {
+    fields.body = req.body;
+    return fields;
+  }
+  fields.values.insert(req.params.begin(), req.params.end());
+  for (const auto& [name, file] : req.files) fields.values.emplace(name, file.content);
+  return fields;
+}
+
+// Everything the handlers share.
+struct State {
+  const ServerConfig& config;
+  Languages languages;
+  BatchQueue queue;
+  Metrics metrics;
+  std::atomic<bool> stopping{false};
+
+  State(const ServerConfig& c, const tusk_model_t* model) : config(c), languages(model), queue(c.batch) {}
+};
+
+void answer_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(error_json(message), kJson);
+}
+
+void handle_translate(State& state, const httplib::Request& req, httplib::Response& res) {
+  const Clock::time_point start = Clock::now();
+  if (state.stopping) {
+    answer_error(res, 503, "the server is shutting down");
+  } else {
+    try {
+      TranslateRequest request = parse_translate(fields_of(req), state.languages, state.config.request);
+      auto job = std::make_shared<Job>();
+      job->source = std::move(request.source);
+      job->target = std::move(request.target);
+      job->texts = std::move(request.texts);
+      job->chars = request.chars;
+      auto promise = std::make_shared<std::promise<Job::Outcome>>();
+      std::future<Job::Outcome> answer = promise->get_future();
+      job->on_done = [promise](Job::Outcome outcome) { promise->set_value(std::move(outcome)); };
+      switch (state.queue.push(job)) {
+        case BatchQueue::Push::Full:
+          res.set_header("Retry-After", std::to_string(state.config.retry_after_seconds));
+          answer_error(res, 503, "the server is busy: " + std::to_string(state.queue.queued_texts()) +
+                                     " texts are queued; retry later");
+          break;
+        case BatchQueue::Push::Closed:
+          answer_error(res, 503, "the server is shutting down");
+          break;
+        case BatchQueue::Push::Accepted: {
+          const Job::Outcome outcome = answer.get();
+          if (outcome.ok) {
+            res.status = 200;
+            res.set_content(translated_json(outcome.texts, request.q_is_list), kJson);
+          } else {
+            answer_error(res, outcome.http_status, outcome.error);
+          }
+          break;
+        }
+      }
+    } catch (const ApiError& e) {
+      answer_error(res, e.status, e.message);
+    }
+  }
+  state.metrics.request_done("/translate", res.status, seconds_since(start));
+}
+
+}  // namespace
+
+void block_shutdown_signals() {
+  const sigset_t set = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators, const ServerConfig& config) {
+  State state(config, model);
+  const size_t translator_count = translators.size();
+  TranslatorPool pool(std::move(translators), state.queue, state.metrics);
+
+  httplib::Server server;
+  const size_t http_threads = config.http_threads;
+  server.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
+  server.set_payload_max_length(config.max_body_bytes);
+
+  server.Post("/translate", [&state](const httplib::Request& req, httplib::Response& res) {
+    handle_translate(state, req, res);
+  });
+  server.Get("/languages", [&state](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_content(state.languages.json(), kJson);
+    state.metrics.request_done("/languages", res.status, -1);
+  });
+  server.Get("/health", [&state](const httplib::Request&, httplib::Response& res) {
+    // 503 while shutting down, so that a load balancer stops sending requests here.
+    if (state.stopping) {
+      answer_error(res, 503, "shutting down");
+    } else {
+      res.status = 200;
+      res.set_content("{\"status\":\"ok\"}", kJson);
+    }
+    state.metrics.request_done("/health", res.status, -1);
+  });
+  server.Get("/metrics", [&state, &pool](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_content(state.metrics.render(state.queue.queued_texts(), state.config.batch.capacity_texts, pool.stats()),
+                    "text/plain; version=0.0.4");
+    state.metrics.request_done("/metrics", res.status, -1);
+  });
+  // Errors without a body of their own (unknown route, wrong method, body too large) get one.
+  const httplib::Server::HandlerWithResponse on_error = [&state](const httplib::Request& req,
+                                                                 httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = "HTTP status " + std::to_string(res.status);
+    if (res.status == 413)
+      message = "the request body is larger than this server's limit of " +
+                std::to_string(state.config.max_body_bytes) + " bytes";
+    if (res.status == 404) message = "no such endpoint: " + req.method + " " + req.path;
+    answer_error(res, res.status, message);
+    state.metrics.request_done("other", res.status, -1);
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  server.set_error_handler(on_error);
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    answer_error(res, 500, "internal server error");
+  });
+
+  int port = config.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(config.host);
+  } else if (!server.bind_to_port(config.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    std::fprintf(stderr, "tusk: error: cannot listen on %s:%d: %s\n", config.host.c_str(), config.port,
+                 std::strerror(errno));
+    return 1;
+  }
+
+  // The watcher turns SIGTERM/SIGINT into a stop: no new connections, then listen returns
+  // once the HTTP threads have answered every connection already accepted.
+  std::atomic<bool> listening_done{false};
+  std::thread watcher([&] {
+    const sigset_t set = shutdown_signals();
+    int signal = 0;
+    sigwait(&set, &signal);
+    if (listening_done) return;
+    state.stopping = true;
+    std::fprintf(stderr, "tusk serve: %s received: finishing %zu queued texts and the requests in progress\n",
+                 signal == SIGINT ? "SIGINT" : "SIGTERM", state.queue.queued_texts());
+    while (!server.is_running() && !listening_done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    server.stop();
+  });
+
+  std::fprintf(stderr, "tusk serve: listening on http://%s:%d (%zu translator%s, batching %s)\n",
+               config.host.c_str(), port, translator_count, translator_count == 1 ? "" : "s",
+               config.batch.batching ? "on" : "off");
+  const bool ok = server.listen_after_bind();
+  listening_done = true;
+  pthread_kill(watcher.native_handle(), SIGTERM);  // wakes it if no signal came
+  watcher.join();
+  std::fprintf(stderr, "tusk serve: stopped\n");
+  return ok || state.stopping ? 0 : 1;
+}
+
+}  // namespace tusk_serve

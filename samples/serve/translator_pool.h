@@ -1,0 +1,41 @@
+// Translators that serve the batch queue: one thread each, all sharing one model. A thread
+// takes the next due batch, translates its texts in one tusk_translate_text call (per-text
+// errors on, so one bad text fails only its own request), and hands each request its own
+// results. Only tusk.h.
+#pragma once
+
+#include <thread>
+#include <vector>
+
+#include "batch_queue.h"
+#include "metrics.h"
+#include "tusk/tusk.h"
+
+namespace tusk_serve {
+
+class TranslatorPool {
+ public:
+  // Takes ownership of the translators; they must have TUSK_OPT_PER_SENTENCE_ERRORS set.
+  TranslatorPool(std::vector<tusk_translator_t*> translators, BatchQueue& queue, Metrics& metrics);
+  // Closes the queue, lets the threads finish what is queued, and frees the translators.
+  ~TranslatorPool();
+  TranslatorPool(const TranslatorPool&) = delete;
+  TranslatorPool& operator=(const TranslatorPool&) = delete;
+
+  // Each translator's expert-cache counters now (thread-safe while they translate).
+  std::vector<tusk_stats_t> stats() const;
+
+ private:
+  void serve(tusk_translator_t* translator);
+  void translate(tusk_translator_t* translator, const std::vector<std::shared_ptr<Job>>& batch);
+
+  std::vector<tusk_translator_t*> translators_;
+  BatchQueue& queue_;
+  Metrics& metrics_;
+  std::vector<std::thread> threads_;
+};
+
+// The HTTP status for a library failure: the request's fault (400) or the server's (500).
+int http_status_of(tusk_status_t status);
+
+}  // namespace tusk_serve

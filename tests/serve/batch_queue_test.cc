@@ -1,0 +1,142 @@
+// The server's dynamic batching rules (samples/serve/batch_queue.h), without HTTP or a model.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "batch_queue.h"
+
+namespace {
+
+using tusk_serve::BatchLimits;
+using tusk_serve::BatchQueue;
+using tusk_serve::Job;
+using namespace std::chrono_literals;
+
+std::shared_ptr<Job> job(const std::string& src, const std::string& tgt, size_t texts, size_t chars_each = 10) {
+  auto j = std::make_shared<Job>();
+  j->source = src;
+  j->target = tgt;
+  j->texts.assign(texts, std::string(chars_each, 'a'));
+  j->chars = texts * chars_each;
+  j->on_done = [](Job::Outcome) {};
+  return j;
+}
+
+BatchLimits limits(size_t max_texts, std::chrono::microseconds wait, size_t capacity = 1024) {
+  BatchLimits l;
+  l.max_texts = max_texts;
+  l.max_chars = 1 << 20;
+  l.max_wait = wait;
+  l.capacity_texts = capacity;
+  return l;
+}
+
+TEST(BatchQueue, GroupsOneLanguagePairOldestFirstUpToTheLimit) {
+  BatchQueue q(limits(4, 10s));
+  auto a = job("en", "de", 1), b = job("en", "fr", 1), c = job("en", "de", 2), d = job("en", "de", 1),
+       e = job("en", "de", 1);
+  for (const auto& j : {a, b, c, d, e}) ASSERT_EQ(q.push(j), BatchQueue::Push::Accepted);
+  // en-de has 5 texts queued: the limit (4) is reached, so the batch is due at once.
+  const auto first = q.next_batch();
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0], a);
+  EXPECT_EQ(first[1], c);
+  EXPECT_EQ(first[2], d);
+  EXPECT_EQ(q.queued_texts(), 2u);
+  q.close();  // closing makes the rest due without waiting
+  const auto second = q.next_batch();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0], b);  // the oldest left, then its pair
+  EXPECT_EQ(q.next_batch(), std::vector<std::shared_ptr<Job>>{e});
+  EXPECT_TRUE(q.next_batch().empty());  // closed and drained
+}
+
+TEST(BatchQueue, AJobLargerThanTheLimitGoesWholeAndAlone) {
+  BatchQueue q(limits(4, 10s));
+  auto big = job("en", "de", 9), small = job("en", "de", 1);
+  q.push(big);
+  q.push(small);
+  EXPECT_EQ(q.next_batch(), std::vector<std::shared_ptr<Job>>{big});
+}
+
+TEST(BatchQueue, CharactersLimitTheBatchToo) {
+  BatchLimits l = limits(100, 10s);
+  l.max_chars = 25;
+  BatchQueue q(l);
+  auto a = job("en", "de", 1, 10), b = job("en", "de", 1, 10), c = job("en", "de", 1, 10);
+  q.push(a);
+  q.push(b);
+  q.push(c);
+  EXPECT_EQ(q.next_batch().size(), 2u);
+}
+
+TEST(BatchQueue, TheOldestWaitsAtMostMaxWait) {
+  BatchQueue q(limits(32, 50ms));
+  q.push(job("en", "de", 1));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.next_batch().size(), 1u);  // under the limit: due when the wait is over
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms);
+}
+
+TEST(BatchQueue, ARequestArrivingDuringTheWaitJoinsTheBatch) {
+  BatchQueue q(limits(2, 10s));
+  q.push(job("en", "de", 1));
+  std::thread later([&] {
+    std::this_thread::sleep_for(20ms);
+    q.push(job("en", "de", 1));
+  });
+  EXPECT_EQ(q.next_batch().size(), 2u);  // the second filled the batch: due before 10 s
+  later.join();
+}
+
+TEST(BatchQueue, BatchingOffTakesOneJobPerCall) {
+  BatchLimits l = limits(32, 10s);
+  l.batching = false;
+  BatchQueue q(l);
+  q.push(job("en", "de", 1));
+  q.push(job("en", "de", 1));
+  EXPECT_EQ(q.next_batch().size(), 1u);
+  EXPECT_EQ(q.next_batch().size(), 1u);
+}
+
+TEST(BatchQueue, AFullQueueRefusesAndAClosedOneToo) {
+  BatchQueue q(limits(32, 10s, 3));
+  EXPECT_EQ(q.push(job("en", "de", 5)), BatchQueue::Push::Accepted);  // alone: taken even if large
+  EXPECT_EQ(q.push(job("en", "de", 1)), BatchQueue::Push::Full);
+  q.close();
+  EXPECT_EQ(q.push(job("en", "de", 1)), BatchQueue::Push::Closed);
+  EXPECT_EQ(q.next_batch().size(), 1u);  // what was accepted still comes out
+  EXPECT_TRUE(q.next_batch().empty());
+}
+
+TEST(BatchQueue, ManyProducersAndConsumersLoseNothing) {
+  BatchQueue q(limits(8, 1ms, 1 << 20));
+  std::atomic<size_t> taken{0};
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < 3; ++c)
+    consumers.emplace_back([&] {
+      for (auto batch = q.next_batch(); !batch.empty(); batch = q.next_batch())
+        for (const auto& j : batch) taken += j->texts.size();
+    });
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 4; ++p)
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < 500; ++i) ASSERT_EQ(q.push(job(p % 2 ? "en" : "de", "fr", 1 + i % 3)), BatchQueue::Push::Accepted);
+    });
+  for (auto& t : producers) t.join();
+  q.close();
+  for (auto& t : consumers) t.join();
+  EXPECT_EQ(taken.load(), 4u * (167 * 1 + 167 * 2 + 166 * 3));
+}
+
+TEST(Job, OnlyTheFirstOutcomeCounts) {
+  int calls = 0;
+  Job j;
+  j.on_done = [&](Job::Outcome) { ++calls; };
+  j.complete({});
+  j.complete({});
+  EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
