@@ -43,9 +43,21 @@ fetch_cuobjdump() {
   rm -rf "$tmp"
 }
 
+# The serving tests' Python venv (Ray Serve, the libretranslatepy client) from PyPI; without
+# it those tests skip (outside CI) and say how to make it.
+python_test_env() {
+  local venv
+  if venv=$(bash "$(dirname "${BASH_SOURCE[0]}")/python-test-env.sh"); then
+    echo "install-deps: serving tests' venv at $venv"
+  else
+    echo "install-deps: could not make the serving tests' venv (scripts/python-test-env.sh)"
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   fetch_cuobjdump
+  python_test_env
   exit 0
 fi
 
@@ -56,3 +68,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fetch_cuobjdump
+python_test_env

@@ -61,14 +61,23 @@ std::vector<std::shared_ptr<Job>> BatchQueue::next_batch() {
     }
     const std::shared_ptr<Job> oldest = jobs_.front();
     const Clock::time_point due = oldest->enqueued + limits_.max_wait;
-    if (!limits_.batching || closed_ || limits_reached(*oldest) || Clock::now() >= due) {
+    if (!limits_.batching || in_progress_ == 0 || closed_ || limits_reached(*oldest) || Clock::now() >= due) {
       std::vector<std::shared_ptr<Job>> batch = take(*oldest);
+      ++in_progress_;
       lock.unlock();
       changed_.notify_all();  // another translator may find the next pair's batch due
       return batch;
     }
     changed_.wait_until(lock, due);
   }
+}
+
+void BatchQueue::batch_done() {
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    --in_progress_;
+  }
+  changed_.notify_all();  // an idle translator no longer needs to wait for company
 }
 
 void BatchQueue::close() {

@@ -1,8 +1,10 @@
 // Dynamic batching for the server: requests wait here until a translator takes them, grouped
-// by language pair into one library call of up to max_texts texts and max_chars characters,
-// after waiting at most max_wait for more to arrive. The queue is bounded (in texts) so that a
-// flood gets a quick "busy" instead of unbounded memory and latency. No HTTP, no library:
-// plain data and threads, so its rules are testable alone.
+// by language pair into one library call of up to max_texts texts and max_chars bytes. While
+// every translator is idle a request starts at once (waiting would only add latency); while
+// one is busy, more requests are evidently arriving, and the oldest waits up to max_wait for
+// others to join it. Under load, batches form from what queued up during the last call. The
+// queue is bounded (in texts) so that a flood gets a quick "busy" instead of unbounded memory
+// and latency. No HTTP, no library: plain data and threads, so its rules are testable alone.
 #pragma once
 
 #include <atomic>
@@ -50,7 +52,7 @@ struct BatchLimits {
   bool batching = true;    // false: each call takes one request (the baseline for benchmarks)
   size_t max_texts = 32;   // texts per library call (a bigger request still goes whole)
   size_t max_chars = 16384;
-  std::chrono::microseconds max_wait{5000};  // how long the oldest request waits for company
+  std::chrono::microseconds max_wait{5000};  // how long the oldest waits for company (see above)
   size_t capacity_texts = 1024;              // queued texts before push() answers Full
 };
 
@@ -65,9 +67,11 @@ class BatchQueue {
   Push push(std::shared_ptr<Job> job);
 
   // Blocks until a batch is due: jobs of the oldest job's language pair, oldest first, within
-  // the limits; due when the limits are reached, the oldest has waited max_wait, or the queue
-  // is closing. Empty once the queue is closed and drained.
+  // the limits; due when no batch is in progress, the limits are reached, the oldest has
+  // waited max_wait, or the queue is closing. Empty once the queue is closed and drained.
+  // The caller is busy with the batch until it calls batch_done().
   std::vector<std::shared_ptr<Job>> next_batch();
+  void batch_done();
 
   // No more pushes; next_batch() hands out what is queued, then returns empty.
   void close();
@@ -86,6 +90,7 @@ class BatchQueue {
   std::condition_variable changed_;
   std::deque<std::shared_ptr<Job>> jobs_;
   size_t queued_texts_ = 0;
+  size_t in_progress_ = 0;  // batches handed out and not yet done
   bool closed_ = false;
 };
 

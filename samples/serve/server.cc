@@ -124,14 +124,24 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
   const size_t http_threads = config.http_threads;
   server.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
   server.set_payload_max_length(config.max_body_bytes);
+  // Answers go out in more than one write; with Nagle's algorithm the last one waits for the
+  // client's delayed ACK (40 ms on Linux), longer than translating a sentence.
+  server.set_tcp_nodelay(true);
 
   server.Post("/translate", [&state](const httplib::Request& req, httplib::Response& res) {
     handle_translate(state, req, res);
   });
-  server.Get("/languages", [&state](const httplib::Request&, httplib::Response& res) {
+  // GET or POST, as LibreTranslate (its Python client posts).
+  const httplib::Server::Handler languages = [&state](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
     res.set_content(state.languages.json(), kJson);
     state.metrics.request_done("/languages", res.status, -1);
+  };
+  server.Get("/languages", languages);
+  server.Post("/languages", languages);
+  server.Post("/detect", [&state](const httplib::Request&, httplib::Response& res) {
+    answer_error(res, 400, "language detection is not supported by this server: give 'source'");
+    state.metrics.request_done("/detect", res.status, -1);
   });
   server.Get("/health", [&state](const httplib::Request&, httplib::Response& res) {
     // 503 while shutting down, so that a load balancer stops sending requests here.

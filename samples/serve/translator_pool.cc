@@ -69,6 +69,7 @@ void TranslatorPool::serve(tusk_translator_t* translator) {
     } catch (const std::exception& e) {  // out of memory: these requests fail, the server goes on
       fail_all(batch, 500, std::string("server error: ") + e.what());
     }
+    queue_.batch_done();
   }
 }
 

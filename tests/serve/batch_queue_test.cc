@@ -71,16 +71,41 @@ TEST(BatchQueue, CharactersLimitTheBatchToo) {
   EXPECT_EQ(q.next_batch().size(), 2u);
 }
 
-TEST(BatchQueue, TheOldestWaitsAtMostMaxWait) {
+TEST(BatchQueue, WithEveryTranslatorIdleARequestStartsAtOnce) {
+  BatchQueue q(limits(32, 10s));
+  q.push(job("en", "de", 1));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.next_batch().size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(BatchQueue, WhileABatchRunsTheOldestWaitsAtMostMaxWait) {
   BatchQueue q(limits(32, 50ms));
+  q.push(job("en", "fr", 1));
+  ASSERT_EQ(q.next_batch().size(), 1u);  // in progress: the next request waits for company
   q.push(job("en", "de", 1));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(q.next_batch().size(), 1u);  // under the limit: due when the wait is over
   EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms);
 }
 
+TEST(BatchQueue, TheEndOfTheRunningBatchEndsTheWait) {
+  BatchQueue q(limits(32, 10s));
+  q.push(job("en", "fr", 1));
+  ASSERT_EQ(q.next_batch().size(), 1u);
+  q.push(job("en", "de", 1));
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(20ms);
+    q.batch_done();
+  });
+  EXPECT_EQ(q.next_batch().size(), 1u);  // due when the other batch is done, not after 10 s
+  finisher.join();
+}
+
 TEST(BatchQueue, ARequestArrivingDuringTheWaitJoinsTheBatch) {
   BatchQueue q(limits(2, 10s));
+  q.push(job("en", "fr", 1));
+  ASSERT_EQ(q.next_batch().size(), 1u);  // keeps a batch in progress
   q.push(job("en", "de", 1));
   std::thread later([&] {
     std::this_thread::sleep_for(20ms);
@@ -116,8 +141,10 @@ TEST(BatchQueue, ManyProducersAndConsumersLoseNothing) {
   std::vector<std::thread> consumers;
   for (int c = 0; c < 3; ++c)
     consumers.emplace_back([&] {
-      for (auto batch = q.next_batch(); !batch.empty(); batch = q.next_batch())
+      for (auto batch = q.next_batch(); !batch.empty(); batch = q.next_batch()) {
         for (const auto& j : batch) taken += j->texts.size();
+        q.batch_done();
+      }
     });
   std::vector<std::thread> producers;
   for (int p = 0; p < 4; ++p)

@@ -121,7 +121,11 @@ class Api(ServerTestCase):
         self.assertEqual(sorted(languages), ["cs", "de", "en", "fr"])
         self.assertEqual(languages["en"]["name"], "eng_Latn")
         self.assertEqual(sorted(languages["en"]["targets"]), ["cs", "de", "fr"])
+        self.assertEqual(request(self.server.url + "languages", b"")[2], body)  # POST too, as LibreTranslate
         self.assertEqual(request(self.server.url + "health")[:3:2], (200, '{"status":"ok"}'))
+        status, _, body = request(self.server.url + "detect", b"q=Hallo")
+        self.assertEqual(status, 400)
+        self.assertIn("detection is not supported", json.loads(body)["error"])
 
     def test_bad_requests_get_400_with_a_reason(self):
         url = self.server.url
