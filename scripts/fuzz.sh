@@ -36,7 +36,8 @@ fi
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_model_file fuzz_safetensors fuzz_hf_config fuzz_hf_tokenizer fuzz_translate)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_model_file fuzz_safetensors fuzz_hf_config fuzz_hf_tokenizer fuzz_translate
+                                     fuzz_serve_request)
 total=0
 for t in "${targets[@]}"; do
   echo "== $t: $seconds s"

@@ -73,7 +73,7 @@ TranslateRequest parse_translate(const RequestFields& fields, const Languages& l
     json body;
     try {
       body = json::parse(fields.body);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
       bad_request(std::string("the body is not valid JSON: ") + e.what());
     }
     if (!body.is_object()) bad_request("the JSON body must be an object");

@@ -28,6 +28,8 @@ struct ApiError {
 class Languages {
  public:
   explicit Languages(const tusk_model_t* model);
+  explicit Languages(std::vector<std::pair<std::string, std::string>> code_token_pairs)
+      : languages_(std::move(code_token_pairs)) {}
   // The short code for a code or token the model has; empty if it has neither.
   std::string canonical(const std::string& name) const;
   // GET /languages: [{"code", "name" (the token), "targets": every other code}].
