@@ -61,9 +61,12 @@ std::vector<std::shared_ptr<Job>> BatchQueue::next_batch() {
     }
     const std::shared_ptr<Job> oldest = jobs_.front();
     const Clock::time_point due = oldest->enqueued + limits_.max_wait;
-    if (!limits_.batching || in_progress_ == 0 || closed_ || limits_reached(*oldest) || Clock::now() >= due) {
+    // Alone: nothing running and the last batch a single request, so nobody else is coming.
+    const bool alone = in_progress_ == 0 && last_batch_jobs_ <= 1;
+    if (!limits_.batching || alone || closed_ || limits_reached(*oldest) || Clock::now() >= due) {
       std::vector<std::shared_ptr<Job>> batch = take(*oldest);
       ++in_progress_;
+      last_batch_jobs_ = batch.size();
       lock.unlock();
       changed_.notify_all();  // another translator may find the next pair's batch due
       return batch;

@@ -1,8 +1,10 @@
 // Dynamic batching for the server: requests wait here until a translator takes them, grouped
-// by language pair into one library call of up to max_texts texts and max_chars bytes. While
-// every translator is idle a request starts at once (waiting would only add latency); while
-// one is busy, more requests are evidently arriving, and the oldest waits up to max_wait for
-// others to join it. Under load, batches form from what queued up during the last call. The
+// by language pair into one library call of up to max_texts texts and max_chars bytes. A
+// request alone (every translator idle, and the last batch a single request) starts at once:
+// waiting would only add latency. Otherwise requests are evidently arriving together, and the
+// oldest waits up to max_wait (from its arrival) for others to join it; under load that has
+// passed by the time a translator is free, and each call takes what queued during the last
+// one (waiting longer for bigger batches was measured slower: bench/serve_load.py). The
 // queue is bounded (in texts) so that a flood gets a quick "busy" instead of unbounded memory
 // and latency. No HTTP, no library: plain data and threads, so its rules are testable alone.
 #pragma once
@@ -67,8 +69,8 @@ class BatchQueue {
   Push push(std::shared_ptr<Job> job);
 
   // Blocks until a batch is due: jobs of the oldest job's language pair, oldest first, within
-  // the limits; due when no batch is in progress, the limits are reached, the oldest has
-  // waited max_wait, or the queue is closing. Empty once the queue is closed and drained.
+  // the limits; due when the oldest is alone (above), the limits are reached, it has waited
+  // max_wait, or the queue is closing. Empty once the queue is closed and drained.
   // The caller is busy with the batch until it calls batch_done().
   std::vector<std::shared_ptr<Job>> next_batch();
   void batch_done();
@@ -91,6 +93,7 @@ class BatchQueue {
   std::deque<std::shared_ptr<Job>> jobs_;
   size_t queued_texts_ = 0;
   size_t in_progress_ = 0;  // batches handed out and not yet done
+  size_t last_batch_jobs_ = 0;
   bool closed_ = false;
 };
 

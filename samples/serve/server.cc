@@ -127,6 +127,9 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
   // Answers go out in more than one write; with Nagle's algorithm the last one waits for the
   // client's delayed ACK (40 ms on Linux), longer than translating a sentence.
   server.set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default; the reconnects of many
+  // clients then overflow its listen backlog (5), and a dropped SYN costs a client 1 s.
+  server.set_keep_alive_max_count(100000);
 
   server.Post("/translate", [&state](const httplib::Request& req, httplib::Response& res) {
     handle_translate(state, req, res);
