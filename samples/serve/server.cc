@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -34,19 +35,52 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-RequestFields fields_of(const httplib::Request& req) {
+// The body is read here, through a content reader, rather than by httplib: httplib refuses
+// form bodies over 8 KiB (413, whatever --max-body-bytes says) and checks only Content-Length
+// against its limit, not a chunked body's length. Throws ApiError 413 past `limit` bytes.
+RequestFields read_fields(const httplib::Request& req, const httplib::Response& res,
+                          const httplib::ContentReader& read, size_t limit) {
   RequestFields fields;
+  size_t total = 0;
+  const auto fits = [&](size_t n) { return (total += n) <= limit; };
   // As LibreTranslate (Flask's is_json): a JSON media type means a JSON body; anything else is
   // read as form fields, from the body (urlencoded or multipart) and the query string.
   const std::string type = req.get_header_value("Content-Type");
   const std::string media = type.substr(0, type.find(';'));
   fields.is_json = media == kJson || (media.size() > 5 && media.compare(media.size() - 5, 5, "+json") == 0);
-  if (fields.is_json) {
-    fields.body = req.body;
-    return fields;
+  bool complete = true;
+  if (req.is_multipart_form_data()) {
+    std::vector<httplib::MultipartFormData> parts;
+    complete = read(
+        [&](const httplib::MultipartFormData& header) {
+          parts.push_back(header);
+          return true;
+        },
+        [&](const char* data, size_t n) {
+          if (!fits(n) || parts.empty()) return false;
+          parts.back().content.append(data, n);
+          return true;
+        });
+    for (const auto& part : parts) fields.values.emplace(part.name, part.content);
+  } else {
+    std::string body;
+    complete = read([&](const char* data, size_t n) {
+      if (!fits(n)) return false;
+      body.append(data, n);
+      return true;
+    });
+    if (fields.is_json) {
+      fields.body = std::move(body);
+    } else if (media.empty() || media == "application/x-www-form-urlencoded") {
+      httplib::detail::parse_query_text(body, fields.values);
+    }
   }
-  fields.values.insert(req.params.begin(), req.params.end());
-  for (const auto& [name, file] : req.files) fields.values.emplace(name, file.content);
+  // Past the limit: counted here, or by httplib while it decoded a chunked body (it then sets
+  // the status to 413 before giving up).
+  if (total > limit || (!complete && res.status == 413))
+    throw ApiError{413, "the request body is larger than this server's limit of " + std::to_string(limit) + " bytes"};
+  if (!complete) throw ApiError{400, "the request body could not be read (cut short or malformed)"};
+  fields.values.insert(req.params.begin(), req.params.end());  // the query string's
   return fields;
 }
 
@@ -66,13 +100,16 @@ void answer_error(httplib::Response& res, int status, const std::string& message
   res.set_content(error_json(message), kJson);
 }
 
-void handle_translate(State& state, const httplib::Request& req, httplib::Response& res) {
+void handle_translate(State& state, const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& read) {
   const Clock::time_point start = Clock::now();
   if (state.stopping) {
     answer_error(res, 503, "the server is shutting down");
   } else {
     try {
-      TranslateRequest request = parse_translate(fields_of(req), state.languages, state.config.request);
+      TranslateRequest request =
+          parse_translate(read_fields(req, res, read, state.config.max_body_bytes), state.languages,
+                          state.config.request);
       auto job = std::make_shared<Job>();
       job->source = std::move(request.source);
       job->target = std::move(request.target);
@@ -130,10 +167,12 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
   // httplib closes a keep-alive connection after 5 requests by default; the reconnects of many
   // clients then overflow its listen backlog (5), and a dropped SYN costs a client 1 s.
   server.set_keep_alive_max_count(100000);
+  // An idle keep-alive connection holds an HTTP thread: give it back soon.
+  server.set_keep_alive_timeout(2);
 
-  server.Post("/translate", [&state](const httplib::Request& req, httplib::Response& res) {
-    handle_translate(state, req, res);
-  });
+  server.Post("/translate", httplib::Server::HandlerWithContentReader(
+                               [&state](const httplib::Request& req, httplib::Response& res,
+                                        const httplib::ContentReader& read) { handle_translate(state, req, res, read); }));
   // GET or POST, as LibreTranslate (its Python client posts).
   const httplib::Server::Handler languages = [&state](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
@@ -180,6 +219,14 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
     answer_error(res, 500, "internal server error");
   });
 
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a second server on a
+  // port in use would start and silently share it instead of failing.
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
   int port = config.port;
   if (port == 0) {
     port = server.bind_to_any_port(config.host);
@@ -191,6 +238,9 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
                  std::strerror(errno));
     return 1;
   }
+  // httplib listens with a backlog of 5: a burst of new connections then overflows it, and
+  // the kernel drops handshakes (clients wait or are reset). Listening again raises it.
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
 
   // The watcher turns SIGTERM/SIGINT into a stop: no new connections, then listen returns
   // once the HTTP threads have answered every connection already accepted.
@@ -210,7 +260,12 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
   std::fprintf(stderr, "tusk serve: listening on http://%s:%d (%zu translator%s, batching %s)\n",
                config.host.c_str(), port, translator_count, translator_count == 1 ? "" : "s",
                config.batch.batching ? "on" : "off");
-  const bool ok = server.listen_after_bind();
+  bool ok = false;
+  try {
+    ok = server.listen_after_bind();
+  } catch (const std::exception& e) {  // e.g. no threads left for the HTTP pool
+    std::fprintf(stderr, "tusk: error: the server failed: %s\n", e.what());
+  }
   listening_done = true;
   pthread_kill(watcher.native_handle(), SIGTERM);  // wakes it if no signal came
   watcher.join();

@@ -1,7 +1,9 @@
 // `tusk serve`'s HTTP server (cpp-httplib): the LibreTranslate-compatible routes in front of
 // the batch queue and its translators, /health, /metrics, request limits, backpressure, and
-// graceful shutdown on SIGTERM or SIGINT (stop accepting, answer every accepted request,
-// exit). Only tusk.h.
+// graceful shutdown on SIGTERM or SIGINT: the listener closes, every request already read
+// (in the queue or being translated) is answered, and the process exits. A connection that
+// was accepted but whose request no HTTP thread had read yet (more than --http-threads at
+// once) is closed unanswered, as a refused connection would be. Only tusk.h.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +19,8 @@ namespace tusk_serve {
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 5000;             // 0: any free port (the one chosen is printed)
-  size_t http_threads = 64;    // connections served at once (each waiting request holds one)
+  size_t http_threads = 128;   // connections served at once (each waiting request holds one;
+                               // more wait in the listener's queue, unbounded)
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
   int retry_after_seconds = 1;      // in 503 answers when the queue is full
   RequestLimits request;

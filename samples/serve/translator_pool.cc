@@ -41,13 +41,22 @@ int http_status_of(tusk_status_t status) {
 
 TranslatorPool::TranslatorPool(std::vector<tusk_translator_t*> translators, BatchQueue& queue, Metrics& metrics)
     : translators_(std::move(translators)), queue_(queue), metrics_(metrics) {
-  for (tusk_translator_t* t : translators_) threads_.emplace_back([this, t] { serve(t); });
+  try {
+    for (tusk_translator_t* t : translators_) threads_.emplace_back([this, t] { serve(t); });
+  } catch (...) {  // out of threads: stop the ones started, free everything, report
+    stop();
+    throw;
+  }
 }
 
-TranslatorPool::~TranslatorPool() {
+TranslatorPool::~TranslatorPool() { stop(); }
+
+void TranslatorPool::stop() {
   queue_.close();
   for (std::thread& t : threads_) t.join();
+  threads_.clear();
   for (tusk_translator_t* t : translators_) tusk_translator_destroy(t);
+  translators_.clear();
 }
 
 std::vector<tusk_stats_t> TranslatorPool::stats() const {
@@ -83,11 +92,18 @@ void TranslatorPool::translate(tusk_translator_t* translator, const std::vector<
   const tusk_status_t status =
       tusk_translate_text(translator, first.source.c_str(), first.target.c_str(), texts.data(), texts.size(), &raw);
   metrics_.batch_done(texts.size(), batch.size(), std::chrono::duration<double>(Clock::now() - start).count());
+  // The server checked each request's languages and text before queueing it, and per-text
+  // errors are on: a failure of the whole call is the server's (503 when cancelled).
   if (status != TUSK_OK) {
-    fail_all(batch, http_status_of(status), last_error(status));
+    fail_all(batch, status == TUSK_ERROR_CANCELLED ? 503 : 500, last_error(status));
     return;
   }
   const std::unique_ptr<tusk_result_t, void (*)(tusk_result_t*)> result(raw, tusk_result_free);
+  if (tusk_result_count(raw) != texts.size()) {
+    fail_all(batch, 500, "the library returned " + std::to_string(tusk_result_count(raw)) + " results for " +
+                             std::to_string(texts.size()) + " texts");
+    return;
+  }
   size_t next = 0;
   for (const auto& job : batch) {
     Job::Outcome outcome;

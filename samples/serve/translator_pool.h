@@ -26,6 +26,7 @@ class TranslatorPool {
   std::vector<tusk_stats_t> stats() const;
 
  private:
+  void stop();
   void serve(tusk_translator_t* translator);
   void translate(tusk_translator_t* translator, const std::vector<std::shared_ptr<Job>>& batch);
 
@@ -35,7 +36,7 @@ class TranslatorPool {
   std::vector<std::thread> threads_;
 };
 
-// The HTTP status for a library failure: the request's fault (400) or the server's (500).
+// The HTTP status for one text's failure: the request's fault (400) or the server's (500).
 int http_status_of(tusk_status_t status);
 
 }  // namespace tusk_serve

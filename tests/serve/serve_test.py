@@ -9,6 +9,7 @@ Only the standard library, except LibreTranslateClient, which needs the publishe
 `libretranslatepy` client (scripts/python-test-env.sh installs it) and skips without it.
 """
 import gzip
+import http.client
 import json
 import os
 import re
@@ -114,6 +115,20 @@ class Api(ServerTestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body)["translatedText"], expected)
 
+    def test_a_long_form_body(self):
+        # Over 8 KiB form-encoded (what libretranslatepy sends), within the server's limits.
+        text = ""
+        for sentence in first_sentences(300):
+            if len(text) > 9000:
+                break
+            text += sentence.rstrip(" .") + ". "
+        text = text.strip()
+        data = urllib.parse.urlencode({"q": text, "source": "en", "target": "de"}).encode()
+        self.assertGreater(len(data), 8192)
+        status, _, body = request(self.server.url + "translate", data)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["translatedText"], cli_translate([text])[0])
+
     def test_languages_and_health(self):
         status, _, body = request(self.server.url + "languages")
         self.assertEqual(status, 200)
@@ -159,6 +174,11 @@ class Api(ServerTestCase):
         status, _, answer = request(url + "translate", b"q=a&q=b&source=en&target=de")
         self.assertEqual(status, 400, answer)
         status, _, answer = request(url + "translate", b"x" * ((1 << 20) + 1), {"Content-Type": "application/json"})
+        self.assertEqual(status, 413, answer)
+        self.assertIn("limit", json.loads(answer)["error"])
+        # The same without a Content-Length (chunked): counted as it arrives.
+        chunks = iter([b"x" * (1 << 16)] * 17)
+        status, _, answer = request(url + "translate", chunks, {"Content-Type": "application/json"})
         self.assertEqual(status, 413, answer)
         self.assertIn("limit", json.loads(answer)["error"])
         status, _, answer = request(url + "nowhere")
@@ -208,26 +228,29 @@ class ConcurrentClients(ServerTestCase):
 
 class Backpressure(ServerTestCase):
     """A full queue answers 503 with Retry-After at once; nothing accepted is lost."""
-    flags = ("--queue-limit", "4", "--batch-max-texts", "2", "--http-threads", "64")
+    # Requests of 3 texts and room for 4: a request that finds another waiting is refused.
+    flags = ("--queue-limit", "4", "--batch-max-texts", "3", "--http-threads", "64")
 
     def test_full_queue_answers_503_with_retry_after(self):
-        texts = first_sentences(48, skip=300)
-        expected = dict(zip(texts, cli_translate(texts)))
+        sentences = first_sentences(144, skip=300)
+        groups = [tuple(sentences[i:i + 3]) for i in range(0, len(sentences), 3)]
+        translated = cli_translate(sentences)
+        expected = {g: translated[3 * i:3 * i + 3] for i, g in enumerate(groups)}
 
-        def one(text):
-            return (text,) + post_json(self.server.url, {"q": text, "source": "en", "target": "de"})
+        def one(group):
+            return (group,) + post_json(self.server.url, {"q": list(group), "source": "en", "target": "de"})
 
         with ThreadPoolExecutor(max_workers=48) as pool:
-            answers = list(pool.map(one, texts))
+            answers = list(pool.map(one, groups))
         busy = [a for a in answers if a[1] == 503]
         done = [a for a in answers if a[1] == 200]
-        self.assertEqual(len(busy) + len(done), len(texts), [a[1:3] for a in answers])
+        self.assertEqual(len(busy) + len(done), len(groups), [a[1:3] for a in answers])
         self.assertGreater(len(busy), 0, "48 requests at once never filled a queue of 4 texts")
         for _, _, headers, body in busy:
             self.assertEqual(headers["Retry-After"], "1")
             self.assertIn("busy", json.loads(body)["error"])
-        for text, _, _, body in done:
-            self.assertEqual(json.loads(body)["translatedText"], expected[text])
+        for group, _, _, body in done:
+            self.assertEqual(json.loads(body)["translatedText"], expected[group])
 
 
 class GracefulShutdown(unittest.TestCase):
@@ -244,8 +267,9 @@ class GracefulShutdown(unittest.TestCase):
         def one(g):
             try:
                 status, _, body = post_json(server.url, {"q": groups[g], "source": "en", "target": "de"})
-            except urllib.error.URLError as e:  # connected after the listener closed
-                status, body = "refused", str(e)
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as e:
+                # Connected after the listener closed, or before any HTTP thread read it.
+                status, body = "refused", repr(e)
             results[g] = (status, body)
 
         threads = [threading.Thread(target=one, args=(g,)) for g in range(len(groups))]
@@ -262,6 +286,7 @@ class GracefulShutdown(unittest.TestCase):
             t.join(timeout=120)
             self.assertFalse(t.is_alive(), "a request hung after SIGTERM")
         self.assertEqual(server.stop(), 0)
+        self.assertEqual(len(results), len(groups))
         answered = 0
         for g, (status, body) in sorted(results.items()):
             # Accepted before the signal: translated. After it: refused (503 or no connection).
