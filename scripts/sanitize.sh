@@ -16,14 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir=${1:-build-asan}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
-launcher=()
-if command -v ccache >/dev/null; then
-  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTUSK_CUDA=OFF "${launcher[@]}" \
-  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
+bash scripts/configure-sanitized.sh "$build_dir" "$flags" "-fsanitize=address,undefined"
 cmake --build "$build_dir" -j2
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0

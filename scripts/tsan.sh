@@ -16,13 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir=${1:-build-tsan}
 flags="-fsanitize=thread -fno-omit-frame-pointer -g1"
-launcher=()
-if command -v ccache >/dev/null; then
-  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTUSK_CUDA=OFF "${launcher[@]}" \
-  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+bash scripts/configure-sanitized.sh "$build_dir" "$flags" "-fsanitize=thread" >/dev/null
 cmake --build "$build_dir" -j2 --target test_threads c_threads_test tusk_cli test_serve_batch_queue
 
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4 suppressions=$PWD/scripts/tsan.supp"
