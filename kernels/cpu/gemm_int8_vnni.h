@@ -1,30 +1,35 @@
 // The x16 GEMM of the AVX-512 VNNI level for Int8 weights: the same int32 sums as gemm_x16.h
-// (so the same results, bit for bit), from a panel of the stored bytes instead of one widened
-// to int16.
+// (so the same results, bit for bit), read straight from the stored weight rows, with no
+// repacking.
 //
-// Why: gemm_x16.h widens every weight to int16 and transposes 8 x 8 words per 128 weights to
-// build its panels, once per call. At decoder batch sizes (m = 16) that preparation cost more
-// than the multiply-adds (45% against 34% of an int8 NLLB-600M decode, perf). Here a panel
-// keeps the weights as bytes, four columns (a quad) to a 32-bit word: a 16 x 16 word transpose
-// per 1024 weights, a quarter of the shuffles, and half the panel bytes.
+// Why: gemm_x16.h widens every weight to int16 and transposes it into a panel, once per call;
+// an earlier version of this kernel transposed the bytes into panels instead. At decoder batch
+// sizes (m = 16) that preparation, its scale gathers and prefetches took about a third of an
+// int8 NLLB-600M decode (perf). Here the roles are swapped: a vector's 16 lanes are 16 rows
+// of x (their activations transposed once per call, m x k bytes, not n x k), and each weight
+// word (four columns of one row) is broadcast from memory by the multiply-add itself
+// (vpdpbusd's {1to16} operand). A tile is 8 weight rows (8 consecutive rows are one
+// contiguous stretch of the matrix: one stream for the prefetchers) by 16 rows of x.
 //
 // Products. vpdpbusd multiplies unsigned by signed bytes, so each int16 activation is split as
 // x = 256 h + l (h = x >> 8 signed, l = x & 255 unsigned) and
 //   sum x w = 256 (sum (h + 128) w - 128 sum w) + sum l w,
-// two vpdpbusd per quad against the signed weights as stored; sum w per weight row comes from
-// the panel itself (one vpdpbusd against ones per quad word) and seeds the h accumulator.
-// Exactness: per 256-column panel |sum h w| <= 256 * 128 * 127 (times 256 below 2^31),
-// sum (h + 128) w and sum l w below 256 * 255 * 127: all int32, equal to gemm_x16.h's sums,
-// combined across panels through the same finish().
+// two vpdpbusd per weight word against the signed weights as stored. sum w per weight row and
+// 256-column panel comes from a pass over the tile's rows (vpsadbw) and seeds the h
+// accumulators. Exactness: per 256-column panel |sum h w| <= 256 * 128 * 127 (times 256
+// below 2^31), sum (h + 128) w and sum l w below 256 * 255 * 127: all int32, equal to
+// gemm_x16.h's sums, combined across panels in float in the same order as its finish().
 //
-// Layout. Activations: two byte rows per x row, H = h + 128 and L = l in column order (a
-// quad is one broadcast word). Panel: word [q][j] = row r0 + j's columns 4q .. 4q + 3.
+// Layout. Activations, per block of 16 rows of x: H[q] and L[q] (q = a quad, four columns),
+// one vector each whose lane i is row i's four bytes h + 128 (resp. l) of columns 4q ..
+// 4q + 3; lanes past the last row hold zeros.
 //
-// Applies where gemm_x16.h does (x16_gemm_applies) with Int8 weights and k % 64 == 0.
+// Applies where gemm_x16.h does (x16_gemm_applies) with Int8 weights, k % 64 == 0 and
+// k <= 64 panels.
 //
-// The opt-in 8-bit variant (quantized_linear_x8) uses the same panels with activations
-// quantized to int8 (scale max|x| / 127) and stored as xq + 128: one vpdpbusd per quad and
-// row instead of two, the arithmetic CTranslate2's int8 uses, with x's rounding error 258
+// The opt-in 8-bit variant (quantized_linear_x8) uses the same tiles with activations
+// quantized to int8 (scale max|x| / 127) and stored as xq + 128 in H: one vpdpbusd per weight
+// word instead of two, the arithmetic CTranslate2's int8 uses, with x's rounding error 258
 // times the int16 one. Exactness of its int32 sums: |sum xq w| <= 256 * 127 * 127 a panel.
 // Include only from the VNNI TU; internal linkage.
 #pragma once
@@ -35,58 +40,37 @@
 
 #include "kernels/cpu/gemm_x16.h"
 #include "kernels/cpu/kernel_entry.h"
-#include "kernels/cpu/simd_avx512.h"
+#include "kernels/cpu/linear_driver.h"
+#include "kernels/cpu/simd_avx2.h"
 #include "kernels/cpu/vnni_asm.h"
-#include "kernels/cpu/x16_prep.h"
 
 namespace tusk::kernels::detail {
 namespace {
 
-constexpr int kInt8VnniNr = 32, kInt8VnniMr = 6;
+constexpr int kInt8TileRows = 8;       // weight rows a tile
+constexpr int kInt8TileXRows = 16;     // rows of x a tile (a vector's lanes)
+constexpr int64_t kInt8MaxPanels = 64;  // k <= 64 * 256: the tile's sum w table
 
 inline bool int8_vnni_gemm_applies(const LinearCall& c) {
-  return c.x16 && c.m > kX16TileMaxRows && c.w.type == WeightType::Int8 && c.w.k % 64 == 0;
+  return c.x16 && c.m > kX16TileMaxRows && c.w.type == WeightType::Int8 && c.w.k % 64 == 0 &&
+         c.w.k <= kInt8MaxPanels * kX16GemmPanelCols;
 }
 
-constexpr int kInt8X8Mr = 8;
-
-// H rows, then L rows, each [m][k] bytes, in the call's x16 scratch (the same bytes as int16
-// x); one scale per row where x16_layout keeps it.
-struct SplitRows {
-  const uint8_t* h;
-  const uint8_t* l;
-  int64_t ld;  // bytes between rows
-  const float* scale;
+// Where the transposed activations live in the call's scratch: H then L vectors for each
+// block of 16 rows ([blocks][2][k / 4] vectors, m rounded up to 16: gemv_scratch_floats pads
+// m for this), then one scale per row.
+struct Int8Activations {
+  __m512i* blocks;
+  float* scale;
+  int64_t quads;  // k / 4
+  __m512i* h(int64_t block) const { return blocks + 2 * block * quads; }
+  __m512i* l(int64_t block) const { return blocks + (2 * block + 1) * quads; }
 };
 
-// Quantizes rows [i0, i1) of x to bytes. Split (int16 activations): exactly as
-// quantize_x16_rows_avx2 does (same amax, same 32767 / amax, same round-to-nearest-even of
-// x * inv), each value then split into its H byte (h + 128) and L byte, H rows then L rows.
-// Else (8-bit activations): round-to-nearest-even of x * 127 / amax, plus 128, in the H rows.
-// The scales go where x16_layout keeps them.
-inline void quantize_rows_to_bytes(const LinearCall& c, int64_t i0, int64_t i1, bool split) {
-  const int64_t k = c.w.k;
-  const X16Scratch s = x16_scratch(c);
-  auto* h_rows = reinterpret_cast<uint8_t*>(s.x);
-  uint8_t* l_rows = h_rows + c.m * k;
-  const float limit = split ? 32767.0f : 127.0f;
-  const __m512i bias = _mm512_set1_epi32(128);
-  for (int64_t i = i0; i < i1; ++i) {
-    const float* x = c.x + i * c.ld_x;
-    __m512 vmax = _mm512_setzero_ps();
-    for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
-    const float amax = _mm512_reduce_max_ps(vmax);
-    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
-    s.scale[i] = amax / limit;
-    uint8_t* h = h_rows + i * k;
-    uint8_t* l = l_rows + i * k;
-    for (int64_t col = 0; col < k; col += 16) {
-      const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + col), inv));
-      const __m512i high = split ? _mm512_srai_epi32(q, 8) : q;
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(h + col), _mm512_cvtepi32_epi8(_mm512_add_epi32(high, bias)));
-      if (split) _mm_storeu_si128(reinterpret_cast<__m128i*>(l + col), _mm512_cvtepi32_epi8(q));  // low byte
-    }
-  }
+inline Int8Activations int8_activations(const LinearCall& c) {
+  const int64_t blocks = ceil_div(c.m, kInt8TileXRows), quads = c.w.k / 4;
+  auto* base = reinterpret_cast<__m512i*>(c.scratch);  // 64-byte aligned (dispatch.cc)
+  return {base, reinterpret_cast<float*>(base + 2 * blocks * quads), quads};
 }
 
 // r[0..16): 16 rows of 16 words each; afterwards r[t] holds word t of every row (row j in
@@ -114,165 +98,183 @@ __attribute__((always_inline)) inline void transpose16x16(__m512i (&r)[16]) {
   }
 }
 
-// The panel of rows r0 .. r0 + nr (zeros up to 32), columns c0 .. c0 + kc (kc % 64 == 0), the
-// rows' scales of its group (0 past nr), and -128 * sum w per row (the h accumulators' seed).
-inline void repack_int8_panel(const PackedWeights& w, int64_t r0, int nr, int64_t c0, int64_t kc, int32_t* panel,
-                              float* scales, int32_t* seed) {
-  const int64_t groups = w.k / w.group;
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  for (int j = 0; j < kInt8VnniNr; ++j) scales[j] = j < nr ? w.scales[(r0 + j) * groups + c0 / w.group] : 0.0f;
-  const __m512i ones = _mm512_set1_epi8(1);
-  for (int half = 0; half < 2; ++half) {
-    const int valid = nr - 16 * half < 0 ? 0 : (nr - 16 * half > 16 ? 16 : nr - 16 * half);
-    __m512i sum = _mm512_setzero_si512();
-    for (int64_t b = 0; b < kc; b += 64) {
-      __m512i r[16];
-      for (int j = 0; j < 16; ++j)
-        r[j] = j < valid ? _mm512_loadu_si512(base + (r0 + 16 * half + j) * w.k + c0 + b) : _mm512_setzero_si512();
-      transpose16x16(r);
-      for (int t = 0; t < 16; ++t) {
-        dpbusd(sum, ones, r[t]);
-        _mm512_store_si512(panel + (b / 4 + t) * kInt8VnniNr + 16 * half, r[t]);
+// Quantizes block b of x (rows 16b .. 16b + 15, those below m) into its H and L vectors.
+// Split (int16 activations): exactly as quantize_x16_rows_avx2 does (same amax, same
+// 32767 / amax, same round-to-nearest-even of x * inv), each value then split into its H byte
+// (h + 128) and L byte. Else (8-bit activations): round-to-nearest-even of x * 127 / amax,
+// plus 128, in H. 64 columns at a time: 16 rows of bytes, transposed to 16 quads.
+inline void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split) {
+  const int64_t k = c.w.k, i0 = b * kInt8TileXRows;
+  const int rows = static_cast<int>(min64(kInt8TileXRows, c.m - i0));
+  const float limit = split ? 32767.0f : 127.0f;
+  __m512 inv[kInt8TileXRows];
+  for (int i = 0; i < rows; ++i) {
+    const float* x = c.x + (i0 + i) * c.ld_x;
+    __m512 vmax = _mm512_setzero_ps();
+    for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
+    const float amax = _mm512_reduce_max_ps(vmax);
+    inv[i] = _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
+    act.scale[i0 + i] = amax / limit;
+  }
+  const __m512i bias = _mm512_set1_epi32(128);
+  __m512i* h_out = act.h(b);
+  __m512i* l_out = act.l(b);
+  for (int64_t col = 0; col < k; col += 64) {
+    __m512i hr[kInt8TileXRows], lr[kInt8TileXRows];
+    for (int i = 0; i < kInt8TileXRows; ++i) {
+      hr[i] = lr[i] = _mm512_setzero_si512();
+      if (i >= rows) continue;
+      const float* x = c.x + (i0 + i) * c.ld_x + col;
+      __m128i hq[4], lq[4];
+      for (int s = 0; s < 4; ++s) {
+        const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * s), inv[i]));
+        hq[s] = _mm512_cvtepi32_epi8(_mm512_add_epi32(split ? _mm512_srai_epi32(q, 8) : q, bias));
+        lq[s] = _mm512_cvtepi32_epi8(q);  // the low byte
       }
+      hr[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(hq[1], hq[0])), _mm256_set_m128i(hq[3], hq[2]), 1);
+      lr[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(lq[1], lq[0])), _mm256_set_m128i(lq[3], lq[2]), 1);
     }
-    _mm512_store_si512(seed + 16 * half, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
+    transpose16x16(hr);
+    for (int t = 0; t < 16; ++t) _mm512_store_si512(h_out + col / 4 + t, hr[t]);
+    if (!split) continue;
+    transpose16x16(lr);
+    for (int t = 0; t < 16; ++t) _mm512_store_si512(l_out + col / 4 + t, lr[t]);
   }
 }
 
-// Prefetches of the same columns of the next panel, spread over a chunk's work: 32 rows read in
-// 256-byte pieces are too many streams for the hardware prefetchers, a large matrix (the
-// output projection) comes from DRAM, and one burst of 128 prefetches overflows the misses
-// a core keeps in flight (one burst per chunk: 18 ms a call where spread gives 13.3 ms, the
-// 64051 x 1024 rows of bench_gemm --shapes nllb600m, m = 16). Only for matrices above a
-// last-level cache's size (32 MB on the EPYC dev VM).
-constexpr int64_t kPrefetchMinBytes = int64_t{32} << 20;
-
-class PanelPrefetch {
- public:
-  // Nothing when disabled or past the last row.
-  PanelPrefetch(bool enabled, const PackedWeights& w, int64_t r0, int64_t c0, int64_t kc, int64_t parts)
-      : base_(static_cast<const char*>(w.data)), k_(w.k), lines_per_row_(kc / 64),
-        total_(enabled && r0 < w.n ? min64(kInt8VnniNr, w.n - r0) * (kc / 64) : 0), parts_(parts) {
-    if (total_ > 0) base_ += r0 * w.k + c0;
-  }
-  // The next of `parts` equal shares.
-  void next() {
-    const int64_t until = total_ * ++part_ / parts_;
-    for (; issued_ < until; ++issued_)
-      _mm_prefetch(base_ + (issued_ / lines_per_row_) * k_ + (issued_ % lines_per_row_) * 64, _MM_HINT_T1);
-  }
-
- private:
-  const char* base_;
-  int64_t k_, lines_per_row_, total_, parts_, part_ = 0, issued_ = 0;
-};
-
-struct MicroInt8Args {
-  MicroX16Args out;     // y, scales, first/last, bias, relu, x_scale: finished as gemm_x16.h does
-  const uint8_t* h;     // H[row 0][c0], rows ld apart
-  const uint8_t* l;
-  int64_t ld;
-  const int32_t* seed;  // [32]
-};
-
-// y tile (+)= scales * (x tile . panel) for MR rows of x. kSplit: int16 activations as H and
-// L bytes, two accumulator pairs a row (the H pair seeded with -128 sum w); else the 8-bit
-// variant, one pair seeded the same way (its bytes are xq + 128).
-template <int MR, bool kSplit>
-void micro_int8_vnni(const MicroInt8Args& a) {
-  __m512i hacc[MR][2], lacc[kSplit ? MR : 1][2];
-  const __m512i s0 = _mm512_load_si512(a.seed), s1 = _mm512_load_si512(a.seed + 16);
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    hacc[i][0] = s0;
-    hacc[i][1] = s1;
-    if constexpr (kSplit) lacc[i][0] = lacc[i][1] = _mm512_setzero_si512();
-  }
-  const auto* h = reinterpret_cast<const int32_t*>(a.h);  // a quad per word
-  const auto* l = reinterpret_cast<const int32_t*>(a.l);
-  const int64_t ld = a.ld / 4, quads = a.out.kc / 4;
-  const int32_t* panel = a.out.panel;
-  for (int64_t q = 0; q < quads; ++q, panel += kInt8VnniNr) {
-    const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 16);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      const __m512i hb = _mm512_set1_epi32(h[i * ld + q]);
-      dpbusd(hacc[i][0], hb, w0);
-      dpbusd(hacc[i][1], hb, w1);
-      if constexpr (kSplit) {
-        const __m512i lb = _mm512_set1_epi32(l[i * ld + q]);
-        dpbusd(lacc[i][0], lb, w0);
-        dpbusd(lacc[i][1], lb, w1);
-      }
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-    for (int half = 0; half < 2; ++half) {
-      __m512i sum = hacc[i][half];
-      if constexpr (kSplit) sum = _mm512_add_epi32(_mm512_slli_epi32(sum, 8), lacc[i][half]);
-      GemmX16Avx512Base::finish(sum, a.out, i, half);
-    }
+// acc += vpdpbusd(u, the 32-bit word at s broadcast to every lane).
+__attribute__((always_inline)) inline void dpbusd_broadcast(__m512i& acc, __m512i u, const int32_t* s) {
+  __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*s));
 }
 
-// Micro-tile heights: 6 rows (24 accumulators) split, 8 (16) with 8-bit activations.
+// Rounds v here: a product kept apart from the sum that follows it, which GCC would otherwise
+// fuse into one multiply-add (rounded once), as it does not in gemm_x16.h's finish(); the
+// results must be its, bit for bit.
+__attribute__((always_inline)) inline __m512 rounded(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+struct Int8Tile {
+  const int32_t* w[kInt8TileRows];  // the tile's weight rows as words (rows past nr: row 0)
+  int nr;                           // valid weight rows
+  const float* scales[kInt8TileRows];  // each row's first group scale
+  int64_t k, group;
+  const int32_t* seed;  // [kInt8TileRows][panels]: -128 * sum w per row and panel
+  int64_t panels;
+  const float* bias;  // bias + r0 or null
+  bool relu;
+};
+
+// -128 * sum w of each of the tile's rows over each 256-column panel (the h accumulators'
+// seed): vpsadbw of the bytes biased by 128, less 128 per column.
+inline void panel_seeds(const Int8Tile& t, int32_t* seed) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int j = 0; j < kInt8TileRows; ++j) {
+    const auto* row = reinterpret_cast<const uint8_t*>(t.w[j]);
+    for (int64_t p = 0; p < t.panels; ++p) {
+      const int64_t c0 = p * kX16GemmPanelCols, kc = min64(kX16GemmPanelCols, t.k - c0);
+      __m512i sad = _mm512_setzero_si512();
+      for (int64_t b = c0; b < c0 + kc; b += 64)
+        sad = _mm512_add_epi64(sad, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(row + b), flip),
+                                                    _mm512_setzero_si512()));
+      const int64_t sum_w = _mm512_reduce_add_epi64(sad) - 128 * kc;
+      seed[j * t.panels + p] = static_cast<int32_t>(-128 * sum_w);
+    }
+  }
+}
+
+// y[i][r0 + j] for the block's rows i < rows and the tile's rows j < nr: scales * (x . w)
+// over every panel, then x's scale, bias and ReLU, as gemm_x16.h's finish() computes them.
 template <bool kSplit>
-void micro_int8_rows(int mr, const MicroInt8Args& a) {
-  static_assert(kInt8VnniMr == 6 && kInt8X8Mr == 8, "micro-tile heights below");
-  switch (mr) {
-    case 1: return micro_int8_vnni<1, kSplit>(a);
-    case 2: return micro_int8_vnni<2, kSplit>(a);
-    case 3: return micro_int8_vnni<3, kSplit>(a);
-    case 4: return micro_int8_vnni<4, kSplit>(a);
-    case 5: return micro_int8_vnni<5, kSplit>(a);
-    case 6: return micro_int8_vnni<6, kSplit>(a);
-    case 7: if constexpr (!kSplit) return micro_int8_vnni<7, kSplit>(a); [[fallthrough]];
-    default: return micro_int8_vnni<kSplit ? kInt8VnniMr : kInt8X8Mr, kSplit>(a);
+void int8_tile(const Int8Tile& t, const __m512i* h, const __m512i* l, const float* x_scale, int rows, float* y,
+               int64_t ld_y, const char* prefetch) {
+  __m512 f[kInt8TileRows];
+  for (int64_t p = 0; p < t.panels; ++p) {
+    const int64_t q0 = p * (kX16GemmPanelCols / 4), q1 = min64(q0 + kX16GemmPanelCols / 4, t.k / 4);
+    __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
+#pragma GCC unroll 8
+    for (int j = 0; j < kInt8TileRows; ++j) {
+      hacc[j] = _mm512_set1_epi32(t.seed[j * t.panels + p]);
+      lacc[j] = _mm512_setzero_si512();
+    }
+    for (int64_t q = q0; q < q1; ++q) {
+      if (prefetch) _mm_prefetch(prefetch + 32 * q, _MM_HINT_T1);
+      const __m512i hq = _mm512_load_si512(h + q);
+      const __m512i lq = kSplit ? _mm512_load_si512(l + q) : hq;
+#pragma GCC unroll 8
+      for (int j = 0; j < kInt8TileRows; ++j) {
+        dpbusd_broadcast(hacc[j], hq, t.w[j] + q);
+        if constexpr (kSplit) dpbusd_broadcast(lacc[j], lq, t.w[j] + q);
+      }
+    }
+    const int64_t group = (p * kX16GemmPanelCols) / t.group;
+#pragma GCC unroll 8
+    for (int j = 0; j < kInt8TileRows; ++j) {
+      __m512i sum = hacc[j];
+      if constexpr (kSplit) sum = _mm512_add_epi32(_mm512_slli_epi32(sum, 8), lacc[j]);
+      const __m512 v = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[j][group])));
+      f[j] = p == 0 ? v : _mm512_add_ps(v, f[j]);
+    }
   }
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
+  const __m512 xs = _mm512_maskz_loadu_ps(row_mask, x_scale);
+  __m256 lo[kInt8TileRows], hi[kInt8TileRows];
+  for (int j = 0; j < kInt8TileRows; ++j) {
+    __m512 v = rounded(_mm512_mul_ps(f[j], xs));
+    if (t.bias && j < t.nr) v = _mm512_add_ps(v, _mm512_set1_ps(t.bias[j]));
+    if (t.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    lo[j] = _mm512_castps512_ps256(v);
+    hi[j] = _mm512_extractf32x8_ps(v, 1);
+  }
+  transpose8(lo);  // lo[i]: row i's values of the tile's 8 weight rows
+  transpose8(hi);  // hi[i]: row 8 + i's
+  const __mmask8 col_mask = static_cast<__mmask8>((1u << t.nr) - 1);
+  for (int i = 0; i < rows; ++i) _mm256_mask_storeu_ps(y + i * ld_y, col_mask, i < 8 ? lo[i] : hi[i - 8]);
 }
 
 // The whole call (int8_vnni_gemm_applies): activations as call.x8 says (split int16, or
-// int8), then panels as gemm_x16.h schedules them.
+// int8), transposed per block of 16 rows, then tiles of 8 weight rows, split between the
+// threads as gemm_x16.h's panels are.
 inline void gemm_int8_vnni(const LinearCall& c) {
-  parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, c.m, [&](int64_t i0, int64_t i1) {
-    quantize_rows_to_bytes(c, i0, i1, /*split=*/!c.x8);
+  const bool split = !c.x8;
+  const Int8Activations act = int8_activations(c);
+  const int64_t blocks = ceil_div(c.m, kInt8TileXRows);
+  parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, blocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) quantize_block(c, act, b, split);
   });
-  const int64_t mr = c.x8 ? kInt8X8Mr : kInt8VnniMr;
-  const X16Scratch s = x16_scratch(c);
-  const auto* h_rows = reinterpret_cast<const uint8_t*>(s.x);  // x8: the int8 rows
-  const uint8_t* l_rows = h_rows + c.m * c.w.k;                 // x8: unused
-  // Matrices that stay in the caches between calls (the attention and FFN layers) gain nothing
-  // from prefetches (~10% lost on a 1024 x 1024 layer).
-  const bool from_dram = c.w.n * c.w.k > kPrefetchMinBytes;
-  for_each_panel_unit(c, kInt8VnniNr, mr, [&](int64_t r0, int64_t m0, int64_t m1) {
-    alignas(64) int32_t panel[kX16GemmPanelCols / 4 * kInt8VnniNr];
-    alignas(64) float scales[kInt8VnniNr];
-    alignas(64) int32_t seed[kInt8VnniNr];
-    MicroInt8Args a;
-    a.out.ld_y = c.ld_y;
-    a.out.panel = panel;
-    a.out.scales = scales;
-    a.out.nr = static_cast<int>(min64(kInt8VnniNr, c.w.n - r0));
-    a.out.bias = c.bias ? c.bias + r0 : nullptr;
-    a.out.relu = c.relu;
-    a.ld = c.w.k;
-    a.seed = seed;
-    for (int64_t c0 = 0; c0 < c.w.k; c0 += kX16GemmPanelCols) {
-      a.out.kc = min64(kX16GemmPanelCols, c.w.k - c0);
-      PanelPrefetch prefetch(from_dram, c.w, r0 + kInt8VnniNr, c0, a.out.kc, 1 + ceil_div(m1 - m0, mr));
-      prefetch.next();
-      repack_int8_panel(c.w, r0, a.out.nr, c0, a.out.kc, panel, scales, seed);
-      a.out.first = c0 == 0;
-      a.out.last = c0 + a.out.kc == c.w.k;
-      for (int64_t i = m0; i < m1; i += mr) {
-        a.h = h_rows + i * c.w.k + c0;
-        a.l = l_rows + i * c.w.k + c0;
-        a.out.y = c.y + i * c.ld_y + r0;
-        a.out.x_scale = s.scale + i;
-        const int rows = static_cast<int>(min64(mr, m1 - i));
-        c.x8 ? micro_int8_rows<false>(rows, a) : micro_int8_rows<true>(rows, a);
-        prefetch.next();
-      }
+  const int64_t groups = c.w.k / c.w.group;
+  for_each_panel_unit(c, kInt8TileRows, kInt8TileXRows, [&](int64_t r0, int64_t m0, int64_t m1) {
+    Int8Tile t;
+    t.nr = static_cast<int>(min64(kInt8TileRows, c.w.n - r0));
+    const auto* base = static_cast<const uint8_t*>(c.w.data);
+    for (int j = 0; j < kInt8TileRows; ++j) {
+      const int64_t row = r0 + (j < t.nr ? j : 0);
+      t.w[j] = reinterpret_cast<const int32_t*>(base + row * c.w.k);
+      t.scales[j] = c.w.scales + row * groups;
+    }
+    t.k = c.w.k;
+    t.group = c.w.group;
+    t.panels = ceil_div(c.w.k, kX16GemmPanelCols);
+    alignas(64) int32_t seed[kInt8TileRows * kInt8MaxPanels];
+    panel_seeds(t, seed);
+    t.seed = seed;
+    t.bias = c.bias ? c.bias + r0 : nullptr;
+    t.relu = c.relu;
+    // The next tile's rows (one contiguous stretch), fetched while this one is computed: in a
+    // decoder step every matrix comes from DRAM (the layers together outgrow the caches), and
+    // the tile's first pass (panel_seeds) would otherwise wait for each line (an int8
+    // NLLB-600M decode at batch 16: 23.6 s with prefetches only for matrices above 32 MB,
+    // 20.6 s with them for all; matrices in cache lose nothing measurable, bench_gemm).
+    const char* next = r0 + kInt8TileRows < c.w.n
+                           ? reinterpret_cast<const char*>(base + (r0 + kInt8TileRows) * c.w.k) : nullptr;
+    for (int64_t i = m0; i < m1; i += kInt8TileXRows) {  // m0 is a multiple of 16
+      const int64_t b = i / kInt8TileXRows;
+      const int rows = static_cast<int>(min64(kInt8TileXRows, m1 - i));
+      float* y = c.y + i * c.ld_y + r0;
+      const char* prefetch = i == m0 ? next : nullptr;
+      split ? int8_tile<true>(t, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch)
+            : int8_tile<false>(t, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch);
     }
   });
 }
