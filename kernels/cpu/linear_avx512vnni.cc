@@ -1,7 +1,7 @@
 // AVX-512 VNNI: the AVX-512 kernels with the x16 GEMV's multiply-add-accumulate fused into
 // one vpdpwssd, Int4 x16 with vpdpbusd on split bytes where it applies (x16_split_vnni.h),
-// and for larger m the x16 GEMM: Int8 with vpdpbusd on byte panels (gemm_int8_vnni.h, also
-// the opt-in 8-bit activations), Int4 with vpdpwssd (gemm_x16.h). Compiled with the AVX-512
+// and for larger m the x16 GEMM: Int8 with vpdpbusd from the stored rows (gemm_int8_vnni.h,
+// also the opt-in 8-bit activations), Int4 with vpdpwssd (gemm_x16.h). Compiled with the AVX-512
 // flags plus -mavx512vnni; reached only through dispatch when the CPU has VNNI. (The
 // fp32-activation paths have no integer dot product, so they are the AVX-512 ones, compiled
 // again here.)
