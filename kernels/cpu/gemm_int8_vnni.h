@@ -25,7 +25,7 @@
 // 4q + 3; lanes past the last row hold zeros.
 //
 // Applies where gemm_x16.h does (x16_gemm_applies) with Int8 weights, k % 64 == 0 and
-// k <= 64 panels.
+// k <= 64 panels (16384).
 //
 // The opt-in 8-bit variant (quantized_linear_x8) uses the same tiles with activations
 // quantized to int8 (scale max|x| / 127) and stored as xq + 128 in H: one vpdpbusd per weight
@@ -140,11 +140,6 @@ inline void quantize_block(const LinearCall& c, const Int8Activations& act, int6
     transpose16x16(lr);
     for (int t = 0; t < 16; ++t) _mm512_store_si512(l_out + col / 4 + t, lr[t]);
   }
-}
-
-// acc += vpdpbusd(u, the 32-bit word at s broadcast to every lane).
-__attribute__((always_inline)) inline void dpbusd_broadcast(__m512i& acc, __m512i u, const int32_t* s) {
-  __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*s));
 }
 
 // Rounds v here: a product kept apart from the sum that follows it, which GCC would otherwise

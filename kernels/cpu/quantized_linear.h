@@ -81,7 +81,8 @@ void quantized_linear_x16(Isa isa, const PackedWeights& w, const float* x, int64
                           const float* bias, bool relu, float* y, int64_t ld_y, int threads);
 
 // An approximation offered as an option (never the default): quantized_linear_x16, except that
-// at GEMM sizes (m > 8) with Int8 weights on the Avx512Vnni level, and k a multiple of 64,
+// at GEMM sizes (m > 8) with Int8 weights on the Avx512Vnni level, and k a multiple of 64 up
+// to 16384,
 // each row of x is quantized to int8 (scale max|x| / 127), as CTranslate2's int8 does: one
 // vpdpbusd per 4 columns instead of two, about twice the multiply rate, with x's rounding
 // error |y - y_fp32| <= 0.5 * (max|x_i| / 127) * sum_c |w[r][c]|, 258 times the int16 bound.

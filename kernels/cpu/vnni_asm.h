@@ -7,6 +7,8 @@
 
 #include "kernels/cpu/immintrin_avx512.h"
 
+#include <cstdint>
+
 namespace tusk::kernels::detail {
 namespace {
 
@@ -19,6 +21,12 @@ __attribute__((always_inline)) inline void dpwssd(__m512i& acc, __m512i a, __m51
 // (vpdpbusd).
 __attribute__((always_inline)) inline void dpbusd(__m512i& acc, __m512i u, __m512i s) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+}
+
+// acc += vpdpbusd(u, the 32-bit word at s broadcast to every lane): the broadcast is the
+// instruction's own memory operand ({1to16}), no separate load.
+__attribute__((always_inline)) inline void dpbusd_broadcast(__m512i& acc, __m512i u, const int32_t* s) {
+  __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*s));
 }
 
 }  // namespace
