@@ -58,9 +58,11 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
   const int64_t col = head * a.head_dim, hd = a.head_dim;
   const float* qi = a.q.data + i * a.q.ld + col;
   float* o = a.out.data + i * a.out.ld + col;
-  std::fill(o, o + hd, 0.0f);
   const int64_t n_keys = r.count;
-  if (n_keys <= 0) return;
+  if (n_keys <= 0) {
+    std::fill(o, o + hd, 0.0f);
+    return;
+  }
   const int64_t k_step = r.stride * a.k.ld, v_step = r.stride * a.v.ld;
   const float* k0 = a.k.data + r.begin * a.k.ld + col;
   const float* v0 = a.v.data + r.begin * a.v.ld + col;
@@ -101,6 +103,7 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
     std::memcpy(o, &acc, sizeof acc);
     return;
   }
+  std::fill(o, o + hd, 0.0f);
   for (int64_t j = 0; j < n_keys; ++j) {
     const float p = scores[j] * inv_sum;
     const float* vj = v0 + j * v_step;

@@ -153,7 +153,7 @@ __attribute__((always_inline)) inline __m512 rounded(__m512 v) {
 struct Int8Tile {
   const int32_t* w[kInt8TileRows];  // the tile's weight rows as words (rows past nr: row 0)
   int nr;                           // valid weight rows
-  const float* scales[kInt8TileRows];  // each row's first group scale
+  const float* scales[kInt8TileRows];  // each row's scales, one per group
   int64_t k, group;
   const int32_t* seed;  // [kInt8TileRows][panels]: -128 * sum w per row and panel
   int64_t panels;
