@@ -98,12 +98,14 @@ __attribute__((always_inline)) inline void transpose16x16(__m512i (&r)[16]) {
   }
 }
 
-// Quantizes block b of x (rows 16b .. 16b + 15, those below m) into its H and L vectors.
-// Split (int16 activations): exactly as quantize_x16_rows_avx2 does (same amax, same
+// Quantizes columns [col0, col1) (multiples of 64) of block b of x (rows 16b .. 16b + 15,
+// those below m) into its H and L vectors, and with `scales` the rows' scales. Split (int16
+// activations): exactly as quantize_x16_rows_avx2 does (same amax over the whole row, same
 // 32767 / amax, same round-to-nearest-even of x * inv), each value then split into its H byte
 // (h + 128) and L byte. Else (8-bit activations): round-to-nearest-even of x * 127 / amax,
 // plus 128, in H. 64 columns at a time: 16 rows of bytes, transposed to 16 quads.
-inline void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split) {
+inline void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split, int64_t col0,
+                           int64_t col1, bool scales) {
   const int64_t k = c.w.k, i0 = b * kInt8TileXRows;
   const int rows = static_cast<int>(min64(kInt8TileXRows, c.m - i0));
   const float limit = split ? 32767.0f : 127.0f;
@@ -114,12 +116,12 @@ inline void quantize_block(const LinearCall& c, const Int8Activations& act, int6
     for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
     const float amax = _mm512_reduce_max_ps(vmax);
     inv[i] = _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
-    act.scale[i0 + i] = amax / limit;
+    if (scales) act.scale[i0 + i] = amax / limit;
   }
   const __m512i bias = _mm512_set1_epi32(128);
   __m512i* h_out = act.h(b);
   __m512i* l_out = act.l(b);
-  for (int64_t col = 0; col < k; col += 64) {
+  for (int64_t col = col0; col < col1; col += 64) {
     __m512i hr[kInt8TileXRows], lr[kInt8TileXRows];
     for (int i = 0; i < kInt8TileXRows; ++i) {
       hr[i] = lr[i] = _mm512_setzero_si512();
@@ -228,18 +230,30 @@ void int8_tile(const Int8Tile& t, const __m512i* h, const __m512i* l, const floa
   for (int i = 0; i < rows; ++i) _mm256_mask_storeu_ps(y + i * ld_y, col_mask, i < 8 ? lo[i] : hi[i - 8]);
 }
 
+// Thread t of count's share of quantizing x: whole blocks when there are at least as many
+// blocks as threads, else a range of 64-column steps of every block (each thread then finds
+// the rows' amax itself; thread 0 writes the scales).
+inline void quantize_share(const LinearCall& c, const Int8Activations& act, bool split, int t, int count) {
+  const int64_t blocks = ceil_div(c.m, kInt8TileXRows), k = c.w.k;
+  if (blocks >= count) {
+    for (int64_t b = blocks * t / count; b < blocks * (t + 1) / count; ++b) quantize_block(c, act, b, split, 0, k, true);
+    return;
+  }
+  const int64_t steps = k / 64, col0 = steps * t / count * 64, col1 = steps * (t + 1) / count * 64;
+  for (int64_t b = 0; b < blocks; ++b) quantize_block(c, act, b, split, col0, col1, t == 0);
+}
+
 // The whole call (int8_vnni_gemm_applies): activations as call.x8 says (split int16, or
-// int8), transposed per block of 16 rows, then tiles of 8 weight rows, split between the
-// threads as gemm_x16.h's panels are.
+// int8), transposed per block of 16 rows, then tiles of 8 weight rows split between the
+// threads as gemm_x16.h's panels are. One parallel region for both phases, which meet at a
+// barrier: at decoder batch sizes (m = 16, k = 256) quantizing x alone on the calling thread,
+// and a second fork, cost more than the threads gained on the tiles.
 inline void gemm_int8_vnni(const LinearCall& c) {
   const bool split = !c.x8;
   const Int8Activations act = int8_activations(c);
-  const int64_t blocks = ceil_div(c.m, kInt8TileXRows);
-  parallel_ranges(c.m * c.w.k >= kMinParallelMacs ? c.threads : 1, blocks, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) quantize_block(c, act, b, split);
-  });
+  const PanelUnits units = panel_units(c, kInt8TileRows, kInt8TileXRows, worth_threads(c));
   const int64_t groups = c.w.k / c.w.group;
-  for_each_panel_unit(c, kInt8TileRows, kInt8TileXRows, [&](int64_t r0, int64_t m0, int64_t m1) {
+  const auto tile_unit = [&](int64_t r0, int64_t m0, int64_t m1) {
     Int8Tile t;
     t.nr = static_cast<int>(min64(kInt8TileRows, c.w.n - r0));
     const auto* base = static_cast<const uint8_t*>(c.w.data);
@@ -271,6 +285,12 @@ inline void gemm_int8_vnni(const LinearCall& c) {
       split ? int8_tile<true>(t, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch)
             : int8_tile<false>(t, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch);
     }
+  };
+  const int threads = static_cast<int>(min64(worth_threads(c), units.count));
+  parallel_team(threads, [&](int t, int count) {
+    quantize_share(c, act, split, t, count);
+#pragma omp barrier
+    units.run(units.count * t / count, units.count * (t + 1) / count, tile_unit);
   });
 }
 

@@ -179,21 +179,34 @@ void micro_x16(int mr, const MicroX16Args& a) {
 }
 
 // Work units as in run_gemm: (panel of nr weight rows, block of x rows), x split only when
-// there are fewer panels than threads; body(r0, m0, m1) runs one unit on the thread it lands on.
-template <class Body>
-void for_each_panel_unit(const LinearCall& c, int64_t nr, int64_t mr, const Body& body) {
-  const int64_t n = c.w.n, m = c.m;
-  const int threads = worth_threads(c);
-  const int64_t panels = ceil_div(n, nr);
-  int64_t m_blocks = panels >= threads ? 1 : ceil_div(threads, panels);
-  const int64_t block_rows = ceil_div(ceil_div(m, m_blocks), mr) * mr;
-  m_blocks = ceil_div(m, block_rows);
-  parallel_ranges(threads, panels * m_blocks, [&](int64_t u0, int64_t u1) {
+// there are fewer panels than threads; run(u0, u1, body) calls body(r0, m0, m1) for units
+// [u0, u1) on the calling thread.
+struct PanelUnits {
+  int64_t nr, m, m_blocks, block_rows, count;
+
+  template <class Body>
+  void run(int64_t u0, int64_t u1, const Body& body) const {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t m0 = (u % m_blocks) * block_rows;
       body((u / m_blocks) * nr, m0, min64(m, m0 + block_rows));
     }
-  });
+  }
+};
+
+inline PanelUnits panel_units(const LinearCall& c, int64_t nr, int64_t mr, int threads) {
+  const int64_t panels = ceil_div(c.w.n, nr);
+  int64_t m_blocks = panels >= threads ? 1 : ceil_div(threads, panels);
+  const int64_t block_rows = ceil_div(ceil_div(c.m, m_blocks), mr) * mr;
+  m_blocks = ceil_div(c.m, block_rows);
+  return {nr, c.m, m_blocks, block_rows, panels * m_blocks};
+}
+
+// Every unit, split between the call's threads.
+template <class Body>
+void for_each_panel_unit(const LinearCall& c, int64_t nr, int64_t mr, const Body& body) {
+  const int threads = worth_threads(c);
+  const PanelUnits units = panel_units(c, nr, mr, threads);
+  parallel_ranges(threads, units.count, [&](int64_t u0, int64_t u1) { units.run(u0, u1, body); });
 }
 
 template <class G, WeightType T>

@@ -61,6 +61,19 @@ void parallel_ranges(int threads, int64_t units, const Body& body) {
   }
 }
 
+// Runs body(t, count) on each of `threads` threads (t = 0 .. count - 1) of one parallel region,
+// or on the calling thread alone (0, 1): for a call whose phases meet at a barrier
+// (`#pragma omp barrier` inside body binds to this region, and is a no-op without one).
+template <class Body>
+void parallel_team(int threads, const Body& body) {
+  if (threads <= 1) {
+    body(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  body(omp_get_thread_num(), omp_get_num_threads());
+}
+
 inline int worth_threads(const LinearCall& c) {
   return c.m * c.w.n * c.w.k >= kMinParallelMacs ? c.threads : 1;
 }
