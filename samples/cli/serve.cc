@@ -18,6 +18,7 @@ const std::vector<FlagSpec> kOwnFlags = {
     {"--batching", true},       {"--batch-max-texts", true}, {"--batch-max-chars", true},
     {"--batch-wait-ms", true},  {"--queue-limit", true},    {"--max-request-texts", true},
     {"--max-request-chars", true}, {"--max-body-bytes", true}, {"--http-threads", true},
+    {"--lone-request-threads", true},
 };
 
 size_t size_flag(const ParsedArgs& args, const std::string& flag, int64_t min, int64_t max, size_t fallback) {
@@ -69,9 +70,16 @@ int cmd_serve(const std::vector<std::string>& argv) {
   const Model model = open_model(setup, &budget, &expert_bytes_total);
   std::vector<Translator> owned;
   for (size_t i = 0; i < translator_count; ++i) owned.push_back(create_translator(setup, model.get()));
+  // The lone-request translator: the same options with its own thread count.
+  Translator lone;
+  if (args.has("--lone-request-threads")) {
+    set_int_option(setup.options.get(), TUSK_OPT_THREADS, "--lone-request-threads",
+                   parse_int_flag("--lone-request-threads", args.get("--lone-request-threads"), 0, 4096));
+    lone = create_translator(setup, model.get());
+  }
   std::vector<tusk_translator_t*> translators;
   for (Translator& t : owned) translators.push_back(t.release());
-  return tusk_serve::serve(model.get(), std::move(translators), config);
+  return tusk_serve::serve(model.get(), std::move(translators), lone.release(), config);
 }
 
 }  // namespace tusk_cli

@@ -51,7 +51,11 @@ std::vector<std::shared_ptr<Job>> BatchQueue::take(const Job& oldest) {
   return batch;
 }
 
-std::vector<std::shared_ptr<Job>> BatchQueue::next_batch() {
+bool BatchQueue::lone_request() const {
+  return in_progress_ == 0 && last_batch_jobs_ <= 1 && jobs_.size() == 1;
+}
+
+std::vector<std::shared_ptr<Job>> BatchQueue::next_batch(Seat seat) {
   Lock lock(mutex_);
   for (;;) {
     if (jobs_.empty()) {
@@ -59,26 +63,39 @@ std::vector<std::shared_ptr<Job>> BatchQueue::next_batch() {
       changed_.wait(lock);
       continue;
     }
-    const std::shared_ptr<Job> oldest = jobs_.front();
-    const Clock::time_point due = oldest->enqueued + limits_.max_wait;
-    // Alone: nothing running and the last batch a single request, so nobody else is coming.
-    const bool alone = in_progress_ == 0 && last_batch_jobs_ <= 1;
-    if (!limits_.batching || alone || closed_ || limits_reached(*oldest) || Clock::now() >= due) {
+    bool go = false;
+    Clock::time_point due = Clock::time_point::max();
+    if (seat == Seat::Lone) {
+      go = lone_request();
+    } else if (!lone_running_ && !(limits_.lone_seat && lone_request())) {
+      const std::shared_ptr<Job>& oldest = jobs_.front();
+      due = oldest->enqueued + limits_.max_wait;
+      // Alone: nothing running and the last batch a single request, so nobody else is coming.
+      const bool alone = in_progress_ == 0 && last_batch_jobs_ <= 1;
+      go = !limits_.batching || alone || closed_ || limits_reached(*oldest) || Clock::now() >= due;
+    }
+    if (go) {
+      const std::shared_ptr<Job> oldest = jobs_.front();
       std::vector<std::shared_ptr<Job>> batch = take(*oldest);
       ++in_progress_;
       last_batch_jobs_ = batch.size();
+      if (seat == Seat::Lone) lone_running_ = true;
       lock.unlock();
       changed_.notify_all();  // another translator may find the next pair's batch due
       return batch;
     }
-    changed_.wait_until(lock, due);
+    if (due == Clock::time_point::max())
+      changed_.wait(lock);
+    else
+      changed_.wait_until(lock, due);
   }
 }
 
-void BatchQueue::batch_done() {
+void BatchQueue::batch_done(Seat seat) {
   {
     const std::lock_guard<std::mutex> lock(mutex_);
     --in_progress_;
+    if (seat == Seat::Lone) lone_running_ = false;
   }
   changed_.notify_all();  // an idle translator no longer needs to wait for company
 }

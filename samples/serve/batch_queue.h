@@ -6,7 +6,15 @@
 // passed by the time a translator is free, and each call takes what queued during the last
 // one (waiting longer for bigger batches was measured slower: bench/serve_load.py). The
 // queue is bounded (in texts) so that a flood gets a quick "busy" instead of unbounded memory
-// and latency. No HTTP, no library: plain data and threads, so its rules are testable alone.
+// and latency.
+//
+// Seats. Every translator of the pool takes batches from a Pool seat. A server may add one
+// translator on the Lone seat (typically with every core as intra-op threads, the pool's
+// translators one core each): it takes a request that arrives alone (nothing running, nothing
+// else queued, the last batch a single request), and while it runs the pool waits, as it
+// waits for the pool: a lone request gets every core, concurrent requests a translator per
+// core, and the cores are never oversubscribed. No HTTP, no library: plain data and threads,
+// so its rules are testable alone.
 #pragma once
 
 #include <atomic>
@@ -56,7 +64,10 @@ struct BatchLimits {
   size_t max_chars = 16384;
   std::chrono::microseconds max_wait{5000};  // how long the oldest waits for company (see above)
   size_t capacity_texts = 1024;              // queued texts before push() answers Full
+  bool lone_seat = false;  // a translator takes the Lone seat (see above): the pool leaves it lone requests
 };
+
+enum class Seat { Pool, Lone };
 
 class BatchQueue {
  public:
@@ -68,12 +79,14 @@ class BatchQueue {
   // job alone larger than the capacity is still taken when the queue is empty).
   Push push(std::shared_ptr<Job> job);
 
-  // Blocks until a batch is due: jobs of the oldest job's language pair, oldest first, within
-  // the limits; due when the oldest is alone (above), the limits are reached, it has waited
-  // max_wait, or the queue is closing. Empty once the queue is closed and drained.
-  // The caller is busy with the batch until it calls batch_done().
-  std::vector<std::shared_ptr<Job>> next_batch();
-  void batch_done();
+  // Blocks until a batch is due for this seat: jobs of the oldest job's language pair, oldest
+  // first, within the limits. Pool: due when the oldest is alone (above; with a Lone seat that
+  // request is the Lone seat's), the limits are reached, it has waited max_wait, or the queue
+  // is closing, and never while the Lone seat runs. Lone: a request alone, only. Empty once
+  // the queue is closed and drained. The caller is busy with the batch until it calls
+  // batch_done() with the same seat.
+  std::vector<std::shared_ptr<Job>> next_batch(Seat seat = Seat::Pool);
+  void batch_done(Seat seat = Seat::Pool);
 
   // No more pushes; next_batch() hands out what is queued, then returns empty.
   void close();
@@ -85,6 +98,7 @@ class BatchQueue {
   using Lock = std::unique_lock<std::mutex>;
   static bool same_pair(const Job& a, const Job& b) { return a.source == b.source && a.target == b.target; }
   bool limits_reached(const Job& oldest) const;  // with lock held
+  bool lone_request() const;                      // with lock held: the Lone seat's turn
   std::vector<std::shared_ptr<Job>> take(const Job& oldest);  // with lock held
 
   const BatchLimits limits_;
@@ -94,6 +108,7 @@ class BatchQueue {
   size_t queued_texts_ = 0;
   size_t in_progress_ = 0;  // batches handed out and not yet done
   size_t last_batch_jobs_ = 0;
+  bool lone_running_ = false;
   bool closed_ = false;
 };
 

@@ -152,10 +152,13 @@ void block_shutdown_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators, const ServerConfig& config) {
-  State state(config, model);
+int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators, tusk_translator_t* lone,
+          const ServerConfig& config) {
+  ServerConfig with_seats = config;
+  with_seats.batch.lone_seat = lone != nullptr;
+  State state(with_seats, model);
   const size_t translator_count = translators.size();
-  TranslatorPool pool(std::move(translators), state.queue, state.metrics);
+  TranslatorPool pool(std::move(translators), lone, state.queue, state.metrics);
 
   httplib::Server server;
   const size_t http_threads = config.http_threads;
@@ -257,9 +260,9 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
     server.stop();
   });
 
-  std::fprintf(stderr, "tusk serve: listening on http://%s:%d (%zu translator%s, batching %s)\n",
+  std::fprintf(stderr, "tusk serve: listening on http://%s:%d (%zu translator%s%s, batching %s)\n",
                config.host.c_str(), port, translator_count, translator_count == 1 ? "" : "s",
-               config.batch.batching ? "on" : "off");
+               lone != nullptr ? " and one for lone requests" : "", config.batch.batching ? "on" : "off");
   bool ok = false;
   try {
     ok = server.listen_after_bind();

@@ -31,9 +31,11 @@ struct ServerConfig {
 // that only the server's watcher thread receives them. Call first, before any thread exists.
 void block_shutdown_signals();
 
-// Serves with these translators (owned from here on; each must have
-// TUSK_OPT_PER_SENTENCE_ERRORS set) until SIGTERM or SIGINT. Logs to stderr, the first line
-// being "tusk serve: listening on http://HOST:PORT". Returns a process exit code.
-int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators, const ServerConfig& config);
+// Serves with these translators, the pool's and optionally one for lone requests (null for
+// none; batch_queue.h's seats), owned from here on, each with TUSK_OPT_PER_SENTENCE_ERRORS
+// set, until SIGTERM or SIGINT. Logs to stderr, the first line being "tusk serve: listening
+// on http://HOST:PORT". Returns a process exit code.
+int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators, tusk_translator_t* lone,
+          const ServerConfig& config);
 
 }  // namespace tusk_serve

@@ -39,10 +39,17 @@ int http_status_of(tusk_status_t status) {
   }
 }
 
-TranslatorPool::TranslatorPool(std::vector<tusk_translator_t*> translators, BatchQueue& queue, Metrics& metrics)
+TranslatorPool::TranslatorPool(std::vector<tusk_translator_t*> translators, tusk_translator_t* lone, BatchQueue& queue,
+                               Metrics& metrics)
     : translators_(std::move(translators)), queue_(queue), metrics_(metrics) {
+  const size_t pool = translators_.size();
+  if (lone != nullptr) translators_.push_back(lone);
   try {
-    for (tusk_translator_t* t : translators_) threads_.emplace_back([this, t] { serve(t); });
+    for (size_t i = 0; i < translators_.size(); ++i) {
+      tusk_translator_t* t = translators_[i];
+      const Seat seat = i < pool ? Seat::Pool : Seat::Lone;
+      threads_.emplace_back([this, t, seat] { serve(t, seat); });
+    }
   } catch (...) {  // out of threads: stop the ones started, free everything, report
     stop();
     throw;
@@ -69,16 +76,16 @@ std::vector<tusk_stats_t> TranslatorPool::stats() const {
   return out;
 }
 
-void TranslatorPool::serve(tusk_translator_t* translator) {
+void TranslatorPool::serve(tusk_translator_t* translator, Seat seat) {
   for (;;) {
-    const std::vector<std::shared_ptr<Job>> batch = queue_.next_batch();
+    const std::vector<std::shared_ptr<Job>> batch = queue_.next_batch(seat);
     if (batch.empty()) return;  // closed and drained
     try {
       translate(translator, batch);
     } catch (const std::exception& e) {  // out of memory: these requests fail, the server goes on
       fail_all(batch, 500, std::string("server error: ") + e.what());
     }
-    queue_.batch_done();
+    queue_.batch_done(seat);
   }
 }
 

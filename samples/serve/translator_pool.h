@@ -1,7 +1,7 @@
 // Translators that serve the batch queue: one thread each, all sharing one model. A thread
-// takes the next due batch, translates its texts in one tusk_translate_text call (per-text
-// errors on, so one bad text fails only its own request), and hands each request its own
-// results. Only tusk.h.
+// takes the next due batch for its seat (batch_queue.h: the pool's, or the lone request's),
+// translates its texts in one tusk_translate_text call (per-text errors on, so one bad text
+// fails only its own request), and hands each request its own results. Only tusk.h.
 #pragma once
 
 #include <thread>
@@ -15,8 +15,10 @@ namespace tusk_serve {
 
 class TranslatorPool {
  public:
-  // Takes ownership of the translators; they must have TUSK_OPT_PER_SENTENCE_ERRORS set.
-  TranslatorPool(std::vector<tusk_translator_t*> translators, BatchQueue& queue, Metrics& metrics);
+  // Takes ownership of the translators (the pool's, and the Lone seat's or null); they must
+  // have TUSK_OPT_PER_SENTENCE_ERRORS set. A lone translator needs a queue with lone_seat set.
+  TranslatorPool(std::vector<tusk_translator_t*> translators, tusk_translator_t* lone, BatchQueue& queue,
+                 Metrics& metrics);
   // Closes the queue, lets the threads finish what is queued, and frees the translators.
   ~TranslatorPool();
   TranslatorPool(const TranslatorPool&) = delete;
@@ -27,10 +29,10 @@ class TranslatorPool {
 
  private:
   void stop();
-  void serve(tusk_translator_t* translator);
+  void serve(tusk_translator_t* translator, Seat seat);
   void translate(tusk_translator_t* translator, const std::vector<std::shared_ptr<Job>>& batch);
 
-  std::vector<tusk_translator_t*> translators_;
+  std::vector<tusk_translator_t*> translators_;  // the pool's, then the lone one if any
   BatchQueue& queue_;
   Metrics& metrics_;
   std::vector<std::thread> threads_;

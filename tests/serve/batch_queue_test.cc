@@ -11,6 +11,7 @@ namespace {
 using tusk_serve::BatchLimits;
 using tusk_serve::BatchQueue;
 using tusk_serve::Job;
+using tusk_serve::Seat;
 using namespace std::chrono_literals;
 
 std::shared_ptr<Job> job(const std::string& src, const std::string& tgt, size_t texts, size_t chars_each = 10) {
@@ -155,6 +156,68 @@ TEST(BatchQueue, ManyProducersAndConsumersLoseNothing) {
   q.close();
   for (auto& t : consumers) t.join();
   EXPECT_EQ(taken.load(), 4u * (167 * 1 + 167 * 2 + 166 * 3));
+}
+
+BatchLimits with_lone_seat(BatchLimits l) {
+  l.lone_seat = true;
+  return l;
+}
+
+// A request alone goes to the Lone seat; the pool, waiting too, does not take it.
+TEST(BatchQueue, ALoneRequestGoesToTheLoneSeat) {
+  BatchQueue q(with_lone_seat(limits(32, 24h)));
+  std::atomic<bool> pool_took{false};
+  std::thread pool([&] {
+    if (!q.next_batch(Seat::Pool).empty()) pool_took = true;
+  });
+  auto alone = job("en", "de", 1);
+  q.push(alone);
+  EXPECT_EQ(q.next_batch(Seat::Lone), std::vector<std::shared_ptr<Job>>{alone});
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(pool_took.load());
+  q.batch_done(Seat::Lone);
+  q.close();  // the pool's thread returns empty
+  pool.join();
+  EXPECT_FALSE(pool_took.load());
+}
+
+// While the Lone seat runs, requests wait (its threads hold the cores); when it is done, two
+// or more queued requests are the pool's, as one batch.
+TEST(BatchQueue, ThePoolWaitsForTheLoneSeatAndTakesWhatQueued) {
+  BatchQueue q(with_lone_seat(limits(32, 1ms)));
+  q.push(job("en", "de", 1));
+  ASSERT_EQ(q.next_batch(Seat::Lone).size(), 1u);
+  q.push(job("en", "de", 1));
+  q.push(job("en", "de", 1));
+  std::atomic<bool> lone_done{false};
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(30ms);  // well past max_wait: only the Lone seat holds them back
+    lone_done = true;
+    q.batch_done(Seat::Lone);
+  });
+  EXPECT_EQ(q.next_batch(Seat::Pool).size(), 2u);
+  EXPECT_TRUE(lone_done.load());
+  finisher.join();
+}
+
+// While the pool runs, a request is not alone: the pool takes it (after the wait), never the
+// Lone seat, whose threads would oversubscribe the cores.
+TEST(BatchQueue, TheLoneSeatWaitsWhileThePoolRuns) {
+  BatchQueue q(with_lone_seat(limits(32, 1ms)));
+  q.push(job("en", "de", 1));
+  q.push(job("en", "de", 1));
+  ASSERT_EQ(q.next_batch(Seat::Pool).size(), 2u);  // two at once: not a lone request
+  std::atomic<bool> lone_took{false};
+  std::thread lone([&] {
+    if (!q.next_batch(Seat::Lone).empty()) lone_took = true;
+  });
+  q.push(job("en", "de", 1));
+  EXPECT_EQ(q.next_batch(Seat::Pool).size(), 1u);
+  q.batch_done(Seat::Pool);
+  q.batch_done(Seat::Pool);
+  q.close();
+  lone.join();
+  EXPECT_FALSE(lone_took.load());
 }
 
 TEST(Job, OnlyTheFirstOutcomeCounts) {

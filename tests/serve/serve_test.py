@@ -227,6 +227,19 @@ class ConcurrentClients(ServerTestCase):
         print("200 requests in %d library calls" % calls)
 
 
+class ConcurrentClientsWithALoneRequestTranslator(ConcurrentClients):
+    """The same with a translator per core and one more for lone requests (--lone-request-threads)."""
+    flags = ("--translators", "2", "--lone-request-threads", "2", "--batch-wait-ms", "20")
+
+    def test_a_lone_request_and_the_translator_count(self):
+        text = first_sentences(1, skip=50)
+        status, _, body = post_json(self.server.url, {"q": text[0], "source": "en", "target": "de"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["translatedText"], cli_translate(text)[0])
+        metrics = request(self.server.url + "metrics")[2]
+        self.assertRegex(metrics, r"(?m)^tusk_translators 3$")
+
+
 class Backpressure(ServerTestCase):
     """A full queue answers 503 with Retry-After at once; nothing accepted is lost."""
     # Requests of 3 texts and room for 4: a request that finds another waiting is refused.
