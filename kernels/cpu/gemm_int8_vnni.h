@@ -59,18 +59,24 @@ inline bool int8_vnni_gemm_applies(const LinearCall& c) {
 // Where the transposed activations live in the call's scratch: H then L vectors for each
 // block of 16 rows ([blocks][2][k / 4] vectors, m rounded up to 16: gemv_scratch_floats pads
 // m for this), then one scale per row.
+// The Int4 kernel (gemm_int4_vnni.h) also keeps each row's sum of x per 64 columns:
+// xsum(block)[chunk] is a vector of the block's 16 rows' sums.
 struct Int8Activations {
   __m512i* blocks;
   float* scale;
+  __m512i* xsums;
   int64_t quads;  // k / 4
   __m512i* h(int64_t block) const { return blocks + 2 * block * quads; }
   __m512i* l(int64_t block) const { return blocks + (2 * block + 1) * quads; }
+  __m512i* xsum(int64_t block) const { return xsums + block * (quads / 16); }
 };
 
 inline Int8Activations int8_activations(const LinearCall& c) {
   const int64_t blocks = ceil_div(c.m, kInt8TileXRows), quads = c.w.k / 4;
   auto* base = reinterpret_cast<__m512i*>(c.scratch);  // 64-byte aligned (dispatch.cc)
-  return {base, reinterpret_cast<float*>(base + 2 * blocks * quads), quads};
+  // The scales of blocks * 16 rows: a whole number of vectors, so the sums stay aligned.
+  auto* scale = reinterpret_cast<float*>(base + 2 * blocks * quads);
+  return {base, scale, reinterpret_cast<__m512i*>(scale + blocks * kInt8TileXRows), quads};
 }
 
 // r[0..16): 16 rows of 16 words each; afterwards r[t] holds word t of every row (row j in
@@ -104,8 +110,12 @@ __attribute__((always_inline)) inline void transpose16x16(__m512i (&r)[16]) {
 // 32767 / amax, same round-to-nearest-even of x * inv), each value then split into its H byte
 // (h + 128) and L byte. Else (8-bit activations): round-to-nearest-even of x * 127 / amax,
 // plus 128, in H. 64 columns at a time: 16 rows of bytes, transposed to 16 quads.
-inline void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split, int64_t col0,
-                           int64_t col1, bool scales) {
+// kInt4 (gemm_int4_vnni.h; split only): H holds h itself (signed), the quads follow the Int4
+// words' column order (quad j < 8: columns j, 16 + j, 32 + j, 48 + j; quad 8 + j: those plus
+// 8), and each 64 columns' sum of x is kept (xsum).
+template <bool kInt4 = false>
+void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split, int64_t col0,
+                    int64_t col1, bool scales) {
   const int64_t k = c.w.k, i0 = b * kInt8TileXRows;
   const int rows = static_cast<int>(min64(kInt8TileXRows, c.m - i0));
   const float limit = split ? 32767.0f : 127.0f;
@@ -118,24 +128,45 @@ inline void quantize_block(const LinearCall& c, const Int8Activations& act, int6
     inv[i] = _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
     if (scales) act.scale[i0 + i] = amax / limit;
   }
-  const __m512i bias = _mm512_set1_epi32(128);
+  const __m512i bias = _mm512_set1_epi32(kInt4 ? 0 : 128);
   __m512i* h_out = act.h(b);
   __m512i* l_out = act.l(b);
+  // 16 bytes a (columns 16s .. 16s + 15) as one 64-byte row: in column order, or (kInt4) with
+  // byte j of each lined up: quad j = bytes j of a[0..3].
+  const auto row_of = [](const __m128i (&a)[4]) {
+    __m128i w[4];
+    if constexpr (kInt4) {
+      const __m128i p01 = _mm_unpacklo_epi8(a[0], a[1]), q01 = _mm_unpackhi_epi8(a[0], a[1]);
+      const __m128i p23 = _mm_unpacklo_epi8(a[2], a[3]), q23 = _mm_unpackhi_epi8(a[2], a[3]);
+      w[0] = _mm_unpacklo_epi16(p01, p23);
+      w[1] = _mm_unpackhi_epi16(p01, p23);
+      w[2] = _mm_unpacklo_epi16(q01, q23);
+      w[3] = _mm_unpackhi_epi16(q01, q23);
+    } else {
+      for (int s = 0; s < 4; ++s) w[s] = a[s];
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(w[1], w[0])), _mm256_set_m128i(w[3], w[2]), 1);
+  };
   for (int64_t col = col0; col < col1; col += 64) {
     __m512i hr[kInt8TileXRows], lr[kInt8TileXRows];
+    alignas(64) int32_t sums[kInt8TileXRows] = {};
     for (int i = 0; i < kInt8TileXRows; ++i) {
       hr[i] = lr[i] = _mm512_setzero_si512();
       if (i >= rows) continue;
       const float* x = c.x + (i0 + i) * c.ld_x + col;
       __m128i hq[4], lq[4];
+      __m512i sum = _mm512_setzero_si512();
       for (int s = 0; s < 4; ++s) {
         const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * s), inv[i]));
         hq[s] = _mm512_cvtepi32_epi8(_mm512_add_epi32(split ? _mm512_srai_epi32(q, 8) : q, bias));
         lq[s] = _mm512_cvtepi32_epi8(q);  // the low byte
+        if constexpr (kInt4) sum = _mm512_add_epi32(sum, q);
       }
-      hr[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(hq[1], hq[0])), _mm256_set_m128i(hq[3], hq[2]), 1);
-      lr[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(lq[1], lq[0])), _mm256_set_m128i(lq[3], lq[2]), 1);
+      if constexpr (kInt4) sums[i] = _mm512_reduce_add_epi32(sum);
+      hr[i] = row_of(hq);
+      lr[i] = row_of(lq);
     }
+    if constexpr (kInt4) _mm512_store_si512(act.xsum(b) + col / 64, _mm512_load_si512(sums));
     transpose16x16(hr);
     for (int t = 0; t < 16; ++t) _mm512_store_si512(h_out + col / 4 + t, hr[t]);
     if (!split) continue;
@@ -150,6 +181,27 @@ inline void quantize_block(const LinearCall& c, const Int8Activations& act, int6
 __attribute__((always_inline)) inline __m512 rounded(__m512 v) {
   __asm__("" : "+v"(v));
   return v;
+}
+
+// y[i][j] for the block's rows i < rows and the tile's rows j < nr, from f[j] (lane i: the
+// weight-scaled sum over every panel): times x's scale, plus bias, ReLU, as gemm_x16.h's
+// finish() computes them.
+inline void finish_tile(const __m512 (&f)[kInt8TileRows], int nr, const float* bias, bool relu, const float* x_scale,
+                        int rows, float* y, int64_t ld_y) {
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
+  const __m512 xs = _mm512_maskz_loadu_ps(row_mask, x_scale);
+  __m256 lo[kInt8TileRows], hi[kInt8TileRows];
+  for (int j = 0; j < kInt8TileRows; ++j) {
+    __m512 v = rounded(_mm512_mul_ps(f[j], xs));
+    if (bias && j < nr) v = _mm512_add_ps(v, _mm512_set1_ps(bias[j]));
+    if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    lo[j] = _mm512_castps512_ps256(v);
+    hi[j] = _mm512_extractf32x8_ps(v, 1);
+  }
+  transpose8(lo);  // lo[i]: row i's values of the tile's 8 weight rows
+  transpose8(hi);  // hi[i]: row 8 + i's
+  const __mmask8 col_mask = static_cast<__mmask8>((1u << nr) - 1);
+  for (int i = 0; i < rows; ++i) _mm256_mask_storeu_ps(y + i * ld_y, col_mask, i < 8 ? lo[i] : hi[i - 8]);
 }
 
 struct Int8Tile {
@@ -214,33 +266,22 @@ void int8_tile(const Int8Tile& t, const __m512i* h, const __m512i* l, const floa
       f[j] = p == 0 ? v : _mm512_add_ps(v, f[j]);
     }
   }
-  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
-  const __m512 xs = _mm512_maskz_loadu_ps(row_mask, x_scale);
-  __m256 lo[kInt8TileRows], hi[kInt8TileRows];
-  for (int j = 0; j < kInt8TileRows; ++j) {
-    __m512 v = rounded(_mm512_mul_ps(f[j], xs));
-    if (t.bias && j < t.nr) v = _mm512_add_ps(v, _mm512_set1_ps(t.bias[j]));
-    if (t.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-    lo[j] = _mm512_castps512_ps256(v);
-    hi[j] = _mm512_extractf32x8_ps(v, 1);
-  }
-  transpose8(lo);  // lo[i]: row i's values of the tile's 8 weight rows
-  transpose8(hi);  // hi[i]: row 8 + i's
-  const __mmask8 col_mask = static_cast<__mmask8>((1u << t.nr) - 1);
-  for (int i = 0; i < rows; ++i) _mm256_mask_storeu_ps(y + i * ld_y, col_mask, i < 8 ? lo[i] : hi[i - 8]);
+  finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
 }
 
 // Thread t of count's share of quantizing x: whole blocks when there are at least as many
 // blocks as threads, else a range of 64-column steps of every block (each thread then finds
 // the rows' amax itself; thread 0 writes the scales).
-inline void quantize_share(const LinearCall& c, const Int8Activations& act, bool split, int t, int count) {
+template <bool kInt4 = false>
+void quantize_share(const LinearCall& c, const Int8Activations& act, bool split, int t, int count) {
   const int64_t blocks = ceil_div(c.m, kInt8TileXRows), k = c.w.k;
   if (blocks >= count) {
-    for (int64_t b = blocks * t / count; b < blocks * (t + 1) / count; ++b) quantize_block(c, act, b, split, 0, k, true);
+    for (int64_t b = blocks * t / count; b < blocks * (t + 1) / count; ++b)
+      quantize_block<kInt4>(c, act, b, split, 0, k, true);
     return;
   }
   const int64_t steps = k / 64, col0 = steps * t / count * 64, col1 = steps * (t + 1) / count * 64;
-  for (int64_t b = 0; b < blocks; ++b) quantize_block(c, act, b, split, col0, col1, t == 0);
+  for (int64_t b = 0; b < blocks; ++b) quantize_block<kInt4>(c, act, b, split, col0, col1, t == 0);
 }
 
 // The whole call (int8_vnni_gemm_applies): activations as call.x8 says (split int16, or

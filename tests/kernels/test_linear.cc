@@ -276,6 +276,44 @@ TEST(LinearInt8VnniGemm, SameBitsAsTheInt16Gemm) {
   }
 }
 
+// The VNNI level's Int4 x16 GEMM (nibbles read in place, gemm_int4_vnni.h) sums the same
+// integers as the AVX-512 level's int16 panels: equal bit for bit, over row and column tails,
+// partial panels (k = 320, 192), grouped scales, extreme values (|x| at the int16 limit on
+// both signs, weights at -8 and 7), bias, ReLU and both thread counts; and the opt-in 8-bit
+// activations leave Int4 products as they are.
+TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
+  TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
+  std::mt19937 rng(98);
+  struct Case {
+    int64_t n, k, group, m;
+  };
+  for (const Case& t : {Case{70, 512, 512, 9}, Case{32, 256, 256, 16}, Case{100, 1024, 256, 19},
+                        Case{1024, 256, 256, 40}, Case{256, 1024, 1024, 37}, Case{33, 4096, 512, 13},
+                        Case{17, 320, 320, 12}, Case{48, 192, 192, 64}}) {
+    QuantMatrix w(WeightType::Int4, t.n, t.k, t.group, rng);
+    for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? 7 : -8;
+    pack_weights(WeightType::Int4, w.q.data(), t.n, t.k, w.packed_data());
+    std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    for (int64_t i = 0; i < t.m; ++i) x[static_cast<size_t>(i * t.k + i % t.k)] = i % 2 ? 40.0f : -40.0f;
+    for (int combo = 0; combo < 8; ++combo) {
+      const bool use_bias = combo & 1, relu = combo & 2;
+      const int threads = combo & 4 ? 2 : 1;
+      std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size()), c(a.size());
+      quantized_linear_x16(Isa::Avx512, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr, relu,
+                           a.data(), t.n, threads);
+      quantized_linear_x16(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr,
+                           relu, b.data(), t.n, threads);
+      quantized_linear_x8(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr,
+                          relu, c.data(), t.n, threads);
+      ASSERT_EQ(a, b) << t.n << "x" << t.k << " group " << t.group << " m " << t.m << " combo " << combo;
+      ASSERT_EQ(a, c) << "x8: " << t.n << "x" << t.k << " group " << t.group << " m " << t.m << " combo " << combo;
+    }
+  }
+}
+
 // quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, m > 8, VNNI,
 // k % 64 == 0) every output is within its documented bound of the exact product,
 // 0.5 * (max|x_i| / 127) * sum_c |w[r][c]| (plus fp32 rounding), and uses the int8 rounding
