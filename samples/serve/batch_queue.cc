@@ -1,5 +1,6 @@
 #include "batch_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace tusk_serve {
@@ -28,7 +29,14 @@ bool BatchQueue::limits_reached(const Job& oldest) const {
   return false;
 }
 
-std::vector<std::shared_ptr<Job>> BatchQueue::take(const Job& oldest) {
+std::vector<std::shared_ptr<Job>> BatchQueue::take(const Job& oldest, size_t share) {
+  size_t max_texts = limits_.max_texts;
+  if (share > 1) {
+    size_t pair_texts = 0;
+    for (const auto& job : jobs_)
+      if (same_pair(*job, oldest)) pair_texts += job->texts.size();
+    max_texts = std::min(max_texts, (pair_texts + share - 1) / share);
+  }
   std::vector<std::shared_ptr<Job>> batch;
   size_t texts = 0, chars = 0;
   for (auto it = jobs_.begin(); it != jobs_.end();) {
@@ -39,7 +47,7 @@ std::vector<std::shared_ptr<Job>> BatchQueue::take(const Job& oldest) {
     }
     // The first job always goes; later ones only while they fit, and the batch stops at the
     // first that does not, so no request is overtaken twice by younger ones.
-    if (!batch.empty() && (texts + job.texts.size() > limits_.max_texts || chars + job.chars > limits_.max_chars))
+    if (!batch.empty() && (texts + job.texts.size() > max_texts || chars + job.chars > limits_.max_chars))
       break;
     texts += job.texts.size();
     chars += job.chars;
@@ -57,9 +65,15 @@ bool BatchQueue::lone_request() const {
 
 std::vector<std::shared_ptr<Job>> BatchQueue::next_batch(Seat seat) {
   Lock lock(mutex_);
+  // Counted while this Pool seat waits (under the lock): a due batch is shared among them.
+  const size_t idle = seat == Seat::Pool ? 1 : 0;
+  idle_pool_ += idle;
   for (;;) {
     if (jobs_.empty()) {
-      if (closed_) return {};
+      if (closed_) {
+        idle_pool_ -= idle;
+        return {};
+      }
       changed_.wait(lock);
       continue;
     }
@@ -76,10 +90,11 @@ std::vector<std::shared_ptr<Job>> BatchQueue::next_batch(Seat seat) {
     }
     if (go) {
       const std::shared_ptr<Job> oldest = jobs_.front();
-      std::vector<std::shared_ptr<Job>> batch = take(*oldest);
+      std::vector<std::shared_ptr<Job>> batch = take(*oldest, seat == Seat::Pool ? idle_pool_ : 1);
       ++in_progress_;
       last_batch_jobs_ = batch.size();
       if (seat == Seat::Lone) lone_running_ = true;
+      idle_pool_ -= idle;
       lock.unlock();
       changed_.notify_all();  // another translator may find the next pair's batch due
       return batch;

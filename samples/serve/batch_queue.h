@@ -4,7 +4,8 @@
 // waiting would only add latency. Otherwise requests are evidently arriving together, and the
 // oldest waits up to max_wait (from its arrival) for others to join it; under load that has
 // passed by the time a translator is free, and each call takes what queued during the last
-// one (waiting longer for bigger batches was measured slower: bench/serve_load.py). The
+// one, shared evenly when several translators are free at once (8 requests and 2 idle
+// translators: 4 each, not 8 on one and none on the other) (waiting longer for bigger batches was measured slower: bench/serve_load.py). The
 // queue is bounded (in texts) so that a flood gets a quick "busy" instead of unbounded memory
 // and latency.
 //
@@ -99,7 +100,9 @@ class BatchQueue {
   static bool same_pair(const Job& a, const Job& b) { return a.source == b.source && a.target == b.target; }
   bool limits_reached(const Job& oldest) const;  // with lock held
   bool lone_request() const;                      // with lock held: the Lone seat's turn
-  std::vector<std::shared_ptr<Job>> take(const Job& oldest);  // with lock held
+  // With lock held: jobs of oldest's pair, oldest first, up to max_texts (or max_texts /
+  // `share`, rounded up, of the pair's queued texts).
+  std::vector<std::shared_ptr<Job>> take(const Job& oldest, size_t share);
 
   const BatchLimits limits_;
   mutable std::mutex mutex_;
@@ -107,6 +110,7 @@ class BatchQueue {
   std::deque<std::shared_ptr<Job>> jobs_;
   size_t queued_texts_ = 0;
   size_t in_progress_ = 0;  // batches handed out and not yet done
+  size_t idle_pool_ = 0;    // Pool seats waiting in next_batch
   size_t last_batch_jobs_ = 0;
   bool lone_running_ = false;
   bool closed_ = false;

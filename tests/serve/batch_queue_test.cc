@@ -158,6 +158,24 @@ TEST(BatchQueue, ManyProducersAndConsumersLoseNothing) {
   EXPECT_EQ(taken.load(), 4u * (167 * 1 + 167 * 2 + 166 * 3));
 }
 
+// A due batch is shared among the translators waiting for one: 8 requests, 2 idle
+// translators, 4 each.
+TEST(BatchQueue, IdleTranslatorsShareWhatIsDue) {
+  BatchQueue q(limits(32, 50ms));
+  q.push(job("en", "de", 1));
+  q.push(job("en", "de", 1));
+  ASSERT_EQ(q.next_batch().size(), 2u);  // the last batch not a single request: no "alone"
+  q.batch_done();
+  std::atomic<size_t> sizes[2] = {0, 0};
+  std::vector<std::thread> translators;
+  for (int t = 0; t < 2; ++t) translators.emplace_back([&, t] { sizes[t] = q.next_batch().size(); });
+  std::this_thread::sleep_for(20ms);  // both waiting
+  for (int i = 0; i < 8; ++i) q.push(job("en", "de", 1));
+  for (auto& t : translators) t.join();
+  EXPECT_EQ(sizes[0].load(), 4u);
+  EXPECT_EQ(sizes[1].load(), 4u);
+}
+
 BatchLimits with_lone_seat(BatchLimits l) {
   l.lone_seat = true;
   return l;
