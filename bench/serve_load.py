@@ -13,11 +13,16 @@ row), p50 and p99 latency, the server's mean texts per library call (from /metri
 Every answer is checked against the CLI's translation of the same sentence; a wrong one fails
 the run. Ratios: batching on / off at the same client count, from this run.
 
-Server flags are the same for both modes except --batching (default: one translator with
---threads 2, --batch-wait-ms 5). Loopback only; bounded in count and time.
+Each mode runs as it serves best on this machine's C cores. Off, one request at a time: one
+translator with --threads C. On: a translator per core (--translators C --threads 1) and one
+more with every core for a request that arrives alone (--lone-request-threads C), so one
+client is served as fast as off serves it, and concurrent clients' batches run on every core
+without intra-op synchronisation. --same-pool runs on with off's pool instead (batching
+alone, one translator with C threads). --server-flag adds flags to both (default wait 5 ms).
+Loopback only; bounded in count and time.
 
   /usr/bin/python3 bench/serve_load.py                        # 1, 8, 32 clients, on and off
-  /usr/bin/python3 bench/serve_load.py --clients 32 --repeat 1 --server-flag=--translators=2
+  /usr/bin/python3 bench/serve_load.py --clients 32 --repeat 1 --same-pool
 """
 import argparse
 import gzip
@@ -118,7 +123,8 @@ def main():
     ap.add_argument("--clients", default="1,8,32", help="comma-separated client counts")
     ap.add_argument("--requests", type=int, default=640, help="requests per row (at most)")
     ap.add_argument("--seconds", type=float, default=60.0, help="time per row (at most)")
-    ap.add_argument("--threads", type=int, default=2, help="the server's --threads")
+    ap.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="C above (default: this machine's)")
+    ap.add_argument("--same-pool", action="store_true", help="batching on with off's pool (one translator)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per row; the best is kept")
     ap.add_argument("--distinct", type=int, default=1000, help="distinct sentences (the CLI translates each first)")
     ap.add_argument("--server-flag", action="append", default=[], help="extra `tusk serve` flag (repeatable)")
@@ -131,14 +137,21 @@ def main():
                               check=True).stdout.split("\n")[:-1]
     assert len(expected) == len(sentences)
     client_counts = [int(c) for c in args.clients.split(",")]
-    common = ["--threads", str(args.threads), *args.server_flag]
-    print("tusk serve load: %d sentences per row at most, %.0f s at most, best of %d; server flags: %s; "
-          "load average %s" % (args.requests, args.seconds, args.repeat, " ".join(common),
-                               " ".join("%.2f" % x for x in os.getloadavg())))
+    cores = str(args.cores)
+    one_translator = ["--translators", "1", "--threads", cores]
+    flags = {"off": one_translator + ["--batching", "off"],
+             "on": (one_translator if args.same_pool else
+                    ["--translators", cores, "--threads", "1", "--lone-request-threads", cores]) + ["--batching", "on"]}
+    for mode in flags:
+        flags[mode] += args.server_flag
+    print("tusk serve load: %d sentences per row at most, %.0f s at most, best of %d; load average %s" %
+          (args.requests, args.seconds, args.repeat, " ".join("%.2f" % x for x in os.getloadavg())))
+    for mode in ("on", "off"):
+        print("  batching %-3s server flags: %s" % (mode, " ".join(flags[mode])))
 
     # Both servers run side by side; rows alternate between them, --repeat times, and each row
     # keeps its best run, so a burst of outside load does not land on one mode only.
-    servers = {mode: start_server(args.cli, args.model, common + ["--batching", mode]) for mode in ("on", "off")}
+    servers = {mode: start_server(args.cli, args.model, flags[mode]) for mode in ("on", "off")}
     results = {}
     try:
         for _, host, port in servers.values():
