@@ -161,7 +161,7 @@ TEST(BatchQueue, ManyProducersAndConsumersLoseNothing) {
 // A due batch is shared among the translators waiting for one: 8 requests, 2 idle
 // translators, 4 each.
 TEST(BatchQueue, IdleTranslatorsShareWhatIsDue) {
-  BatchQueue q(limits(32, 50ms));
+  BatchQueue q(limits(8, 24h));  // due only when 8 texts are queued
   q.push(job("en", "de", 1));
   q.push(job("en", "de", 1));
   ASSERT_EQ(q.next_batch().size(), 2u);  // the last batch not a single request: no "alone"
@@ -169,9 +169,18 @@ TEST(BatchQueue, IdleTranslatorsShareWhatIsDue) {
   std::atomic<size_t> sizes[2] = {0, 0};
   std::vector<std::thread> translators;
   for (int t = 0; t < 2; ++t) translators.emplace_back([&, t] { sizes[t] = q.next_batch().size(); });
-  std::this_thread::sleep_for(20ms);  // both waiting
+  // A thread that never got to wait would leave the other's share queued: close after a
+  // while so that the test fails instead of hanging.
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1000 && !finished; ++i) std::this_thread::sleep_for(10ms);
+    q.close();
+  });
+  std::this_thread::sleep_for(100ms);  // both waiting
   for (int i = 0; i < 8; ++i) q.push(job("en", "de", 1));
   for (auto& t : translators) t.join();
+  finished = true;
+  watchdog.join();
   EXPECT_EQ(sizes[0].load(), 4u);
   EXPECT_EQ(sizes[1].load(), 4u);
 }

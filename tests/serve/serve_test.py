@@ -317,8 +317,9 @@ class GracefulShutdown(unittest.TestCase):
                 answered += 1
             else:
                 self.assertIn(status, (503, "refused"), body)
-        # Every request queued when the signal came was answered, besides the one running.
-        self.assertGreaterEqual(answered, queued // 20 + 1)
+        # Every request queued when the signal came was answered, and the one running, if the
+        # translator had taken one yet (on a loaded machine all six may still wait).
+        self.assertGreaterEqual(answered, min(queued // 20 + 1, len(groups)))
         self.assertIn("SIGTERM received", "".join(server.log))
 
 
