@@ -242,6 +242,43 @@ TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
   }
 }
 
+struct GemmCase {
+  int64_t n, k, group, m;
+};
+
+// The VNNI level's x16 GEMM of `type` against the AVX-512 level's int16 panels (gemm_x16.h),
+// bit for bit, over every bias x ReLU x threads combination; row 0 of the weights gets the
+// type's extremes (every `stride`-th column) and each row of x one value at +-40 (at the
+// int16 limit once quantized). With `x8_same`, quantized_linear_x8 must give those bits too.
+void expect_vnni_gemm_same_bits(WeightType type, const std::vector<GemmCase>& cases, int8_t low, int8_t high,
+                                int64_t stride, bool x8_same, std::mt19937& rng) {
+  for (const GemmCase& t : cases) {
+    QuantMatrix w(type, t.n, t.k, t.group, rng);
+    for (int64_t c = 0; c < t.k; c += stride) w.q[static_cast<size_t>(c)] = c % 2 ? high : low;
+    pack_weights(type, w.q.data(), t.n, t.k, w.packed_data());
+    std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    for (int64_t i = 0; i < t.m; ++i) x[static_cast<size_t>(i * t.k + i % t.k)] = i % 2 ? 40.0f : -40.0f;
+    for (int combo = 0; combo < 8; ++combo) {
+      const bool use_bias = combo & 1, relu = combo & 2;
+      const int threads = combo & 4 ? 2 : 1;
+      const float* b = use_bias ? bias.data() : nullptr;
+      std::vector<float> int16(static_cast<size_t>(t.m * t.n)), vnni(int16.size()), x8(int16.size());
+      quantized_linear_x16(Isa::Avx512, w.weights(), x.data(), t.m, t.k, b, relu, int16.data(), t.n, threads);
+      quantized_linear_x16(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, b, relu, vnni.data(), t.n, threads);
+      const std::string where = std::string(type_name(type)) + " " + std::to_string(t.n) + "x" +
+                                std::to_string(t.k) + " group " + std::to_string(t.group) + " m " +
+                                std::to_string(t.m) + " combo " + std::to_string(combo);
+      ASSERT_EQ(int16, vnni) << where;
+      if (!x8_same) continue;
+      quantized_linear_x8(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, b, relu, x8.data(), t.n, threads);
+      ASSERT_EQ(int16, x8) << "x8: " << where;
+    }
+  }
+}
+
 // The VNNI level's Int8 x16 GEMM (byte panels, split activations: gemm_int8_vnni.h) sums the
 // same integers as the AVX-512 level's int16 panels (gemm_x16.h): the results are equal bit
 // for bit, over row and column tails, grouped scales, extreme values (|x| at the int16 limit
@@ -249,69 +286,22 @@ TEST_P(LinearTest, X16FallsBackToFp32Exactly) {
 TEST(LinearInt8VnniGemm, SameBitsAsTheInt16Gemm) {
   TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
   std::mt19937 rng(99);
-  struct Case {
-    int64_t n, k, group, m;
-  };
-  for (const Case& t : {Case{70, 512, 512, 9}, Case{32, 256, 256, 16}, Case{100, 1024, 256, 19},
-                        Case{1024, 1024, 1024, 40}, Case{33, 4096, 512, 13}, Case{17, 320, 320, 12},
-                        Case{48, 192, 192, 64}}) {
-    QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
-    for (int64_t c = 0; c < t.k; c += 7) w.q[static_cast<size_t>(c)] = c % 2 ? 127 : -127;
-    pack_weights(WeightType::Int8, w.q.data(), t.n, t.k, w.packed_data());
-    std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (auto& v : x) v = dist(rng);
-    for (auto& v : bias) v = dist(rng);
-    for (int64_t i = 0; i < t.m; ++i) x[static_cast<size_t>(i * t.k + i % t.k)] = i % 2 ? 40.0f : -40.0f;
-    for (int combo = 0; combo < 8; ++combo) {
-      const bool use_bias = combo & 1, relu = combo & 2;
-      const int threads = combo & 4 ? 2 : 1;
-      std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
-      quantized_linear_x16(Isa::Avx512, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr, relu,
-                           a.data(), t.n, threads);
-      quantized_linear_x16(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr,
-                           relu, b.data(), t.n, threads);
-      ASSERT_EQ(a, b) << t.n << "x" << t.k << " group " << t.group << " m " << t.m << " combo " << combo;
-    }
-  }
+  expect_vnni_gemm_same_bits(WeightType::Int8,
+                             {{70, 512, 512, 9}, {32, 256, 256, 16}, {100, 1024, 256, 19}, {1024, 1024, 1024, 40},
+                              {33, 4096, 512, 13}, {17, 320, 320, 12}, {48, 192, 192, 64}},
+                             -127, 127, 7, /*x8_same=*/false, rng);
 }
 
-// The VNNI level's Int4 x16 GEMM (nibbles read in place, gemm_int4_vnni.h) sums the same
-// integers as the AVX-512 level's int16 panels: equal bit for bit, over row and column tails,
-// partial panels (k = 320, 192), grouped scales, extreme values (|x| at the int16 limit on
-// both signs, weights at -8 and 7), bias, ReLU and both thread counts; and the opt-in 8-bit
-// activations leave Int4 products as they are.
+// The VNNI level's Int4 x16 GEMM (nibbles read in place, gemm_int4_vnni.h), the same way,
+// with partial panels (k = 320, 192) and weights at -8 and 7; the opt-in 8-bit activations
+// leave Int4 products as they are.
 TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
   TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
   std::mt19937 rng(98);
-  struct Case {
-    int64_t n, k, group, m;
-  };
-  for (const Case& t : {Case{70, 512, 512, 9}, Case{32, 256, 256, 16}, Case{100, 1024, 256, 19},
-                        Case{1024, 256, 256, 40}, Case{256, 1024, 1024, 37}, Case{33, 4096, 512, 13},
-                        Case{17, 320, 320, 12}, Case{48, 192, 192, 64}}) {
-    QuantMatrix w(WeightType::Int4, t.n, t.k, t.group, rng);
-    for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? 7 : -8;
-    pack_weights(WeightType::Int4, w.q.data(), t.n, t.k, w.packed_data());
-    std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (auto& v : x) v = dist(rng);
-    for (auto& v : bias) v = dist(rng);
-    for (int64_t i = 0; i < t.m; ++i) x[static_cast<size_t>(i * t.k + i % t.k)] = i % 2 ? 40.0f : -40.0f;
-    for (int combo = 0; combo < 8; ++combo) {
-      const bool use_bias = combo & 1, relu = combo & 2;
-      const int threads = combo & 4 ? 2 : 1;
-      std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size()), c(a.size());
-      quantized_linear_x16(Isa::Avx512, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr, relu,
-                           a.data(), t.n, threads);
-      quantized_linear_x16(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr,
-                           relu, b.data(), t.n, threads);
-      quantized_linear_x8(Isa::Avx512Vnni, w.weights(), x.data(), t.m, t.k, use_bias ? bias.data() : nullptr,
-                          relu, c.data(), t.n, threads);
-      ASSERT_EQ(a, b) << t.n << "x" << t.k << " group " << t.group << " m " << t.m << " combo " << combo;
-      ASSERT_EQ(a, c) << "x8: " << t.n << "x" << t.k << " group " << t.group << " m " << t.m << " combo " << combo;
-    }
-  }
+  expect_vnni_gemm_same_bits(WeightType::Int4,
+                             {{70, 512, 512, 9}, {32, 256, 256, 16}, {100, 1024, 256, 19}, {1024, 256, 256, 40},
+                              {256, 1024, 1024, 37}, {33, 4096, 512, 13}, {17, 320, 320, 12}, {48, 192, 192, 64}},
+                             -8, 7, 5, /*x8_same=*/true, rng);
 }
 
 // quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, m > 8, VNNI,
