@@ -33,17 +33,8 @@ inline bool int4_vnni_gemm_applies(const LinearCall& c) {
          c.w.k <= kInt8MaxPanels * kX16GemmPanelCols;
 }
 
-struct Int4Tile {
-  const int32_t* w[kInt8TileRows];  // the tile's weight rows as words (rows past nr: row 0)
-  int nr;                           // valid weight rows
-  const float* scales[kInt8TileRows];
-  int64_t k, group, panels;
-  const float* bias;  // bias + r0 or null
-  bool relu;
-};
-
 // y[i][r0 + j] for the block's rows i < rows and the tile's rows j < nr (as int8_tile).
-inline void int4_tile(const Int4Tile& t, const __m512i* h, const __m512i* l, const __m512i* xsum,
+inline void int4_tile(const VnniTile& t, const __m512i* h, const __m512i* l, const __m512i* xsum,
                       const float* x_scale, int rows, float* y, int64_t ld_y, const char* prefetch) {
   const __m512i nibbles = _mm512_set1_epi8(0x0F);
   const int64_t blocks = t.k / 64;  // 64-column blocks: 8 words a row, 16 quads of x
@@ -84,42 +75,20 @@ inline void int4_tile(const Int4Tile& t, const __m512i* h, const __m512i* l, con
   finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
 }
 
-// The whole call (int4_vnni_gemm_applies), as gemm_int8_vnni: one parallel region, x
-// quantized in the Int4 order, a barrier, then the tiles.
+// The whole call (int4_vnni_gemm_applies), run as gemm_int8_vnni's: x quantized in the Int4
+// order, then the tiles.
 inline void gemm_int4_vnni(const LinearCall& c) {
   const Int8Activations act = int8_activations(c);
-  const PanelUnits units = panel_units(c, kInt8TileRows, kInt8TileXRows, worth_threads(c));
-  const int64_t groups = c.w.k / c.w.group, row_bytes = c.w.k / 2;
-  const auto* base = static_cast<const uint8_t*>(c.w.data);
-  const auto tile_unit = [&](int64_t r0, int64_t m0, int64_t m1) {
-    Int4Tile t;
-    t.nr = static_cast<int>(min64(kInt8TileRows, c.w.n - r0));
-    for (int j = 0; j < kInt8TileRows; ++j) {
-      const int64_t row = r0 + (j < t.nr ? j : 0);
-      t.w[j] = reinterpret_cast<const int32_t*>(base + row * row_bytes);
-      t.scales[j] = c.w.scales + row * groups;
-    }
-    t.k = c.w.k;
-    t.group = c.w.group;
-    t.panels = ceil_div(c.w.k, kX16GemmPanelCols);
-    t.bias = c.bias ? c.bias + r0 : nullptr;
-    t.relu = c.relu;
-    // The next tile's rows, fetched while this one is computed (as gemm_int8_vnni).
-    const char* next = r0 + kInt8TileRows < c.w.n
-                           ? reinterpret_cast<const char*>(base + (r0 + kInt8TileRows) * row_bytes) : nullptr;
-    for (int64_t i = m0; i < m1; i += kInt8TileXRows) {  // m0 is a multiple of 16
-      const int64_t b = i / kInt8TileXRows;
-      const int rows = static_cast<int>(min64(kInt8TileXRows, m1 - i));
-      int4_tile(t, act.h(b), act.l(b), act.xsum(b), act.scale + i, rows, c.y + i * c.ld_y + r0, c.ld_y,
-                i == m0 ? next : nullptr);
-    }
-  };
-  const int threads = static_cast<int>(min64(worth_threads(c), units.count));
-  parallel_team(threads, [&](int t, int count) {
-    quantize_share<true>(c, act, /*split=*/true, t, count);
-#pragma omp barrier
-    units.run(units.count * t / count, units.count * (t + 1) / count, tile_unit);
-  });
+  run_vnni_gemm(
+      c, c.w.k / 2, [&](int t, int count) { quantize_share<true>(c, act, /*split=*/true, t, count); },
+      [&](const VnniTile& t, int64_t r0, int64_t m0, int64_t m1, const char* next) {
+        for (int64_t i = m0; i < m1; i += kInt8TileXRows) {  // m0 is a multiple of 16
+          const int64_t b = i / kInt8TileXRows;
+          const int rows = static_cast<int>(min64(kInt8TileXRows, m1 - i));
+          int4_tile(t, act.h(b), act.l(b), act.xsum(b), act.scale + i, rows, c.y + i * c.ld_y + r0, c.ld_y,
+                    i == m0 ? next : nullptr);
+        }
+      });
 }
 
 }  // namespace

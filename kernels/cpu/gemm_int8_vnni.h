@@ -204,20 +204,19 @@ inline void finish_tile(const __m512 (&f)[kInt8TileRows], int nr, const float* b
   for (int i = 0; i < rows; ++i) _mm256_mask_storeu_ps(y + i * ld_y, col_mask, i < 8 ? lo[i] : hi[i - 8]);
 }
 
-struct Int8Tile {
+// A tile's 8 weight rows (the Int8 and Int4 kernels').
+struct VnniTile {
   const int32_t* w[kInt8TileRows];  // the tile's weight rows as words (rows past nr: row 0)
   int nr;                           // valid weight rows
   const float* scales[kInt8TileRows];  // each row's scales, one per group
-  int64_t k, group;
-  const int32_t* seed;  // [kInt8TileRows][panels]: -128 * sum w per row and panel
-  int64_t panels;
+  int64_t k, group, panels;
   const float* bias;  // bias + r0 or null
   bool relu;
 };
 
 // -128 * sum w of each of the tile's rows over each 256-column panel (the h accumulators'
 // seed): vpsadbw of the bytes biased by 128, less 128 per column.
-inline void panel_seeds(const Int8Tile& t, int32_t* seed) {
+inline void panel_seeds(const VnniTile& t, int32_t* seed) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int j = 0; j < kInt8TileRows; ++j) {
     const auto* row = reinterpret_cast<const uint8_t*>(t.w[j]);
@@ -235,16 +234,17 @@ inline void panel_seeds(const Int8Tile& t, int32_t* seed) {
 
 // y[i][r0 + j] for the block's rows i < rows and the tile's rows j < nr: scales * (x . w)
 // over every panel, then x's scale, bias and ReLU, as gemm_x16.h's finish() computes them.
+// seed: panel_seeds of the tile.
 template <bool kSplit>
-void int8_tile(const Int8Tile& t, const __m512i* h, const __m512i* l, const float* x_scale, int rows, float* y,
-               int64_t ld_y, const char* prefetch) {
+void int8_tile(const VnniTile& t, const int32_t* seed, const __m512i* h, const __m512i* l, const float* x_scale,
+               int rows, float* y, int64_t ld_y, const char* prefetch) {
   __m512 f[kInt8TileRows];
   for (int64_t p = 0; p < t.panels; ++p) {
     const int64_t q0 = p * (kX16GemmPanelCols / 4), q1 = min64(q0 + kX16GemmPanelCols / 4, t.k / 4);
     __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
 #pragma GCC unroll 8
     for (int j = 0; j < kInt8TileRows; ++j) {
-      hacc[j] = _mm512_set1_epi32(t.seed[j * t.panels + p]);
+      hacc[j] = _mm512_set1_epi32(seed[j * t.panels + p]);
       lacc[j] = _mm512_setzero_si512();
     }
     for (int64_t q = q0; q < q1; ++q) {
@@ -284,55 +284,66 @@ void quantize_share(const LinearCall& c, const Int8Activations& act, bool split,
   for (int64_t b = 0; b < blocks; ++b) quantize_block<kInt4>(c, act, b, split, col0, col1, t == 0);
 }
 
-// The whole call (int8_vnni_gemm_applies): activations as call.x8 says (split int16, or
-// int8), transposed per block of 16 rows, then tiles of 8 weight rows split between the
-// threads as gemm_x16.h's panels are. One parallel region for both phases, which meet at a
-// barrier: at decoder batch sizes (m = 16, k = 256) quantizing x alone on the calling thread,
-// and a second fork, cost more than the threads gained on the tiles.
-inline void gemm_int8_vnni(const LinearCall& c) {
-  const bool split = !c.x8;
-  const Int8Activations act = int8_activations(c);
+// A whole VNNI GEMM call (Int8 below, Int4 in gemm_int4_vnni.h), in one parallel region
+// whose phases meet at a barrier: quantize(t, count), this thread's share of quantizing x,
+// then its units of (8 weight rows from r0, rows m0 .. m1 of x) split as gemm_x16.h's
+// panels are: unit(tile, r0, m0, m1, next), next the following tile's rows to prefetch. At
+// decoder batch sizes (m = 16, k = 256) quantizing x alone on the calling thread, and a
+// second fork, cost more than the threads gained on the tiles.
+template <class Quantize, class Unit>
+void run_vnni_gemm(const LinearCall& c, int64_t row_bytes, const Quantize& quantize, const Unit& unit) {
   const PanelUnits units = panel_units(c, kInt8TileRows, kInt8TileXRows, worth_threads(c));
   const int64_t groups = c.w.k / c.w.group;
+  const auto* base = static_cast<const uint8_t*>(c.w.data);
   const auto tile_unit = [&](int64_t r0, int64_t m0, int64_t m1) {
-    Int8Tile t;
+    VnniTile t;
     t.nr = static_cast<int>(min64(kInt8TileRows, c.w.n - r0));
-    const auto* base = static_cast<const uint8_t*>(c.w.data);
     for (int j = 0; j < kInt8TileRows; ++j) {
       const int64_t row = r0 + (j < t.nr ? j : 0);
-      t.w[j] = reinterpret_cast<const int32_t*>(base + row * c.w.k);
+      t.w[j] = reinterpret_cast<const int32_t*>(base + row * row_bytes);
       t.scales[j] = c.w.scales + row * groups;
     }
     t.k = c.w.k;
     t.group = c.w.group;
     t.panels = ceil_div(c.w.k, kX16GemmPanelCols);
-    alignas(64) int32_t seed[kInt8TileRows * kInt8MaxPanels];
-    panel_seeds(t, seed);
-    t.seed = seed;
     t.bias = c.bias ? c.bias + r0 : nullptr;
     t.relu = c.relu;
     // The next tile's rows (one contiguous stretch), fetched while this one is computed: in a
     // decoder step every matrix comes from DRAM (the layers together outgrow the caches), and
-    // the tile's first pass (panel_seeds) would otherwise wait for each line (an int8
-    // NLLB-600M decode at batch 16: 23.6 s with prefetches only for matrices above 32 MB,
-    // 20.6 s with them for all; matrices in cache lose nothing measurable, bench_gemm).
+    // the tile's first pass would otherwise wait for each line (an int8 NLLB-600M decode at
+    // batch 16: 23.6 s with prefetches only for matrices above 32 MB, 20.6 s with them for
+    // all; matrices in cache lose nothing measurable, bench_gemm).
     const char* next = r0 + kInt8TileRows < c.w.n
-                           ? reinterpret_cast<const char*>(base + (r0 + kInt8TileRows) * c.w.k) : nullptr;
-    for (int64_t i = m0; i < m1; i += kInt8TileXRows) {  // m0 is a multiple of 16
-      const int64_t b = i / kInt8TileXRows;
-      const int rows = static_cast<int>(min64(kInt8TileXRows, m1 - i));
-      float* y = c.y + i * c.ld_y + r0;
-      const char* prefetch = i == m0 ? next : nullptr;
-      split ? int8_tile<true>(t, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch)
-            : int8_tile<false>(t, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch);
-    }
+                           ? reinterpret_cast<const char*>(base + (r0 + kInt8TileRows) * row_bytes) : nullptr;
+    unit(t, r0, m0, m1, next);
   };
   const int threads = static_cast<int>(min64(worth_threads(c), units.count));
   parallel_team(threads, [&](int t, int count) {
-    quantize_share(c, act, split, t, count);
+    quantize(t, count);
 #pragma omp barrier
     units.run(units.count * t / count, units.count * (t + 1) / count, tile_unit);
   });
+}
+
+// The whole call (int8_vnni_gemm_applies): activations as call.x8 says (split int16, or
+// int8), transposed per block of 16 rows, then the tiles, each seeded with its rows' sums.
+inline void gemm_int8_vnni(const LinearCall& c) {
+  const bool split = !c.x8;
+  const Int8Activations act = int8_activations(c);
+  run_vnni_gemm(
+      c, c.w.k, [&](int t, int count) { quantize_share(c, act, split, t, count); },
+      [&](const VnniTile& t, int64_t r0, int64_t m0, int64_t m1, const char* next) {
+        alignas(64) int32_t seed[kInt8TileRows * kInt8MaxPanels];
+        panel_seeds(t, seed);
+        for (int64_t i = m0; i < m1; i += kInt8TileXRows) {  // m0 is a multiple of 16
+          const int64_t b = i / kInt8TileXRows;
+          const int rows = static_cast<int>(min64(kInt8TileXRows, m1 - i));
+          float* y = c.y + i * c.ld_y + r0;
+          const char* prefetch = i == m0 ? next : nullptr;
+          split ? int8_tile<true>(t, seed, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch)
+                : int8_tile<false>(t, seed, act.h(b), act.l(b), act.scale + i, rows, y, c.ld_y, prefetch);
+        }
+      });
 }
 
 }  // namespace
