@@ -105,9 +105,11 @@ class KvCache {
   // Makes room for one more step of `hyps` hypotheses (the same count as the steps before)
   // and returns where its keys and values go: two [hyps, width] matrices.
   virtual std::pair<MutableMatrixView, MutableMatrixView> append(int64_t hyps) = 0;
-  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j]. The identity is
-  // free.
+  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j], or starts with no
+  // steps when parents[j] is -1 (continuous batching admits it; its keys begin with the next
+  // append). The others' steps are freed. The identity is free.
   virtual void reorder(const std::vector<int32_t>& parents) = 0;
+  // Steps held (the longest-running hypothesis's).
   virtual int64_t steps() const = 0;
   virtual int64_t hyps() const = 0;
 };

@@ -244,7 +244,7 @@ bool kv_reorder(const std::vector<int32_t>& parents, int64_t hyps) {
   const int64_t new_h = static_cast<int64_t>(parents.size());
   bool identity = new_h == hyps;
   for (int64_t j = 0; j < new_h; ++j) {
-    if (parents[j] < 0 || parents[j] >= hyps)
+    if (parents[j] < -1 || parents[j] >= hyps)
       throw Error(ErrorCode::InvalidArgument, "kv cache: reorder names a hypothesis it does not hold");
     identity = identity && parents[j] == j;
   }

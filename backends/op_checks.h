@@ -40,7 +40,8 @@ void rows_op(MutableMatrixView x, const char* op);  // log_softmax, softmax
 void transfer(const Tensor& t, Device device, const char* op);
 // Returns the element count of a shape (every dimension >= 0).
 int64_t allocate(const std::vector<int64_t>& shape);
-// A KV cache's reorder: parents index hypotheses [0, hyps). Returns true for the identity.
+// A KV cache's reorder: parents index hypotheses [0, hyps), or are -1 (a new hypothesis with
+// no steps yet). Returns true for the identity.
 bool kv_reorder(const std::vector<int32_t>& parents, int64_t hyps);
 void kv_append(int64_t hyps, int64_t steps, int64_t cache_hyps);
 

@@ -67,10 +67,10 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
   const float* k0 = a.k.data + r.begin * a.k.ld + col;
   const float* v0 = a.v.data + r.begin * a.v.ld + col;
 
-  // A decoder's cached keys are strided by the batch (kv_cache_cpu.cc): 16 KB apart at batch 16
-  // on the bundled model, beyond what the hardware prefetchers follow, so each key's load
-  // waited on the last-level cache. Keys are fetched kKeysAhead ahead, and each value row
-  // while the scores are computed.
+  // A head reads a quarter or less of each key row (a row holds every head), rows a whole
+  // row or more apart (KeyRange strides: a batch-strided layout was 16 KB apart at batch 16),
+  // so each key's load could wait on the last-level cache. Keys are fetched kKeysAhead
+  // ahead, and each value row while the scores are computed.
   constexpr int64_t kKeysAhead = 4;
   const int64_t row_bytes = hd * static_cast<int64_t>(sizeof(float));
   const auto fetch = [row_bytes](const float* row) {

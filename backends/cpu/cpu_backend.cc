@@ -95,7 +95,7 @@ class CpuBackend final : public Backend {
   }
 
   std::unique_ptr<KvCache> make_kv_cache(int64_t width) override {
-    return cpu::make_kv_cache(width, kv_scratch_);
+    return cpu::make_kv_cache(width);
   }
 
   void embed(const EmbeddingTable& table, const int32_t* ids, const int32_t* positions,
@@ -230,7 +230,6 @@ class CpuBackend final : public Backend {
   std::vector<float> attention_scratch_;  // per-thread scores rows, reused across calls
   std::vector<KeyRange> ranges_;           // attention over a KvCache
   std::vector<cpu::Candidate> candidates_;  // top_k
-  std::shared_ptr<std::vector<float>> kv_scratch_ = std::make_shared<std::vector<float>>();
 };
 
 }  // namespace

@@ -45,8 +45,7 @@ void top_k(MatrixView x, const double* base, const int64_t* group_begin, int64_t
            BeamCandidate* out, int64_t* counts, std::vector<Candidate>& scratch);
 
 // The CPU KvCache (kv_cache_cpu.cc) and attention over it.
-// scratch: the reorder buffer the backend's caches share.
-std::unique_ptr<KvCache> make_kv_cache(int64_t width, std::shared_ptr<std::vector<float>> scratch);
+std::unique_ptr<KvCache> make_kv_cache(int64_t width);
 void cached_attention(MatrixView q, const KvCache& cache, int heads, MutableMatrixView out,
                       int threads, std::vector<float>& scratch, std::vector<KeyRange>& ranges);
 

@@ -1,11 +1,11 @@
-// The CPU KvCache: per step [hyps][width] rows, appended step after step, so a step only
-// appends and hypothesis j's keys are rows j, j + H, j + 2H, ... (one strided key range, no
-// copies when attending). reorder() rewrites the steps when search keeps, drops or duplicates
-// hypotheses.
+// The CPU KvCache: a slot of rows per hypothesis (backends/kv_slots.h), so each hypothesis's
+// keys are one contiguous range and search's reorders move no one's keys but a duplicate's. A
+// step's [hyps, width] keys and values are written where append() says (staging rows) and
+// copied into the slots before anything reads them.
 #include <cstring>
 
 #include "backends/cpu/cpu_ops.h"
-#include "backends/op_checks.h"
+#include "backends/kv_slots.h"
 #include "common/error.h"
 
 namespace tusk::backends::cpu {
@@ -13,63 +13,82 @@ namespace {
 
 class CpuKvCache final : public KvCache {
  public:
-  CpuKvCache(int64_t width, std::shared_ptr<std::vector<float>> scratch)
-      : width_(width), scratch_(std::move(scratch)) {}
+  explicit CpuKvCache(int64_t width) : width_(width) {}
 
   void clear() override {
-    k_.clear();
-    v_.clear();
-    steps_ = 0;
-    hyps_ = 0;
+    staged_ = false;
+    slots_.clear();
   }
 
   std::pair<MutableMatrixView, MutableMatrixView> append(int64_t hyps) override {
-    checks::kv_append(hyps, steps_, hyps_);
-    hyps_ = hyps;
-    const size_t step = static_cast<size_t>(hyps * width_);
-    k_.resize((steps_ + 1) * step);
-    v_.resize((steps_ + 1) * step);
-    float* k = k_.data() + steps_ * step;
-    float* v = v_.data() + steps_ * step;
-    ++steps_;
-    return {{k, hyps, width_, width_}, {v, hyps, width_, width_}};
+    commit();
+    apply(slots_.append(hyps));
+    const size_t rows = static_cast<size_t>(hyps * width_);
+    if (staging_k_.size() < rows) {
+      staging_k_.resize(rows);
+      staging_v_.resize(rows);
+    }
+    staged_ = true;
+    return {{staging_k_.data(), hyps, width_, width_}, {staging_v_.data(), hyps, width_, width_}};
   }
 
   void reorder(const std::vector<int32_t>& parents) override {
-    const int64_t new_h = static_cast<int64_t>(parents.size());
-    if (checks::kv_reorder(parents, hyps_)) return;
-    std::vector<float>& scratch = *scratch_;
-    for (auto* buf : {&k_, &v_}) {
-      scratch.resize(static_cast<size_t>(steps_ * new_h * width_));
-      for (int64_t t = 0; t < steps_; ++t)
-        for (int64_t j = 0; j < new_h; ++j)
-          std::memcpy(scratch.data() + (t * new_h + j) * width_,
-                      buf->data() + (t * hyps_ + parents[j]) * width_, width_ * sizeof(float));
-      buf->swap(scratch);
-    }
-    hyps_ = new_h;
+    commit();
+    apply(slots_.reorder(parents));
   }
 
-  int64_t steps() const override { return steps_; }
-  int64_t hyps() const override { return hyps_; }
+  int64_t steps() const override { return slots_.steps(); }
+  int64_t hyps() const override { return slots_.hyps(); }
   int64_t width() const { return width_; }
-  MatrixView keys() const { return {k_.data(), steps_ * hyps_, width_, width_}; }
-  MatrixView values() const { return {v_.data(), steps_ * hyps_, width_, width_}; }
+  // Committed first: attention reads the slots (logically const: the cache's contents as
+  // appended do not change).
+  const KvSlots& slots() const {
+    commit();
+    return slots_;
+  }
+  MatrixView keys() const { return {k_.data(), slots_.rows(), width_, width_}; }
+  MatrixView values() const { return {v_.data(), slots_.rows(), width_, width_}; }
 
  private:
+  // The staged step's rows into their slots.
+  void commit() const {
+    if (!staged_) return;
+    const size_t bytes = static_cast<size_t>(width_) * sizeof(float);
+    for (int64_t j = 0; j < slots_.hyps(); ++j) {
+      std::memcpy(k_.data() + slots_.row_of(j) * width_, staging_k_.data() + j * width_, bytes);
+      std::memcpy(v_.data() + slots_.row_of(j) * width_, staging_v_.data() + j * width_, bytes);
+    }
+    staged_ = false;
+  }
+
+  void apply(const KvSlots::Moves& m) {
+    const size_t row_bytes = static_cast<size_t>(width_) * sizeof(float);
+    for (std::vector<float>* buffer : {&k_, &v_}) {
+      if (m.relayout) {
+        std::vector<float> fresh(static_cast<size_t>(slots_.rows() * width_));
+        for (const KvSlots::Copy& c : m.relayout_copies)
+          std::memcpy(fresh.data() + c.dst_row * width_, buffer->data() + c.src_row * width_,
+                      static_cast<size_t>(c.rows) * row_bytes);
+        buffer->swap(fresh);
+      }
+      for (const KvSlots::Copy& c : m.within)
+        std::memcpy(buffer->data() + c.dst_row * width_, buffer->data() + c.src_row * width_,
+                    static_cast<size_t>(c.rows) * row_bytes);
+    }
+  }
+
   int64_t width_;
-  std::vector<float> k_, v_;  // [steps][hyps][width]
-  // Shared by the backend's caches (one thread uses a backend): a reorder swaps buffers with
-  // it, so every layer's reorder reuses memory already touched instead of one spare each.
-  std::shared_ptr<std::vector<float>> scratch_;
-  int64_t steps_ = 0, hyps_ = 0;
+  KvSlots slots_;
+  mutable std::vector<float> k_, v_;  // [slots][capacity][width]
+  std::vector<float> staging_k_, staging_v_;  // the last step's [hyps][width], until commit
+  mutable bool staged_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<KvCache> make_kv_cache(int64_t width, std::shared_ptr<std::vector<float>> scratch) {
+std::unique_ptr<KvCache> make_kv_cache(int64_t width) {
   if (width <= 0) throw Error(ErrorCode::InvalidArgument, "kv cache: width must be > 0");
-  return std::make_unique<CpuKvCache>(width, std::move(scratch));
+  return std::make_unique<CpuKvCache>(width);
 }
 
 void cached_attention(MatrixView q, const KvCache& cache, int heads, MutableMatrixView out,
@@ -81,7 +100,8 @@ void cached_attention(MatrixView q, const KvCache& cache, int heads, MutableMatr
     throw Error(ErrorCode::InvalidArgument, "attention: q must be [cache hyps, cache width]");
   if (q.rows == 0) return;
   ranges.resize(static_cast<size_t>(q.rows));
-  for (int64_t j = 0; j < q.rows; ++j) ranges[j] = {j, c->steps(), c->hyps()};
+  const KvSlots& slots = c->slots();
+  for (int64_t j = 0; j < q.rows; ++j) ranges[j] = slots.range(j);
   attention(q, c->keys(), c->values(), heads, ranges.data(), out, threads, scratch);
 }
 

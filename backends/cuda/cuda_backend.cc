@@ -221,7 +221,8 @@ class CudaBackend final : public Backend {
     if (q.rows == 0) return;
     context_->make_current();
     ranges_.resize(static_cast<size_t>(q.rows));
-    for (int64_t j = 0; j < q.rows; ++j) ranges_[j] = {j, c->steps(), c->hyps()};
+    const KvSlots& slots = c->slots();
+    for (int64_t j = 0; j < q.rows; ++j) ranges_[j] = slots.range(j);
     run_attention(q, c->keys(), c->values(), heads, context_->put_array(ranges_.data(), q.rows), c->steps(), out);
   }
 

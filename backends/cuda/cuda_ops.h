@@ -57,8 +57,4 @@ void scatter_rows(cudaStream_t stream, MatrixView x, const int64_t* rows, Mutabl
 void combine_top2(cudaStream_t stream, MatrixView first, MatrixView second, const float* gates,
                   MutableMatrixView out);
 
-// KV cache reorder: dst row (t * new_hyps + j) = src row (t * hyps + parents[j]), width floats.
-void reorder_steps(cudaStream_t stream, const float* src, float* dst, int64_t steps, int64_t hyps,
-                   int64_t new_hyps, int64_t width, const int32_t* parents);
-
 }  // namespace tusk::backends::cuda

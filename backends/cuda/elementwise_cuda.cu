@@ -106,14 +106,6 @@ __global__ void combine_top2_kernel(MatrixView first, MatrixView second, const f
   }
 }
 
-__global__ void reorder_steps_kernel(const float* src, float* dst, int64_t steps, int64_t hyps,
-                                     int64_t new_hyps, int64_t width, const int32_t* parents) {
-  TUSK_FOR_ROWS_COLS(steps * new_hyps, width) {
-    const int64_t t = r / new_hyps, j = r % new_hyps;
-    dst[r * width + c] = src[(t * hyps + parents[j]) * width + c];
-  }
-}
-
 }  // namespace
 
 void bias_activation(cudaStream_t stream, const float* bias, bool relu, MutableMatrixView y) {
@@ -183,13 +175,6 @@ void combine_top2(cudaStream_t stream, MatrixView first, MatrixView second, cons
                   MutableMatrixView out) {
   if (out.rows == 0 || out.cols == 0) return;
   combine_top2_kernel<<<grid_for(out.rows, out.cols), kThreads, 0, stream>>>(first, second, gates, out);
-}
-
-void reorder_steps(cudaStream_t stream, const float* src, float* dst, int64_t steps, int64_t hyps,
-                   int64_t new_hyps, int64_t width, const int32_t* parents) {
-  if (steps == 0 || new_hyps == 0) return;
-  reorder_steps_kernel<<<grid_for(steps * new_hyps, width), kThreads, 0, stream>>>(src, dst, steps, hyps, new_hyps,
-                                                                                   width, parents);
 }
 
 }  // namespace tusk::backends::cuda

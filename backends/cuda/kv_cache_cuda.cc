@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "backends/cuda/cuda_ops.h"
-#include "backends/op_checks.h"
 
 namespace tusk::backends::cuda {
 
@@ -11,57 +10,72 @@ CudaKvCache::CudaKvCache(std::shared_ptr<Context> context, int64_t width)
     : context_(std::move(context)), width_(width) {}
 
 CudaKvCache::~CudaKvCache() {
-  context_->free_async(k_);
-  context_->free_async(v_);
+  for (float* buffer : {k_, v_, stage_k_, stage_v_}) context_->free_async(buffer);
 }
 
 void CudaKvCache::clear() {
-  steps_ = 0;
-  hyps_ = 0;
+  staged_ = false;
+  slots_.clear();
 }
 
-// New buffers of `rows` rows holding the first keep_rows rows of the old ones.
-void CudaKvCache::resize(int64_t rows, int64_t keep_rows) {
+void CudaKvCache::commit() const {
+  if (!staged_) return;
+  staged_ = false;
+  const int64_t hyps = slots_.hyps();
+  if (hyps == 0) return;
+  context_->make_current();
+  rows_.resize(static_cast<size_t>(hyps));
+  for (int64_t j = 0; j < hyps; ++j) rows_[static_cast<size_t>(j)] = slots_.row_of(j);
+  const int64_t* rows = context_->put_array(rows_.data(), hyps);
+  const MatrixView stage_k{stage_k_, hyps, width_, width_}, stage_v{stage_v_, hyps, width_, width_};
+  scatter_rows(context_->stream(), stage_k, rows, {k_, slots_.rows(), width_, width_});
+  scatter_rows(context_->stream(), stage_v, rows, {v_, slots_.rows(), width_, width_});
+}
+
+const KvSlots& CudaKvCache::slots() const {
+  commit();
+  return slots_;
+}
+
+void CudaKvCache::apply(const KvSlots::Moves& moves) {
   const size_t row_bytes = static_cast<size_t>(width_) * sizeof(float);
   for (float** buffer : {&k_, &v_}) {
-    auto* fresh = static_cast<float*>(context_->allocate(static_cast<size_t>(rows) * row_bytes));
-    if (keep_rows > 0)
-      check(cudaMemcpyAsync(fresh, *buffer, static_cast<size_t>(keep_rows) * row_bytes, cudaMemcpyDeviceToDevice,
-                            context_->stream()),
+    if (moves.relayout) {
+      auto* fresh = static_cast<float*>(context_->allocate(static_cast<size_t>(slots_.rows()) * row_bytes));
+      for (const KvSlots::Copy& c : moves.relayout_copies)
+        check(cudaMemcpyAsync(fresh + c.dst_row * width_, *buffer + c.src_row * width_,
+                              static_cast<size_t>(c.rows) * row_bytes, cudaMemcpyDeviceToDevice, context_->stream()),
+              "kv cache relayout");
+      context_->free_async(*buffer);
+      *buffer = fresh;
+    }
+    for (const KvSlots::Copy& c : moves.within)
+      check(cudaMemcpyAsync(*buffer + c.dst_row * width_, *buffer + c.src_row * width_,
+                            static_cast<size_t>(c.rows) * row_bytes, cudaMemcpyDeviceToDevice, context_->stream()),
             "kv cache copy");
-    context_->free_async(*buffer);
-    *buffer = fresh;
   }
-  capacity_rows_ = rows;
 }
 
 std::pair<MutableMatrixView, MutableMatrixView> CudaKvCache::append(int64_t hyps) {
-  checks::kv_append(hyps, steps_, hyps_);
   context_->make_current();
-  hyps_ = hyps;
-  const int64_t rows = (steps_ + 1) * hyps;
-  if (rows > capacity_rows_) resize(std::max({rows, 2 * capacity_rows_, 16 * hyps}), steps_ * hyps);
-  float* k = k_ + steps_ * hyps * width_;
-  float* v = v_ + steps_ * hyps * width_;
-  ++steps_;
-  return {{k, hyps, width_, width_}, {v, hyps, width_, width_}};
+  commit();
+  apply(slots_.append(hyps));
+  if (hyps > stage_rows_) {
+    const int64_t rows = std::max(hyps, 2 * stage_rows_);
+    for (float** stage : {&stage_k_, &stage_v_}) {
+      context_->free_async(*stage);
+      *stage = static_cast<float*>(context_->allocate(static_cast<size_t>(rows * width_) * sizeof(float)));
+    }
+    stage_rows_ = rows;
+  }
+  staged_ = true;
+  return {{stage_k_, hyps, width_, width_}, {stage_v_, hyps, width_, width_}};
 }
 
 void CudaKvCache::reorder(const std::vector<int32_t>& parents) {
-  if (checks::kv_reorder(parents, hyps_)) return;
   context_->make_current();
-  const int64_t new_hyps = static_cast<int64_t>(parents.size());
-  const int32_t* device_parents = context_->put_array(parents.data(), new_hyps);
-  const int64_t rows = std::max<int64_t>(steps_ * new_hyps, 1);
-  const size_t bytes = static_cast<size_t>(std::max(rows, capacity_rows_)) * width_ * sizeof(float);
-  for (float** buffer : {&k_, &v_}) {
-    auto* fresh = static_cast<float*>(context_->allocate(bytes));
-    reorder_steps(context_->stream(), *buffer, fresh, steps_, hyps_, new_hyps, width_, device_parents);
-    context_->free_async(*buffer);
-    *buffer = fresh;
-  }
-  capacity_rows_ = std::max(rows, capacity_rows_);
-  hyps_ = new_hyps;
+  commit();
+  apply(slots_.reorder(parents));
 }
 
 }  // namespace tusk::backends::cuda

@@ -1,6 +1,7 @@
-// The CUDA KvCache: like the CPU's, steps of [hyps][width] rows one after another in device
-// memory, so hypothesis j's keys are rows j, j + H, j + 2H, ... (one strided key range). The
-// buffers grow by doubling; reorder() gathers into fresh buffers on the stream.
+// The CUDA KvCache: like the CPU's, a slot of rows per hypothesis in device memory (one
+// contiguous key range each; backends/kv_slots.h keeps the books). A step's rows are written
+// to a staging matrix and scattered into the slots on the stream before attention reads them;
+// a relayout (more slots, longer slots) copies the kept rows into a fresh buffer.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "backends/backend.h"
 #include "backends/cuda/cuda_context.h"
+#include "backends/kv_slots.h"
 
 namespace tusk::backends::cuda {
 
@@ -19,22 +21,30 @@ class CudaKvCache final : public KvCache {
   void clear() override;
   std::pair<MutableMatrixView, MutableMatrixView> append(int64_t hyps) override;
   void reorder(const std::vector<int32_t>& parents) override;
-  int64_t steps() const override { return steps_; }
-  int64_t hyps() const override { return hyps_; }
+  int64_t steps() const override { return slots_.steps(); }
+  int64_t hyps() const override { return slots_.hyps(); }
 
   int64_t width() const { return width_; }
   const Context* context() const { return context_.get(); }
-  MatrixView keys() const { return {k_, steps_ * hyps_, width_, width_}; }
-  MatrixView values() const { return {v_, steps_ * hyps_, width_, width_}; }
+  // Committed first (the staged step scattered into the slots): what attention reads.
+  const KvSlots& slots() const;
+  MatrixView keys() const { return {k_, slots_.rows(), width_, width_}; }
+  MatrixView values() const { return {v_, slots_.rows(), width_, width_}; }
 
  private:
-  void resize(int64_t rows, int64_t keep_rows);
+  void commit() const;
+  void apply(const KvSlots::Moves& moves);
 
   std::shared_ptr<Context> context_;
   int64_t width_;
-  float* k_ = nullptr;
+  KvSlots slots_;
+  float* k_ = nullptr;  // [slots][capacity][width]
   float* v_ = nullptr;
-  int64_t capacity_rows_ = 0, steps_ = 0, hyps_ = 0;
+  float* stage_k_ = nullptr;  // the last step's [hyps][width], until commit
+  float* stage_v_ = nullptr;
+  int64_t stage_rows_ = 0;
+  mutable bool staged_ = false;
+  mutable std::vector<int64_t> rows_;  // commit's destination rows, reused
 };
 
 }  // namespace tusk::backends::cuda

@@ -1,6 +1,6 @@
 // KvCache: steps appended for every hypothesis, attention over them, beam reorders (drops,
-// duplicates, growth and shrinking of the beam), clear; against a plain-vector model of the
-// cache kept alongside.
+// duplicates, growth and shrinking of the beam), hypotheses admitted mid-search (continuous
+// batching), clear; against a plain-vector model of the cache kept alongside.
 #include "test_util.h"
 
 namespace tusk::backends::test {
@@ -13,7 +13,11 @@ struct ModelCache {
   int64_t width;
   std::vector<std::vector<std::vector<float>>> k, v;
 
-  int64_t steps() const { return k.empty() ? 0 : static_cast<int64_t>(k[0].size()); }
+  int64_t steps() const {  // the longest hypothesis's
+    size_t n = 0;
+    for (const auto& h : k) n = std::max(n, h.size());
+    return static_cast<int64_t>(n);
+  }
 
   void append(const Matrix& ks, const Matrix& vs) {
     k.resize(static_cast<size_t>(ks.rows));
@@ -25,25 +29,30 @@ struct ModelCache {
   }
   void reorder(const std::vector<int32_t>& parents) {
     std::vector<std::vector<std::vector<float>>> nk, nv;
-    for (int32_t p : parents) {
-      nk.push_back(k[p]);
-      nv.push_back(v[p]);
+    for (int32_t p : parents) {  // -1: admitted, no steps yet
+      nk.push_back(p < 0 ? std::vector<std::vector<float>>{} : k[p]);
+      nv.push_back(p < 0 ? std::vector<std::vector<float>>{} : v[p]);
     }
     k = std::move(nk);
     v = std::move(nv);
   }
   // Query row j attends every step of hypothesis j: the ranged reference over all
-  // hypotheses' steps stacked (hypothesis j's rows are [j * steps, (j + 1) * steps)).
+  // hypotheses' steps stacked, each hypothesis's rows after the one before.
   std::vector<double> attend(const Matrix& q, int heads) const {
-    const int64_t hyps = static_cast<int64_t>(k.size()), n = steps();
-    Matrix keys(hyps * n, width), values(hyps * n, width);
+    const int64_t hyps = static_cast<int64_t>(k.size());
+    int64_t rows = 0;
+    for (const auto& h : k) rows += static_cast<int64_t>(h.size());
+    Matrix keys(std::max<int64_t>(rows, 1), width), values(std::max<int64_t>(rows, 1), width);
     std::vector<KeyRange> ranges;
+    int64_t at = 0;
     for (int64_t j = 0; j < hyps; ++j) {
-      ranges.push_back({j * n, n, 1});
+      const int64_t n = static_cast<int64_t>(k[j].size());
+      ranges.push_back({at, n, 1});
       for (int64_t s = 0; s < n; ++s) {
-        std::copy(k[j][s].begin(), k[j][s].end(), &keys.at(j * n + s, 0));
-        std::copy(v[j][s].begin(), v[j][s].end(), &values.at(j * n + s, 0));
+        std::copy(k[j][s].begin(), k[j][s].end(), &keys.at(at + s, 0));
+        std::copy(v[j][s].begin(), v[j][s].end(), &values.at(at + s, 0));
       }
+      at += n;
     }
     return ref_attention(q, keys, values, heads, ranges);
   }
@@ -135,6 +144,58 @@ TEST_P(KvCacheTest, BeamGrowsFromOneHypothesisAndShrinks) {
   }
 }
 
+// Continuous batching: hypotheses finish (dropped) and new ones join (parent -1) between
+// steps, so each attends only the steps since it joined; steps no one attends are dropped.
+TEST_P(KvCacheTest, AdmitsHypothesesMidSearch) {
+  const int heads = 4;
+  ModelCache model{heads * 16, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  cache->reorder({-1, -1});  // the first two, before any step
+  model.reorder({-1, -1});
+  for (int step = 0; step < 3; ++step) append(*cache, model, 2);
+  for (const std::vector<int32_t>& parents :
+       {std::vector<int32_t>{0, 1, -1}, {1, 2}, {-1, 0, 1, -1, -1}, {2, 3, 4}, {-1}, {}, {-1, -1}}) {
+    cache->reorder(parents);
+    model.reorder(parents);
+    EXPECT_EQ(cache->hyps(), static_cast<int64_t>(parents.size()));
+    EXPECT_EQ(cache->steps(), model.steps());  // hypothesis 0's first steps dropped with it
+    if (parents.empty()) continue;
+    for (int step = 0; step < 2; ++step) {
+      append(*cache, model, static_cast<int64_t>(parents.size()));
+      check(*cache, model, heads);
+    }
+  }
+}
+
+// Hours of serving: hypotheses come and go, the cache holds only what the live ones attend.
+TEST_P(KvCacheTest, ContinuousAdmissionsKeepTheCacheBounded) {
+  const int heads = 2;
+  ModelCache model{heads * 8, {}, {}};
+  auto cache = backend().make_kv_cache(model.width);
+  std::vector<int> left;  // steps each live hypothesis still takes
+  std::uniform_int_distribution<int> length(1, 12);
+  for (int step = 0; step < 400; ++step) {
+    std::vector<int32_t> parents;
+    std::vector<int> next_left;
+    for (size_t j = 0; j < left.size(); ++j)
+      if (left[j] > 0) {
+        parents.push_back(static_cast<int32_t>(j));
+        next_left.push_back(left[j]);
+      }
+    while (next_left.size() < 6) {
+      parents.push_back(-1);
+      next_left.push_back(length(rng_));
+    }
+    cache->reorder(parents);
+    model.reorder(parents);
+    left = next_left;
+    append(*cache, model, static_cast<int64_t>(left.size()));
+    for (int& l : left) --l;
+    if (step % 40 == 39) check(*cache, model, heads);
+    EXPECT_LE(cache->steps(), 12);
+  }
+}
+
 TEST_P(KvCacheTest, IdentityReorderChangesNothing) {
   const int heads = 3;
   ModelCache model{heads * 5, {}, {}};  // odd widths
@@ -211,7 +272,7 @@ TEST_P(KvCacheTest, RejectsParentsOutOfRange) {
   cache->append(3);
   cache->append(3);
   EXPECT_INVALID_ARGUMENT(cache->reorder({0, 3, 1}));
-  EXPECT_INVALID_ARGUMENT(cache->reorder({-1}));
+  EXPECT_INVALID_ARGUMENT(cache->reorder({-2}));
 }
 
 TEST_P(KvCacheTest, RejectsQueriesOfAnotherShape) {
