@@ -494,6 +494,41 @@ TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t* translator, cons
                         });
 }
 
+TUSK_API tusk_status_t tusk_translate_continuous(tusk_translator_t* translator, tusk_pull_callback pull,
+                                                 tusk_deliver_callback deliver, void* user_data) {
+  return guarded(__func__, [&](const char* fn) {
+    TUSK_REQUIRE(translator && pull && deliver, "translator, pull and deliver must not be NULL");
+    const tusk::sdk::PullRequest next = [&](bool idle, tusk::sdk::ContinuousRequest& out) {
+      for (;;) {  // a request with NULLs is answered at once, and the next one asked for
+        tusk_request_t request{};
+        request.struct_size = sizeof request;
+        if (pull(user_data, idle ? 1 : 0, &request) == 0) return false;
+        bool null = request.src == nullptr || request.tgt == nullptr || (request.texts == nullptr && request.count > 0);
+        for (size_t i = 0; !null && i < request.count; ++i) null = request.texts[i] == nullptr;
+        if (null) {
+          deliver(user_data, request.id, TUSK_ERROR_INVALID_ARGUMENT,
+                  "tusk_translate_continuous: a request's src, tgt, texts and each text must not be NULL", nullptr);
+          continue;
+        }
+        out.id = request.id;
+        out.src = request.src;
+        out.tgt = request.tgt;
+        out.texts.assign(request.texts, request.texts + request.count);
+        return true;
+      }
+    };
+    const tusk::sdk::DeliverRequest done = [&](uint64_t id, int code, const std::string& error,
+                                               std::vector<tusk::sdk::Translation> results) {
+      if (code != 0) return deliver(user_data, id, static_cast<tusk_status_t>(code), error.c_str(), nullptr);
+      auto result = std::make_unique<tusk_result_t>();
+      result->translations = std::move(results);
+      deliver(user_data, id, TUSK_OK, "", result.release());
+    };
+    translator->translator->translate_continuous(next, done);
+    return TUSK_OK;
+  });
+}
+
 TUSK_API tusk_status_t tusk_translator_cancel(tusk_translator_t* translator) {
   return guarded(__func__, [&](const char* fn) {
     TUSK_REQUIRE(translator, "translator is NULL");

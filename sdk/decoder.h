@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "sdk/layers.h"
@@ -22,8 +23,17 @@ class Decoder {
   Backend& backend() { return backend_; }
 
   // Computes cross-attention keys and values for the batch; clears the self-attention cache.
-  // The batch must outlive the steps that follow (they read its sentence spans).
   void start(const SourceBatch& batch, const Activations& encoder_out);
+
+  // Continuous batching: the sentences held become keep (old sentence indices, in that order)
+  // followed by the batch's; the others' cross-attention rows are dropped. Hypotheses are
+  // admitted separately, by reorder() with parent -1.
+  void admit(const std::vector<int32_t>& keep, const SourceBatch& batch, const Activations& encoder_out);
+  // The same with no new sentences: the kept ones' rows stay where they are.
+  void keep(const std::vector<int32_t>& keep);
+  // Holds no sentence and no step (continuous batching starts from here).
+  void clear();
+  int sentences() const { return static_cast<int>(spans_.size()); }
 
   // What a step writes: next-token log-probabilities (beam search), or the raw logits (greedy
   // search, which normalises only the token it picks: Backend::argmax_log_softmax).
@@ -35,8 +45,14 @@ class Decoder {
   void step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence,
             int step, Activations* out, Output what = Output::LogProbs);
 
-  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j]. The identity costs
-  // nothing.
+  // Continuous batching: feeds tokens[h] at position positions[h] for each hypothesis h of
+  // sentence hyp_sentence[h]; each has been fed positions 0 .. positions[h] - 1 since it was
+  // admitted (reorder with parent -1).
+  void step_at(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence,
+               const std::vector<int32_t>& positions, Activations* out, Output what);
+
+  // Keeps hypotheses: new hypothesis j continues old hypothesis parents[j], or is a new one
+  // with nothing fed yet where parents[j] is -1. The identity costs nothing.
   void reorder(const std::vector<int32_t>& parents);
 
  private:
@@ -46,6 +62,8 @@ class Decoder {
     std::unique_ptr<backends::KvCache> self;
     Activations cross_k, cross_v;  // [source tokens][d]
   };
+  void run(const std::vector<int32_t>& tokens, const std::vector<int32_t>& hyp_sentence, Activations* out,
+           Output what);  // positions_ set
   void self_attention(const DecoderLayer& layer, LayerCache& cache);
   void cross_attention(const DecoderLayer& layer, LayerCache& cache);
   const DecoderLayer* first_sparse_layer() const;
@@ -55,7 +73,7 @@ class Decoder {
   ExpertSource& experts_;
   std::shared_ptr<const PreparedWeights> weights_;  // the dense weights on backend_'s device
   const GraphWeights& graph() const { return weights_->graph; }
-  const SourceBatch* batch_ = nullptr;
+  std::vector<std::pair<int64_t, int64_t>> spans_;  // per sentence: its cross rows (begin, count)
   std::vector<LayerCache> layers_;
   int64_t hyps_ = 0;   // H of the cache
   int steps_ = 0;      // steps held in the cache
@@ -64,6 +82,7 @@ class Decoder {
   std::vector<backends::KeyRange> cross_ranges_;  // each hypothesis attends its sentence
   std::vector<std::vector<int>> recent_experts_;  // per layer index: experts run at the last step
   MoeLayer moe_;
+  Activations spare_;  // admit()'s new cross rows, swapped with a layer's
 };
 
 }  // namespace tusk::sdk

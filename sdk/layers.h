@@ -38,6 +38,15 @@ class Activations {
   }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
+  // Rows of `cols` that fit without reallocating (shape() keeps the contents up to them).
+  int64_t capacity_rows(int64_t cols) const { return cols > 0 ? capacity_ / cols : 0; }
+  // Room for rows x cols (the contents are not kept when it grows).
+  void reserve(int64_t rows, int64_t cols) {
+    if (rows * cols > capacity_) {
+      capacity_ = rows * cols;
+      buffer_ = backend_->allocate(backends::DType::F32, {capacity_});
+    }
+  }
 
  private:
   Backend* backend_;

@@ -36,11 +36,10 @@ int max_generated(const SearchOptions& o, int sentence) {
                                           : std::min(o.max_generated, o.sentence_max_generated[sentence]);
 }
 
+}  // namespace
+
 bool guarded(const SearchOptions& o) { return o.no_repeat_ngram > 0 || o.repetition_penalty != 1.0f; }
 
-// The runaway guards' edits for the hypothesis in `row` with generated tokens `ids`: bans of
-// the tokens that would repeat an n-gram, then the repetition penalty on the other tokens it
-// generated (each entry edited once).
 void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchOptions& o,
                      std::vector<backends::ScoreEdit>& edits, std::vector<int32_t>& banned,
                      std::vector<int32_t>& seen) {
@@ -64,6 +63,8 @@ void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchO
       if (!std::binary_search(banned.begin(), banned.end(), t)) edits.push_back({row, t, o.repetition_penalty});
   }
 }
+
+namespace {
 
 // The token a target prefix forces as the sentence's (generated + 1)-th, or -1.
 int32_t forced_token(const SearchOptions& o, int sentence, size_t generated) {

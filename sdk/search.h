@@ -44,6 +44,16 @@ struct SearchOptions {
 };
 
 
+// Whether options turn a runaway guard on.
+bool guarded(const SearchOptions& o);
+
+// The runaway guards' edits for the hypothesis in `row` with generated tokens `ids`: bans of
+// the tokens that would repeat an n-gram, then the repetition penalty on the other tokens it
+// generated (each entry edited once). banned and seen are scratch.
+void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchOptions& o,
+                     std::vector<backends::ScoreEdit>& edits, std::vector<int32_t>& banned,
+                     std::vector<int32_t>& seen);
+
 // Per sentence of the batch, its best hypotheses, best first: one for greedy search, up to
 // num_hypotheses for beam search. The decoder must have been start()ed on the batch.
 std::vector<std::vector<Hypothesis>> search(Decoder& decoder, int sentences, int32_t decoder_start_id,

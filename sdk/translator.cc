@@ -7,23 +7,12 @@
 #include "sdk/batcher.h"
 #include "sdk/decoder.h"
 #include "sdk/encoder.h"
-#include "sdk/sentence_splitter.h"
+#include "sdk/text_pieces.h"
 #include "sdk/utf8.h"
 
 namespace tusk::sdk {
 
 namespace {
-
-const format::Language& language(const Model& model, const std::string& code, const char* role) {
-  const auto* lang = model.file().find_language(code);
-  if (!lang) {
-    std::string known;
-    for (const auto& l : model.file().languages()) known += (known.empty() ? "" : ", ") + l.code;
-    throw Error(ErrorCode::UnknownLanguage, std::string("unknown ") + role + " language '" + code +
-                                                "'; this model knows: " + known);
-  }
-  return *lang;
-}
 
 // The translator's own cache for a budget, or null for the model's resident experts.
 std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budget,
@@ -49,6 +38,17 @@ std::unique_ptr<CachedExpertSource> make_cache(const Model& model, int64_t budge
 }
 
 }  // namespace
+
+const format::Language& Translator::language(const Model& model, const std::string& code, const char* role) {
+  const auto* lang = model.file().find_language(code);
+  if (!lang) {
+    std::string known;
+    for (const auto& l : model.file().languages()) known += (known.empty() ? "" : ", ") + l.code;
+    throw Error(ErrorCode::UnknownLanguage, std::string("unknown ") + role + " language '" + code +
+                                                "'; this model knows: " + known);
+  }
+  return *lang;
+}
 
 Translator::Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options)
     : model_(std::move(model)), options_(options),
@@ -258,61 +258,6 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
   return results;
 }
 
-namespace {
-
-// Scripts written without spaces between words: pieces of a cut sentence join without one.
-bool writes_without_spaces(const std::string& code) {
-  return code == "zh" || code == "ja" || code == "th" || code == "lo" || code == "km" || code == "my" ||
-         code.rfind("zho_", 0) == 0 || code.rfind("jpn_", 0) == 0;
-}
-
-size_t utf8_lead(const std::string& s, size_t i) {  // the start of the code point holding byte i
-  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
-  return i;
-}
-
-// Cuts sentence into pieces of at most `limit` tokens each: at the last word boundary that
-// fits, preferring one right after , ; : in the piece's second half; a word longer than the
-// limit (or a script without spaces) at the last code point that fits.
-std::vector<std::string> cut_to_fit(const std::string& sentence, int64_t limit, const Tokenizer& tokenizer) {
-  std::vector<std::string> pieces;
-  std::string rest = sentence;
-  auto fits = [&](const std::string& s) { return static_cast<int64_t>(tokenizer.encode(s).size()) <= limit; };
-  while (!rest.empty() && !fits(rest)) {
-    // The longest prefix that fits, by bytes (binary search on code point starts).
-    size_t lo = 1, hi = rest.size();
-    while (lo < hi) {
-      const size_t mid = utf8_lead(rest, (lo + hi + 1) / 2);
-      if (mid <= lo) break;
-      if (fits(rest.substr(0, mid))) lo = mid; else hi = mid - 1;
-    }
-    size_t cut = utf8_lead(rest, lo);
-    if (cut == 0) {  // not even one code point fits: take one anyway (the model cuts it)
-      cut = 1;
-      while (cut < rest.size() && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) ++cut;
-    }
-    // Back to a word boundary, after punctuation when one is in the second half.
-    const size_t space = rest.rfind(' ', cut);
-    if (space != std::string::npos && space > 0 && space < cut) {
-      size_t punct = std::string::npos;
-      for (size_t p = space; p > cut / 2; --p)
-        if (rest[p] == ' ' && (rest[p - 1] == ',' || rest[p - 1] == ';' || rest[p - 1] == ':')) {
-          punct = p;
-          break;
-        }
-      cut = punct != std::string::npos ? punct : space;
-    }
-    std::string piece = rest.substr(0, cut);
-    while (!piece.empty() && piece.back() == ' ') piece.pop_back();
-    if (!piece.empty()) pieces.push_back(piece);
-    rest = rest.substr(cut);
-    while (!rest.empty() && rest.front() == ' ') rest.erase(rest.begin());
-  }
-  if (!rest.empty()) pieces.push_back(rest);
-  return pieces;
-}
-
-}  // namespace
 
 std::vector<Translation> Translator::translate_text(const std::string& src, const std::string& tgt,
                                                     const std::vector<std::string>& texts,
@@ -321,66 +266,26 @@ std::vector<Translation> Translator::translate_text(const std::string& src, cons
   const Model& model = *model_;
   const auto& src_lang = language(model, src, "source");
   const auto& tgt_lang = language(model, tgt, "target");
-  // Tokens a piece may have: the model's limit less the language code and the end mark.
-  const int64_t limit = model.max_sequence_length() - 2;
-
-  struct Placed {
-    size_t text, sentence;
-  };
-  std::vector<SplitText> splits(texts.size());
-  std::vector<std::string> pieces;  // what translate() gets: sentences, or pieces of one
-  std::vector<Placed> owner;        // which text and sentence each piece belongs to
-  std::vector<bool> cut(texts.size(), false);
-  std::vector<std::pair<int, std::string>> text_errors(texts.size());  // per_sentence_errors
-  for (size_t t = 0; t < texts.size(); ++t) {
-    size_t bad = 0;
-    if (!is_valid_utf8(texts[t], &bad)) {
-      const std::string what = "is not valid UTF-8 (bad byte at offset " + std::to_string(bad) + ")";
-      if (!options_.per_sentence_errors)
-        throw Error(ErrorCode::InvalidArgument, "text " + std::to_string(t) + " " + what);
-      text_errors[t] = {static_cast<int>(ErrorCode::InvalidArgument), "the text " + what};
-      continue;
-    }
-    splits[t] = split_sentences(texts[t], src_lang.code);
-    for (size_t s = 0; s < splits[t].sentences.size(); ++s) {
-      const std::vector<std::string> parts = cut_to_fit(splits[t].sentences[s].text, limit, model.tokenizer());
-      cut[t] = cut[t] || parts.size() > 1;
-      for (const std::string& part : parts) {
-        pieces.push_back(part);
-        owner.push_back({t, s});
-      }
-    }
-  }
+  const TextPieces p = split_texts(model, src_lang.code, texts, options_.per_sentence_errors);
   TokenCallback per_piece;  // events name the text and its sentence, not the piece
   if (on_token)
     per_piece = [&](const TokenEvent& e) {
-      return on_token({owner[e.input].text, owner[e.input].sentence, e.token, e.logprob, e.text, e.finished});
+      return on_token({p.owner[e.input].text, p.owner[e.input].sentence, e.token, e.logprob, e.text, e.finished});
     };
-  const std::vector<Translation> translated = translate_at(generation, src, tgt, pieces, per_piece);
+  return assemble_texts(p, translate_at(generation, src, tgt, p.pieces, per_piece), tgt_lang.code);
+}
 
-  const std::string glue = writes_without_spaces(tgt_lang.code) ? "" : " ";
-  std::vector<Translation> results(texts.size());
-  std::vector<std::vector<std::string>> sentence_texts(texts.size());
-  for (size_t t = 0; t < texts.size(); ++t) sentence_texts[t].resize(splits[t].sentences.size());
-  for (size_t p = 0; p < pieces.size(); ++p) {
-    const auto [t, s] = owner[p];
-    std::string& text = sentence_texts[t][s];
-    if (!text.empty() && !translated[p].text.empty()) text += glue;
-    text += translated[p].text;
-    Translation& r = results[t];
-    r.ids.insert(r.ids.end(), translated[p].ids.begin(), translated[p].ids.end());
-    r.logprobs.insert(r.logprobs.end(), translated[p].logprobs.begin(), translated[p].logprobs.end());
-    r.score += translated[p].score;
-  }
-  for (size_t t = 0; t < texts.size(); ++t) {
-    results[t].text = join_sentences(splits[t], sentence_texts[t]);
-    results[t].truncated = cut[t];
-    if (text_errors[t].first == 0)  // text mode returns the best translation of each text
-      results[t].hypotheses.push_back({results[t].text, results[t].ids, results[t].logprobs, results[t].score});
-    results[t].error_code = text_errors[t].first;
-    results[t].error = text_errors[t].second;
-  }
-  return results;
+int Translator::generation_limit(size_t source_ids) const {
+  // The decoder prefix [start, language] + generated tokens must fit the position table; the
+  // last generated token is never fed back, hence max_len - 1.
+  const int64_t max_len = model_->max_sequence_length();
+  const int most = static_cast<int>(std::min<int64_t>(
+      options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len, max_len - 1));
+  if (options_.max_length_ratio <= 0.0f) return most;
+  const int least = std::min(std::max(0, options_.min_decoding_length), most);
+  const double source_tokens = static_cast<double>(source_ids - 2);  // less code and end
+  return std::min(most, std::max(least, options_.max_length_offset +
+                                            static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))));
 }
 
 }  // namespace tusk::sdk

@@ -96,6 +96,22 @@ struct Translation {
   std::vector<Hypothesis> hypotheses;
 };
 
+// Continuous batching (Translator::translate_continuous): one request of texts in one
+// language pair, in text mode, named by the caller's id.
+struct ContinuousRequest {
+  uint64_t id = 0;
+  std::string src, tgt;
+  std::vector<std::string> texts;
+};
+// Asked for the next request whenever the decoder has room: fills `request` and returns true,
+// or returns false when none is ready. With idle (nothing in flight) it may wait for one, and
+// false then ends translate_continuous.
+using PullRequest = std::function<bool(bool idle, ContinuousRequest& request)>;
+// Called once per request: its texts' translations (error_code 0), as translate_text returns
+// them, or the error that failed it as a whole (error_code a tusk::ErrorCode, results empty).
+using DeliverRequest =
+    std::function<void(uint64_t id, int error_code, const std::string& error, std::vector<Translation> results)>;
+
 class Translator {
  public:
   Translator(std::shared_ptr<const Model> model, const TranslatorOptions& options);
@@ -126,6 +142,17 @@ class Translator {
   // their sum. Throws as translate does, naming the text.
   std::vector<Translation> translate_text(const std::string& src, const std::string& tgt,
                                           const std::vector<std::string>& texts, const TokenCallback& on_token = {});
+
+  // Continuous batching for a server: translates requests pulled from `pull` as they come,
+  // each sentence joining the running decode at the next step and leaving it when it
+  // finishes, so the batch stays as full as the work allows instead of draining to its
+  // longest sentence; each request is delivered once all its texts are done. Greedy search
+  // only (InvalidArgument for a beam size above 1); at most max_batch_size sentences and
+  // max_batch_tokens source tokens at once (one sentence always). The results are
+  // translate_text's for the same texts. Language pairs may mix. Returns when pull, idle,
+  // returns false; on an error (cancel() included) every request in flight is delivered that
+  // error and it is thrown. Serialised with the other calls.
+  void translate_continuous(const PullRequest& pull, const DeliverRequest& deliver);
 
   // Cancels the calls running or waiting on this translator when it is called (they fail with
   // Error Cancelled within a decoding step); later calls run. Thread-safe.
@@ -161,6 +188,10 @@ class Translator {
   std::mutex mutex_;
   std::atomic<uint64_t> cancel_generation_{0};  // a call is cancelled once it moves on
 
+  // The model's language for a code (or its token), else UnknownLanguage naming `role`.
+  static const format::Language& language(const Model& model, const std::string& code, const char* role);
+  // Generated tokens a sentence of source_ids ids (code and end mark included) may take.
+  int generation_limit(size_t source_ids) const;
   std::vector<Translation> translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
                                         const std::vector<std::string>& texts, const TokenCallback& on_token,
                                         const std::vector<std::string>* target_prefixes = nullptr);

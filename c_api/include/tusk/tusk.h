@@ -429,6 +429,42 @@ TUSK_API tusk_status_t tusk_translate_stream(tusk_translator_t *translator, cons
                                              int32_t text_mode, tusk_token_callback callback,
                                              void *user_data, tusk_result_t **out);
 
+/* Continuous batching: one request of tusk_translate_continuous, filled by its pull callback.
+ * The strings need to live only until the callback returns (the library copies them). */
+typedef struct tusk_request_t {
+  size_t struct_size;        /* set by the library: sizeof(tusk_request_t) of the library */
+  uint64_t id;               /* yours, handed back with the request's result */
+  const char *src, *tgt;     /* the request's language pair (pairs may mix in one call) */
+  const char *const *texts;  /* count texts, translated in text mode */
+  size_t count;
+} tusk_request_t;
+
+/* Asked for the next request whenever the translator has room for more sentences: fill
+ * *request and return 1, or return 0 when none is ready (do not block then). idle != 0:
+ * nothing is in flight, so the callback may block until a request comes; returning 0 then
+ * ends tusk_translate_continuous. Runs on the translating thread. */
+typedef int32_t (*tusk_pull_callback)(void *user_data, int32_t idle, tusk_request_t *request);
+
+/* Called once for every request pulled, on the translating thread: status TUSK_OK with its
+ * result (one per text, as tusk_translate_text gives them; yours to tusk_result_free), or the
+ * status and message that failed the request as a whole (unknown language, no texts, an
+ * error of the call) with result NULL. */
+typedef void (*tusk_deliver_callback)(void *user_data, uint64_t id, tusk_status_t status, const char *error,
+                                      tusk_result_t *result);
+
+/* Continuous batching, for servers: translates requests as they arrive, each sentence joining
+ * the running decode at the next step and leaving it when it finishes, so the batch stays as
+ * full as the work allows instead of draining to its longest sentence, and each request is
+ * delivered as soon as its own texts are done. Results equal tusk_translate_text's for the
+ * same texts. At most TUSK_OPT_MAX_BATCH_SIZE sentences and TUSK_OPT_MAX_BATCH_TOKENS source
+ * tokens are in flight (one sentence always). Greedy search only: TUSK_ERROR_INVALID_ARGUMENT
+ * when TUSK_OPT_BEAM_SIZE is above 1. Per-text errors follow TUSK_OPT_PER_SENTENCE_ERRORS
+ * (off: a bad text fails its request). Returns TUSK_OK once pull, idle, returns 0; on an
+ * error (tusk_translator_cancel included) every request in flight is delivered that error
+ * first, then the call returns it. Since 0.3. */
+TUSK_API tusk_status_t tusk_translate_continuous(tusk_translator_t *translator, tusk_pull_callback pull,
+                                                 tusk_deliver_callback deliver, void *user_data);
+
 /* Cancels the calls running or waiting on translator at this moment, from any thread: they
  * fail with TUSK_ERROR_CANCELLED within one decoding step and return no result. Calls made
  * afterwards run normally. Thread-safe. Since 0.3. */

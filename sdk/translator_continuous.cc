@@ -1,0 +1,131 @@
+// Translator::translate_continuous: continuous batching over a stream of requests pulled
+// from the caller (sdk/continuous_search.h runs the decode).
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <new>
+
+#include "common/error.h"
+#include "sdk/continuous_search.h"
+#include "sdk/text_pieces.h"
+#include "sdk/translator.h"
+
+namespace tusk::sdk {
+
+void Translator::translate_continuous(const PullRequest& pull, const DeliverRequest& deliver) {
+  const uint64_t generation = cancel_generation_.load();
+  const Model& model = *model_;
+  model.file().check_unchanged();
+  const auto& c = model.config();
+  const int64_t max_len = model.max_sequence_length();
+  std::lock_guard<std::mutex> lock(mutex_);
+  SearchOptions o;
+  o.max_generated = static_cast<int>(std::min<int64_t>(
+      options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len, max_len - 1));
+  o.min_generated = std::min(std::max(0, options_.min_decoding_length), o.max_generated);
+  o.beam_size = std::max(1, options_.beam_size);
+  o.no_repeat_ngram = options_.no_repeat_ngram_size;
+  o.repetition_penalty = options_.repetition_penalty;
+  o.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
+  ContinuousSearch search(*encoder_, *decoder_, c.decoder_start_id, c.eos_id, o);
+
+  // A request pulled and not yet delivered: its pieces, their translations as they finish.
+  struct Request {
+    uint64_t id;
+    std::string target_code;
+    int32_t target_token;
+    TextPieces pieces;
+    std::vector<Translation> translated;
+    size_t left = 0;  // pieces not yet translated
+  };
+  std::map<uint64_t, Request> requests;  // by the order pulled (keys are ours)
+  uint64_t next_key = 0, next_tag = 0;
+  std::map<uint64_t, std::pair<uint64_t, size_t>> owners;  // sentence tag -> (request key, piece)
+  std::deque<StreamSentence> waiting;  // pieces pulled that the decoder has no room for yet
+  const auto finish = [&](std::map<uint64_t, Request>::iterator it) {
+    Request& r = it->second;
+    std::vector<Translation> results = assemble_texts(r.pieces, r.translated, r.target_code);
+    const uint64_t id = r.id;
+    requests.erase(it);
+    deliver(id, 0, std::string(), std::move(results));
+  };
+  // Takes one request: checked and split (a bad one is answered at once), its pieces queued.
+  const auto take = [&](ContinuousRequest& in) {
+    try {
+      if (in.texts.empty()) throw Error(ErrorCode::InvalidArgument, "a request has no texts: nothing to translate");
+      const auto& src_lang = language(model, in.src, "source");
+      const auto& tgt_lang = language(model, in.tgt, "target");
+      Request r{in.id, tgt_lang.code, tgt_lang.token_id,
+                split_texts(model, src_lang.code, in.texts, options_.per_sentence_errors), {}, 0};
+      const uint64_t key = next_key++;
+      r.translated.resize(r.pieces.pieces.size());
+      for (size_t i = 0; i < r.pieces.pieces.size(); ++i) {
+        const std::vector<int32_t> ids = model.tokenizer().encode(r.pieces.pieces[i]);
+        if (ids.empty()) continue;  // blank translates to ""
+        StreamSentence s;
+        s.source.push_back(src_lang.token_id);
+        s.source.insert(s.source.end(), ids.begin(), ids.end());
+        if (static_cast<int64_t>(s.source.size()) > max_len - 1) s.source.resize(max_len - 1);  // a piece the model cuts
+        s.source.push_back(c.eos_id);
+        s.target_language = tgt_lang.token_id;
+        s.max_generated = generation_limit(s.source.size());
+        s.tag = next_tag++;
+        owners.emplace(s.tag, std::make_pair(key, i));
+        waiting.push_back(std::move(s));
+        ++r.left;
+      }
+      const auto it = requests.emplace(key, std::move(r)).first;
+      if (it->second.left == 0) finish(it);
+    } catch (const Error& e) {
+      deliver(in.id, static_cast<int>(e.code()), e.what(), {});
+    }
+  };
+  std::vector<std::pair<uint64_t, Hypothesis>> finished;
+  try {
+    for (;;) {
+      // Admit while there is room: what waits first, then new requests (blocking only when
+      // nothing is in flight; false then ends the call).
+      for (;;) {
+        const bool room = search.sentences() < static_cast<size_t>(std::max(1, options_.max_batch_size));
+        if (!waiting.empty()) {
+          const int64_t tokens = static_cast<int64_t>(waiting.front().source.size());
+          if (!room || (search.sentences() > 0 && search.source_tokens() + tokens > options_.max_batch_tokens)) break;
+          search.admit(std::move(waiting.front()));
+          waiting.pop_front();
+          continue;
+        }
+        if (!room) break;
+        const bool idle = search.sentences() == 0 && requests.empty();
+        ContinuousRequest in;
+        if (!pull(idle, in)) {
+          if (idle) return;
+          break;
+        }
+        take(in);
+      }
+      if (search.sentences() == 0) continue;
+      finished.clear();
+      search.step(finished);
+      for (auto& [tag, h] : finished) {
+        const auto owner = owners.find(tag);
+        const auto it = requests.find(owner->second.first);
+        Translation& t = it->second.translated[owner->second.second];
+        owners.erase(owner);
+        t.ids.push_back(it->second.target_token);
+        t.ids.insert(t.ids.end(), h.ids.begin(), h.ids.end());
+        t.logprobs = std::move(h.logprobs);
+        t.score = h.logprob;
+        t.text = model.tokenizer().decode(h.ids);
+        if (--it->second.left == 0) finish(it);
+      }
+    }
+  } catch (const std::exception& e) {  // every request in flight gets the error, then the caller
+    const auto* error = dynamic_cast<const Error*>(&e);
+    const ErrorCode code = error ? error->code()
+                           : dynamic_cast<const std::bad_alloc*>(&e) ? ErrorCode::OutOfMemory : ErrorCode::Internal;
+    for (auto& [key, r] : requests) deliver(r.id, static_cast<int>(code), e.what(), {});
+    throw;
+  }
+}
+
+}  // namespace tusk::sdk
