@@ -18,7 +18,7 @@ const std::vector<FlagSpec> kOwnFlags = {
     {"--batching", true},       {"--batch-max-texts", true}, {"--batch-max-chars", true},
     {"--batch-wait-ms", true},  {"--queue-limit", true},    {"--max-request-texts", true},
     {"--max-request-chars", true}, {"--max-body-bytes", true}, {"--http-threads", true},
-    {"--lone-request-threads", true},
+    {"--lone-request-threads", true}, {"--continuous-batching", true},
 };
 
 size_t size_flag(const ParsedArgs& args, const std::string& flag, int64_t min, int64_t max, size_t fallback) {
@@ -39,6 +39,12 @@ tusk_serve::ServerConfig read_server_flags(const ParsedArgs& args) {
       throw UsageError("invalid value '" + value + "' for --batching: expected on or off");
     c.batch.batching = value == "on";
   }
+  if (args.has("--continuous-batching")) {
+    const std::string& value = args.get("--continuous-batching");
+    if (value != "on" && value != "off")
+      throw UsageError("invalid value '" + value + "' for --continuous-batching: expected on or off");
+    c.batch.continuous = value == "on";
+  }
   c.batch.max_texts = size_flag(args, "--batch-max-texts", 1, 1 << 20, c.batch.max_texts);
   c.batch.max_chars = size_flag(args, "--batch-max-chars", 1, int64_t{1} << 30, c.batch.max_chars);
   c.batch.max_wait = std::chrono::microseconds(
@@ -58,7 +64,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
     return kExitOk;
   }
   if (!args.positional.empty()) throw UsageError("unexpected argument '" + args.positional.front() + "'");
-  const tusk_serve::ServerConfig config = read_server_flags(args);
+  tusk_serve::ServerConfig config = read_server_flags(args);
   const size_t translator_count = size_flag(args, "--translators", 1, 256, 1);
 
   // Before any thread exists (the library's included), so only the server's watcher gets them.
@@ -66,6 +72,15 @@ int cmd_serve(const std::vector<std::string>& argv) {
   TranslatorSetup setup = read_translator_flags(args);
   // One bad text fails its own request, not the others batched with it.
   set_int_option(setup.options.get(), TUSK_OPT_PER_SENTENCE_ERRORS, "--translators", 1);
+  // Continuous batching is greedy search's (the library refuses a beam), and batching's.
+  int64_t beam_size = 1;
+  tusk_options_get_int(setup.options.get(), TUSK_OPT_BEAM_SIZE, &beam_size);
+  config.batch.continuous = config.batch.continuous && config.batch.batching && beam_size <= 1;
+  // A continuous translator's room: 16 sentences unless given. The CPU's int8 products take 16
+  // rows of activations at a time, so a 17th row costs a step as much as 16 more (measured in
+  // bench/README.md); a batch of calls drains below 16 anyway.
+  if (config.batch.continuous && !args.has("--max-batch-size"))
+    set_int_option(setup.options.get(), TUSK_OPT_MAX_BATCH_SIZE, "--max-batch-size", 16);
   uint64_t budget = 0, expert_bytes_total = 0;
   const Model model = open_model(setup, &budget, &expert_bytes_total);
   std::vector<Translator> owned;

@@ -115,6 +115,19 @@ void BatchQueue::batch_done(Seat seat) {
   changed_.notify_all();  // an idle translator no longer needs to wait for company
 }
 
+std::shared_ptr<Job> BatchQueue::take_now() {
+  std::shared_ptr<Job> job;
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (jobs_.empty() || idle_pool_ > 0) return nullptr;
+    job = std::move(jobs_.front());
+    jobs_.pop_front();
+    queued_texts_ -= job->texts.size();
+  }
+  changed_.notify_all();
+  return job;
+}
+
 void BatchQueue::close() {
   {
     const std::lock_guard<std::mutex> lock(mutex_);

@@ -9,6 +9,10 @@
 // queue is bounded (in texts) so that a flood gets a quick "busy" instead of unbounded memory
 // and latency.
 //
+// Continuous batching (BatchLimits::continuous): a pool translator takes a batch as above when
+// idle, and while it translates, take_now() hands it one more queued request whenever its
+// decode has room, so requests join a running batch instead of waiting for it to drain.
+//
 // Seats. Every translator of the pool takes batches from a Pool seat. A server may add one
 // translator on the Lone seat (typically with every core as intra-op threads, the pool's
 // translators one core each): it takes a request that arrives alone (nothing running, nothing
@@ -66,6 +70,9 @@ struct BatchLimits {
   std::chrono::microseconds max_wait{5000};  // how long the oldest waits for company (see above)
   size_t capacity_texts = 1024;              // queued texts before push() answers Full
   bool lone_seat = false;  // a translator takes the Lone seat (see above): the pool leaves it lone requests
+  // Pool translators batch continuously (tusk_translate_continuous): each takes a batch when
+  // idle, then more requests with take_now() as its running decode has room.
+  bool continuous = false;
 };
 
 enum class Seat { Pool, Lone };
@@ -88,6 +95,11 @@ class BatchQueue {
   // batch_done() with the same seat.
   std::vector<std::shared_ptr<Job>> next_batch(Seat seat = Seat::Pool);
   void batch_done(Seat seat = Seat::Pool);
+
+  // Continuous batching: a Pool seat between next_batch() and batch_done() (translating) takes
+  // the oldest queued request of any pair at once, never waiting; none while the queue is
+  // empty or another Pool seat is idle in next_batch() (that one takes it: a core would idle).
+  std::shared_ptr<Job> take_now();
 
   // No more pushes; next_batch() hands out what is queued, then returns empty.
   void close();

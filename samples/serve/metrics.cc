@@ -57,6 +57,15 @@ void Metrics::batch_done(size_t texts, size_t requests, double seconds) {
   texts_translated_ += texts;
 }
 
+void Metrics::request_done_continuously(size_t texts, size_t texts_together, size_t requests_together,
+                                        double seconds) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  batch_texts_.observe(static_cast<double>(texts_together));
+  batch_requests_.observe(static_cast<double>(requests_together));
+  batch_seconds_.observe(seconds);
+  texts_translated_ += texts;
+}
+
 std::string Metrics::render(size_t queued_texts, size_t queue_capacity,
                             const std::vector<tusk_stats_t>& translator_stats) const {
   std::string out;
@@ -69,11 +78,11 @@ std::string Metrics::render(size_t queued_texts, size_t queue_capacity,
     header(out, "tusk_translate_request_seconds", "histogram",
            "Time from receiving a /translate request to answering it, queueing included.");
     latency_.render(out, "tusk_translate_request_seconds");
-    header(out, "tusk_batch_texts", "histogram", "Texts per library call (one batch of grouped requests).");
+    header(out, "tusk_batch_texts", "histogram", "Texts per library call (one batch of grouped requests); with continuous batching, texts in the translator's running batch as each request finished.");
     batch_texts_.render(out, "tusk_batch_texts");
-    header(out, "tusk_batch_requests", "histogram", "Requests grouped into one library call.");
+    header(out, "tusk_batch_requests", "histogram", "Requests grouped into one library call; with continuous batching, requests in the running batch as each finished.");
     batch_requests_.render(out, "tusk_batch_requests");
-    header(out, "tusk_batch_seconds", "histogram", "Duration of one library call.");
+    header(out, "tusk_batch_seconds", "histogram", "Duration of one library call; with continuous batching, of one request in the translator.");
     batch_seconds_.render(out, "tusk_batch_seconds");
     header(out, "tusk_texts_translated_total", "counter", "Texts translated.");
     out += "tusk_texts_translated_total " + std::to_string(texts_translated_) + "\n";

@@ -34,6 +34,9 @@ class Metrics {
   Metrics();
   void request_done(const std::string& endpoint, int status, double seconds);  // seconds < 0: not timed
   void batch_done(size_t texts, size_t requests, double seconds);
+  // Continuous batching: a request of `texts` texts done after `seconds` in the translator,
+  // with texts_together / requests_together in its running batch (itself included).
+  void request_done_continuously(size_t texts, size_t texts_together, size_t requests_together, double seconds);
 
   // The whole exposition; queue depth and cache counters are passed in as they are now.
   std::string render(size_t queued_texts, size_t queue_capacity,

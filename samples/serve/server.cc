@@ -262,7 +262,8 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
 
   std::fprintf(stderr, "tusk serve: listening on http://%s:%d (%zu translator%s%s, batching %s)\n",
                config.host.c_str(), port, translator_count, translator_count == 1 ? "" : "s",
-               lone != nullptr ? " and one for lone requests" : "", config.batch.batching ? "on" : "off");
+               lone != nullptr ? " and one for lone requests" : "",
+               !config.batch.batching ? "off" : config.batch.continuous ? "continuous" : "on");
   bool ok = false;
   try {
     ok = server.listen_after_bind();

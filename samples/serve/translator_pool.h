@@ -1,9 +1,14 @@
 // Translators that serve the batch queue: one thread each, all sharing one model. A thread
 // takes the next due batch for its seat (batch_queue.h: the pool's, or the lone request's),
 // translates its texts in one tusk_translate_text call (per-text errors on, so one bad text
-// fails only its own request), and hands each request its own results. Only tusk.h.
+// fails only its own request), and hands each request its own results. With continuous
+// batching a pool thread instead runs tusk_translate_continuous: the batch it takes when idle,
+// then requests taken as the decode has room, each answered as soon as its texts are done.
+// Only tusk.h.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -29,13 +34,18 @@ class TranslatorPool {
 
  private:
   void stop();
-  void serve(tusk_translator_t* translator, Seat seat);
+  void serve(tusk_translator_t* translator, Seat seat, size_t index);
   void translate(tusk_translator_t* translator, const std::vector<std::shared_ptr<Job>>& batch);
+  void serve_continuously(tusk_translator_t* translator, size_t index);
 
   std::vector<tusk_translator_t*> translators_;  // the pool's, then the lone one if any
   BatchQueue& queue_;
   Metrics& metrics_;
   std::vector<std::thread> threads_;
+  // Continuous batching: texts in flight per pool translator (by index), so that a request
+  // goes to the least loaded one.
+  std::unique_ptr<std::atomic<size_t>[]> loads_;
+  size_t pool_size_ = 0;
 };
 
 // The HTTP status for one text's failure: the request's fault (400) or the server's (500).
