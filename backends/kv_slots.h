@@ -5,7 +5,11 @@
 // hypotheses without moving the others' keys: a dropped hypothesis frees its slot, an admitted
 // one (continuous batching, parent -1) takes a free slot, a kept one keeps its slot, and only a
 // duplicate (beam search) copies its parent's rows. The slots and their capacity grow by
-// doubling (one relayout into a new buffer).
+// doubling (one relayout into a new buffer); clear() lets a layout far larger than the last
+// batch needed go, so one long sentence does not make every later batch's cache that long.
+//
+// A cache computes a change on a copy of its KvSlots and adopts it only once the buffers are
+// in place, so a failed allocation leaves the books and the buffers as they were.
 #pragma once
 
 #include <algorithm>
@@ -24,18 +28,17 @@ class KvSlots {
     int64_t src_row, dst_row, rows;
   };
   // What a change needs done, in order: with relayout, a new buffer of rows() rows receives
-  // `relayout` from the old one (which is then dropped); then `within` copies inside the
-  // (new) buffer.
+  // relayout_copies from the old one (which is then dropped); then `within` copies inside
+  // the (new) buffer.
   struct Moves {
     bool relayout = false;
     std::vector<Copy> relayout_copies, within;
   };
 
   void clear() {
-    slot_.clear();
-    length_.clear();
-    free_.clear();
-    for (int64_t s = slots_ - 1; s >= 0; --s) free_.push_back(s);
+    if (peak_rows_ > 0 && rows() > 4 * peak_rows_) slots_ = capacity_ = 0;  // the next append relays out
+    peak_rows_ = 0;
+    free_all();
   }
 
   // One more step for `hyps` hypotheses (as many as held, unless none has a step: then the
@@ -44,7 +47,7 @@ class KvSlots {
     Moves m;
     if (steps() == 0 && hyps != this->hyps()) {
       checks::kv_append(hyps, 0, 0);
-      clear();
+      free_all();
       m = claim_slots(hyps);
       for (int64_t j = 0; j < hyps; ++j) {
         slot_.push_back(free_.back());
@@ -64,6 +67,7 @@ class KvSlots {
       capacity_ = grown;
     }
     for (int64_t& n : length_) ++n;
+    peak_rows_ = std::max(peak_rows_, hyps * steps());
     return m;
   }
 
@@ -109,6 +113,13 @@ class KvSlots {
   KeyRange range(int64_t j) const { return {slot_[static_cast<size_t>(j)] * capacity_, length_[static_cast<size_t>(j)], 1}; }
 
  private:
+  void free_all() {
+    slot_.clear();
+    length_.clear();
+    free_.clear();
+    for (int64_t s = slots_ - 1; s >= 0; --s) free_.push_back(s);
+  }
+
   // Makes `count` slots free, growing the buffer's slots (a relayout that keeps every slot at
   // its index) when there are fewer.
   Moves claim_slots(int64_t count) {
@@ -125,6 +136,7 @@ class KvSlots {
   }
 
   int64_t capacity_ = 0, slots_ = 0;        // steps a slot holds; slots in the buffer
+  int64_t peak_rows_ = 0;                   // the most rows in use since clear()
   std::vector<int64_t> slot_, length_;      // per hypothesis
   std::vector<int64_t> free_;               // free slots (the next taken from the back)
 };

@@ -29,7 +29,7 @@ void check(tusk_status_t status, const char* what) {
 }
 
 struct Feed {
-  const std::vector<std::string>* sentences;
+  const std::vector<std::string>* sentences = nullptr;
   size_t next = 0, delivered = 0;
   const char* text = nullptr;
   static int32_t pull(void* user, int32_t, tusk_request_t* request) {
@@ -43,11 +43,14 @@ struct Feed {
     request->count = 1;
     return 1;
   }
+  // Callbacks must not throw through the library: a failure is counted and reported after.
   static void deliver(void* user, uint64_t, tusk_status_t status, const char* error, tusk_result_t* result) {
-    if (status != TUSK_OK) throw std::runtime_error(std::string("continuous: ") + error);
+    auto* f = static_cast<Feed*>(user);
+    if (status != TUSK_OK && f->error.empty()) f->error = error;
     tusk_result_free(result);
-    ++static_cast<Feed*>(user)->delivered;
+    ++f->delivered;
   }
+  std::string error;
 };
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -102,14 +105,21 @@ int main(int argc, char** argv) try {
       }
       batched = std::min(batched, seconds_since(t));
       if (only == "batched") continue;
-      Feed feed{&sentences};
+      Feed feed;
+      feed.sentences = &sentences;
       t = Clock::now();
       check(tusk_translate_continuous(translator, Feed::pull, Feed::deliver, &feed), "continuous");
       continuous = std::min(continuous, seconds_since(t));
+      if (!feed.error.empty()) throw std::runtime_error("continuous: " + feed.error);
       if (feed.delivered != sentences.size()) throw std::runtime_error("continuous: sentences lost");
     }
     const double count = static_cast<double>(sentences.size());
-    std::printf("%8d %14.1f %14.1f %7.2fx\n", n, count / batched, count / continuous, batched / continuous);
+    if (only.empty())
+      std::printf("%8d %14.1f %14.1f %7.2fx\n", n, count / batched, count / continuous, batched / continuous);
+    else if (only == "batched")
+      std::printf("%8d %14.1f %14s %8s\n", n, count / batched, "-", "-");
+    else
+      std::printf("%8d %14s %14.1f %8s\n", n, "-", count / continuous, "-");
     tusk_translator_destroy(translator);
     tusk_options_destroy(options);
   }

@@ -151,9 +151,11 @@ def main():
 
     # Both servers run side by side; rows alternate between them, --repeat times, and each row
     # keeps its best run, so a burst of outside load does not land on one mode only.
-    servers = {mode: start_server(args.cli, args.model, flags[mode]) for mode in ("on", "off")}
+    servers = {}
     results = {}
     try:
+        for mode in ("on", "off"):  # (in the try: a server that fails to start stops the other)
+            servers[mode] = start_server(args.cli, args.model, flags[mode])
         for _, host, port in servers.values():
             run_row(host, port, 1, sentences, expected, 4, 30)  # warm-up, untimed
         for _ in range(args.repeat):

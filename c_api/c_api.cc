@@ -510,10 +510,15 @@ TUSK_API tusk_status_t tusk_translate_continuous(tusk_translator_t* translator, 
                   "tusk_translate_continuous: a request's src, tgt, texts and each text must not be NULL", nullptr);
           continue;
         }
-        out.id = request.id;
-        out.src = request.src;
-        out.tgt = request.tgt;
-        out.texts.assign(request.texts, request.texts + request.count);
+        try {
+          out.id = request.id;
+          out.src = request.src;
+          out.tgt = request.tgt;
+          out.texts.assign(request.texts, request.texts + request.count);
+        } catch (const std::bad_alloc&) {  // pulled, so answered: never lost
+          deliver(user_data, request.id, TUSK_ERROR_OUT_OF_MEMORY, "tusk_translate_continuous: out of memory", nullptr);
+          continue;
+        }
         return true;
       }
     };

@@ -104,17 +104,24 @@ void ContinuousSearch::step(std::vector<std::pair<uint64_t, Hypothesis>>& finish
     for (int32_t j : rows_) add_guard_edits(live_[j].hyp.ids, j, options_, edits_, banned_, seen_);
     backend.edit_scores(logits_.view(), edits_.data(), static_cast<int64_t>(edits_.size()));
   }
-  // The step's only download: each row's best token and its log-probability; rows short of
-  // the minimum length again with end of sentence excluded (one row each: as batch greedy
-  // search excludes it for all rows of its step, row by row the same values).
+  // The step's only download: each row's best token and its log-probability. Rows short of
+  // the minimum length take theirs from a second pass with end of sentence excluded (batch
+  // greedy search excludes it for every row of such a step: row by row the same values).
   best_.resize(live_.size());
   best_logprob_.resize(live_.size());
   backend.argmax_log_softmax(logits_.cview(), -1, best_.data(), best_logprob_.data());
-  for (int32_t j : rows_) {
-    Live& l = live_[j];
-    if (static_cast<int>(l.hyp.ids.size()) >= options_.min_generated) continue;
-    const MatrixView row = logits_.rows(j, 1);
-    backend.argmax_log_softmax(row, eos_id_, &best_[j], &best_logprob_[j]);
+  const auto short_of_minimum = [&](int32_t j) {
+    return static_cast<int>(live_[j].hyp.ids.size()) < options_.min_generated;
+  };
+  if (std::any_of(rows_.begin(), rows_.end(), short_of_minimum)) {
+    excluded_best_.resize(live_.size());
+    excluded_logprob_.resize(live_.size());
+    backend.argmax_log_softmax(logits_.cview(), eos_id_, excluded_best_.data(), excluded_logprob_.data());
+    for (int32_t j : rows_)
+      if (short_of_minimum(j)) {
+        best_[j] = excluded_best_[j];
+        best_logprob_[j] = excluded_logprob_[j];
+      }
   }
   for (int32_t j : rows_) {
     Live& l = live_[j];

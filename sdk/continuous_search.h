@@ -1,9 +1,11 @@
 // Continuous batching with greedy search: sentences join a running decode between steps and
 // leave it as they finish, so the decoder keeps as many rows as there is work instead of
 // draining to the longest sentence of a batch (a server's requests arrive while others are
-// being translated). Each sentence's tokens are those greedy search (sdk/search.h) gives it
-// in any batch: every op is row by row, and a joining sentence is fed its prefix [decoder
-// start, target language] at positions 0 and 1 in the same steps as the others' tokens.
+// being translated). Each sentence gets the tokens greedy search (sdk/search.h) gives it in
+// a batch, up to rounding (as between any two batch compositions: products of another row
+// count may round differently): every op is row by row, and a joining sentence is fed its
+// prefix [decoder start, target language] at positions 0 and 1 in the same steps as the
+// others' tokens.
 #pragma once
 
 #include <cstdint>

@@ -149,9 +149,11 @@ class Translator {
   // longest sentence; each request is delivered once all its texts are done. Greedy search
   // only (InvalidArgument for a beam size above 1); at most max_batch_size sentences and
   // max_batch_tokens source tokens at once (one sentence always). The results are
-  // translate_text's for the same texts. Language pairs may mix. Returns when pull, idle,
-  // returns false; on an error (cancel() included) every request in flight is delivered that
-  // error and it is thrown. Serialised with the other calls.
+  // translate_text's for the same texts up to rounding (the same tokens but at near-ties, as
+  // between two batch compositions). Language pairs may mix. Returns when pull, idle, returns
+  // false; on an error (cancel() included) every request in flight is delivered that error
+  // and it is thrown. Holds the translator for the whole call, idle waits included: other
+  // calls on it wait. A cancel() is seen at the next step (after an idle pull returns).
   void translate_continuous(const PullRequest& pull, const DeliverRequest& deliver);
 
   // Cancels the calls running or waiting on this translator when it is called (they fail with

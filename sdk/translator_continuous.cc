@@ -49,15 +49,19 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
     requests.erase(it);
     deliver(id, 0, std::string(), std::move(results));
   };
-  // Takes one request: checked and split (a bad one is answered at once), its pieces queued.
+  // Takes one request: checked (the model file unchanged too), split and tokenized, then its
+  // pieces queued all at once; a bad one is answered at once and leaves nothing behind.
   const auto take = [&](ContinuousRequest& in) {
+    std::vector<StreamSentence> pieces;
+    Request r{in.id, {}, 0, {}, {}, 0};
     try {
       if (in.texts.empty()) throw Error(ErrorCode::InvalidArgument, "a request has no texts: nothing to translate");
+      model.file().check_unchanged();
       const auto& src_lang = language(model, in.src, "source");
       const auto& tgt_lang = language(model, in.tgt, "target");
-      Request r{in.id, tgt_lang.code, tgt_lang.token_id,
-                split_texts(model, src_lang.code, in.texts, options_.per_sentence_errors), {}, 0};
-      const uint64_t key = next_key++;
+      r.target_code = tgt_lang.code;
+      r.target_token = tgt_lang.token_id;
+      r.pieces = split_texts(model, src_lang.code, in.texts, options_.per_sentence_errors);
       r.translated.resize(r.pieces.pieces.size());
       for (size_t i = 0; i < r.pieces.pieces.size(); ++i) {
         const std::vector<int32_t> ids = model.tokenizer().encode(r.pieces.pieces[i]);
@@ -69,16 +73,25 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
         s.source.push_back(c.eos_id);
         s.target_language = tgt_lang.token_id;
         s.max_generated = generation_limit(s.source.size());
-        s.tag = next_tag++;
-        owners.emplace(s.tag, std::make_pair(key, i));
-        waiting.push_back(std::move(s));
-        ++r.left;
+        s.tag = i;  // the piece, until queued
+        pieces.push_back(std::move(s));
       }
-      const auto it = requests.emplace(key, std::move(r)).first;
-      if (it->second.left == 0) finish(it);
-    } catch (const Error& e) {
-      deliver(in.id, static_cast<int>(e.code()), e.what(), {});
+    } catch (const std::exception& e) {
+      const auto* error = dynamic_cast<const Error*>(&e);
+      const ErrorCode code = error ? error->code()
+                             : dynamic_cast<const std::bad_alloc*>(&e) ? ErrorCode::OutOfMemory : ErrorCode::Internal;
+      deliver(in.id, static_cast<int>(code), e.what(), {});
+      return;
     }
+    const uint64_t key = next_key++;
+    r.left = pieces.size();
+    const auto it = requests.emplace(key, std::move(r)).first;
+    for (StreamSentence& s : pieces) {
+      owners.emplace(next_tag, std::make_pair(key, static_cast<size_t>(s.tag)));
+      s.tag = next_tag++;
+      waiting.push_back(std::move(s));
+    }
+    if (it->second.left == 0) finish(it);
   };
   std::vector<std::pair<uint64_t, Hypothesis>> finished;
   try {

@@ -1,7 +1,7 @@
 // The CPU KvCache: a slot of rows per hypothesis (backends/kv_slots.h), so each hypothesis's
-// keys are one contiguous range and search's reorders move no one's keys but a duplicate's. A
-// step's [hyps, width] keys and values are written where append() says (staging rows) and
-// copied into the slots before anything reads them.
+// keys are one contiguous range and search's reorders copy only a duplicate's rows (and every
+// live row when the slots grow). A step's [hyps, width] keys and values are written where
+// append() says (staging rows) and copied into the slots before anything reads them.
 #include <cstring>
 
 #include "backends/cpu/cpu_ops.h"
@@ -22,19 +22,25 @@ class CpuKvCache final : public KvCache {
 
   std::pair<MutableMatrixView, MutableMatrixView> append(int64_t hyps) override {
     commit();
-    apply(slots_.append(hyps));
+    KvSlots next = slots_;  // adopted once the buffers are in place (kv_slots.h)
+    const KvSlots::Moves moves = next.append(hyps);
     const size_t rows = static_cast<size_t>(hyps * width_);
     if (staging_k_.size() < rows) {
       staging_k_.resize(rows);
       staging_v_.resize(rows);
     }
+    apply(moves, next.rows());
+    slots_ = std::move(next);
     staged_ = true;
     return {{staging_k_.data(), hyps, width_, width_}, {staging_v_.data(), hyps, width_, width_}};
   }
 
   void reorder(const std::vector<int32_t>& parents) override {
     commit();
-    apply(slots_.reorder(parents));
+    KvSlots next = slots_;
+    const KvSlots::Moves moves = next.reorder(parents);
+    apply(moves, next.rows());
+    slots_ = std::move(next);
   }
 
   int64_t steps() const override { return slots_.steps(); }
@@ -61,20 +67,24 @@ class CpuKvCache final : public KvCache {
     staged_ = false;
   }
 
-  void apply(const KvSlots::Moves& m) {
+  // Both new buffers are allocated before either changes: a failure leaves the cache as it was.
+  void apply(const KvSlots::Moves& m, int64_t rows) {
     const size_t row_bytes = static_cast<size_t>(width_) * sizeof(float);
-    for (std::vector<float>* buffer : {&k_, &v_}) {
-      if (m.relayout) {
-        std::vector<float> fresh(static_cast<size_t>(slots_.rows() * width_));
-        for (const KvSlots::Copy& c : m.relayout_copies)
-          std::memcpy(fresh.data() + c.dst_row * width_, buffer->data() + c.src_row * width_,
-                      static_cast<size_t>(c.rows) * row_bytes);
-        buffer->swap(fresh);
+    if (m.relayout) {
+      std::vector<float> fresh_k(static_cast<size_t>(rows * width_)), fresh_v(fresh_k.size());
+      for (const KvSlots::Copy& c : m.relayout_copies) {
+        std::memcpy(fresh_k.data() + c.dst_row * width_, k_.data() + c.src_row * width_,
+                    static_cast<size_t>(c.rows) * row_bytes);
+        std::memcpy(fresh_v.data() + c.dst_row * width_, v_.data() + c.src_row * width_,
+                    static_cast<size_t>(c.rows) * row_bytes);
       }
+      k_.swap(fresh_k);
+      v_.swap(fresh_v);
+    }
+    for (std::vector<float>* buffer : {&k_, &v_})
       for (const KvSlots::Copy& c : m.within)
         std::memcpy(buffer->data() + c.dst_row * width_, buffer->data() + c.src_row * width_,
                     static_cast<size_t>(c.rows) * row_bytes);
-    }
   }
 
   int64_t width_;

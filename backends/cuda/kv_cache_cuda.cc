@@ -1,6 +1,7 @@
 #include "backends/cuda/kv_cache_cuda.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "backends/cuda/cuda_ops.h"
 
@@ -37,37 +38,59 @@ const KvSlots& CudaKvCache::slots() const {
   return slots_;
 }
 
-void CudaKvCache::apply(const KvSlots::Moves& moves) {
+// Both new buffers are allocated before either changes: a failure leaves the cache as it was.
+void CudaKvCache::apply(const KvSlots::Moves& moves, int64_t rows) {
   const size_t row_bytes = static_cast<size_t>(width_) * sizeof(float);
-  for (float** buffer : {&k_, &v_}) {
-    if (moves.relayout) {
-      auto* fresh = static_cast<float*>(context_->allocate(static_cast<size_t>(slots_.rows()) * row_bytes));
-      for (const KvSlots::Copy& c : moves.relayout_copies)
-        check(cudaMemcpyAsync(fresh + c.dst_row * width_, *buffer + c.src_row * width_,
+  if (moves.relayout) {
+    auto* fresh_k = static_cast<float*>(context_->allocate(static_cast<size_t>(rows) * row_bytes));
+    float* fresh_v = nullptr;
+    try {
+      fresh_v = static_cast<float*>(context_->allocate(static_cast<size_t>(rows) * row_bytes));
+    } catch (...) {
+      context_->free_async(fresh_k);
+      throw;
+    }
+    for (const KvSlots::Copy& c : moves.relayout_copies)
+      for (auto [fresh, old] : {std::pair<float*, float*>{fresh_k, k_}, {fresh_v, v_}})
+        check(cudaMemcpyAsync(fresh + c.dst_row * width_, old + c.src_row * width_,
                               static_cast<size_t>(c.rows) * row_bytes, cudaMemcpyDeviceToDevice, context_->stream()),
               "kv cache relayout");
-      context_->free_async(*buffer);
-      *buffer = fresh;
-    }
+    context_->free_async(k_);
+    context_->free_async(v_);
+    k_ = fresh_k;
+    v_ = fresh_v;
+  }
+  for (float* buffer : {k_, v_})
     for (const KvSlots::Copy& c : moves.within)
-      check(cudaMemcpyAsync(*buffer + c.dst_row * width_, *buffer + c.src_row * width_,
+      check(cudaMemcpyAsync(buffer + c.dst_row * width_, buffer + c.src_row * width_,
                             static_cast<size_t>(c.rows) * row_bytes, cudaMemcpyDeviceToDevice, context_->stream()),
             "kv cache copy");
-  }
 }
 
 std::pair<MutableMatrixView, MutableMatrixView> CudaKvCache::append(int64_t hyps) {
   context_->make_current();
   commit();
-  apply(slots_.append(hyps));
-  if (hyps > stage_rows_) {
+  KvSlots next = slots_;  // adopted once the buffers are in place (kv_slots.h)
+  const KvSlots::Moves moves = next.append(hyps);
+  if (hyps > stage_rows_) {  // new staging first: the old stays valid if this fails
     const int64_t rows = std::max(hyps, 2 * stage_rows_);
-    for (float** stage : {&stage_k_, &stage_v_}) {
-      context_->free_async(*stage);
-      *stage = static_cast<float*>(context_->allocate(static_cast<size_t>(rows * width_) * sizeof(float)));
+    const size_t bytes = static_cast<size_t>(rows * width_) * sizeof(float);
+    auto* stage_k = static_cast<float*>(context_->allocate(bytes));
+    float* stage_v = nullptr;
+    try {
+      stage_v = static_cast<float*>(context_->allocate(bytes));
+    } catch (...) {
+      context_->free_async(stage_k);
+      throw;
     }
+    context_->free_async(stage_k_);
+    context_->free_async(stage_v_);
+    stage_k_ = stage_k;
+    stage_v_ = stage_v;
     stage_rows_ = rows;
   }
+  apply(moves, next.rows());
+  slots_ = std::move(next);
   staged_ = true;
   return {{stage_k_, hyps, width_, width_}, {stage_v_, hyps, width_, width_}};
 }
@@ -75,7 +98,10 @@ std::pair<MutableMatrixView, MutableMatrixView> CudaKvCache::append(int64_t hyps
 void CudaKvCache::reorder(const std::vector<int32_t>& parents) {
   context_->make_current();
   commit();
-  apply(slots_.reorder(parents));
+  KvSlots next = slots_;
+  const KvSlots::Moves moves = next.reorder(parents);
+  apply(moves, next.rows());
+  slots_ = std::move(next);
 }
 
 }  // namespace tusk::backends::cuda

@@ -33,7 +33,7 @@ class CudaKvCache final : public KvCache {
 
  private:
   void commit() const;
-  void apply(const KvSlots::Moves& moves);
+  void apply(const KvSlots::Moves& moves, int64_t rows);
 
   std::shared_ptr<Context> context_;
   int64_t width_;

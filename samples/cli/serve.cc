@@ -1,5 +1,6 @@
 // `tusk serve`: flags into a server configuration and a pool of translators over one model,
 // then the HTTP server of samples/serve/ until SIGTERM.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -73,14 +74,22 @@ int cmd_serve(const std::vector<std::string>& argv) {
   // One bad text fails its own request, not the others batched with it.
   set_int_option(setup.options.get(), TUSK_OPT_PER_SENTENCE_ERRORS, "--translators", 1);
   // Continuous batching is greedy search's (the library refuses a beam), and batching's.
-  int64_t beam_size = 1;
+  int64_t beam_size = 1, max_batch_size = 0;
   tusk_options_get_int(setup.options.get(), TUSK_OPT_BEAM_SIZE, &beam_size);
+  tusk_options_get_int(setup.options.get(), TUSK_OPT_MAX_BATCH_SIZE, &max_batch_size);
+  if (config.batch.continuous && config.batch.batching && beam_size > 1)
+    config.startup_notes.push_back("--continuous-batching on ignored: it runs greedy search only (--beam-size " +
+                                   std::to_string(beam_size) + "); batches are one call each");
   config.batch.continuous = config.batch.continuous && config.batch.batching && beam_size <= 1;
   // A continuous translator's room: 16 sentences unless given. The CPU's int8 products take 16
   // rows of activations at a time, so a 17th row costs a step as much as 16 more (measured in
-  // bench/README.md); a batch of calls drains below 16 anyway.
-  if (config.batch.continuous && !args.has("--max-batch-size"))
-    set_int_option(setup.options.get(), TUSK_OPT_MAX_BATCH_SIZE, "--max-batch-size", 16);
+  // bench/README.md); a batch of calls drains below 16 anyway. An idle translator takes a
+  // batch of at most that many texts, so none waits behind it while another is idle.
+  const int64_t room = args.has("--max-batch-size") ? max_batch_size : 16;
+  if (config.batch.continuous) {
+    set_int_option(setup.options.get(), TUSK_OPT_MAX_BATCH_SIZE, "--max-batch-size", room);
+    config.batch.max_texts = std::min(config.batch.max_texts, static_cast<size_t>(room));
+  }
   uint64_t budget = 0, expert_bytes_total = 0;
   const Model model = open_model(setup, &budget, &expert_bytes_total);
   std::vector<Translator> owned;
@@ -88,6 +97,8 @@ int cmd_serve(const std::vector<std::string>& argv) {
   // The lone-request translator: the same options with its own thread count.
   Translator lone;
   if (args.has("--lone-request-threads")) {
+    // It translates one request a call: the library's own batch size, not the pool's room.
+    set_int_option(setup.options.get(), TUSK_OPT_MAX_BATCH_SIZE, "--max-batch-size", max_batch_size);
     set_int_option(setup.options.get(), TUSK_OPT_THREADS, "--lone-request-threads",
                    parse_int_flag("--lone-request-threads", args.get("--lone-request-threads"), 0, 4096));
     lone = create_translator(setup, model.get());

@@ -264,6 +264,7 @@ int serve(const tusk_model_t* model, std::vector<tusk_translator_t*> translators
                config.host.c_str(), port, translator_count, translator_count == 1 ? "" : "s",
                lone != nullptr ? " and one for lone requests" : "",
                !config.batch.batching ? "off" : config.batch.continuous ? "continuous" : "on");
+  for (const std::string& note : config.startup_notes) std::fprintf(stderr, "tusk serve: %s\n", note.c_str());
   bool ok = false;
   try {
     ok = server.listen_after_bind();

@@ -25,6 +25,7 @@ struct ServerConfig {
   int retry_after_seconds = 1;      // in 503 answers when the queue is full
   RequestLimits request;
   BatchLimits batch;
+  std::vector<std::string> startup_notes;  // logged after the "listening on" line
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it starts afterwards, so

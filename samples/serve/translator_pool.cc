@@ -1,6 +1,5 @@
 #include "translator_pool.h"
 
-#include <atomic>
 #include <deque>
 #include <exception>
 #include <map>
@@ -46,15 +45,12 @@ TranslatorPool::TranslatorPool(std::vector<tusk_translator_t*> translators, tusk
                                Metrics& metrics)
     : translators_(std::move(translators)), queue_(queue), metrics_(metrics) {
   const size_t pool = translators_.size();
-  pool_size_ = pool;
-  loads_ = std::make_unique<std::atomic<size_t>[]>(pool);
-  for (size_t i = 0; i < pool; ++i) loads_[i] = 0;
   if (lone != nullptr) translators_.push_back(lone);
   try {
     for (size_t i = 0; i < translators_.size(); ++i) {
       tusk_translator_t* t = translators_[i];
       const Seat seat = i < pool ? Seat::Pool : Seat::Lone;
-      threads_.emplace_back([this, t, seat, i] { serve(t, seat, i); });
+      threads_.emplace_back([this, t, seat] { serve(t, seat); });
     }
   } catch (...) {  // out of threads: stop the ones started, free everything, report
     stop();
@@ -82,8 +78,8 @@ std::vector<tusk_stats_t> TranslatorPool::stats() const {
   return out;
 }
 
-void TranslatorPool::serve(tusk_translator_t* translator, Seat seat, size_t index) {
-  if (seat == Seat::Pool && queue_.limits().continuous) return serve_continuously(translator, index);
+void TranslatorPool::serve(tusk_translator_t* translator, Seat seat) {
+  if (seat == Seat::Pool && queue_.limits().continuous) return serve_continuously(translator);
   for (;;) {
     const std::vector<std::shared_ptr<Job>> batch = queue_.next_batch(seat);
     if (batch.empty()) return;  // closed and drained
@@ -99,12 +95,12 @@ void TranslatorPool::serve(tusk_translator_t* translator, Seat seat, size_t inde
 namespace {
 
 // One pool thread's side of tusk_translate_continuous: its requests in flight by id, and the
-// batch it took when it last went idle (handed to the library one request a pull).
+// batch it took when it last went idle (handed to the library one request a pull). The
+// callbacks never throw (they run inside the library): a failure answers the request it
+// concerns with a 500.
 struct ContinuousSession {
   BatchQueue& queue;
   Metrics& metrics;
-  std::atomic<size_t>* loads;  // every pool translator's texts in flight
-  size_t pool, index;          // how many, and which is this one
   std::deque<std::shared_ptr<Job>> taken;
   struct InFlight {
     std::shared_ptr<Job> job;
@@ -114,70 +110,83 @@ struct ContinuousSession {
   std::map<uint64_t, InFlight> in_flight;
   uint64_t next_id = 0;
   size_t texts_in_flight = 0;
+  size_t pulled = 0;  // requests handed to the library by the current call
   bool busy = false;  // between next_batch() and batch_done()
 
-  // No other pool translator has fewer texts in flight (an idle one has none).
-  bool least_loaded() const {
-    for (size_t i = 0; i < pool; ++i)
-      if (loads[i] < texts_in_flight) return false;
-    return true;
-  }
-
-  static int32_t pull(void* user, int32_t idle, tusk_request_t* request) {
-    auto* s = static_cast<ContinuousSession*>(user);
-    if (s->taken.empty()) {
+  // The next job: what is left of the batch taken, else (idle) the next batch, waiting for
+  // it, or (busy) a queued request if any. Null: none now, or (idle) closed and drained.
+  std::shared_ptr<Job> next_job(bool idle) {
+    if (taken.empty()) {
       if (idle) {  // nothing in flight: done with the batch, wait for the next
-        if (s->busy) s->queue.batch_done(Seat::Pool);
-        s->busy = false;
-        const std::vector<std::shared_ptr<Job>> batch = s->queue.next_batch(Seat::Pool);
-        if (batch.empty()) return 0;  // closed and drained: tusk_translate_continuous returns
-        s->busy = true;
-        s->taken.assign(batch.begin(), batch.end());
-      } else if (!s->least_loaded()) {
-        return 0;  // a less loaded translator takes it (each asks every decoding step)
-      } else if (std::shared_ptr<Job> job = s->queue.take_now()) {
-        s->taken.push_back(std::move(job));
+        if (busy) queue.batch_done(Seat::Pool);
+        busy = false;
+        const std::vector<std::shared_ptr<Job>> batch = queue.next_batch(Seat::Pool);
+        if (batch.empty()) return nullptr;
+        busy = true;
+        taken.assign(batch.begin(), batch.end());
       } else {
-        return 0;
+        return queue.take_now();
       }
     }
-    InFlight& f = s->in_flight[s->next_id];
-    f.job = std::move(s->taken.front());
-    s->taken.pop_front();
-    for (const std::string& text : f.job->texts) f.texts.push_back(text.c_str());
-    f.started = Clock::now();
-    s->texts_in_flight += f.texts.size();
-    s->loads[s->index] = s->texts_in_flight;
-    request->id = s->next_id++;
-    request->src = f.job->source.c_str();
-    request->tgt = f.job->target.c_str();
-    request->texts = f.texts.data();
-    request->count = f.texts.size();
-    return 1;
+    std::shared_ptr<Job> job = std::move(taken.front());
+    taken.pop_front();
+    return job;
   }
 
-  static void deliver(void* user, uint64_t id, tusk_status_t status, const char* error, tusk_result_t* raw) {
+  static int32_t pull(void* user, int32_t idle, tusk_request_t* request) noexcept {
+    auto* s = static_cast<ContinuousSession*>(user);
+    for (;;) {
+      std::shared_ptr<Job> job;
+      try {
+        job = s->next_job(idle != 0);
+        if (!job) return 0;  // (idle: closed and drained, tusk_translate_continuous returns)
+        InFlight& f = s->in_flight[s->next_id];
+        f.job = job;
+        for (const std::string& text : job->texts) f.texts.push_back(text.c_str());
+        f.started = Clock::now();
+        s->texts_in_flight += f.texts.size();
+        ++s->pulled;
+        request->id = s->next_id++;
+        request->src = job->source.c_str();
+        request->tgt = job->target.c_str();
+        request->texts = f.texts.data();
+        request->count = f.texts.size();
+        return 1;
+      } catch (const std::exception& e) {  // out of memory: this request fails, the next is taken
+        s->in_flight.erase(s->next_id);
+        if (job) fail_all({job}, 500, std::string("server error: ") + e.what());
+      }
+    }
+  }
+
+  static void deliver(void* user, uint64_t id, tusk_status_t status, const char* error, tusk_result_t* raw) noexcept {
     auto* s = static_cast<ContinuousSession*>(user);
     const std::unique_ptr<tusk_result_t, void (*)(tusk_result_t*)> result(raw, tusk_result_free);
     const auto it = s->in_flight.find(id);
     if (it == s->in_flight.end()) return;
-    const std::shared_ptr<Job> job = std::move(it->second.job);
-    // Batch sizes as the texts translated together when this request finished.
-    s->metrics.request_done_continuously(job->texts.size(), s->texts_in_flight, s->in_flight.size(),
-                                         std::chrono::duration<double>(Clock::now() - it->second.started).count());
+    const std::shared_ptr<Job> job = it->second.job;
+    try {
+      // Batch sizes as the texts translated together when this request finished.
+      s->metrics.request_done_continuously(job->texts.size(), s->texts_in_flight, s->in_flight.size(),
+                                           std::chrono::duration<double>(Clock::now() - it->second.started).count());
+      job->complete(outcome_of(*job, status, error, raw));
+    } catch (const std::exception& e) {
+      fail_all({job}, 500, std::string("server error: ") + e.what());
+    }
     s->texts_in_flight -= job->texts.size();
-    s->loads[s->index] = s->texts_in_flight;
     s->in_flight.erase(it);
+  }
+
+  static Job::Outcome outcome_of(const Job& job, tusk_status_t status, const char* error, const tusk_result_t* raw) {
     Job::Outcome outcome;
     if (status != TUSK_OK) {
       outcome.http_status = http_status_of(status);
       outcome.error = error != nullptr && error[0] != '\0' ? error : tusk_status_name(status);
-      job->complete(std::move(outcome));
-      return;
+      return outcome;
     }
     outcome.ok = true;
     const size_t count = tusk_result_count(raw);
-    for (size_t i = 0; i < job->texts.size(); ++i) {
+    for (size_t i = 0; i < job.texts.size(); ++i) {
       const tusk_status_t text_status = i < count ? tusk_result_status(raw, i) : TUSK_ERROR_INTERNAL;
       if (text_status != TUSK_OK) {
         outcome.ok = false;
@@ -189,34 +198,38 @@ struct ContinuousSession {
       }
       outcome.texts.emplace_back(tusk_result_text(raw, i));
     }
-    job->complete(std::move(outcome));
+    return outcome;
   }
 };
 
 }  // namespace
 
-// Runs tusk_translate_continuous until the queue is closed and drained; after a failed call
-// (its requests were answered with the error) it starts again.
-void TranslatorPool::serve_continuously(tusk_translator_t* translator, size_t index) {
-  ContinuousSession session{queue_, metrics_, loads_.get(), pool_size_, index, {}, {}, 0, 0, false};
+// Runs tusk_translate_continuous until the queue is closed and drained. A failed call has
+// answered the requests it pulled with its error; the rest of the batch taken gets it too.
+// A call that failed before pulling anything would fail the same way again: the next batch is
+// answered with its error instead, so the thread never spins and shutdown still drains the
+// queue. (A model file changed on disk fails each request inside the library, not the call.)
+void TranslatorPool::serve_continuously(tusk_translator_t* translator) {
+  ContinuousSession session{queue_, metrics_, {}, {}, 0, 0, 0, false};
   for (;;) {
-    tusk_status_t status = TUSK_ERROR_INTERNAL;
-    try {
-      status = tusk_translate_continuous(translator, ContinuousSession::pull, ContinuousSession::deliver, &session);
-    } catch (const std::exception& e) {  // out of memory in a callback: fail what is in flight
-      for (auto& [id, f] : session.in_flight) fail_all({f.job}, 500, std::string("server error: ") + e.what());
-    }
-    // Anything the library did not answer (it answers every request it pulled) and the rest
-    // of the batch taken fail with the call's error.
-    for (auto& [id, f] : session.in_flight) fail_all({f.job}, status == TUSK_ERROR_CANCELLED ? 503 : 500, last_error(status));
+    session.pulled = 0;
+    const tusk_status_t status =
+        tusk_translate_continuous(translator, ContinuousSession::pull, ContinuousSession::deliver, &session);
+    if (status == TUSK_OK) break;  // closed and drained
+    const int http = status == TUSK_ERROR_CANCELLED ? 503 : 500;
+    const std::string error = last_error(status);
+    for (auto& [id, f] : session.in_flight) fail_all({f.job}, http, error);  // the library answers them; never twice
     session.in_flight.clear();
     session.texts_in_flight = 0;
-    loads_[index] = 0;
-    if (status == TUSK_OK && session.taken.empty()) break;  // closed and drained
-    if (status == TUSK_OK) continue;
-    fail_all({session.taken.begin(), session.taken.end()}, status == TUSK_ERROR_CANCELLED ? 503 : 500,
-             last_error(status));
+    fail_all({session.taken.begin(), session.taken.end()}, http, error);
     session.taken.clear();
+    if (session.pulled > 0) continue;
+    if (session.busy) queue_.batch_done(Seat::Pool);
+    session.busy = false;
+    const std::vector<std::shared_ptr<Job>> batch = queue_.next_batch(Seat::Pool);
+    if (batch.empty()) return;
+    fail_all(batch, http, error);
+    queue_.batch_done(Seat::Pool);
   }
   if (session.busy) queue_.batch_done(Seat::Pool);
 }

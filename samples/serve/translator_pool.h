@@ -7,8 +7,6 @@
 // Only tusk.h.
 #pragma once
 
-#include <atomic>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -34,18 +32,14 @@ class TranslatorPool {
 
  private:
   void stop();
-  void serve(tusk_translator_t* translator, Seat seat, size_t index);
+  void serve(tusk_translator_t* translator, Seat seat);
   void translate(tusk_translator_t* translator, const std::vector<std::shared_ptr<Job>>& batch);
-  void serve_continuously(tusk_translator_t* translator, size_t index);
+  void serve_continuously(tusk_translator_t* translator);
 
   std::vector<tusk_translator_t*> translators_;  // the pool's, then the lone one if any
   BatchQueue& queue_;
   Metrics& metrics_;
   std::vector<std::thread> threads_;
-  // Continuous batching: texts in flight per pool translator (by index), so that a request
-  // goes to the least loaded one.
-  std::unique_ptr<std::atomic<size_t>[]> loads_;
-  size_t pool_size_ = 0;
 };
 
 // The HTTP status for one text's failure: the request's fault (400) or the server's (500).

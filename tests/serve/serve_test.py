@@ -14,8 +14,10 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -46,8 +48,8 @@ def cli_translate(texts, src="en", tgt="de"):
 class Server:
     """A `tusk serve` process on a free loopback port."""
 
-    def __init__(self, *flags):
-        self.proc = subprocess.Popen([CLI, "serve", "--model", MODEL, "--port", "0", "--threads", "1", *flags],
+    def __init__(self, *flags, model=MODEL):
+        self.proc = subprocess.Popen([CLI, "serve", "--model", model, "--port", "0", "--threads", "1", *flags],
                                      stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
         match = re.search(r"listening on http://([\d.]+):(\d+)", line)
@@ -340,6 +342,35 @@ class GracefulShutdown(unittest.TestCase):
         # translator had taken one yet (on a loaded machine all six may still wait).
         self.assertGreaterEqual(answered, min(queued // 20 + 1, len(groups)))
         self.assertIn("SIGTERM received", "".join(server.log))
+
+
+class ChangedModelFile(unittest.TestCase):
+    """The model file changed in place under a running server: each request fails with a 500
+    that says so (none hangs, no translator spins), and SIGTERM still stops the server."""
+
+    def check(self, *flags):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "model.tusk")
+            shutil.copyfile(MODEL, path)
+            server = Server("--translators", "2", *flags, model=path)
+            try:
+                status, _, body = post_json(server.url, {"q": "A dog runs.", "source": "en", "target": "de"})
+                self.assertEqual(status, 200, body)
+                st = os.stat(path)
+                os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+                for text in ["A dog runs.", "Two men talk.", "A cat sleeps."]:
+                    status, _, body = post_json(server.url, {"q": text, "source": "en", "target": "de"})
+                    self.assertEqual(status, 500, body)
+                    self.assertIn("changed in place", json.loads(body)["error"])
+            finally:
+                code = server.stop(timeout=30)
+            self.assertEqual(code, 0, "".join(server.log))
+
+    def test_batching_by_calls(self):
+        self.check()
+
+    def test_continuous_batching(self):
+        self.check("--continuous-batching", "on")
 
 
 class LibreTranslateClient(ServerTestCase):

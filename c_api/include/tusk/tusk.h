@@ -455,13 +455,17 @@ typedef void (*tusk_deliver_callback)(void *user_data, uint64_t id, tusk_status_
 /* Continuous batching, for servers: translates requests as they arrive, each sentence joining
  * the running decode at the next step and leaving it when it finishes, so the batch stays as
  * full as the work allows instead of draining to its longest sentence, and each request is
- * delivered as soon as its own texts are done. Results equal tusk_translate_text's for the
- * same texts. At most TUSK_OPT_MAX_BATCH_SIZE sentences and TUSK_OPT_MAX_BATCH_TOKENS source
- * tokens are in flight (one sentence always). Greedy search only: TUSK_ERROR_INVALID_ARGUMENT
- * when TUSK_OPT_BEAM_SIZE is above 1. Per-text errors follow TUSK_OPT_PER_SENTENCE_ERRORS
- * (off: a bad text fails its request). Returns TUSK_OK once pull, idle, returns 0; on an
- * error (tusk_translator_cancel included) every request in flight is delivered that error
- * first, then the call returns it. Since 0.3. */
+ * delivered as soon as its own texts are done. Results are tusk_translate_text's for the
+ * same texts up to rounding (the same tokens but at near-ties, as between two batch
+ * compositions). At most TUSK_OPT_MAX_BATCH_SIZE sentences and TUSK_OPT_MAX_BATCH_TOKENS
+ * source tokens are in flight (one sentence always). Greedy search only:
+ * TUSK_ERROR_INVALID_ARGUMENT when TUSK_OPT_BEAM_SIZE is above 1. Per-text errors follow
+ * TUSK_OPT_PER_SENTENCE_ERRORS (off: a bad text fails its request). Returns TUSK_OK once
+ * pull, idle, returns 0; on an error (tusk_translator_cancel included: seen at the next
+ * decoding step, so after an idle pull returns) every request in flight is delivered that
+ * error first, then the call returns it. The call holds the translator throughout, idle waits
+ * included: other calls on it wait (use one translator per such loop). The callbacks must
+ * not throw (C++) and must not call into the same translator. Since 0.3. */
 TUSK_API tusk_status_t tusk_translate_continuous(tusk_translator_t *translator, tusk_pull_callback pull,
                                                  tusk_deliver_callback deliver, void *user_data);
 
