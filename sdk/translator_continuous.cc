@@ -12,6 +12,16 @@
 
 namespace tusk::sdk {
 
+namespace {
+
+// The ErrorCode a delivered failure carries.
+int code_of(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const Error*>(&e)) return static_cast<int>(error->code());
+  return static_cast<int>(dynamic_cast<const std::bad_alloc*>(&e) ? ErrorCode::OutOfMemory : ErrorCode::Internal);
+}
+
+}  // namespace
+
 void Translator::translate_continuous(const PullRequest& pull, const DeliverRequest& deliver) {
   const uint64_t generation = cancel_generation_.load();
   const Model& model = *model_;
@@ -77,10 +87,7 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
         pieces.push_back(std::move(s));
       }
     } catch (const std::exception& e) {
-      const auto* error = dynamic_cast<const Error*>(&e);
-      const ErrorCode code = error ? error->code()
-                             : dynamic_cast<const std::bad_alloc*>(&e) ? ErrorCode::OutOfMemory : ErrorCode::Internal;
-      deliver(in.id, static_cast<int>(code), e.what(), {});
+      deliver(in.id, code_of(e), e.what(), {});
       return;
     }
     const uint64_t key = next_key++;
@@ -133,10 +140,7 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
       }
     }
   } catch (const std::exception& e) {  // every request in flight gets the error, then the caller
-    const auto* error = dynamic_cast<const Error*>(&e);
-    const ErrorCode code = error ? error->code()
-                           : dynamic_cast<const std::bad_alloc*>(&e) ? ErrorCode::OutOfMemory : ErrorCode::Internal;
-    for (auto& [key, r] : requests) deliver(r.id, static_cast<int>(code), e.what(), {});
+    for (auto& [key, r] : requests) deliver(r.id, code_of(e), e.what(), {});
     throw;
   }
 }

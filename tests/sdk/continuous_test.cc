@@ -190,6 +190,36 @@ TEST(Continuous, RefusesBeamSearchAndNullArguments) {
   EXPECT_EQ(tusk_translate_continuous(tr.get(), Feeder::pull, nullptr, &feeder), TUSK_ERROR_INVALID_ARGUMENT);
 }
 
+// A request with NULLs is answered by the C layer, and the next one still comes.
+TEST(Continuous, ARequestWithNullsIsAnsweredAlone) {
+  Model model = open_model();
+  Options options = make_options({{TUSK_OPT_THREADS, test_threads()}});
+  Translator tr = make_translator(model.get(), options.get());
+  struct Pulls {
+    int calls = 0;
+    const char* texts[1] = {nullptr};
+    const char* good[1] = {"A dog runs."};
+    std::map<uint64_t, tusk_status_t> delivered;
+  } pulls;
+  const auto pull = [](void* user, int32_t, tusk_request_t* request) -> int32_t {
+    auto* p = static_cast<Pulls*>(user);
+    switch (p->calls++) {
+      case 0: *request = {request->struct_size, 1, "en", "de", p->texts, 1}; return 1;  // a NULL text
+      case 1: *request = {request->struct_size, 2, nullptr, "de", p->good, 1}; return 1;  // a NULL src
+      case 2: *request = {request->struct_size, 3, "en", "de", p->good, 1}; return 1;
+      default: return 0;
+    }
+  };
+  const auto deliver = [](void* user, uint64_t id, tusk_status_t status, const char*, tusk_result_t* result) {
+    static_cast<Pulls*>(user)->delivered[id] = status;
+    tusk_result_free(result);
+  };
+  ASSERT_EQ(tusk_translate_continuous(tr.get(), pull, deliver, &pulls), TUSK_OK) << tusk_last_error();
+  EXPECT_EQ(pulls.delivered[1], TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(pulls.delivered[2], TUSK_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(pulls.delivered[3], TUSK_OK);
+}
+
 // A cancel fails every request in flight (each told once) and the call; the translator works on.
 TEST(Continuous, CancelDeliversTheErrorToEveryRequestInFlight) {
   Model model = open_model();
