@@ -175,17 +175,7 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  SearchOptions search_options;
-  search_options.beam_size = std::max(1, options_.beam_size);
-  search_options.length_penalty = options_.length_penalty;
-  // The decoder prefix [start, language] + generated tokens must fit the position table; the
-  // last generated token is never fed back, hence max_len - 1.
-  search_options.max_generated = static_cast<int>(
-      std::min<int64_t>(options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len,
-                        max_len - 1));
-
-  search_options.min_generated = std::min(std::max(0, options_.min_decoding_length),
-                                          search_options.max_generated);
+  SearchOptions search_options = base_search_options(generation);
 
   // Target prefixes as token ids (their pieces, no end mark).
   std::vector<std::vector<int32_t>> prefix_ids(target_prefixes ? texts.size() : 0);
@@ -202,10 +192,6 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
   for (int i : todo) lengths.push_back(static_cast<int64_t>(sources[i].size()));
   Encoder& encoder = *encoder_;
   Decoder& decoder = *decoder_;
-  search_options.num_hypotheses = options_.num_hypotheses;
-  search_options.no_repeat_ngram = options_.no_repeat_ngram_size;
-  search_options.repetition_penalty = options_.repetition_penalty;
-  search_options.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
   if (search_options.cancelled())
     throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
   for (const auto& batch_positions : make_batches(lengths, options_.max_batch_size,
@@ -221,12 +207,10 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
     search_options.sentence_max_generated.clear();
     if (options_.max_length_ratio > 0.0f)
       for (int p : batch_positions) {
-        const double source_tokens = static_cast<double>(sources[todo[p]].size() - 2);  // less code and end
-        // Never below the minimum length the caller asked for, nor short of a target prefix.
+        // Never short of a target prefix (search clips it to max_generated).
         const int prefix = target_prefixes ? static_cast<int>(prefix_ids[todo[p]].size()) + 1 : 0;
-        search_options.sentence_max_generated.push_back(std::max(
-            {search_options.min_generated, prefix,
-             options_.max_length_offset + static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))}));
+        search_options.sentence_max_generated.push_back(
+            std::max(prefix, generation_limit(sources[todo[p]].size(), search_options)));
       }
     if (on_token)
       search_options.on_token = [&](int b, const Hypothesis& h, bool finished) {
@@ -275,17 +259,30 @@ std::vector<Translation> Translator::translate_text(const std::string& src, cons
   return assemble_texts(p, translate_at(generation, src, tgt, p.pieces, per_piece), tgt_lang.code);
 }
 
-int Translator::generation_limit(size_t source_ids) const {
+SearchOptions Translator::base_search_options(uint64_t generation) {
+  const int64_t max_len = model_->max_sequence_length();
+  SearchOptions o;
+  o.beam_size = std::max(1, options_.beam_size);
+  o.length_penalty = options_.length_penalty;
   // The decoder prefix [start, language] + generated tokens must fit the position table; the
   // last generated token is never fed back, hence max_len - 1.
-  const int64_t max_len = model_->max_sequence_length();
-  const int most = static_cast<int>(std::min<int64_t>(
-      options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len, max_len - 1));
-  if (options_.max_length_ratio <= 0.0f) return most;
-  const int least = std::min(std::max(0, options_.min_decoding_length), most);
+  o.max_generated = static_cast<int>(
+      std::min<int64_t>(options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len, max_len - 1));
+  o.min_generated = std::min(std::max(0, options_.min_decoding_length), o.max_generated);
+  o.num_hypotheses = options_.num_hypotheses;
+  o.no_repeat_ngram = options_.no_repeat_ngram_size;
+  o.repetition_penalty = options_.repetition_penalty;
+  o.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
+  return o;
+}
+
+int Translator::generation_limit(size_t source_ids, const SearchOptions& o) const {
+  if (options_.max_length_ratio <= 0.0f) return o.max_generated;
   const double source_tokens = static_cast<double>(source_ids - 2);  // less code and end
-  return std::min(most, std::max(least, options_.max_length_offset +
-                                            static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))));
+  // Never below the minimum length the caller asked for.
+  return std::min(o.max_generated,
+                  std::max(o.min_generated, options_.max_length_offset +
+                                                static_cast<int>(std::ceil(options_.max_length_ratio * source_tokens))));
 }
 
 }  // namespace tusk::sdk

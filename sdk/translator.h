@@ -192,8 +192,12 @@ class Translator {
 
   // The model's language for a code (or its token), else UnknownLanguage naming `role`.
   static const format::Language& language(const Model& model, const std::string& code, const char* role);
-  // Generated tokens a sentence of source_ids ids (code and end mark included) may take.
-  int generation_limit(size_t source_ids) const;
+  // The search options of every call: beam, length limits, guards, cancellation from
+  // `generation` on (per-call parts, prefixes and streaming, are the caller's).
+  SearchOptions base_search_options(uint64_t generation);
+  // Generated tokens a sentence of source_ids ids (code and end mark included) may take
+  // under o's limits and the runaway guard's ratio.
+  int generation_limit(size_t source_ids, const SearchOptions& o) const;
   std::vector<Translation> translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
                                         const std::vector<std::string>& texts, const TokenCallback& on_token,
                                         const std::vector<std::string>* target_prefixes = nullptr);

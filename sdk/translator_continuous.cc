@@ -23,20 +23,12 @@ int code_of(const std::exception& e) {
 }  // namespace
 
 void Translator::translate_continuous(const PullRequest& pull, const DeliverRequest& deliver) {
-  const uint64_t generation = cancel_generation_.load();
-  const Model& model = *model_;
-  model.file().check_unchanged();
+  const uint64_t generation = cancel_generation_.load();  // a cancel while waiting for the lock counts
+  const Model& model = *model_;  // (each request checks that the file is unchanged: take below)
   const auto& c = model.config();
   const int64_t max_len = model.max_sequence_length();
   std::lock_guard<std::mutex> lock(mutex_);
-  SearchOptions o;
-  o.max_generated = static_cast<int>(std::min<int64_t>(
-      options_.max_decoding_length > 0 ? options_.max_decoding_length : max_len, max_len - 1));
-  o.min_generated = std::min(std::max(0, options_.min_decoding_length), o.max_generated);
-  o.beam_size = std::max(1, options_.beam_size);
-  o.no_repeat_ngram = options_.no_repeat_ngram_size;
-  o.repetition_penalty = options_.repetition_penalty;
-  o.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
+  const SearchOptions o = base_search_options(generation);
   ContinuousSearch search(*encoder_, *decoder_, c.decoder_start_id, c.eos_id, o);
 
   // A request pulled and not yet delivered: its pieces, their translations as they finish.
@@ -82,7 +74,7 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
         if (static_cast<int64_t>(s.source.size()) > max_len - 1) s.source.resize(max_len - 1);  // a piece the model cuts
         s.source.push_back(c.eos_id);
         s.target_language = tgt_lang.token_id;
-        s.max_generated = generation_limit(s.source.size());
+        s.max_generated = generation_limit(s.source.size(), o);
         s.tag = i;  // the piece, until queued
         pieces.push_back(std::move(s));
       }
