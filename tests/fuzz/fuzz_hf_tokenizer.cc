@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "common/error.h"
@@ -22,15 +23,30 @@ const char* const kFiles[] = {"tokenizer_config.json", "special_tokens_map.json"
                               "tokenizer.json"};
 const fs::path kTiny = TUSK_SHARED_DIR "/models/hf-tiny/nllb-moe";
 
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const fs::path& path, const char* data, size_t size) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data, static_cast<std::streamsize>(size));
+}
+
+// The tiny checkpoint's JSON files are read once and written back before every input: a
+// copy_file per input (copy_file_range) could fail with EINTR under libFuzzer's signals,
+// and streams retry.
 struct Folder {
   fs::path dir;
   tusk::format::ModelConfig config;
+  std::string originals[3];
   Folder() {
     const fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
     dir = base / ("tusk-fuzz-tokenizer-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    fs::copy_file(kTiny / "sentencepiece.bpe.model", dir / "sentencepiece.bpe.model",
-                  fs::copy_options::overwrite_existing);
+    const std::string model = read_file(kTiny / "sentencepiece.bpe.model");
+    write_file(dir / "sentencepiece.bpe.model", model.data(), model.size());
+    for (int i = 0; i < 3; ++i) originals[i] = read_file(kTiny / kFiles[i]);
     config = tusk::format::read_hf_config((kTiny / "config.json").string()).model;
   }
   ~Folder() {
@@ -38,7 +54,7 @@ struct Folder {
     fs::remove_all(dir, ec);
   }
   void reset() {
-    for (int i = 0; i < 3; ++i) fs::copy_file(kTiny / kFiles[i], dir / kFiles[i], fs::copy_options::overwrite_existing);
+    for (int i = 0; i < 3; ++i) write_file(dir / kFiles[i], originals[i].data(), originals[i].size());
     std::error_code ec;
     fs::remove(dir / kFiles[3], ec);
   }
@@ -50,10 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Folder folder;
   if (size < 1) return 0;
   folder.reset();
-  {
-    std::ofstream out(folder.dir / kFiles[data[0] % 4], std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data + 1), static_cast<std::streamsize>(size - 1));
-  }
+  write_file(folder.dir / kFiles[data[0] % 4], reinterpret_cast<const char*>(data + 1), size - 1);
   try {
     (void)tusk::format::read_hf_tokenizer(folder.dir.string(), folder.config);
   } catch (const tusk::Error&) {
