@@ -104,33 +104,22 @@ __attribute__((always_inline)) inline void transpose16x16(__m512i (&r)[16]) {
   }
 }
 
-// Quantizes columns [col0, col1) (multiples of 64) of block b of x (rows 16b .. 16b + 15,
-// those below m) into its H and L vectors, and with `scales` the rows' scales. Split (int16
-// activations): exactly as quantize_x16_rows_avx2 does (same amax over the whole row, same
-// 32767 / amax, same round-to-nearest-even of x * inv), each value then split into its H byte
-// (h + 128) and L byte. Else (8-bit activations): round-to-nearest-even of x * 127 / amax,
-// plus 128, in H. 64 columns at a time: 16 rows of bytes, transposed to 16 quads.
-// kInt4 (gemm_int4_vnni.h; split only): H holds h itself (signed), the quads follow the Int4
-// words' column order (quad j < 8: columns j, 16 + j, 32 + j, 48 + j; quad 8 + j: those plus
-// 8), and each 64 columns' sum of x is kept (xsum).
-template <bool kInt4 = false>
-void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split, int64_t col0,
-                    int64_t col1, bool scales) {
-  const int64_t k = c.w.k, i0 = b * kInt8TileXRows;
-  const int rows = static_cast<int>(min64(kInt8TileXRows, c.m - i0));
-  const float limit = split ? 32767.0f : 127.0f;
-  __m512 inv[kInt8TileXRows];
-  for (int i = 0; i < rows; ++i) {
-    const float* x = c.x + (i0 + i) * c.ld_x;
-    __m512 vmax = _mm512_setzero_ps();
-    for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
-    const float amax = _mm512_reduce_max_ps(vmax);
-    inv[i] = _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
-    if (scales) act.scale[i0 + i] = amax / limit;
-  }
+// 1 / the step of row x's quantization, limit / max|x| over its k columns (0 for a zero row),
+// exactly as quantize_x16_rows_avx2 computes it; *scale = the step itself.
+inline __m512 row_inverse_step(const float* x, int64_t k, float limit, float* scale) {
+  __m512 vmax = _mm512_setzero_ps();
+  for (int64_t col = 0; col < k; col += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + col)));
+  const float amax = _mm512_reduce_max_ps(vmax);
+  if (scale) *scale = amax / limit;
+  return _mm512_set1_ps(amax > 0.0f ? limit / amax : 0.0f);
+}
+
+// Columns [0, 64) of x quantized with inv (row_inverse_step): as one 64-byte row of H bytes
+// and one of L bytes (see quantize_block), and (kInt4) their sum of quantized values.
+template <bool kInt4>
+__attribute__((always_inline)) inline void quantize_64(const float* x, __m512 inv, bool split, __m512i& h_row,
+                                                       __m512i& l_row, int32_t& sum) {
   const __m512i bias = _mm512_set1_epi32(kInt4 ? 0 : 128);
-  __m512i* h_out = act.h(b);
-  __m512i* l_out = act.l(b);
   // 16 bytes a (columns 16s .. 16s + 15) as one 64-byte row: in column order, or (kInt4) with
   // byte j of each lined up: quad j = bytes j of a[0..3].
   const auto row_of = [](const __m128i (&a)[4]) {
@@ -147,24 +136,45 @@ void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, 
     }
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(w[1], w[0])), _mm256_set_m128i(w[3], w[2]), 1);
   };
+  __m128i hq[4], lq[4];
+  __m512i total = _mm512_setzero_si512();
+  for (int s = 0; s < 4; ++s) {
+    const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * s), inv));
+    hq[s] = _mm512_cvtepi32_epi8(_mm512_add_epi32(split ? _mm512_srai_epi32(q, 8) : q, bias));
+    lq[s] = _mm512_cvtepi32_epi8(q);  // the low byte
+    if constexpr (kInt4) total = _mm512_add_epi32(total, q);
+  }
+  if constexpr (kInt4) sum = _mm512_reduce_add_epi32(total);
+  h_row = row_of(hq);
+  l_row = row_of(lq);
+}
+
+// Quantizes columns [col0, col1) (multiples of 64) of block b of x (rows 16b .. 16b + 15,
+// those below m) into its H and L vectors, and with `scales` the rows' scales. Split (int16
+// activations): exactly as quantize_x16_rows_avx2 does (same amax over the whole row, same
+// 32767 / amax, same round-to-nearest-even of x * inv), each value then split into its H byte
+// (h + 128) and L byte. Else (8-bit activations): round-to-nearest-even of x * 127 / amax,
+// plus 128, in H. 64 columns at a time: 16 rows of bytes, transposed to 16 quads.
+// kInt4 (gemm_int4_vnni.h; split only): H holds h itself (signed), the quads follow the Int4
+// words' column order (quad j < 8: columns j, 16 + j, 32 + j, 48 + j; quad 8 + j: those plus
+// 8), and each 64 columns' sum of x is kept (xsum).
+template <bool kInt4 = false>
+void quantize_block(const LinearCall& c, const Int8Activations& act, int64_t b, bool split, int64_t col0,
+                    int64_t col1, bool scales) {
+  const int64_t i0 = b * kInt8TileXRows;
+  const int rows = static_cast<int>(min64(kInt8TileXRows, c.m - i0));
+  const float limit = split ? 32767.0f : 127.0f;
+  __m512 inv[kInt8TileXRows];
+  for (int i = 0; i < rows; ++i)
+    inv[i] = row_inverse_step(c.x + (i0 + i) * c.ld_x, c.w.k, limit, scales ? act.scale + i0 + i : nullptr);
+  __m512i* h_out = act.h(b);
+  __m512i* l_out = act.l(b);
   for (int64_t col = col0; col < col1; col += 64) {
     __m512i hr[kInt8TileXRows], lr[kInt8TileXRows];
     alignas(64) int32_t sums[kInt8TileXRows] = {};
     for (int i = 0; i < kInt8TileXRows; ++i) {
       hr[i] = lr[i] = _mm512_setzero_si512();
-      if (i >= rows) continue;
-      const float* x = c.x + (i0 + i) * c.ld_x + col;
-      __m128i hq[4], lq[4];
-      __m512i sum = _mm512_setzero_si512();
-      for (int s = 0; s < 4; ++s) {
-        const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * s), inv[i]));
-        hq[s] = _mm512_cvtepi32_epi8(_mm512_add_epi32(split ? _mm512_srai_epi32(q, 8) : q, bias));
-        lq[s] = _mm512_cvtepi32_epi8(q);  // the low byte
-        if constexpr (kInt4) sum = _mm512_add_epi32(sum, q);
-      }
-      if constexpr (kInt4) sums[i] = _mm512_reduce_add_epi32(sum);
-      hr[i] = row_of(hq);
-      lr[i] = row_of(lq);
+      if (i < rows) quantize_64<kInt4>(c.x + (i0 + i) * c.ld_x + col, inv[i], split, hr[i], lr[i], sums[i]);
     }
     if constexpr (kInt4) _mm512_store_si512(act.xsum(b) + col / 64, _mm512_load_si512(sums));
     transpose16x16(hr);
@@ -215,19 +225,17 @@ struct VnniTile {
 };
 
 // -128 * sum w of each of the tile's rows over each 256-column panel (the h accumulators'
-// seed): vpsadbw of the bytes biased by 128, less 128 per column.
+// seed): vpdpbusd of ones against the signed bytes, one per 64 bytes (a vpsadbw pass took
+// four instructions a line, as long as the products themselves at 1 .. 2 rows of x).
 inline void panel_seeds(const VnniTile& t, int32_t* seed) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i ones = _mm512_set1_epi8(1);
   for (int j = 0; j < kInt8TileRows; ++j) {
     const auto* row = reinterpret_cast<const uint8_t*>(t.w[j]);
     for (int64_t p = 0; p < t.panels; ++p) {
       const int64_t c0 = p * kX16GemmPanelCols, kc = min64(kX16GemmPanelCols, t.k - c0);
-      __m512i sad = _mm512_setzero_si512();
-      for (int64_t b = c0; b < c0 + kc; b += 64)
-        sad = _mm512_add_epi64(sad, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(row + b), flip),
-                                                    _mm512_setzero_si512()));
-      const int64_t sum_w = _mm512_reduce_add_epi64(sad) - 128 * kc;
-      seed[j * t.panels + p] = static_cast<int32_t>(-128 * sum_w);
+      __m512i sums = _mm512_setzero_si512();
+      for (int64_t b = c0; b < c0 + kc; b += 64) dpbusd(sums, ones, _mm512_loadu_si512(row + b));
+      seed[j * t.panels + p] = -128 * _mm512_reduce_add_epi32(sums);
     }
   }
 }

@@ -51,14 +51,13 @@ inline bool uses_x16(const LinearCall& c, Isa isa) {
 // Scratch the GEMV paths need. fp32: Int4 keeps a prescaled copy of x [m, k] and the sums of
 // x per (row, group) [m, k / group] (gemv_simd.h); Int8 and F16 read x as it is.
 // x16 (uses_x16): int16 x [m, k], int32 sums [m, k / group] and one float scale per row
-// (x16_prep.h), at any m; above kX16TileMaxRows for m rounded up to 16 (the VNNI GEMMs
-// transpose x in blocks of 16 rows, gemm_int8_vnni.h), plus an int32 sum per row and 64
-// columns (gemm_int4_vnni.h).
+// (x16_prep.h), at any m, for m rounded up to 16 (the VNNI GEMMs transpose x in blocks of 16
+// rows, gemm_int8_vnni.h, and below 16 rows lay it out for a block's worth of lanes,
+// gemm_vnni_grouped.h), plus an int32 sum per row and 64 columns (gemm_int4_vnni.h).
 inline size_t gemv_scratch_floats(const PackedWeights& w, int64_t m, bool x16) {
   if (w.type == WeightType::F16) return 0;
   const size_t k = static_cast<size_t>(w.k), groups = k / static_cast<size_t>(w.group);
   if (x16) {
-    if (m <= kX16TileMaxRows) return static_cast<size_t>(m) * (k / 2 + groups + 1);
     return static_cast<size_t>((m + 15) / 16 * 16) * (k / 2 + groups + 1 + k / 64);
   }
   const size_t rows = static_cast<size_t>(m);

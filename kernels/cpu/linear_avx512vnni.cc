@@ -1,12 +1,14 @@
 // AVX-512 VNNI: the AVX-512 kernels with the x16 GEMV's multiply-add-accumulate fused into
 // one vpdpwssd, Int4 x16 with vpdpbusd on split bytes where it applies (x16_split_vnni.h),
-// and for larger m the x16 GEMM with vpdpbusd from the stored rows: Int8 (gemm_int8_vnni.h,
-// also the opt-in 8-bit activations) and Int4 (gemm_int4_vnni.h). Compiled with the AVX-512
+// and the x16 GEMMs with vpdpbusd from the stored rows: Int8 (gemm_int8_vnni.h, also the
+// opt-in 8-bit activations) and Int4 (gemm_int4_vnni.h), in lane groups up to 8 rows of x
+// (gemm_vnni_grouped.h). Compiled with the AVX-512
 // flags plus -mavx512vnni; reached only through dispatch when the CPU has VNNI. (The
 // fp32-activation paths have no integer dot product, so they are the AVX-512 ones, compiled
 // again here.)
 #include "kernels/cpu/gemm_int4_vnni.h"
 #include "kernels/cpu/gemm_int8_vnni.h"
+#include "kernels/cpu/gemm_vnni_grouped.h"
 #include "kernels/cpu/simd_avx512.h"
 #include "kernels/cpu/vnni_asm.h"
 #include "kernels/cpu/x16_split_vnni.h"
@@ -31,6 +33,8 @@ struct GemmX16 : GemmX16Avx512Base {
 // x16 calls with more rows than the GEMV tiles serve take the int16 GEMM (dispatch.cc has
 // set call.x16 only where it applies).
 void linear_avx512vnni(const LinearCall& call) {
+  if (int8_vnni_grouped_applies(call)) return gemm_int8_vnni_grouped(call);
+  if (int4_vnni_grouped_applies(call)) return gemm_int4_vnni_grouped(call);
   if (int8_vnni_gemm_applies(call)) return gemm_int8_vnni(call);
   if (int4_vnni_gemm_applies(call)) return gemm_int4_vnni(call);
   if (call.x16 && call.m > kX16TileMaxRows) return gemm_x16<GemmX16>(call);

@@ -304,8 +304,57 @@ TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
                              -8, 7, 5, /*x8_same=*/true, rng);
 }
 
-// quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, m > 8, VNNI,
-// k % 64 == 0) every output is within its documented bound of the exact product,
+// Up to 8 rows of x and one 256-column panel the VNNI GEMMs share a vector's lanes between
+// rows (gemm_vnni_grouped.h: Int8 from 6 rows, Int4 from 2): each row's results are those it gets among 12 rows (the
+// 16-row tiles), bit for bit, with strided x and y, row and column tails, grouped scales,
+// extreme values, bias, ReLU and both thread counts; Int8 also with 8-bit activations.
+TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
+  TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
+  std::mt19937 rng(97);
+  struct Case {
+    WeightType type;
+    int64_t n, k, group;
+  };
+  for (const Case& t : {Case{WeightType::Int8, 70, 256, 256}, Case{WeightType::Int8, 1024, 256, 256},
+                        Case{WeightType::Int8, 17, 192, 192}, Case{WeightType::Int8, 33, 64, 64},
+                        Case{WeightType::Int4, 70, 256, 256}, Case{WeightType::Int4, 1024, 256, 256},
+                        Case{WeightType::Int4, 17, 192, 192}, Case{WeightType::Int4, 48, 128, 128}}) {
+    QuantMatrix w(t.type, t.n, t.k, t.group, rng);
+    const bool int8 = t.type == WeightType::Int8;
+    for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? (int8 ? 127 : 7) : (int8 ? -127 : -8);
+    pack_weights(t.type, w.q.data(), t.n, t.k, w.packed_data());
+    constexpr int64_t kMany = 12;
+    const int64_t ld_x = t.k + 3, ld_y = t.n + 5;
+    std::vector<float> x(static_cast<size_t>(kMany * ld_x)), bias(static_cast<size_t>(t.n));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
+    for (int64_t m = int8 ? 6 : 2; m <= 8; ++m) {
+      const int combo = static_cast<int>(m + t.n) % 8;
+      const bool relu = combo & 2;
+      const int threads = combo & 4 ? 2 : 1;
+      const float* b = combo & 1 ? bias.data() : nullptr;
+      for (bool x8 : {false, true}) {
+        if (x8 && !int8) continue;
+        auto linear = x8 ? quantized_linear_x8 : quantized_linear_x16;
+        std::vector<float> few(static_cast<size_t>(m * ld_y), kPad), many(static_cast<size_t>(kMany * ld_y), kPad);
+        linear(Isa::Avx512Vnni, w.weights(), x.data(), m, ld_x, b, relu, few.data(), ld_y, threads);
+        linear(Isa::Avx512Vnni, w.weights(), x.data(), kMany, ld_x, b, relu, many.data(), ld_y, threads);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t r = 0; r < t.n; ++r)
+            ASSERT_EQ(few[i * ld_y + r], many[i * ld_y + r])
+                << type_name(t.type) << " " << t.n << "x" << t.k << " group " << t.group << " m " << m << " row "
+                << i << " col " << r << (x8 ? " x8" : "");
+          for (int64_t r = t.n; r < ld_y; ++r) ASSERT_EQ(few[i * ld_y + r], kPad) << "padding written, m " << m;
+        }
+      }
+    }
+  }
+}
+
+// quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, VNNI, k % 64
+// == 0, m > 8 or m >= 6 with k <= 256) every output is within its documented bound of the exact product,
 // 0.5 * (max|x_i| / 127) * sum_c |w[r][c]| (plus fp32 rounding), and uses the int8 rounding
 // (some output lies beyond the int16 bound); everywhere else it is quantized_linear_x16 bit
 // for bit.
@@ -317,13 +366,13 @@ TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
   for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
     if (!isa_supported(isa)) continue;
     for (const Case& t : {Case{70, 512, 512, 9}, Case{100, 1024, 256, 19}, Case{33, 256, 256, 4},
-                          Case{19, 96, 96, 12}, Case{48, 192, 192, 64}}) {
+                          Case{40, 256, 256, 6}, Case{19, 96, 96, 12}, Case{48, 192, 192, 64}}) {
       QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
       std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
       std::normal_distribution<float> dist(0.0f, 1.0f);
       for (auto& v : x) v = dist(rng);
       for (auto& v : bias) v = dist(rng);
-      const bool applies = isa == Isa::Avx512Vnni && t.m > 8 && t.k % 64 == 0;
+      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 && (t.m > 8 || (t.m >= 6 && t.k <= 256));
       for (int threads : {1, 2}) {
         std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
         quantized_linear_x16(isa, w.weights(), x.data(), t.m, t.k, bias.data(), false, a.data(), t.n, threads);
