@@ -34,13 +34,11 @@ namespace {
 constexpr int64_t kGroupedMaxRows = 8;
 // Where it is faster than the GEMV tiles (bench_gemm, this model's shapes): rows of one
 // panel (k <= 256; at k = 1024 the GEMV tiles already run at ~85 GMAC/s and lane groups gain
-// nothing), Int4 from 2 rows, Int8 from 6 (the GEMV tiles cost ~4.4 us a row of x on the
-// 1024x256 dense layer, a group of 8 lanes ~25.5 us at any m up to 8: the per-tile work, the
-// weight sums of panel_seeds and a row's lanes added, is paid whatever the rows).
+// nothing), Int4 from 2 rows, Int8 from 3 (4 rows of the 8000x256 output projection: 123 ..
+// 149 us against 174 .. 183; 3 and 5 rows about even, so the tiles' bits; 2 rows slower).
 constexpr int64_t kGroupedMaxK = kX16GemmPanelCols;
-constexpr int64_t kInt8GroupedMinRows = 6;
+constexpr int64_t kInt8GroupedMinRows = 3;
 constexpr int64_t kInt4GroupedMinRows = 2;
-static_assert(kInt8GroupedMinRows > 4, "Int8 runs lane groups of 2 words only");
 
 inline bool vnni_grouped_shape(const LinearCall& c) {
   return c.x16 && c.m <= kGroupedMaxRows && c.w.k % 64 == 0 && c.w.k <= kGroupedMaxK &&
@@ -51,6 +49,19 @@ inline bool int8_vnni_grouped_applies(const LinearCall& c) {
 }
 inline bool int4_vnni_grouped_applies(const LinearCall& c) {
   return c.w.type == WeightType::Int4 && c.m >= kInt4GroupedMinRows && vnni_grouped_shape(c);
+}
+
+// Of a VNNI GEMM call's m > 8 rows of x, how many the 16-row tiles take: rows past the last
+// whole block of 16 cost a whole block there, so up to 11 of them run as calls of at most 8
+// rows instead (lane groups, or the GEMV tiles below their thresholds). Measured on this
+// model's 8000x256 output projection (bench_gemm): 8 rows 197 us, 4 rows ~125 us, 1 row 32
+// us, a block of 16 333 us, so 8 + 3 rows still cost less than a block, 8 + 4 about the same.
+// Where lane groups do not apply (k > 256) the tiles take every row.
+inline int64_t vnni_tiled_rows(const LinearCall& c) {
+  const int64_t rest = c.m % kInt8TileXRows;
+  const bool typed = c.w.type == WeightType::Int8 || c.w.type == WeightType::Int4;
+  if (!typed || c.w.k > kGroupedMaxK || rest == 0 || rest > kGroupedMaxRows + 3) return c.m;
+  return c.m - rest;
 }
 
 // Words per lane group: 16 / R, R = m (2 .. 8) rounded up to a power of two.
@@ -78,6 +89,69 @@ __attribute__((always_inline)) inline __m512i sum_lane_groups(__m512i v) {
   const __m512i first = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32(S));
   return _mm512_permutexvar_epi32(first, v);  // every lane of a group holds its sum: take the first
+}
+
+// [a0 + a1, a2 + a3, b0 + b1, b2 + b3] in each 128-bit lane (int32).
+__attribute__((always_inline)) inline __m512i pair_sums(__m512i a, __m512i b) {
+  const __m512 fa = _mm512_castsi512_ps(a), fb = _mm512_castsi512_ps(b);
+  const __m512i even = _mm512_castps_si512(_mm512_shuffle_ps(fa, fb, _MM_SHUFFLE(2, 0, 2, 0)));
+  const __m512i odd = _mm512_castps_si512(_mm512_shuffle_ps(fa, fb, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_epi32(even, odd);
+}
+
+// For lane groups of S = 4 or 8 words (R = 16 / S rows of x): the 8 weight rows' lane sums
+// (acc[j]), all added in one network instead of row by row, as out[v] (v < R / 2) with lane
+// 8 i + j = row 2v + i of x, weight row j. The per-row sums took as long as the products at
+// 2 .. 4 rows of x; this is ~20 instructions for the whole tile.
+template <int S>
+__attribute__((always_inline)) inline void sums_by_row_of_x(const __m512i (&acc)[kInt8TileRows],
+                                                            __m512i (&out)[16 / S / 2]) {
+  static_assert(S == 4 || S == 8, "joint sums for lane groups of 4 or 8 words");
+  // Per 128-bit lane (S words of a row of x, or half of them): rows 0-3 of the tile, 4-7.
+  const __m512i c0 = pair_sums(pair_sums(acc[0], acc[1]), pair_sums(acc[2], acc[3]));
+  const __m512i c1 = pair_sums(pair_sums(acc[4], acc[5]), pair_sums(acc[6], acc[7]));
+  if constexpr (S == 4) {  // 128-bit lane q of c: row q of x
+    out[0] = _mm512_permutex2var_epi32(c0, _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23), c1);
+    out[1] = _mm512_permutex2var_epi32(c0, _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31), c1);
+  } else {  // 128-bit lanes 2i, 2i + 1 of c: halves of row i of x
+    const __m512i d = _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)));
+    out[0] = _mm512_shuffle_i32x4(d, d, _MM_SHUFFLE(3, 1, 2, 0));  // x0 rows 0-3, 4-7, x1 0-3, 4-7
+  }
+}
+
+// Lanes 8 i + j of vector v take row 2v + i of x's value of `per_row` (lane r: row r).
+__attribute__((always_inline)) inline __m512 per_row_of_x(__m512 per_row, int v) {
+  const __m512i lane = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  return _mm512_permutexvar_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(2 * v)), per_row);
+}
+
+// The tile's results from sums_by_row_of_x (one panel: k <= 256): y[i][r0 + j] = sum *
+// scale_j (rounded), times x's scale (rounded), plus bias, ReLU: finish_tile's operations in its
+// order, bit for bit. offset: subtracted from the sums first (per lane), or null.
+template <int NV>
+__attribute__((always_inline)) inline void finish_by_row_of_x(const __m512i (&sums)[NV], const __m512i* offset,
+                                                              const VnniTile& t, const float* x_scale, int rows,
+                                                              float* y, int64_t ld_y) {
+  alignas(32) float scale[kInt8TileRows], bias[kInt8TileRows] = {};
+  for (int j = 0; j < kInt8TileRows; ++j) {
+    scale[j] = t.scales[j][0];
+    if (t.bias && j < t.nr) bias[j] = t.bias[j];
+  }
+  const __m512 scales = _mm512_broadcast_f32x8(_mm256_load_ps(scale));
+  const __m512 biases = _mm512_broadcast_f32x8(_mm256_load_ps(bias));
+  const __m512 xs = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << rows) - 1), x_scale);
+  const __mmask8 cols = static_cast<__mmask8>((1u << t.nr) - 1);
+  for (int v = 0; v < NV; ++v) {
+    const __m512i sum = offset ? _mm512_sub_epi32(sums[v], offset[v]) : sums[v];
+    const __m512 f = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), scales));
+    __m512 out = rounded(_mm512_mul_ps(f, per_row_of_x(xs, v)));
+    if (t.bias) out = _mm512_add_ps(out, biases);
+    if (t.relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
+    for (int i = 0; i < 2 && 2 * v + i < rows; ++i)
+      _mm256_mask_storeu_ps(y + (2 * v + i) * ld_y, cols,
+                            i == 0 ? _mm512_castps512_ps256(out) : _mm512_extractf32x8_ps(out, 1));
+  }
 }
 
 // Fetches the next tile's bytes [from, from + bytes) of its stretch while this tile runs.
@@ -118,86 +192,95 @@ void quantize_grouped(const LinearCall& c, const Int8Activations& act, int S, bo
   }
 }
 
-// y[i][r0 + j] for rows i < rows of x and the tile's rows j < nr, as int8_tile computes them;
-// seed: panel_seeds of the tile (added once a row, after its lanes are summed).
+// y[i][r0 + j] for rows i < rows of x and the tile's rows j < nr, as int8_tile computes them
+// (one panel: k <= kGroupedMaxK); seed: panel_seeds of the tile (added once a row, after its
+// lanes are summed).
 template <int S, bool kSplit>
 void int8_grouped_tile(const VnniTile& t, const int32_t* seed, const __m512i* h, const __m512i* l,
                        const float* x_scale, int rows, float* y, int64_t ld_y, const char* prefetch) {
-  __m512 f[kInt8TileRows];
-  for (int64_t p = 0; p < t.panels; ++p) {
-    const int64_t q0 = p * (kX16GemmPanelCols / 4), q1 = min64(q0 + kX16GemmPanelCols / 4, t.k / 4);
-    __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
+  __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
 #pragma GCC unroll 8
-    for (int j = 0; j < kInt8TileRows; ++j) hacc[j] = lacc[j] = _mm512_setzero_si512();
-    for (int64_t q = q0; q < q1; q += S) {
-      prefetch_span(prefetch, 32 * q, 32 * S);  // the next tile: 8 rows, 32 bytes a quad
-      const __m512i hq = _mm512_load_si512(h + q / S);
-      const __m512i lq = kSplit ? _mm512_load_si512(l + q / S) : hq;
-#pragma GCC unroll 8
-      for (int j = 0; j < kInt8TileRows; ++j) {
-        const __m512i w = broadcast_words<S>(t.w[j] + q);
-        dpbusd(hacc[j], hq, w);
-        if constexpr (kSplit) dpbusd(lacc[j], lq, w);
-      }
-    }
-    const int64_t group = (p * kX16GemmPanelCols) / t.group;
+  for (int j = 0; j < kInt8TileRows; ++j) hacc[j] = lacc[j] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < t.k / 4; q += S) {
+    prefetch_span(prefetch, 32 * q, 32 * S);  // the next tile: 8 rows, 32 bytes a quad
+    const __m512i hq = _mm512_load_si512(h + q / S);
+    const __m512i lq = kSplit ? _mm512_load_si512(l + q / S) : hq;
 #pragma GCC unroll 8
     for (int j = 0; j < kInt8TileRows; ++j) {
-      __m512i sum = hacc[j];
-      if constexpr (kSplit) sum = _mm512_add_epi32(_mm512_slli_epi32(sum, 8), lacc[j]);
-      const int32_t s = seed[j * t.panels + p];  // |s| < 2^22: times 256 within int32
-      sum = _mm512_add_epi32(sum_lane_groups<S>(sum), _mm512_set1_epi32(kSplit ? s * 256 : s));
-      const __m512 v = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[j][group])));
-      f[j] = p == 0 ? v : _mm512_add_ps(v, f[j]);
+      const __m512i w = broadcast_words<S>(t.w[j] + q);
+      dpbusd(hacc[j], hq, w);
+      if constexpr (kSplit) dpbusd(lacc[j], lq, w);
     }
   }
-  finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
+#pragma GCC unroll 8
+  for (int j = 0; j < kInt8TileRows; ++j)
+    if constexpr (kSplit) hacc[j] = _mm512_add_epi32(_mm512_slli_epi32(hacc[j], 8), lacc[j]);
+  if constexpr (S >= 4) {
+    __m512i sums[16 / S / 2], seeds[16 / S / 2];
+    sums_by_row_of_x<S>(hacc, sums);
+    alignas(32) int32_t minus_seed[kInt8TileRows];  // |seed| < 2^22: times 256 within int32
+    for (int j = 0; j < kInt8TileRows; ++j) minus_seed[j] = -(kSplit ? seed[j] * 256 : seed[j]);
+    for (auto& v : seeds) v = _mm512_broadcast_i32x8(_mm256_load_si256(reinterpret_cast<const __m256i*>(minus_seed)));
+    finish_by_row_of_x(sums, seeds, t, x_scale, rows, y, ld_y);
+  } else {
+    __m512 f[kInt8TileRows];
+#pragma GCC unroll 8
+    for (int j = 0; j < kInt8TileRows; ++j) {
+      const int32_t s = kSplit ? seed[j] * 256 : seed[j];
+      const __m512i sum = _mm512_add_epi32(sum_lane_groups<S>(hacc[j]), _mm512_set1_epi32(s));
+      f[j] = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[j][0])));
+    }
+    finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
+  }
 }
 
-// As int4_tile, S words of each weight row at a time (S <= 8: within one 64-column block).
+// As int4_tile (one panel: k <= kGroupedMaxK), S words of each weight row at a time (S <= 8:
+// within one 64-column block).
 template <int S>
 void int4_grouped_tile(const VnniTile& t, const __m512i* h, const __m512i* l, const __m512i* xsum,
                        const float* x_scale, int rows, float* y, int64_t ld_y, const char* prefetch) {
   static_assert(S <= 8, "a lane group's words must stay in one 64-column block");
   const __m512i nibbles = _mm512_set1_epi8(0x0F);
-  const int64_t blocks = t.k / 64;
-  __m512 f[kInt8TileRows];
-  for (int64_t p = 0; p < t.panels; ++p) {
-    const int64_t b0 = p * (kX16GemmPanelCols / 64), b1 = min64(b0 + kX16GemmPanelCols / 64, blocks);
-    __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
+  __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
 #pragma GCC unroll 8
-    for (int r = 0; r < kInt8TileRows; ++r) hacc[r] = lacc[r] = _mm512_setzero_si512();
-    __m512i x_sum = _mm512_setzero_si512();
-    for (int64_t b = b0; b < b1; ++b) {
-      x_sum = _mm512_add_epi32(x_sum, _mm512_load_si512(xsum + b));
-      for (int j = 0; j < 8; j += S) {
-        const int64_t word = 8 * b + j;
-        prefetch_span(prefetch, 32 * word, 32 * S);
-        const int64_t lo = (16 * b + j) / S, hi = (16 * b + 8 + j) / S;  // quads of the low / high nibbles
-        const __m512i h_lo = _mm512_load_si512(h + lo), h_hi = _mm512_load_si512(h + hi);
-        const __m512i l_lo = _mm512_load_si512(l + lo), l_hi = _mm512_load_si512(l + hi);
+  for (int r = 0; r < kInt8TileRows; ++r) hacc[r] = lacc[r] = _mm512_setzero_si512();
+  __m512i x_sum = _mm512_setzero_si512();
+  for (int64_t b = 0; b < t.k / 64; ++b) {
+    x_sum = _mm512_add_epi32(x_sum, _mm512_load_si512(xsum + b));
+    for (int j = 0; j < 8; j += S) {
+      const int64_t word = 8 * b + j;
+      prefetch_span(prefetch, 32 * word, 32 * S);
+      const int64_t lo = (16 * b + j) / S, hi = (16 * b + 8 + j) / S;  // quads of the low / high nibbles
+      const __m512i h_lo = _mm512_load_si512(h + lo), h_hi = _mm512_load_si512(h + hi);
+      const __m512i l_lo = _mm512_load_si512(l + lo), l_hi = _mm512_load_si512(l + hi);
 #pragma GCC unroll 8
-        for (int r = 0; r < kInt8TileRows; ++r) {
-          const __m512i w = broadcast_words<S>(t.w[r] + word);
-          const __m512i u_lo = _mm512_and_si512(w, nibbles), u_hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), nibbles);
-          dpbusd(hacc[r], u_lo, h_lo);
-          dpbusd(lacc[r], l_lo, u_lo);
-          dpbusd(hacc[r], u_hi, h_hi);
-          dpbusd(lacc[r], l_hi, u_hi);
-        }
+      for (int r = 0; r < kInt8TileRows; ++r) {
+        const __m512i w = broadcast_words<S>(t.w[r] + word);
+        const __m512i u_lo = _mm512_and_si512(w, nibbles), u_hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), nibbles);
+        dpbusd(hacc[r], u_lo, h_lo);
+        dpbusd(lacc[r], l_lo, u_lo);
+        dpbusd(hacc[r], u_hi, h_hi);
+        dpbusd(lacc[r], l_hi, u_hi);
       }
     }
-    const __m512i offset = _mm512_slli_epi32(x_sum, 3);  // 8 sum x, one lane a row
-    const int64_t group = (p * kX16GemmPanelCols) / t.group;
+  }
+  const __m512i offset = _mm512_slli_epi32(x_sum, 3);  // 8 sum x, one lane a row
+#pragma GCC unroll 8
+  for (int r = 0; r < kInt8TileRows; ++r) hacc[r] = _mm512_add_epi32(_mm512_slli_epi32(hacc[r], 8), lacc[r]);
+  if constexpr (S >= 4) {
+    __m512i sums[16 / S / 2], offsets[16 / S / 2];
+    sums_by_row_of_x<S>(hacc, sums);
+    for (int v = 0; v < 16 / S / 2; ++v) offsets[v] = _mm512_castps_si512(per_row_of_x(_mm512_castsi512_ps(offset), v));
+    finish_by_row_of_x(sums, offsets, t, x_scale, rows, y, ld_y);
+  } else {
+    __m512 f[kInt8TileRows];
 #pragma GCC unroll 8
     for (int r = 0; r < kInt8TileRows; ++r) {
-      const __m512i lanes = _mm512_add_epi32(_mm512_slli_epi32(hacc[r], 8), lacc[r]);
-      const __m512i sum = _mm512_sub_epi32(sum_lane_groups<S>(lanes), offset);
-      const __m512 v = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[r][group])));
-      f[r] = p == 0 ? v : _mm512_add_ps(v, f[r]);
+      const __m512i sum = _mm512_sub_epi32(sum_lane_groups<S>(hacc[r]), offset);
+      f[r] = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[r][0])));
     }
+    finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
   }
-  finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
 }
 
 template <int S>
@@ -227,8 +310,11 @@ void gemm_int4_grouped(const LinearCall& c) {
       });
 }
 
-// The whole call (int8_vnni_grouped_applies: 6 .. 8 rows, lane groups of 2 words).
-inline void gemm_int8_vnni_grouped(const LinearCall& c) { gemm_int8_grouped<2>(c); }
+// The whole call (int8_vnni_grouped_applies: from 3 rows, so groups of 4 or 2 words).
+inline void gemm_int8_vnni_grouped(const LinearCall& c) {
+  static_assert(kInt8GroupedMinRows > 2, "Int8 lane groups of 8 words are not instantiated");
+  lane_group_words(c.m) == 4 ? gemm_int8_grouped<4>(c) : gemm_int8_grouped<2>(c);
+}
 
 // The whole call (int4_vnni_grouped_applies).
 inline void gemm_int4_vnni_grouped(const LinearCall& c) {

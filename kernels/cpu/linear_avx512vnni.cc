@@ -31,8 +31,24 @@ struct GemmX16 : GemmX16Avx512Base {
 }  // namespace
 
 // x16 calls with more rows than the GEMV tiles serve take the int16 GEMM (dispatch.cc has
-// set call.x16 only where it applies).
+// set call.x16 only where it applies); where the VNNI tiles would leave lanes idle on the
+// last rows, those run as calls of their own (vnni_tiled_rows).
 void linear_avx512vnni(const LinearCall& call) {
+  if (call.x16 && call.m > kX16TileMaxRows) {
+    const int64_t tiled = vnni_tiled_rows(call);
+    if (tiled < call.m) {
+      LinearCall part = call;
+      part.m = tiled;
+      if (tiled > 0) linear_avx512vnni(part);  // whole blocks: no rows left over
+      for (int64_t row = tiled; row < call.m; row += part.m) {
+        part.m = min64(kGroupedMaxRows, call.m - row);
+        part.x = call.x + row * call.ld_x;
+        part.y = call.y + row * call.ld_y;
+        linear_avx512vnni(part);
+      }
+      return;
+    }
+  }
   if (int8_vnni_grouped_applies(call)) return gemm_int8_vnni_grouped(call);
   if (int4_vnni_grouped_applies(call)) return gemm_int4_vnni_grouped(call);
   if (int8_vnni_gemm_applies(call)) return gemm_int8_vnni(call);

@@ -169,8 +169,8 @@ TEST_P(LinearTest, LongRowsAcrossPanels) {
 
 // The int16-activation path: same sweep, every epilogue combination, at GEMV sizes (m <= 4),
 // the GEMV tiles over groups of rows (5..8), and beyond: the SIMD levels' int16 GEMM, with
-// partial row blocks (9, 19) and panels (n not a multiple of 16 or 32), or the fp32 GEMM on
-// the generic level.
+// partial row blocks (9, 10, 19, 27: on the VNNI level some run apart, vnni_tiled_rows) and
+// panels (n not a multiple of 16 or 32), or the fp32 GEMM on the generic level.
 TEST_P(LinearTest, X16MatchesScalarReference) {
   const auto [isa, type] = GetParam();
   TUSK_SKIP_UNLESS_SUPPORTED(isa);
@@ -178,7 +178,7 @@ TEST_P(LinearTest, X16MatchesScalarReference) {
   for (const Shape& shape : shapes_for(type)) {
     for (int64_t group : groups_for(type, shape.k)) {
       QuantMatrix w(type, shape.n, shape.k, group, rng);
-      for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 19}) {
+      for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 10, 19, 27}) {
         int combo = static_cast<int>((m + shape.n + group) % 8);  // cycles bias x relu x threads
         for (int rep = 0; rep < 2; ++rep, combo = (combo + 3) % 8)
           check_case(isa, w, m, combo & 1, (combo >> 1) & 1, 1 + ((combo >> 2) & 1), rng, /*x16=*/true);
@@ -305,8 +305,9 @@ TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
 }
 
 // Up to 8 rows of x and one 256-column panel the VNNI GEMMs share a vector's lanes between
-// rows (gemm_vnni_grouped.h: Int8 from 6 rows, Int4 from 2): each row's results are those it gets among 12 rows (the
-// 16-row tiles), bit for bit, with strided x and y, row and column tails, grouped scales,
+// rows (gemm_vnni_grouped.h: Int8 from 3 rows, Int4 from 2), and the rows past a call's last
+// whole block of 16 run as such calls: each row's results are those it gets among 32 rows
+// (the 16-row tiles), bit for bit, with strided x and y, row and column tails, grouped scales,
 // extreme values, bias, ReLU and both thread counts; Int8 also with 8-bit activations.
 TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
   TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
@@ -323,14 +324,16 @@ TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
     const bool int8 = t.type == WeightType::Int8;
     for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? (int8 ? 127 : 7) : (int8 ? -127 : -8);
     pack_weights(t.type, w.q.data(), t.n, t.k, w.packed_data());
-    constexpr int64_t kMany = 12;
+    constexpr int64_t kMany = 32;
     const int64_t ld_x = t.k + 3, ld_y = t.n + 5;
     std::vector<float> x(static_cast<size_t>(kMany * ld_x)), bias(static_cast<size_t>(t.n));
     std::normal_distribution<float> dist(0.0f, 1.0f);
     for (auto& v : x) v = dist(rng);
     for (auto& v : bias) v = dist(rng);
     for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
-    for (int64_t m = int8 ? 6 : 2; m <= 8; ++m) {
+    const std::vector<int64_t> row_counts =
+        int8 ? std::vector<int64_t>{3, 4, 5, 6, 7, 8, 19, 22, 24} : std::vector<int64_t>{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 18, 27};
+    for (int64_t m : row_counts) {
       const int combo = static_cast<int>(m + t.n) % 8;
       const bool relu = combo & 2;
       const int threads = combo & 4 ? 2 : 1;
@@ -354,7 +357,7 @@ TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
 }
 
 // quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, VNNI, k % 64
-// == 0, m > 8 or m >= 6 with k <= 256) every output is within its documented bound of the exact product,
+// == 0, m > 8 or m >= 3 with k <= 256) every output is within its documented bound of the exact product,
 // 0.5 * (max|x_i| / 127) * sum_c |w[r][c]| (plus fp32 rounding), and uses the int8 rounding
 // (some output lies beyond the int16 bound); everywhere else it is quantized_linear_x16 bit
 // for bit.
@@ -372,7 +375,7 @@ TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
       std::normal_distribution<float> dist(0.0f, 1.0f);
       for (auto& v : x) v = dist(rng);
       for (auto& v : bias) v = dist(rng);
-      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 && (t.m > 8 || (t.m >= 6 && t.k <= 256));
+      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 && (t.m > 8 || (t.m >= 3 && t.k <= 256));
       for (int threads : {1, 2}) {
         std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
         quantized_linear_x16(isa, w.weights(), x.data(), t.m, t.k, bias.data(), false, a.data(), t.n, threads);
