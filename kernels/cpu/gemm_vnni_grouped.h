@@ -12,14 +12,19 @@
 // from word v * S are broadcast to every group of S lanes (vpbroadcastq, vbroadcasti32x4,
 // ...), so one vpdpbusd still does 64 multiply-adds, as in the 16-row tiles.
 //
-// Exactness: a lane sums part of a row's panel; at the end of each 256-column panel the S
-// lanes of a row are added in int32 (exact, wrapping arithmetic: the total is within
-// int32 as in the 16-row tiles), so every row's panel sum is the 16-row tiles' integer, and
-// the rest (scales, panels summed in float, x's scale, bias, ReLU) is their finish: the
-// results are those of a 16-row tile, bit for bit (where it applies, a row's result does not
-// depend on how many rows share the call).
+// Sums: with groups of 2 words each weight row's lane pairs are added (sum_lane_pairs); with
+// 4 or 8, the 8 weight rows' lanes together in one shuffle network (sums_by_row_of_x), whose
+// result holds two rows of x a vector for the finish. Exactness: a lane sums part of a row's
+// panel; the lanes of a row are added in int32 (exact, wrapping arithmetic: the total is
+// within int32 as in the 16-row tiles), so every row's sum is the 16-row tiles' integer, and
+// the rest (scale, x's scale, bias, ReLU) is their finish: the results are those of a 16-row
+// tile, bit for bit (where it applies, a row's result does not depend on how many rows share
+// the call).
 //
-// Written for m = 2 .. 8, k % 64 == 0 and groups of whole panels; used where it wins (below).
+// The rows past a call's last whole block of 16 run as calls of their own, here or on the
+// GEMV tiles (vnni_tiled_rows), so a 10-row batch no longer costs a 16-row one.
+//
+// Written for m = 2 .. 8 and one panel (k <= 256, k % 64 == 0); used where it wins (below).
 // Include only from the VNNI TU; internal linkage.
 #pragma once
 
@@ -80,15 +85,10 @@ __attribute__((always_inline)) inline __m512i broadcast_words(const int32_t* w) 
   if constexpr (S == 8) return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
 }
 
-// Lane r (r < 16 / S) = the int32 sum of lanes r * S .. r * S + S - 1 of v.
-template <int S>
-__attribute__((always_inline)) inline __m512i sum_lane_groups(__m512i v) {
-  if constexpr (S >= 2) v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));  // neighbours
-  if constexpr (S >= 4) v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));  // pairs
-  if constexpr (S >= 8) v = _mm512_add_epi32(v, _mm512_shuffle_i32x4(v, v, 0xB1));        // 128-bit lanes
-  const __m512i first = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(S));
-  return _mm512_permutexvar_epi32(first, v);  // every lane of a group holds its sum: take the first
+// Lane r (r < 8) = the int32 sum of lanes 2r and 2r + 1 of v (lane groups of 2 words).
+__attribute__((always_inline)) inline __m512i sum_lane_pairs(__m512i v) {
+  v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB));  // each lane plus its neighbour
+  return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0), v);
 }
 
 // [a0 + a1, a2 + a3, b0 + b1, b2 + b3] in each 128-bit lane (int32).
@@ -227,7 +227,7 @@ void int8_grouped_tile(const VnniTile& t, const int32_t* seed, const __m512i* h,
 #pragma GCC unroll 8
     for (int j = 0; j < kInt8TileRows; ++j) {
       const int32_t s = kSplit ? seed[j] * 256 : seed[j];
-      const __m512i sum = _mm512_add_epi32(sum_lane_groups<S>(hacc[j]), _mm512_set1_epi32(s));
+      const __m512i sum = _mm512_add_epi32(sum_lane_pairs(hacc[j]), _mm512_set1_epi32(s));
       f[j] = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[j][0])));
     }
     finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
@@ -276,7 +276,7 @@ void int4_grouped_tile(const VnniTile& t, const __m512i* h, const __m512i* l, co
     __m512 f[kInt8TileRows];
 #pragma GCC unroll 8
     for (int r = 0; r < kInt8TileRows; ++r) {
-      const __m512i sum = _mm512_sub_epi32(sum_lane_groups<S>(hacc[r]), offset);
+      const __m512i sum = _mm512_sub_epi32(sum_lane_pairs(hacc[r]), offset);
       f[r] = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[r][0])));
     }
     finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
