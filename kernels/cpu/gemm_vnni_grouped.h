@@ -37,20 +37,21 @@ namespace tusk::kernels::detail {
 namespace {
 
 constexpr int64_t kGroupedMaxRows = 8;
-// Where it is faster than the GEMV tiles (bench_gemm, this model's shapes): rows of one
-// panel (k <= 256; at k = 1024 the GEMV tiles already run at ~85 GMAC/s and lane groups gain
-// nothing), Int4 from 2 rows, Int8 from 3 (4 rows of the 8000x256 output projection: 123 ..
-// 149 us against 174 .. 183; 3 and 5 rows about even, so the tiles' bits; 2 rows slower).
+// Where it is faster than the GEMV tiles (bench_gemm, this model's shapes, one thread): rows
+// of one panel (k <= 256; at k = 1024 the GEMV tiles already run at ~85 GMAC/s and lane
+// groups gain nothing); Int4 from 2 rows; Int8 where few lanes idle: the GEMV tiles cost
+// ~35 us a row of x on the 8000x256 output projection, groups of 4 rows 120 us and of 8 rows
+// 201 us whatever the rows in them, so 4 rows and 6 .. 8 rows.
 constexpr int64_t kGroupedMaxK = kX16GemmPanelCols;
-constexpr int64_t kInt8GroupedMinRows = 3;
 constexpr int64_t kInt4GroupedMinRows = 2;
+inline bool int8_grouped_rows(int64_t m) { return m == 4 || m >= 6; }
 
 inline bool vnni_grouped_shape(const LinearCall& c) {
   return c.x16 && c.m <= kGroupedMaxRows && c.w.k % 64 == 0 && c.w.k <= kGroupedMaxK &&
          (c.w.group == c.w.k || c.w.group % kX16GemmPanelCols == 0);
 }
 inline bool int8_vnni_grouped_applies(const LinearCall& c) {
-  return c.w.type == WeightType::Int8 && c.m >= kInt8GroupedMinRows && vnni_grouped_shape(c);
+  return c.w.type == WeightType::Int8 && int8_grouped_rows(c.m) && vnni_grouped_shape(c);
 }
 inline bool int4_vnni_grouped_applies(const LinearCall& c) {
   return c.w.type == WeightType::Int4 && c.m >= kInt4GroupedMinRows && vnni_grouped_shape(c);
@@ -59,8 +60,8 @@ inline bool int4_vnni_grouped_applies(const LinearCall& c) {
 // Of a VNNI GEMM call's m > 8 rows of x, how many the 16-row tiles take: rows past the last
 // whole block of 16 cost a whole block there, so up to 11 of them run as calls of at most 8
 // rows instead (lane groups, or the GEMV tiles below their thresholds). Measured on this
-// model's 8000x256 output projection (bench_gemm): 8 rows 197 us, 4 rows ~125 us, 1 row 32
-// us, a block of 16 333 us, so 8 + 3 rows still cost less than a block, 8 + 4 about the same.
+// model's 8000x256 output projection (bench_gemm): 8 rows 201 us, 3 rows ~105 us, a row ~35
+// us, a block of 16 330 us, so 8 + 2 rows cost less than a block, 8 + 3 about the same.
 // Where lane groups do not apply (k > 256) the tiles take every row.
 inline int64_t vnni_tiled_rows(const LinearCall& c) {
   const int64_t rest = c.m % kInt8TileXRows;
@@ -310,9 +311,8 @@ void gemm_int4_grouped(const LinearCall& c) {
       });
 }
 
-// The whole call (int8_vnni_grouped_applies: from 3 rows, so groups of 4 or 2 words).
+// The whole call (int8_vnni_grouped_applies: 4 rows, or 6 .. 8, so groups of 4 or 2 words).
 inline void gemm_int8_vnni_grouped(const LinearCall& c) {
-  static_assert(kInt8GroupedMinRows > 2, "Int8 lane groups of 8 words are not instantiated");
   lane_group_words(c.m) == 4 ? gemm_int8_grouped<4>(c) : gemm_int8_grouped<2>(c);
 }
 

@@ -305,7 +305,7 @@ TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
 }
 
 // Up to 8 rows of x and one 256-column panel the VNNI GEMMs share a vector's lanes between
-// rows (gemm_vnni_grouped.h: Int8 from 3 rows, Int4 from 2), and the rows past a call's last
+// rows (gemm_vnni_grouped.h: Int8 at 4 and 6 .. 8 rows, Int4 from 2), and the rows past a call's last
 // whole block of 16 run as such calls: each row's results are those it gets among 32 rows
 // (the 16-row tiles), bit for bit, with strided x and y, row and column tails, grouped scales,
 // extreme values, bias, ReLU and both thread counts; Int8 also with 8-bit activations.
@@ -332,7 +332,7 @@ TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
     for (auto& v : bias) v = dist(rng);
     for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
     const std::vector<int64_t> row_counts =
-        int8 ? std::vector<int64_t>{3, 4, 5, 6, 7, 8, 19, 22, 24} : std::vector<int64_t>{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 18, 27};
+        int8 ? std::vector<int64_t>{4, 6, 7, 8, 20, 22, 24} : std::vector<int64_t>{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 18, 27};
     for (int64_t m : row_counts) {
       const int combo = static_cast<int>(m + t.n) % 8;
       const bool relu = combo & 2;
@@ -357,7 +357,7 @@ TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
 }
 
 // quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, VNNI, k % 64
-// == 0, m > 8 or m >= 3 with k <= 256) every output is within its documented bound of the exact product,
+// == 0, m > 8, or 4 or 6 .. 8 rows with k <= 256) every output is within its documented bound of the exact product,
 // 0.5 * (max|x_i| / 127) * sum_c |w[r][c]| (plus fp32 rounding), and uses the int8 rounding
 // (some output lies beyond the int16 bound); everywhere else it is quantized_linear_x16 bit
 // for bit.
@@ -375,7 +375,7 @@ TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
       std::normal_distribution<float> dist(0.0f, 1.0f);
       for (auto& v : x) v = dist(rng);
       for (auto& v : bias) v = dist(rng);
-      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 && (t.m > 8 || (t.m >= 3 && t.k <= 256));
+      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 && (t.m > 8 || ((t.m == 4 || t.m >= 6) && t.k <= 256));
       for (int threads : {1, 2}) {
         std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
         quantized_linear_x16(isa, w.weights(), x.data(), t.m, t.k, bias.data(), false, a.data(), t.n, threads);
