@@ -5,8 +5,9 @@
 // with --shapes nllb600m nllb-200-distilled-600M's int8 dense ones (bench/peers.py's model),
 // and m = 8 .. 480, it times per call: oneDNN fp32 (the baseline), quantized_linear (fp32
 // activations: a dequantized panel per 32 weight rows, fp32 FMA), quantized_linear_x16
-// (int16 activations: the GEMV tiles up to m = 8, on AVX-512 VNNI the int16 GEMM above and
-// its lane groups for k <= 256 from m = 2 (Int4) or at 4 and 6 .. 8 rows (Int8), gemm_vnni_grouped.h) and
+// (int16 activations: the GEMV tiles up to m = 8, the int16 GEMM above; on AVX-512 VNNI with
+// k <= 256 lane groups instead of the GEMV tiles from m = 2 (Int4) or at 4 and 6 .. 8 rows
+// (Int8), and the rows past a block of 16 run apart, gemm_vnni_grouped.h) and
 // quantized_linear_x8 (the opt-in int8 activations; the x16 path where it does not apply).
 // One matrix per shape, reused, as in a layer applied to a batch: GEMMs are compute-bound,
 // so this measures compute. Times are medians of per-call times.

@@ -15,7 +15,7 @@
 // x = 256 h + l (h = x >> 8 signed, l = x & 255 unsigned) and
 //   sum x w = 256 (sum (h + 128) w - 128 sum w) + sum l w,
 // two vpdpbusd per weight word against the signed weights as stored. sum w per weight row and
-// 256-column panel comes from a pass over the tile's rows (vpsadbw) and seeds the h
+// 256-column panel comes from a pass over the tile's rows (vpdpbusd with ones) and seeds the h
 // accumulators. Exactness: per 256-column panel |sum h w| <= 256 * 128 * 127 (times 256
 // below 2^31), sum (h + 128) w and sum l w below 256 * 255 * 127: all int32, equal to
 // gemm_x16.h's sums, combined across panels in float in the same order as its finish().
@@ -60,7 +60,8 @@ inline bool int8_vnni_gemm_applies(const LinearCall& c) {
 // block of 16 rows ([blocks][2][k / 4] vectors, m rounded up to 16: gemv_scratch_floats pads
 // m for this), then one scale per row.
 // The Int4 kernel (gemm_int4_vnni.h) also keeps each row's sum of x per 64 columns:
-// xsum(block)[chunk] is a vector of the block's 16 rows' sums.
+// xsum(block)[chunk] is a vector of the block's 16 rows' sums. The lane groups of 2 .. 8 rows
+// (gemm_vnni_grouped.h) use block 0 only: k / (4 S) vectors each of H and L, in their layout.
 struct Int8Activations {
   __m512i* blocks;
   float* scale;

@@ -46,9 +46,11 @@ constexpr int64_t kGroupedMaxK = kX16GemmPanelCols;
 constexpr int64_t kInt4GroupedMinRows = 2;
 inline bool int8_grouped_rows(int64_t m) { return m == 4 || m >= 6; }
 
+inline bool one_panel_shape(const PackedWeights& w) {
+  return w.k % 64 == 0 && w.k <= kGroupedMaxK && (w.group == w.k || w.group % kX16GemmPanelCols == 0);
+}
 inline bool vnni_grouped_shape(const LinearCall& c) {
-  return c.x16 && c.m <= kGroupedMaxRows && c.w.k % 64 == 0 && c.w.k <= kGroupedMaxK &&
-         (c.w.group == c.w.k || c.w.group % kX16GemmPanelCols == 0);
+  return c.x16 && c.m <= kGroupedMaxRows && one_panel_shape(c.w);
 }
 inline bool int8_vnni_grouped_applies(const LinearCall& c) {
   return c.w.type == WeightType::Int8 && int8_grouped_rows(c.m) && vnni_grouped_shape(c);
@@ -62,11 +64,12 @@ inline bool int4_vnni_grouped_applies(const LinearCall& c) {
 // rows instead (lane groups, or the GEMV tiles below their thresholds). Measured on this
 // model's 8000x256 output projection (bench_gemm): 8 rows 201 us, 3 rows ~105 us, a row ~35
 // us, a block of 16 330 us, so 8 + 2 rows cost less than a block, 8 + 3 about the same.
-// Where lane groups do not apply (k > 256) the tiles take every row.
+// Only where lane groups apply (one panel, k % 64 == 0): elsewhere the rest would fall to the
+// GEMV tiles, slower than the int16 GEMM there (k = 224: 10 rows 40.6 us against 33.6 for 12).
 inline int64_t vnni_tiled_rows(const LinearCall& c) {
   const int64_t rest = c.m % kInt8TileXRows;
   const bool typed = c.w.type == WeightType::Int8 || c.w.type == WeightType::Int4;
-  if (!typed || c.w.k > kGroupedMaxK || rest == 0 || rest > kGroupedMaxRows + 3) return c.m;
+  if (!typed || !one_panel_shape(c.w) || rest == 0 || rest > kGroupedMaxRows + 3) return c.m;
   return c.m - rest;
 }
 
@@ -129,7 +132,7 @@ __attribute__((always_inline)) inline __m512 per_row_of_x(__m512 per_row, int v)
 
 // The tile's results from sums_by_row_of_x (one panel: k <= 256): y[i][r0 + j] = sum *
 // scale_j (rounded), times x's scale (rounded), plus bias, ReLU: finish_tile's operations in its
-// order, bit for bit. offset: subtracted from the sums first (per lane), or null.
+// order, bit for bit. offset: subtracted from the sums first (per lane).
 template <int NV>
 __attribute__((always_inline)) inline void finish_by_row_of_x(const __m512i (&sums)[NV], const __m512i* offset,
                                                               const VnniTile& t, const float* x_scale, int rows,
@@ -144,7 +147,7 @@ __attribute__((always_inline)) inline void finish_by_row_of_x(const __m512i (&su
   const __m512 xs = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << rows) - 1), x_scale);
   const __mmask8 cols = static_cast<__mmask8>((1u << t.nr) - 1);
   for (int v = 0; v < NV; ++v) {
-    const __m512i sum = offset ? _mm512_sub_epi32(sums[v], offset[v]) : sums[v];
+    const __m512i sum = _mm512_sub_epi32(sums[v], offset[v]);
     const __m512 f = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), scales));
     __m512 out = rounded(_mm512_mul_ps(f, per_row_of_x(xs, v)));
     if (t.bias) out = _mm512_add_ps(out, biases);

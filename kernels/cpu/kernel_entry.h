@@ -53,7 +53,9 @@ inline bool uses_x16(const LinearCall& c, Isa isa) {
 // x16 (uses_x16): int16 x [m, k], int32 sums [m, k / group] and one float scale per row
 // (x16_prep.h), at any m, for m rounded up to 16 (the VNNI GEMMs transpose x in blocks of 16
 // rows, gemm_int8_vnni.h, and below 16 rows lay it out for a block's worth of lanes,
-// gemm_vnni_grouped.h), plus an int32 sum per row and 64 columns (gemm_int4_vnni.h).
+// gemm_vnni_grouped.h), plus an int32 sum per row and 64 columns (gemm_int4_vnni.h). Sized
+// alike on every level: at most 16 * (k / 2 + groups + 1 + k / 64) floats a thread for m <= 16
+// (132 KB at k = 4096), kept for the thread's next calls.
 inline size_t gemv_scratch_floats(const PackedWeights& w, int64_t m, bool x16) {
   if (w.type == WeightType::F16) return 0;
   const size_t k = static_cast<size_t>(w.k), groups = k / static_cast<size_t>(w.group);

@@ -304,23 +304,28 @@ TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
                              -8, 7, 5, /*x8_same=*/true, rng);
 }
 
-// Up to 8 rows of x and one 256-column panel the VNNI GEMMs share a vector's lanes between
-// rows (gemm_vnni_grouped.h: Int8 at 4 and 6 .. 8 rows, Int4 from 2), and the rows past a call's last
-// whole block of 16 run as such calls: each row's results are those it gets among 32 rows
-// (the 16-row tiles), bit for bit, with strided x and y, row and column tails, grouped scales,
-// extreme values, bias, ReLU and both thread counts; Int8 also with 8-bit activations.
-TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
+// With k <= 256 (one panel) the VNNI level computes a few rows of x in lane groups
+// (gemm_vnni_grouped.h: Int4 from 2 rows, Int8 at 4 and 6 .. 8) with the 16-row tiles' bits,
+// and of a larger call the rows past its last whole block of 16 apart: up to 8 of them as a
+// call of their own, 9 .. 11 as 8 and the rest. So, against a 32-row call (all tiles) and
+// calls on the rows alone: grouped row counts give the tiles' bits; of m = 17 .. 31 rows,
+// rows 0 .. 15 give the tiles' bits and the rest what a call on them alone gives; of m = 9 ..
+// 15, rows 0 .. 7 the tiles' bits (8 rows are grouped) and the rest the bits of a call on
+// them alone (m <= 11) or the tiles' (m >= 12: one block). With strided x and y, partial tiles
+// (n = 5, 17, 33, 70), k = 64 .. 256, extreme values, bias, ReLU, 1 and 2 threads, Int8 also
+// with 8-bit activations.
+TEST(LinearVnniGrouped, FewRowsGiveTheTilesBitsOrTheirOwn) {
   TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
   std::mt19937 rng(97);
   struct Case {
     WeightType type;
-    int64_t n, k, group;
+    int64_t n, k;
   };
-  for (const Case& t : {Case{WeightType::Int8, 70, 256, 256}, Case{WeightType::Int8, 1024, 256, 256},
-                        Case{WeightType::Int8, 17, 192, 192}, Case{WeightType::Int8, 33, 64, 64},
-                        Case{WeightType::Int4, 70, 256, 256}, Case{WeightType::Int4, 1024, 256, 256},
-                        Case{WeightType::Int4, 17, 192, 192}, Case{WeightType::Int4, 48, 128, 128}}) {
-    QuantMatrix w(t.type, t.n, t.k, t.group, rng);
+  for (const Case& t : {Case{WeightType::Int8, 70, 256}, Case{WeightType::Int8, 1024, 256},
+                        Case{WeightType::Int8, 17, 192}, Case{WeightType::Int8, 5, 128}, Case{WeightType::Int8, 33, 64},
+                        Case{WeightType::Int4, 70, 256}, Case{WeightType::Int4, 1024, 256},
+                        Case{WeightType::Int4, 17, 192}, Case{WeightType::Int4, 48, 128}, Case{WeightType::Int4, 5, 64}}) {
+    QuantMatrix w(t.type, t.n, t.k, t.k, rng);
     const bool int8 = t.type == WeightType::Int8;
     for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? (int8 ? 127 : 7) : (int8 ? -127 : -8);
     pack_weights(t.type, w.q.data(), t.n, t.k, w.packed_data());
@@ -331,25 +336,39 @@ TEST(LinearVnniGrouped, SameBitsAsTheSixteenRowTiles) {
     for (auto& v : x) v = dist(rng);
     for (auto& v : bias) v = dist(rng);
     for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
-    const std::vector<int64_t> row_counts =
-        int8 ? std::vector<int64_t>{4, 6, 7, 8, 20, 22, 24} : std::vector<int64_t>{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 18, 27};
-    for (int64_t m : row_counts) {
-      const int combo = static_cast<int>(m + t.n) % 8;
+    const auto grouped = [int8](int64_t m) { return int8 ? m == 4 || (m >= 6 && m <= 8) : m >= 2 && m <= 8; };
+    for (int64_t m = 1; m <= 31; ++m) {
+      const int combo = static_cast<int>(m + t.n) % 4;
       const bool relu = combo & 2;
-      const int threads = combo & 4 ? 2 : 1;
       const float* b = combo & 1 ? bias.data() : nullptr;
-      for (bool x8 : {false, true}) {
-        if (x8 && !int8) continue;
-        auto linear = x8 ? quantized_linear_x8 : quantized_linear_x16;
-        std::vector<float> few(static_cast<size_t>(m * ld_y), kPad), many(static_cast<size_t>(kMany * ld_y), kPad);
-        linear(Isa::Avx512Vnni, w.weights(), x.data(), m, ld_x, b, relu, few.data(), ld_y, threads);
-        linear(Isa::Avx512Vnni, w.weights(), x.data(), kMany, ld_x, b, relu, many.data(), ld_y, threads);
-        for (int64_t i = 0; i < m; ++i) {
-          for (int64_t r = 0; r < t.n; ++r)
-            ASSERT_EQ(few[i * ld_y + r], many[i * ld_y + r])
-                << type_name(t.type) << " " << t.n << "x" << t.k << " group " << t.group << " m " << m << " row "
-                << i << " col " << r << (x8 ? " x8" : "");
-          for (int64_t r = t.n; r < ld_y; ++r) ASSERT_EQ(few[i * ld_y + r], kPad) << "padding written, m " << m;
+      for (int threads : {1, 2}) {
+        for (bool x8 : {false, true}) {
+          if (x8 && !int8) continue;
+          auto linear = x8 ? quantized_linear_x8 : quantized_linear_x16;
+          const auto run = [&](int64_t first, int64_t rows) {
+            std::vector<float> y(static_cast<size_t>(rows * ld_y), kPad);
+            linear(Isa::Avx512Vnni, w.weights(), x.data() + first * ld_x, rows, ld_x, b, relu, y.data(), ld_y,
+                   threads);
+            return y;
+          };
+          const std::vector<float> few = run(0, m), many = run(0, kMany);
+          // Rows [0, tiled) must give the 32-row call's bits, the rest those of `alone`.
+          int64_t tiled = m;
+          std::vector<float> alone;
+          if (m <= 8) {
+            if (!grouped(m)) continue;  // the GEMV tiles' own rounding
+          } else if (m <= 11 || (m > 16 && m < 32)) {
+            tiled = m <= 11 ? 8 : 16;
+            alone = run(tiled, m - tiled);
+          }
+          for (int64_t i = 0; i < m; ++i) {
+            const float* want = i < tiled ? &many[i * ld_y] : &alone[(i - tiled) * ld_y];
+            for (int64_t r = 0; r < t.n; ++r)
+              ASSERT_EQ(few[i * ld_y + r], want[r]) << type_name(t.type) << " " << t.n << "x" << t.k << " m " << m
+                                                    << " row " << i << " col " << r << " threads " << threads
+                                                    << (x8 ? " x8" : "");
+            for (int64_t r = t.n; r < ld_y; ++r) ASSERT_EQ(few[i * ld_y + r], kPad) << "padding written, m " << m;
+          }
         }
       }
     }
@@ -369,7 +388,8 @@ TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
   for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
     if (!isa_supported(isa)) continue;
     for (const Case& t : {Case{70, 512, 512, 9}, Case{100, 1024, 256, 19}, Case{33, 256, 256, 4},
-                          Case{40, 256, 256, 6}, Case{19, 96, 96, 12}, Case{48, 192, 192, 64}}) {
+                          Case{33, 256, 256, 3}, Case{40, 256, 256, 6}, Case{40, 256, 256, 20},
+                          Case{19, 96, 96, 12}, Case{48, 192, 192, 64}}) {
       QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
       std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
       std::normal_distribution<float> dist(0.0f, 1.0f);
