@@ -170,7 +170,7 @@ __attribute__((always_inline)) inline void prefetch_span(const char* next, int64
 template <bool kInt4>
 void quantize_grouped(const LinearCall& c, const Int8Activations& act, int S, bool split, int t, int count) {
   const int64_t k = c.w.k, steps = k / 64, col0 = steps * t / count * 64, col1 = steps * (t + 1) / count * 64;
-  const int rows = static_cast<int>(c.m), groups = 16 / S, bytes = 4 * S;
+  const int rows = static_cast<int>(c.m), lane_rows = 16 / S, bytes = 4 * S;  // R rows of S words
   const float limit = split ? 32767.0f : 127.0f;
   __m512 inv[kGroupedMaxRows];
   for (int r = 0; r < rows; ++r)
@@ -179,7 +179,7 @@ void quantize_grouped(const LinearCall& c, const Int8Activations& act, int S, bo
   auto* l_out = reinterpret_cast<uint8_t*>(act.l(0));
   for (int64_t col = col0; col < col1; col += 64) {
     alignas(64) int32_t sums[16] = {};
-    for (int r = 0; r < groups; ++r) {
+    for (int r = 0; r < lane_rows; ++r) {
       alignas(64) uint8_t h_row[64], l_row[64];
       __m512i h = _mm512_setzero_si512(), l = _mm512_setzero_si512();
       if (r < rows) quantize_64<kInt4>(c.x + r * c.ld_x + col, inv[r], split, h, l, sums[r]);
