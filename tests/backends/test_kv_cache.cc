@@ -79,6 +79,12 @@ class KvCacheTest : public BackendTest {
     EXPECT_EQ(cache.hyps(), hyps);
   }
 
+  // Reorders both caches alike (beam parents, -1 for an admitted hypothesis).
+  static void reorder(KvCache& cache, ModelCache& model, const std::vector<int32_t>& parents) {
+    cache.reorder(parents);
+    model.reorder(parents);
+  }
+
   // Attention of fresh queries over the cache against the model.
   void check(const KvCache& cache, const ModelCache& model, int heads) {
     const int64_t hyps = static_cast<int64_t>(model.k.size());
@@ -116,8 +122,7 @@ TEST_P(KvCacheTest, ReorderDropsAndDuplicatesHypotheses) {
   auto cache = backend().make_kv_cache(model.width);
   for (int step = 0; step < 4; ++step) append(*cache, model, 3);
   const std::vector<int32_t> parents = {2, 0, 0};  // hypothesis 1 dropped, 0 twice
-  cache->reorder(parents);
-  model.reorder(parents);
+  reorder(*cache, model, parents);
   EXPECT_EQ(cache->steps(), 4);
   EXPECT_EQ(cache->hyps(), 3);
   check(*cache, model, heads);
@@ -135,8 +140,7 @@ TEST_P(KvCacheTest, BeamGrowsFromOneHypothesisAndShrinks) {
   append(*cache, model, 1);  // the first step has one hypothesis, then the beam opens
   for (const std::vector<int32_t>& parents :
        {std::vector<int32_t>{0, 0, 0, 0}, {3, 1, 1, 0}, {2, 3}, {1}, {0, 0, 0, 0, 0}}) {
-    cache->reorder(parents);
-    model.reorder(parents);
+    reorder(*cache, model, parents);
     EXPECT_EQ(cache->hyps(), static_cast<int64_t>(parents.size()));
     check(*cache, model, heads);
     append(*cache, model, static_cast<int64_t>(parents.size()));
@@ -150,13 +154,11 @@ TEST_P(KvCacheTest, AdmitsHypothesesMidSearch) {
   const int heads = 4;
   ModelCache model{heads * 16, {}, {}};
   auto cache = backend().make_kv_cache(model.width);
-  cache->reorder({-1, -1});  // the first two, before any step
-  model.reorder({-1, -1});
+  reorder(*cache, model, {-1, -1});  // the first two, before any step
   for (int step = 0; step < 3; ++step) append(*cache, model, 2);
   for (const std::vector<int32_t>& parents :
        {std::vector<int32_t>{0, 1, -1}, {1, 2}, {-1, 0, 1, -1, -1}, {2, 3, 4}, {-1}, {}, {-1, -1}}) {
-    cache->reorder(parents);
-    model.reorder(parents);
+    reorder(*cache, model, parents);
     EXPECT_EQ(cache->hyps(), static_cast<int64_t>(parents.size()));
     EXPECT_EQ(cache->steps(), model.steps());  // hypothesis 0's first steps dropped with it
     if (parents.empty()) continue;
@@ -186,8 +188,7 @@ TEST_P(KvCacheTest, ContinuousAdmissionsKeepTheCacheBounded) {
       parents.push_back(-1);
       next_left.push_back(length(rng_));
     }
-    cache->reorder(parents);
-    model.reorder(parents);
+    reorder(*cache, model, parents);
     left = next_left;
     append(*cache, model, static_cast<int64_t>(left.size()));
     for (int& l : left) --l;
@@ -219,8 +220,7 @@ TEST_P(KvCacheTest, ManyStepsWithReorders) {
     if (step % 3 == 2) {
       std::vector<int32_t> parents(beam);
       for (auto& p : parents) p = parent(rng_);
-      cache->reorder(parents);
-      model.reorder(parents);
+      reorder(*cache, model, parents);
     }
     if (step % 50 == 49) check(*cache, model, heads);
   }
