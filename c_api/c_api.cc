@@ -525,7 +525,12 @@ TUSK_API tusk_status_t tusk_translate_continuous(tusk_translator_t* translator, 
     const tusk::sdk::DeliverRequest done = [&](uint64_t id, int code, const std::string& error,
                                                std::vector<tusk::sdk::Translation> results) {
       if (code != 0) return deliver(user_data, id, static_cast<tusk_status_t>(code), error.c_str(), nullptr);
-      auto result = std::make_unique<tusk_result_t>();
+      std::unique_ptr<tusk_result_t> result;
+      try {
+        result = std::make_unique<tusk_result_t>();
+      } catch (const std::bad_alloc&) {  // the request has left the translator: answer it here
+        return deliver(user_data, id, TUSK_ERROR_OUT_OF_MEMORY, "tusk_translate_continuous: out of memory", nullptr);
+      }
       result->translations = std::move(results);
       deliver(user_data, id, TUSK_OK, "", result.release());
     };

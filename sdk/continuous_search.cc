@@ -77,8 +77,7 @@ void ContinuousSearch::join() {
 }
 
 void ContinuousSearch::step(std::vector<std::pair<uint64_t, Hypothesis>>& finished) {
-  if (options_.cancelled && options_.cancelled())
-    throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
+  check_cancelled(options_);
   join();
   ++steps_;
   if (live_.empty()) return;
@@ -89,9 +88,9 @@ void ContinuousSearch::step(std::vector<std::pair<uint64_t, Hypothesis>>& finish
     positions_.push_back(l.fed);
     ++l.fed;
   }
-  std::vector<int32_t> rows(live_.size());
-  std::iota(rows.begin(), rows.end(), 0);
-  decoder_.step_at(tokens_, rows, positions_, &logits_, Decoder::Output::Logits);
+  all_rows_.resize(live_.size());
+  std::iota(all_rows_.begin(), all_rows_.end(), 0);
+  decoder_.step_at(tokens_, all_rows_, positions_, &logits_, Decoder::Output::Logits);
 
   // Rows that choose a token: those fed their language code or a generated token.
   rows_.clear();

@@ -70,7 +70,7 @@ class ContinuousSearch {
   bool started_ = false;  // the decoder holds this search's state
   Activations logits_;
   // Per step, capacity reused.
-  std::vector<int32_t> tokens_, positions_, rows_, best_, parents_, keep_, excluded_best_;
+  std::vector<int32_t> tokens_, positions_, all_rows_, rows_, best_, parents_, keep_, excluded_best_;
   std::vector<float> best_logprob_, excluded_logprob_;
   std::vector<backends::ScoreEdit> edits_;
   std::vector<int32_t> banned_, seen_;

@@ -40,6 +40,11 @@ int max_generated(const SearchOptions& o, int sentence) {
 
 bool guarded(const SearchOptions& o) { return o.no_repeat_ngram > 0 || o.repetition_penalty != 1.0f; }
 
+void check_cancelled(const SearchOptions& o) {
+  if (o.cancelled && o.cancelled())
+    throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
+}
+
 void add_guard_edits(const std::vector<int32_t>& ids, int64_t row, const SearchOptions& o,
                      std::vector<backends::ScoreEdit>& edits, std::vector<int32_t>& banned,
                      std::vector<int32_t>& seen) {
@@ -73,10 +78,6 @@ int32_t forced_token(const SearchOptions& o, int sentence, size_t generated) {
   return generated < prefix.size() ? prefix[generated] : -1;
 }
 
-void check_cancelled(const SearchOptions& o) {
-  if (o.cancelled && o.cancelled())
-    throw Error(ErrorCode::Cancelled, "the translation was cancelled (tusk_translator_cancel)");
-}
 
 void stream(const SearchOptions& o, int sentence, const Hypothesis& h, bool finished) {
   if (o.on_token && !o.on_token(sentence, h, finished))

@@ -47,6 +47,9 @@ struct SearchOptions {
 // Whether options turn a runaway guard on.
 bool guarded(const SearchOptions& o);
 
+// Throws ErrorCode::Cancelled once o.cancelled says so (checked between decoding steps).
+void check_cancelled(const SearchOptions& o);
+
 // The runaway guards' edits for the hypothesis in `row` with generated tokens `ids`: bans of
 // the tokens that would repeat an n-gram, then the repetition penalty on the other tokens it
 // generated (each entry edited once). banned and seen are scratch.

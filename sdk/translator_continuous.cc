@@ -56,6 +56,8 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
   const auto take = [&](ContinuousRequest& in) {
     std::vector<StreamSentence> pieces;
     Request r{in.id, {}, 0, {}, {}, 0};
+    uint64_t key = 0;
+    std::map<uint64_t, Request>::iterator it;
     try {
       if (in.texts.empty()) throw Error(ErrorCode::InvalidArgument, "a request has no texts: nothing to translate");
       model.file().check_unchanged();
@@ -78,13 +80,13 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
         s.tag = i;  // the piece, until queued
         pieces.push_back(std::move(s));
       }
+      r.left = pieces.size();
+      key = next_key++;
+      it = requests.emplace(key, std::move(r)).first;  // from here on the call's failure answers it
     } catch (const std::exception& e) {
       deliver(in.id, code_of(e), e.what(), {});
       return;
     }
-    const uint64_t key = next_key++;
-    r.left = pieces.size();
-    const auto it = requests.emplace(key, std::move(r)).first;
     for (StreamSentence& s : pieces) {
       owners.emplace(next_tag, std::make_pair(key, static_cast<size_t>(s.tag)));
       s.tag = next_tag++;

@@ -25,10 +25,8 @@ class CpuKvCache final : public KvCache {
     KvSlots next = slots_;  // adopted once the buffers are in place (kv_slots.h)
     const KvSlots::Moves moves = next.append(hyps);
     const size_t rows = static_cast<size_t>(hyps * width_);
-    if (staging_k_.size() < rows) {
-      staging_k_.resize(rows);
-      staging_v_.resize(rows);
-    }
+    if (staging_k_.size() < rows) staging_k_.resize(rows);
+    if (staging_v_.size() < rows) staging_v_.resize(rows);  // each checked: one may have grown alone
     apply(moves, next.rows());
     slots_ = std::move(next);
     staged_ = true;

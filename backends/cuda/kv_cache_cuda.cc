@@ -21,9 +21,11 @@ void CudaKvCache::clear() {
 
 void CudaKvCache::commit() const {
   if (!staged_) return;
-  staged_ = false;
   const int64_t hyps = slots_.hyps();
-  if (hyps == 0) return;
+  if (hyps == 0) {
+    staged_ = false;
+    return;
+  }
   context_->make_current();
   rows_.resize(static_cast<size_t>(hyps));
   for (int64_t j = 0; j < hyps; ++j) rows_[static_cast<size_t>(j)] = slots_.row_of(j);
@@ -31,6 +33,7 @@ void CudaKvCache::commit() const {
   const MatrixView stage_k{stage_k_, hyps, width_, width_}, stage_v{stage_v_, hyps, width_, width_};
   scatter_rows(context_->stream(), stage_k, rows, {k_, slots_.rows(), width_, width_});
   scatter_rows(context_->stream(), stage_v, rows, {v_, slots_.rows(), width_, width_});
+  staged_ = false;  // only once both copies are queued: a failure leaves the step staged
 }
 
 const KvSlots& CudaKvCache::slots() const {
@@ -38,23 +41,34 @@ const KvSlots& CudaKvCache::slots() const {
   return slots_;
 }
 
+// Two device buffers of `bytes` each, or neither (the first freed if the second fails).
+std::pair<float*, float*> CudaKvCache::allocate_pair(size_t bytes) {
+  auto* first = static_cast<float*>(context_->allocate(bytes));
+  try {
+    return {first, static_cast<float*>(context_->allocate(bytes))};
+  } catch (...) {
+    context_->free_async(first);
+    throw;
+  }
+}
+
 // Both new buffers are allocated before either changes: a failure leaves the cache as it was.
 void CudaKvCache::apply(const KvSlots::Moves& moves, int64_t rows) {
   const size_t row_bytes = static_cast<size_t>(width_) * sizeof(float);
   if (moves.relayout) {
-    auto* fresh_k = static_cast<float*>(context_->allocate(static_cast<size_t>(rows) * row_bytes));
-    float* fresh_v = nullptr;
+    const auto [fresh_k, fresh_v] = allocate_pair(static_cast<size_t>(rows) * row_bytes);
     try {
-      fresh_v = static_cast<float*>(context_->allocate(static_cast<size_t>(rows) * row_bytes));
+      for (const KvSlots::Copy& c : moves.relayout_copies)
+        for (auto [fresh, old] : {std::pair<float*, float*>{fresh_k, k_}, {fresh_v, v_}})
+          check(cudaMemcpyAsync(fresh + c.dst_row * width_, old + c.src_row * width_,
+                                static_cast<size_t>(c.rows) * row_bytes, cudaMemcpyDeviceToDevice,
+                                context_->stream()),
+                "kv cache relayout");
     } catch (...) {
       context_->free_async(fresh_k);
+      context_->free_async(fresh_v);
       throw;
     }
-    for (const KvSlots::Copy& c : moves.relayout_copies)
-      for (auto [fresh, old] : {std::pair<float*, float*>{fresh_k, k_}, {fresh_v, v_}})
-        check(cudaMemcpyAsync(fresh + c.dst_row * width_, old + c.src_row * width_,
-                              static_cast<size_t>(c.rows) * row_bytes, cudaMemcpyDeviceToDevice, context_->stream()),
-              "kv cache relayout");
     context_->free_async(k_);
     context_->free_async(v_);
     k_ = fresh_k;
@@ -75,14 +89,7 @@ std::pair<MutableMatrixView, MutableMatrixView> CudaKvCache::append(int64_t hyps
   if (hyps > stage_rows_) {  // new staging first: the old stays valid if this fails
     const int64_t rows = std::max(hyps, 2 * stage_rows_);
     const size_t bytes = static_cast<size_t>(rows * width_) * sizeof(float);
-    auto* stage_k = static_cast<float*>(context_->allocate(bytes));
-    float* stage_v = nullptr;
-    try {
-      stage_v = static_cast<float*>(context_->allocate(bytes));
-    } catch (...) {
-      context_->free_async(stage_k);
-      throw;
-    }
+    const auto [stage_k, stage_v] = allocate_pair(bytes);
     context_->free_async(stage_k_);
     context_->free_async(stage_v_);
     stage_k_ = stage_k;

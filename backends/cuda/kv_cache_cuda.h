@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
@@ -34,6 +35,7 @@ class CudaKvCache final : public KvCache {
  private:
   void commit() const;
   void apply(const KvSlots::Moves& moves, int64_t rows);
+  std::pair<float*, float*> allocate_pair(size_t bytes);
 
   std::shared_ptr<Context> context_;
   int64_t width_;
