@@ -115,6 +115,29 @@ inline __attribute__((always_inline)) float head64_scores(const HeadQuery& a, co
   return m;
 }
 
+// exp_shifted(scores, n, m, true) (exp_cpu.h), the same bits, 16 lanes at a time: each
+// vector's four quarters are added to the 4-lane sum in order, as exp_shifted adds its
+// 4-lane steps (lanes past n are e^-inf = 0, and adding zeros leaves a sum of positive terms
+// as it is). The row is whole vectors long.
+inline __attribute__((always_inline)) float exp_shifted16(float* scores, int64_t n, float m) {
+  typedef int32_t I16 __attribute__((vector_size(64)));
+  const F16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const F16 minus_inf = F16{} - __builtin_inff();
+  F4 sum = F4{};
+  for (int64_t j = 0; j < n; j += 16) {
+    F16 v, e;
+    load16(scores + j, v);
+    v = lane < static_cast<float>(n - j) ? v - m : minus_inf;
+    exp_nonpositive_lanes<F16, I16>(v, e);
+    std::memcpy(scores + j, &e, sizeof e);
+    sum += __builtin_shufflevector(e, e, 0, 1, 2, 3);
+    sum += __builtin_shufflevector(e, e, 4, 5, 6, 7);
+    sum += __builtin_shufflevector(e, e, 8, 9, 10, 11);
+    sum += __builtin_shufflevector(e, e, 12, 13, 14, 15);
+  }
+  return (sum[0] + sum[1]) + (sum[2] + sum[3]);
+}
+
 // out[i, head] = softmax(q_i . k_j * scale over the keys j of r) @ v[j, head]. Built for
 // AVX-512, AVX2 and the baseline (the loader picks): the dot products and the weighted sum
 // of values vectorize to the machine's width (at batch 16 this op took 9% of an int8 decode
@@ -135,7 +158,7 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
 
   if (hd == kHead64) {
     const float max_score = head64_scores(a, qi, k0, k_step, n_keys, scores);
-    const float inv_sum = 1.0f / exp_shifted(scores, n_keys, max_score, /*store=*/true);
+    const float inv_sum = 1.0f / exp_shifted16(scores, n_keys, max_score);
     F16 acc0{}, acc1{}, acc2{}, acc3{};
     for (int64_t j = 0; j < n_keys; ++j) {
       const float p = scores[j] * inv_sum;
