@@ -58,10 +58,9 @@ class KvSlots {
     checks::kv_append(hyps, steps(), this->hyps());
     const int64_t need = steps() + 1;
     if (need > capacity_) {
+      // (After a fresh start m holds no copies yet: its hypotheses had no rows to keep.)
       const int64_t grown = std::max(need, std::max<int64_t>(2 * capacity_, 16));
       m.relayout = true;
-      m.within.clear();
-      m.relayout_copies.clear();  // (a fresh start has nothing to keep)
       for (size_t j = 0; j < slot_.size(); ++j)
         if (length_[j] > 0) m.relayout_copies.push_back({slot_[j] * capacity_, slot_[j] * grown, length_[j]});
       capacity_ = grown;
@@ -130,7 +129,9 @@ class KvSlots {
       for (size_t j = 0; j < slot_.size(); ++j)
         if (length_[j] > 0) m.relayout_copies.push_back({slot_[j] * capacity_, slot_[j] * capacity_, length_[j]});
     m.relayout = true;
-    for (int64_t s = grown - 1; s >= slots_; --s) free_.insert(free_.begin(), s);
+    std::vector<int64_t> added;  // in front: taken (from the back) after the free ones
+    for (int64_t s = slots_; s < grown; ++s) added.push_back(s);
+    free_.insert(free_.begin(), added.begin(), added.end());
     slots_ = grown;
     return m;
   }
