@@ -155,9 +155,7 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
     const std::vector<int32_t> pieces = model.tokenizer().encode(texts[i]);
     if (pieces.empty()) continue;  // blank (whatever the whitespace) translates to ""
     auto& ids = sources[i];
-    ids.push_back(src_lang.token_id);
-    ids.insert(ids.end(), pieces.begin(), pieces.end());
-    ids.push_back(c.eos_id);
+    ids = source_ids(src_lang, pieces);
     if (static_cast<int64_t>(ids.size()) > max_len) {
       if (!options_.truncate_input) {
         sentence_error(i, ErrorCode::InputTooLong,
@@ -167,8 +165,7 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
         ids.clear();
         continue;
       }
-      ids.resize(max_len - 1);
-      ids.push_back(c.eos_id);
+      cut_source(ids);
       results[i].truncated = true;
     }
     todo.push_back(static_cast<int>(i));
@@ -223,15 +220,7 @@ std::vector<Translation> Translator::translate_at(uint64_t generation, const std
                        search_options);
     for (int b = 0; b < batch.size(); ++b) {
       Translation& r = results[todo[batch_positions[b]]];
-      for (Hypothesis& h : best[b]) {
-        Translation::Hypothesis alt;
-        alt.ids.push_back(tgt_lang.token_id);
-        alt.ids.insert(alt.ids.end(), h.ids.begin(), h.ids.end());
-        alt.logprobs = std::move(h.logprobs);
-        alt.score = h.logprob;
-        alt.text = model.tokenizer().decode(h.ids);
-        r.hypotheses.push_back(std::move(alt));
-      }
+      for (Hypothesis& h : best[b]) r.hypotheses.push_back(translated(tgt_lang, std::move(h)));
       const Translation::Hypothesis& top = r.hypotheses.front();
       r.ids = top.ids;
       r.logprobs = top.logprobs;
@@ -274,6 +263,33 @@ SearchOptions Translator::base_search_options(uint64_t generation) {
   o.repetition_penalty = options_.repetition_penalty;
   o.cancelled = [this, generation] { return cancel_generation_.load() != generation; };
   return o;
+}
+
+std::vector<int32_t> Translator::source_ids(const format::Language& source, const std::vector<int32_t>& pieces) const {
+  std::vector<int32_t> ids;
+  ids.reserve(pieces.size() + 2);
+  ids.push_back(source.token_id);
+  ids.insert(ids.end(), pieces.begin(), pieces.end());
+  ids.push_back(model_->config().eos_id);
+  return ids;
+}
+
+void Translator::cut_source(std::vector<int32_t>& ids) const {
+  const int64_t max_len = model_->max_sequence_length();
+  if (static_cast<int64_t>(ids.size()) <= max_len) return;
+  ids.resize(static_cast<size_t>(max_len - 1));
+  ids.push_back(model_->config().eos_id);
+}
+
+Translation::Hypothesis Translator::translated(const format::Language& target, Hypothesis&& h) const {
+  Translation::Hypothesis t;
+  t.ids.reserve(h.ids.size() + 1);
+  t.ids.push_back(target.token_id);
+  t.ids.insert(t.ids.end(), h.ids.begin(), h.ids.end());
+  t.logprobs = std::move(h.logprobs);
+  t.score = h.logprob;
+  t.text = model_->tokenizer().decode(h.ids);
+  return t;
 }
 
 int Translator::generation_limit(size_t source_ids, const SearchOptions& o) const {

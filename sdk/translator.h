@@ -198,6 +198,13 @@ class Translator {
   // Generated tokens a sentence of source_ids ids (code and end mark included) may take
   // under o's limits and the runaway guard's ratio.
   int generation_limit(size_t source_ids, const SearchOptions& o) const;
+  // What the encoder reads of a sentence: [its language's token, its pieces..., end mark]
+  // (may be longer than the model takes: see cut_source).
+  std::vector<int32_t> source_ids(const format::Language& source, const std::vector<int32_t>& pieces) const;
+  // ids cut to the model's longest sequence, the end mark kept.
+  void cut_source(std::vector<int32_t>& ids) const;
+  // A search result as the caller sees it: the target language's token first, the text decoded.
+  Translation::Hypothesis translated(const format::Language& target, Hypothesis&& h) const;
   std::vector<Translation> translate_at(uint64_t generation, const std::string& src, const std::string& tgt,
                                         const std::vector<std::string>& texts, const TokenCallback& on_token,
                                         const std::vector<std::string>* target_prefixes = nullptr);

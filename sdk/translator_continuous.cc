@@ -26,7 +26,6 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
   const uint64_t generation = cancel_generation_.load();  // a cancel while waiting for the lock counts
   const Model& model = *model_;  // (each request checks that the file is unchanged: take below)
   const auto& c = model.config();
-  const int64_t max_len = model.max_sequence_length();
   std::lock_guard<std::mutex> lock(mutex_);
   const SearchOptions o = base_search_options(generation);
   ContinuousSearch search(*encoder_, *decoder_, c.decoder_start_id, c.eos_id, o);
@@ -34,8 +33,7 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
   // A request pulled and not yet delivered: its pieces, their translations as they finish.
   struct Request {
     uint64_t id;
-    std::string target_code;
-    int32_t target_token;
+    const format::Language* target;
     TextPieces pieces;
     std::vector<Translation> translated;
     size_t left = 0;  // pieces not yet translated
@@ -46,7 +44,7 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
   std::deque<StreamSentence> waiting;  // pieces pulled that the decoder has no room for yet
   const auto finish = [&](std::map<uint64_t, Request>::iterator it) {
     Request& r = it->second;
-    std::vector<Translation> results = assemble_texts(r.pieces, r.translated, r.target_code);
+    std::vector<Translation> results = assemble_texts(r.pieces, r.translated, r.target->code);
     const uint64_t id = r.id;
     requests.erase(it);
     deliver(id, 0, std::string(), std::move(results));
@@ -55,7 +53,7 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
   // pieces queued all at once; a bad one is answered at once and leaves nothing behind.
   const auto take = [&](ContinuousRequest& in) {
     std::vector<StreamSentence> pieces;
-    Request r{in.id, {}, 0, {}, {}, 0};
+    Request r{in.id, nullptr, {}, {}, 0};
     uint64_t key = 0;
     std::map<uint64_t, Request>::iterator it;
     try {
@@ -63,18 +61,15 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
       model.file().check_unchanged();
       const auto& src_lang = language(model, in.src, "source");
       const auto& tgt_lang = language(model, in.tgt, "target");
-      r.target_code = tgt_lang.code;
-      r.target_token = tgt_lang.token_id;
+      r.target = &tgt_lang;
       r.pieces = split_texts(model, src_lang.code, in.texts, options_.per_sentence_errors);
       r.translated.resize(r.pieces.pieces.size());
       for (size_t i = 0; i < r.pieces.pieces.size(); ++i) {
         const std::vector<int32_t> ids = model.tokenizer().encode(r.pieces.pieces[i]);
         if (ids.empty()) continue;  // blank translates to ""
         StreamSentence s;
-        s.source.push_back(src_lang.token_id);
-        s.source.insert(s.source.end(), ids.begin(), ids.end());
-        if (static_cast<int64_t>(s.source.size()) > max_len - 1) s.source.resize(max_len - 1);  // a piece the model cuts
-        s.source.push_back(c.eos_id);
+        s.source = source_ids(src_lang, ids);
+        cut_source(s.source);  // a piece longer than the model takes is cut
         s.target_language = tgt_lang.token_id;
         s.max_generated = generation_limit(s.source.size(), o);
         s.tag = i;  // the piece, until queued
@@ -125,11 +120,11 @@ void Translator::translate_continuous(const PullRequest& pull, const DeliverRequ
         const auto it = requests.find(owner->second.first);
         Translation& t = it->second.translated[owner->second.second];
         owners.erase(owner);
-        t.ids.push_back(it->second.target_token);
-        t.ids.insert(t.ids.end(), h.ids.begin(), h.ids.end());
-        t.logprobs = std::move(h.logprobs);
-        t.score = h.logprob;
-        t.text = model.tokenizer().decode(h.ids);
+        Translation::Hypothesis best = translated(*it->second.target, std::move(h));
+        t.ids = std::move(best.ids);
+        t.logprobs = std::move(best.logprobs);
+        t.score = best.score;
+        t.text = std::move(best.text);
         if (--it->second.left == 0) finish(it);
       }
     }
