@@ -25,64 +25,95 @@ float dot(const float* a, const float* b, int64_t n) {
 // extensions: one register each with AVX-512, two with AVX2, four with SSE2).
 constexpr int64_t kHead64 = 64;
 typedef float F16 __attribute__((vector_size(64)));
+typedef float F8 __attribute__((vector_size(32)));
 struct Head64 {
   F16 v[4];
 };
 
 inline __attribute__((always_inline)) void load16(const float* p, F16& v) { std::memcpy(&v, p, sizeof v); }
-inline __attribute__((always_inline)) void load_head(const float* p, Head64& h) {
-  for (int u = 0; u < 4; ++u) load16(p + 16 * u, h.v[u]);
+inline __attribute__((always_inline)) void load_head(const float* p, Head64& h) { std::memcpy(&h, p, sizeof h); }
+
+// q . key over a head of 64, lane by lane: the four vectors' products added in pairs. (One
+// definition for attend_one and attend_head64_by_16_keys: which product of a pair the compiler
+// fuses into a multiply-add follows the statements' order, so the same expression written
+// twice could round differently.)
+inline __attribute__((always_inline)) void head_dot_products(const Head64& q, const float* key, F16& s) {
+  F16 k0, k1, k2, k3;
+  load16(key, k0);
+  load16(key + 16, k1);
+  load16(key + 32, k2);
+  load16(key + 48, k3);
+  s = (q.v[0] * k0 + q.v[1] * k1) + (q.v[2] * k2 + q.v[3] * k3);
 }
 
-// q . k for sixteen keys at once. Each key's 64 products are summed in a fixed order (pairs of
-// the four 16-lane products, then the halves of the 16 lanes, quarters, and so on), and the
-// sixteen keys' horizontal sums share one shuffle network: four levels of (two shuffles, one
-// add) over pairs of vectors, 15 steps in all, where a reduction of its own per key (3
-// shuffles and 6 adds, the last of them scalar) cost about twice as much per key.
-inline __attribute__((always_inline)) void add_halves(const F16& a, const F16& b, F16& out) {
+// q . key over a head, its lanes added pairwise (an `omp simd reduction` ends in sixteen
+// dependent scalar additions): the 16 lanes' halves, quarters, (0 + 2, 1 + 3), and those two.
+inline __attribute__((always_inline)) float head_dot(const Head64& q, const float* key) {
+  F16 s;
+  head_dot_products(q, key, s);
+  const F8 s8 = __builtin_shufflevector(s, s, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15);
+  const F4 s4 = __builtin_shufflevector(s8, s8, 0, 1, 2, 3) + __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// head_dot for sixteen keys at once, the same additions in the same order (so the same bits),
+// but the sixteen keys' horizontal reductions share one shuffle network: four levels of (two
+// shuffles, one add) over pairs of vectors, 15 steps in all, where a reduction of its own per
+// key (3 shuffles and 6 adds, the last of them scalar) cost about twice as much per key. Each
+// level below puts two vectors' results side by side.
+inline __attribute__((always_inline)) void add_halves(const F16& a, const F16& b, F16& out) {  // l + (l + 8)
   out = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
         __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
 }
-inline __attribute__((always_inline)) void add_quarters(const F16& a, const F16& b, F16& out) {
+inline __attribute__((always_inline)) void add_quarters(const F16& a, const F16& b, F16& out) {  // l + (l + 4)
   out = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
         __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
 }
-inline __attribute__((always_inline)) void add_pairs(const F16& a, const F16& b, F16& out) {
+inline __attribute__((always_inline)) void add_pairs(const F16& a, const F16& b, F16& out) {  // 0 + 2, 1 + 3
   out = __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
         __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
 }
-inline __attribute__((always_inline)) void add_neighbours(const F16& a, const F16& b, F16& out) {
+inline __attribute__((always_inline)) void add_neighbours(const F16& a, const F16& b, F16& out) {  // the two
   out = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
         __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
-// Lane j = q . key j for the n <= 16 keys at k, rows `step` floats apart (lanes past n: 0).
-// Level by level: lane l + lane l + 8 (add_halves), then l + l + 4 (add_quarters), then
-// (0 + 2, 1 + 3) (add_pairs), then those two (add_neighbours).
+// Lane j = q . key j (head_dot) for the n <= 16 keys at k, rows `step` floats apart (lanes
+// past n: 0).
 inline __attribute__((always_inline)) void head_dots16(const Head64& q, const float* k, int64_t step,
                                                        int64_t n, F16& out) {
-  F16 s[16];
-#pragma GCC unroll 16
-  for (int j = 0; j < 16; ++j) {
-    if (j < n) {
-      F16 k0, k1, k2, k3;
-      load16(k + j * step, k0);
-      load16(k + j * step + 16, k1);
-      load16(k + j * step + 32, k2);
-      load16(k + j * step + 48, k3);
-      s[j] = (q.v[0] * k0 + q.v[1] * k1) + (q.v[2] * k2 + q.v[3] * k3);
-    } else {
-      s[j] = F16{};
+  // Each level is combined as soon as both its inputs exist, so few vectors are live at once.
+  F16 pairs[2];
+#pragma GCC unroll 2
+  for (int p = 0; p < 2; ++p) {
+    F16 quarters[2];
+#pragma GCC unroll 2
+    for (int g = 0; g < 2; ++g) {
+      F16 halves[2];
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const int j = 8 * p + 4 * g + 2 * h;
+        F16 a{}, b{};
+        if (j < n) head_dot_products(q, k + j * step, a);
+        if (j + 1 < n) head_dot_products(q, k + (j + 1) * step, b);
+        add_halves(a, b, halves[h]);
+      }
+      add_quarters(halves[0], halves[1], quarters[g]);
     }
+    add_pairs(quarters[0], quarters[1], pairs[p]);
   }
-  F16 halves[8], quarters[4], pairs[2];
-#pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) add_halves(s[2 * j], s[2 * j + 1], halves[j]);
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) add_quarters(halves[2 * j], halves[2 * j + 1], quarters[j]);
-  add_pairs(quarters[0], quarters[1], pairs[0]);
-  add_pairs(quarters[2], quarters[3], pairs[1]);
   add_neighbours(pairs[0], pairs[1], out);
+}
+
+// acc += p * value over a head of 64 (one definition for both paths, as head_dot_products).
+inline __attribute__((always_inline)) void add_weighted_value(Head64& acc, float p, const float* value) {
+  F16 v;
+#pragma GCC unroll 4
+  for (int u = 0; u < 4; ++u) {
+    load16(value + 16 * u, v);
+    acc.v[u] += p * v;
+  }
 }
 
 struct HeadQuery {
@@ -108,17 +139,19 @@ inline __attribute__((always_inline)) float head64_scores(const HeadQuery& a, co
     std::memcpy(scores + j, &scaled, sizeof scaled);
     const F16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     const F16 valid = lane < static_cast<float>(n) ? scaled : lowest;
-    max_lanes = max_lanes > valid ? max_lanes : valid;
+    max_lanes = valid > max_lanes ? valid : max_lanes;  // a NaN score is passed over, as std::max does
   }
   float m = max_lanes[0];
   for (int l = 1; l < 16; ++l) m = std::max(m, max_lanes[l]);
   return m;
 }
 
-// exp_shifted(scores, n, m, true) (exp_cpu.h), the same bits, 16 lanes at a time: each
-// vector's four quarters are added to the 4-lane sum in order, as exp_shifted adds its
-// 4-lane steps (lanes past n are e^-inf = 0, and adding zeros leaves a sum of positive terms
-// as it is). The row is whole vectors long.
+// exp_shifted(scores, n, m, true) (exp_cpu.h) 16 lanes a step (the row is whole vectors
+// long), lanes past n masked to -inf (e^-inf = 0: they add nothing), each vector's quarters
+// added to the 4-lane sum in exp_shifted's order. Not the same bits: on AVX-512 the compiler
+// fuses the 16-lane exponential's multiply-adds (more exact), and even exponentials taken by
+// quarters were merged into 16-lane ones, so attend_head64_by_16_keys may differ from
+// attend_one in the last bits of a weight.
 inline __attribute__((always_inline)) float exp_shifted16(float* scores, int64_t n, float m) {
   typedef int32_t I16 __attribute__((vector_size(64)));
   const F16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -138,11 +171,12 @@ inline __attribute__((always_inline)) float exp_shifted16(float* scores, int64_t
   return (sum[0] + sum[1]) + (sum[2] + sum[3]);
 }
 
-// out[i, head] = softmax(q_i . k_j * scale over the keys j of r) @ v[j, head]. Built for
-// AVX-512, AVX2 and the baseline (the loader picks): the dot products and the weighted sum
-// of values vectorize to the machine's width (at batch 16 this op took 9% of an int8 decode
-// with baseline SSE2 code). With a head of 64 the query, sixteen keys' sums and the output
-// stay in registers.
+// out[i, head] = softmax(q_i . k_j * scale over the keys j of r) @ v[j, head], one key at a
+// time. Built for AVX-512, AVX2 and the baseline (the loader picks): the dot products and the
+// weighted sum of values vectorize to the machine's width (at batch 16 this op took 9% of an
+// int8 decode with baseline SSE2 code). With a head of 64 the query, each key and the output
+// stay in registers (the output summed in memory was a load-add-store chain per key). Heads of
+// 64 on AVX-512 take attend_head64_by_16_keys instead.
 TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, const KeyRange& r, float* scores) {
   const int64_t col = head * a.head_dim, hd = a.head_dim;
   const float* qi = a.q.data + i * a.q.ld + col;
@@ -156,31 +190,37 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
   const float* k0 = a.k.data + r.begin * a.k.ld + col;
   const float* v0 = a.v.data + r.begin * a.v.ld + col;
 
-  if (hd == kHead64) {
-    const float max_score = head64_scores(a, qi, k0, k_step, n_keys, scores);
-    const float inv_sum = 1.0f / exp_shifted16(scores, n_keys, max_score);
-    F16 acc0{}, acc1{}, acc2{}, acc3{};
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const float p = scores[j] * inv_sum;
-      F16 v[4];
-      for (int u = 0; u < 4; ++u) load16(v0 + j * v_step + 16 * u, v[u]);
-      acc0 += p * v[0];
-      acc1 += p * v[1];
-      acc2 += p * v[2];
-      acc3 += p * v[3];
-    }
-    std::memcpy(o, &acc0, sizeof acc0);
-    std::memcpy(o + 16, &acc1, sizeof acc1);
-    std::memcpy(o + 32, &acc2, sizeof acc2);
-    std::memcpy(o + 48, &acc3, sizeof acc3);
-    return;
-  }
+  // A head reads a quarter or less of each key row (a row holds every head), rows a whole
+  // row or more apart (KeyRange strides: a batch-strided layout was 16 KB apart at batch 16),
+  // so each key's load could wait on the last-level cache. Keys are fetched kKeysAhead
+  // ahead, and each value row while the scores are computed.
+  constexpr int64_t kKeysAhead = 4;
+  const int64_t row_bytes = hd * static_cast<int64_t>(sizeof(float));
+  const auto fetch = [row_bytes](const float* row) {
+    for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(reinterpret_cast<const char*>(row) + b);
+  };
+  for (int64_t j = 0; j < kKeysAhead && j < n_keys; ++j) fetch(k0 + j * k_step);
   float max_score = -std::numeric_limits<float>::infinity();
+  Head64 q;
+  if (hd == kHead64) load_head(qi, q);
   for (int64_t j = 0; j < n_keys; ++j) {
-    scores[j] = dot(qi, k0 + j * k_step, hd) * a.scale;
+    if (j + kKeysAhead < n_keys) fetch(k0 + (j + kKeysAhead) * k_step);
+    fetch(v0 + j * v_step);
+    if (hd == kHead64) {
+      scores[j] = head_dot(q, k0 + j * k_step) * a.scale;
+    } else {
+      scores[j] = dot(qi, k0 + j * k_step, hd) * a.scale;
+    }
     max_score = std::max(max_score, scores[j]);
   }
-  const float inv_sum = 1.0f / exp_shifted(scores, n_keys, max_score, /*store=*/true);
+  const float sum = exp_shifted(scores, n_keys, max_score, /*store=*/true);
+  const float inv_sum = 1.0f / sum;
+  if (hd == kHead64) {
+    Head64 acc{};
+    for (int64_t j = 0; j < n_keys; ++j) add_weighted_value(acc, scores[j] * inv_sum, v0 + j * v_step);
+    std::memcpy(o, &acc, sizeof acc);
+    return;
+  }
   std::fill(o, o + hd, 0.0f);
   for (int64_t j = 0; j < n_keys; ++j) {
     const float p = scores[j] * inv_sum;
@@ -188,6 +228,41 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
 #pragma omp simd
     for (int64_t d = 0; d < hd; ++d) o[d] += p * vj[d];
   }
+}
+
+
+// attend_one for a head of 64, sixteen keys at a time, on AVX-512 (attention() checks the
+// CPU): sixteen keys' dot products share one reduction network (head_dots16: attend_one's
+// sums, the same bits), and the softmax runs 16 lanes a step (exp_shifted16: the last bits of
+// a weight may differ). Not for AVX2 or SSE2: there sixteen keys' vectors outgrow the
+// registers, and attend_one built for them measured as fast or faster.
+__attribute__((target("avx512f"))) void attend_head64_by_16_keys(const HeadQuery& a, int64_t head, int64_t i,
+                                                                const KeyRange& r, float* scores) {
+  const int64_t col = head * kHead64;
+  const float* qi = a.q.data + i * a.q.ld + col;
+  float* o = a.out.data + i * a.out.ld + col;
+  const int64_t n_keys = r.count;
+  if (n_keys <= 0) {
+    std::fill(o, o + kHead64, 0.0f);
+    return;
+  }
+  const int64_t k_step = r.stride * a.k.ld, v_step = r.stride * a.v.ld;
+  const float* k0 = a.k.data + r.begin * a.k.ld + col;
+  const float* v0 = a.v.data + r.begin * a.v.ld + col;
+  const float max_score = head64_scores(a, qi, k0, k_step, n_keys, scores);
+  const float inv_sum = 1.0f / exp_shifted16(scores, n_keys, max_score);
+  Head64 acc{};
+  for (int64_t j = 0; j < n_keys; ++j) add_weighted_value(acc, scores[j] * inv_sum, v0 + j * v_step);
+  std::memcpy(o, &acc, sizeof acc);
+}
+
+// Whether this CPU runs AVX-512 (attend_head64_by_16_keys); read once.
+bool has_avx512() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return yes;
 }
 
 }  // namespace
@@ -211,13 +286,17 @@ void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRan
   float* scratch_data = scratch.data();
   const int64_t tasks = static_cast<int64_t>(heads) * tq;
   const bool parallel = worth_parallel(threads, keys * q.cols);
+  const bool by_16_keys = head_dim == kHead64 && has_avx512();
 
 #pragma omp parallel for num_threads(threads) if (parallel)
   for (int64_t t = 0; t < tasks; ++t) {
     // Query-major: one query's heads in a row, so its key rows stay in cache across them.
     const int64_t i = t / heads, head = t % heads;
     float* scores = scratch_data + row * static_cast<size_t>(omp_get_thread_num());
-    attend_one(args, head, i, ranges[i], scores);
+    if (by_16_keys)
+      attend_head64_by_16_keys(args, head, i, ranges[i], scores);
+    else
+      attend_one(args, head, i, ranges[i], scores);
   }
 }
 
