@@ -10,6 +10,7 @@
 #include "backends/cpu/exp_cpu.h"
 #include "backends/cpu/parallel.h"
 #include "backends/cpu/vector_clones.h"
+#include "kernels/cpu/quantized_linear.h"
 
 namespace tusk::backends::cpu {
 namespace {
@@ -232,7 +233,7 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
 
 
 // attend_one for a head of 64, sixteen keys at a time, on AVX-512 (attention() checks the
-// CPU): sixteen keys' dot products share one reduction network (head_dots16: attend_one's
+// kernels' ISA level): sixteen keys' dot products share one reduction network (head_dots16: attend_one's
 // sums, the same bits), and the softmax runs 16 lanes a step (exp_shifted16: the last bits of
 // a weight may differ). Not for AVX2 or SSE2: there sixteen keys' vectors outgrow the
 // registers, and attend_one built for them measured as fast or faster.
@@ -256,15 +257,6 @@ __attribute__((target("avx512f"))) void attend_head64_by_16_keys(const HeadQuery
   std::memcpy(o, &acc, sizeof acc);
 }
 
-// Whether this CPU runs AVX-512 (attend_head64_by_16_keys); read once.
-bool has_avx512() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return yes;
-}
-
 }  // namespace
 
 void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRange* ranges,
@@ -286,7 +278,8 @@ void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRan
   float* scratch_data = scratch.data();
   const int64_t tasks = static_cast<int64_t>(heads) * tq;
   const bool parallel = worth_parallel(threads, keys * q.cols);
-  const bool by_16_keys = head_dim == kHead64 && has_avx512();
+  // The kernels' level (TUSK_CPU_ISA caps it, so tests reach attend_one on this CPU too).
+  const bool by_16_keys = head_dim == kHead64 && kernels::active_isa() >= kernels::Isa::Avx512;
 
 #pragma omp parallel for num_threads(threads) if (parallel)
   for (int64_t t = 0; t < tasks; ++t) {
