@@ -24,7 +24,9 @@
 // The rows past a call's last whole block of 16 run as calls of their own, here or on the
 // GEMV tiles (vnni_tiled_rows), so a 10-row batch no longer costs a 16-row one.
 //
-// Written for m = 2 .. 8 and one panel (k <= 256, k % 64 == 0); used where it wins (below).
+// Written for m = 2 .. 8 and one panel (k <= 256, k % 64 == 0), and for Int8 any number of
+// panels (each panel's sums made whole and scaled, then added over the panels in the
+// 16-row tiles' order); used where it wins (below).
 // Include only from the VNNI TU; internal linkage.
 #pragma once
 
@@ -38,22 +40,37 @@ namespace {
 
 constexpr int64_t kGroupedMaxRows = 8;
 // Where it is faster than the GEMV tiles (bench_gemm, this model's shapes, one thread): rows
-// of one panel (k <= 256; at k = 1024 the GEMV tiles already run at ~85 GMAC/s and lane
-// groups gain nothing); Int4 from 2 rows; Int8 where few lanes idle: the GEMV tiles cost
+// of one panel (k <= 256; at k = 1024 on a matrix in cache the GEMV tiles already run at ~85
+// GMAC/s and lane groups gain nothing); Int4 from 2 rows; Int8 where few lanes idle: the GEMV tiles cost
 // ~35 us a row of x on the 8000x256 output projection, groups of 4 rows 120 us and of 8 rows
 // 201 us whatever the rows in them, so 4 rows and 6 .. 8 rows.
 constexpr int64_t kGroupedMaxK = kX16GemmPanelCols;
 constexpr int64_t kInt4GroupedMinRows = 2;
 inline bool int8_grouped_rows(int64_t m) { return m == 4 || m >= 6; }
+// Int8 rows of several panels (k > 256): from 4 rows, on matrices of 1 MiB or more. A
+// matrix in cache runs as fast or faster on the GEMV tiles (bench_gemm, 1024x1024 at 4 .. 5
+// rows: 47-49 us against 56 in lane groups), but a large model's decode streams every matrix
+// from memory, and there the GEMV tiles read a matrix once per 4 rows at ~14 GB/s where lane
+// groups read it once for up to 8 (an NLLB-600M-shaped int8 model, one thread, 30 tokens:
+// beam 4 1.25x, batch 8 1.2x, batch 5 1.05x, batch 2 no gain; bench/README.md). The size
+// stands for "not in cache": a matrix that large is not read again soon after.
+constexpr int64_t kPanelsMinRows = 4;
+constexpr int64_t kPanelsMinBytes = int64_t{1} << 20;
 
 inline bool one_panel_shape(const PackedWeights& w) {
   return w.k % 64 == 0 && w.k <= kGroupedMaxK && (w.group == w.k || w.group % kX16GemmPanelCols == 0);
+}
+inline bool panels_shape(const PackedWeights& w) {
+  return w.k % 64 == 0 && w.k <= kInt8MaxPanels * kX16GemmPanelCols &&
+         (w.group == w.k || w.group % kX16GemmPanelCols == 0);
 }
 inline bool vnni_grouped_shape(const LinearCall& c) {
   return c.x16 && c.m <= kGroupedMaxRows && one_panel_shape(c.w);
 }
 inline bool int8_vnni_grouped_applies(const LinearCall& c) {
-  return c.w.type == WeightType::Int8 && int8_grouped_rows(c.m) && vnni_grouped_shape(c);
+  if (c.w.type != WeightType::Int8 || !c.x16 || c.m > kGroupedMaxRows) return false;
+  if (one_panel_shape(c.w)) return int8_grouped_rows(c.m);
+  return panels_shape(c.w) && c.m >= kPanelsMinRows && c.w.n * c.w.k >= kPanelsMinBytes;
 }
 inline bool int4_vnni_grouped_applies(const LinearCall& c) {
   return c.w.type == WeightType::Int4 && c.m >= kInt4GroupedMinRows && vnni_grouped_shape(c);
@@ -130,32 +147,53 @@ __attribute__((always_inline)) inline __m512 per_row_of_x(__m512 per_row, int v)
   return _mm512_permutexvar_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(2 * v)), per_row);
 }
 
-// The tile's results from sums_by_row_of_x (one panel: k <= 256): y[i][r0 + j] = sum *
-// scale_j (rounded), times x's scale (rounded), plus bias, ReLU: finish_tile's operations in its
-// order, bit for bit. offset: subtracted from the sums first (per lane).
+// A panel's float products from sums_by_row_of_x: (sum - offset) * scale_j (rounded), as
+// int8_tile and int4_tile compute a panel's (scales: the 8 weight rows' of this panel's
+// group, repeated twice).
+__attribute__((always_inline)) inline __m512 panel_by_row_of_x(__m512i sum, __m512i offset, __m512 scales) {
+  return rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sum, offset)), scales));
+}
+
+// The 8 weight rows' scales of scale group `group`, repeated twice (lane 8 i + j: row j's).
+__attribute__((always_inline)) inline __m512 scales_by_row_of_x(const VnniTile& t, int64_t group) {
+  alignas(32) float scale[kInt8TileRows];
+  for (int j = 0; j < kInt8TileRows; ++j) scale[j] = t.scales[j][group];
+  return _mm512_broadcast_f32x8(_mm256_load_ps(scale));
+}
+
+// y[i][r0 + j] from the tile's products summed over its panels, f as sums_by_row_of_x lays
+// them out: times x's scale (rounded), plus bias, ReLU: finish_tile's operations in its order,
+// bit for bit.
 template <int NV>
-__attribute__((always_inline)) inline void finish_by_row_of_x(const __m512i (&sums)[NV], const __m512i* offset,
-                                                              const VnniTile& t, const float* x_scale, int rows,
-                                                              float* y, int64_t ld_y) {
-  alignas(32) float scale[kInt8TileRows], bias[kInt8TileRows] = {};
-  for (int j = 0; j < kInt8TileRows; ++j) {
-    scale[j] = t.scales[j][0];
+__attribute__((always_inline)) inline void finish_floats_by_row_of_x(const __m512 (&f)[NV], const VnniTile& t,
+                                                                     const float* x_scale, int rows, float* y,
+                                                                     int64_t ld_y) {
+  alignas(32) float bias[kInt8TileRows] = {};
+  for (int j = 0; j < kInt8TileRows; ++j)
     if (t.bias && j < t.nr) bias[j] = t.bias[j];
-  }
-  const __m512 scales = _mm512_broadcast_f32x8(_mm256_load_ps(scale));
   const __m512 biases = _mm512_broadcast_f32x8(_mm256_load_ps(bias));
   const __m512 xs = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << rows) - 1), x_scale);
   const __mmask8 cols = static_cast<__mmask8>((1u << t.nr) - 1);
   for (int v = 0; v < NV; ++v) {
-    const __m512i sum = _mm512_sub_epi32(sums[v], offset[v]);
-    const __m512 f = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), scales));
-    __m512 out = rounded(_mm512_mul_ps(f, per_row_of_x(xs, v)));
+    __m512 out = rounded(_mm512_mul_ps(f[v], per_row_of_x(xs, v)));
     if (t.bias) out = _mm512_add_ps(out, biases);
     if (t.relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
     for (int i = 0; i < 2 && 2 * v + i < rows; ++i)
       _mm256_mask_storeu_ps(y + (2 * v + i) * ld_y, cols,
                             i == 0 ? _mm512_castps512_ps256(out) : _mm512_extractf32x8_ps(out, 1));
   }
+}
+
+// The tile's results from sums_by_row_of_x for one panel (k <= 256): panel_by_row_of_x, then
+// finish_floats_by_row_of_x. offset: subtracted from the sums first (per lane).
+template <int NV>
+__attribute__((always_inline)) inline void finish_by_row_of_x(const __m512i (&sums)[NV], const __m512i* offset,
+                                                              const VnniTile& t, const float* x_scale, int rows,
+                                                              float* y, int64_t ld_y) {
+  const __m512 scales = scales_by_row_of_x(t, 0);
+  __m512 f[NV];
+  for (int v = 0; v < NV; ++v) f[v] = panel_by_row_of_x(sums[v], offset[v], scales);
+  finish_floats_by_row_of_x(f, t, x_scale, rows, y, ld_y);
 }
 
 // Fetches the next tile's bytes [from, from + bytes) of its stretch while this tile runs.
@@ -196,46 +234,65 @@ void quantize_grouped(const LinearCall& c, const Int8Activations& act, int S, bo
   }
 }
 
-// y[i][r0 + j] for rows i < rows of x and the tile's rows j < nr, as int8_tile computes them
-// (one panel: k <= kGroupedMaxK); seed: panel_seeds of the tile (added once a row, after its
-// lanes are summed).
+// y[i][r0 + j] for rows i < rows of x and the tile's rows j < nr, as int8_tile computes them:
+// panel by panel (256 columns), each panel's integer sums made whole (the lanes of a row
+// added, seed: panel_seeds of the tile, added once a row) and turned to floats with its
+// group's scale, those added over the panels in int8_tile's order.
 template <int S, bool kSplit>
 void int8_grouped_tile(const VnniTile& t, const int32_t* seed, const __m512i* h, const __m512i* l,
                        const float* x_scale, int rows, float* y, int64_t ld_y, const char* prefetch) {
-  __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
+  constexpr int kVectors = S >= 4 ? 16 / S / 2 : 1;  // S >= 4: sums_by_row_of_x's layout
+  __m512 by_row[kVectors];                          // S >= 4
+  __m512 f[kInt8TileRows];                          // S == 2: finish_tile's layout
+  const int64_t quads = t.k / 4;
+  for (int64_t p = 0; p < t.panels; ++p) {
+    const int64_t q0 = p * (kX16GemmPanelCols / 4), q1 = min64(q0 + kX16GemmPanelCols / 4, quads);
+    const int64_t group = (p * kX16GemmPanelCols) / t.group;
+    __m512i hacc[kInt8TileRows], lacc[kInt8TileRows];
 #pragma GCC unroll 8
-  for (int j = 0; j < kInt8TileRows; ++j) hacc[j] = lacc[j] = _mm512_setzero_si512();
-  for (int64_t q = 0; q < t.k / 4; q += S) {
-    prefetch_span(prefetch, 32 * q, 32 * S);  // the next tile: 8 rows, 32 bytes a quad
-    const __m512i hq = _mm512_load_si512(h + q / S);
-    const __m512i lq = kSplit ? _mm512_load_si512(l + q / S) : hq;
+    for (int j = 0; j < kInt8TileRows; ++j) hacc[j] = lacc[j] = _mm512_setzero_si512();
+    for (int64_t q = q0; q < q1; q += S) {
+      prefetch_span(prefetch, 32 * q, 32 * S);  // the next tile: 8 rows, 32 bytes a quad
+      const __m512i hq = _mm512_load_si512(h + q / S);
+      const __m512i lq = kSplit ? _mm512_load_si512(l + q / S) : hq;
 #pragma GCC unroll 8
-    for (int j = 0; j < kInt8TileRows; ++j) {
-      const __m512i w = broadcast_words<S>(t.w[j] + q);
-      dpbusd(hacc[j], hq, w);
-      if constexpr (kSplit) dpbusd(lacc[j], lq, w);
+      for (int j = 0; j < kInt8TileRows; ++j) {
+        const __m512i w = broadcast_words<S>(t.w[j] + q);
+        dpbusd(hacc[j], hq, w);
+        if constexpr (kSplit) dpbusd(lacc[j], lq, w);
+      }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < kInt8TileRows; ++j)
+      if constexpr (kSplit) hacc[j] = _mm512_add_epi32(_mm512_slli_epi32(hacc[j], 8), lacc[j]);
+    if constexpr (S >= 4) {
+      __m512i sums[kVectors];
+      sums_by_row_of_x<S>(hacc, sums);
+      alignas(32) int32_t minus_seed[kInt8TileRows];  // |seed| < 2^22: times 256 within int32
+      for (int j = 0; j < kInt8TileRows; ++j) {
+        const int32_t s = seed[j * t.panels + p];
+        minus_seed[j] = -(kSplit ? s * 256 : s);
+      }
+      const __m512i offset = _mm512_broadcast_i32x8(_mm256_load_si256(reinterpret_cast<const __m256i*>(minus_seed)));
+      const __m512 scales = scales_by_row_of_x(t, group);
+      for (int v = 0; v < kVectors; ++v) {
+        const __m512 part = panel_by_row_of_x(sums[v], offset, scales);
+        by_row[v] = p == 0 ? part : _mm512_add_ps(part, by_row[v]);
+      }
+    } else {
+#pragma GCC unroll 8
+      for (int j = 0; j < kInt8TileRows; ++j) {
+        const int32_t s = kSplit ? seed[j * t.panels + p] * 256 : seed[j * t.panels + p];
+        const __m512i sum = _mm512_add_epi32(sum_lane_pairs(hacc[j]), _mm512_set1_epi32(s));
+        const __m512 part = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[j][group])));
+        f[j] = p == 0 ? part : _mm512_add_ps(part, f[j]);
+      }
     }
   }
-#pragma GCC unroll 8
-  for (int j = 0; j < kInt8TileRows; ++j)
-    if constexpr (kSplit) hacc[j] = _mm512_add_epi32(_mm512_slli_epi32(hacc[j], 8), lacc[j]);
-  if constexpr (S >= 4) {
-    __m512i sums[16 / S / 2], seeds[16 / S / 2];
-    sums_by_row_of_x<S>(hacc, sums);
-    alignas(32) int32_t minus_seed[kInt8TileRows];  // |seed| < 2^22: times 256 within int32
-    for (int j = 0; j < kInt8TileRows; ++j) minus_seed[j] = -(kSplit ? seed[j] * 256 : seed[j]);
-    for (auto& v : seeds) v = _mm512_broadcast_i32x8(_mm256_load_si256(reinterpret_cast<const __m256i*>(minus_seed)));
-    finish_by_row_of_x(sums, seeds, t, x_scale, rows, y, ld_y);
-  } else {
-    __m512 f[kInt8TileRows];
-#pragma GCC unroll 8
-    for (int j = 0; j < kInt8TileRows; ++j) {
-      const int32_t s = kSplit ? seed[j] * 256 : seed[j];
-      const __m512i sum = _mm512_add_epi32(sum_lane_pairs(hacc[j]), _mm512_set1_epi32(s));
-      f[j] = rounded(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(t.scales[j][0])));
-    }
+  if constexpr (S >= 4)
+    finish_floats_by_row_of_x(by_row, t, x_scale, rows, y, ld_y);
+  else
     finish_tile(f, t.nr, t.bias, t.relu, x_scale, rows, y, ld_y);
-  }
 }
 
 // As int4_tile (one panel: k <= kGroupedMaxK), S words of each weight row at a time (S <= 8:
@@ -316,7 +373,11 @@ void gemm_int4_grouped(const LinearCall& c) {
 
 // The whole call (int8_vnni_grouped_applies: 4 rows, or 6 .. 8, so groups of 4 or 2 words).
 inline void gemm_int8_vnni_grouped(const LinearCall& c) {
-  lane_group_words(c.m) == 4 ? gemm_int8_grouped<4>(c) : gemm_int8_grouped<2>(c);
+  switch (lane_group_words(c.m)) {
+    case 8: return gemm_int8_grouped<8>(c);
+    case 4: return gemm_int8_grouped<4>(c);
+    default: return gemm_int8_grouped<2>(c);
+  }
 }
 
 // The whole call (int4_vnni_grouped_applies).

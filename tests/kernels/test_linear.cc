@@ -375,8 +375,57 @@ TEST(LinearVnniGrouped, FewRowsGiveTheTilesBitsOrTheirOwn) {
   }
 }
 
+// Int8 lane groups over several panels (k > 256: 4 .. 8 rows of a matrix of 1 MiB or more,
+// gemm_vnni_grouped.h) give the 16-row tiles' bits: each row of a call of m = 4 .. 8 equals
+// that row of a 32-row call. Per-channel and per-256-column scales, a last panel of 64
+// columns, partial tiles (n % 8 != 0), bias, ReLU, 1 and 2 threads, 8-bit activations too.
+// Below 4 rows, or on a smaller matrix, the GEMV tiles keep their own rounding (not checked
+// here).
+TEST(LinearVnniGrouped, PanelsFromFourRowsGiveTheTilesBits) {
+  TUSK_SKIP_UNLESS_SUPPORTED(Isa::Avx512Vnni);
+  std::mt19937 rng(41);
+  struct Case {
+    int64_t n, k, group;
+  };
+  for (const Case& t : {Case{1030, 1024, 1024}, Case{1030, 1024, 256}, Case{1001, 1088, 1088}}) {
+    QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
+    for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? 127 : -127;
+    pack_weights(WeightType::Int8, w.q.data(), t.n, t.k, w.packed_data());
+    constexpr int64_t kMany = 32;
+    const int64_t ld_x = t.k + 3, ld_y = t.n + 5;
+    std::vector<float> x(static_cast<size_t>(kMany * ld_x)), bias(static_cast<size_t>(t.n));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : bias) v = dist(rng);
+    for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
+    for (int64_t m = 4; m <= 8; ++m) {
+      const bool relu = m % 2;
+      const float* b = m % 3 ? bias.data() : nullptr;
+      for (int threads : {1, 2}) {
+        for (bool x8 : {false, true}) {
+          auto linear = x8 ? quantized_linear_x8 : quantized_linear_x16;
+          const auto run = [&](int64_t rows) {
+            std::vector<float> y(static_cast<size_t>(rows * ld_y), kPad);
+            linear(Isa::Avx512Vnni, w.weights(), x.data(), rows, ld_x, b, relu, y.data(), ld_y, threads);
+            return y;
+          };
+          const std::vector<float> few = run(m), many = run(kMany);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t r = 0; r < t.n; ++r)
+              ASSERT_EQ(few[i * ld_y + r], many[i * ld_y + r])
+                  << t.n << "x" << t.k << " group " << t.group << " m " << m << " row " << i << " col " << r
+                  << " threads " << threads << (x8 ? " x8" : "");
+            for (int64_t r = t.n; r < ld_y; ++r) ASSERT_EQ(few[i * ld_y + r], kPad) << "padding written, m " << m;
+          }
+        }
+      }
+    }
+  }
+}
+
 // quantized_linear_x8 (the opt-in 8-bit activations): where it applies (Int8, VNNI, k % 64
-// == 0, m > 8, or 4 or 6 .. 8 rows with k <= 256) every output is within its documented bound of the exact product,
+// == 0, m > 8, or 4 or 6 .. 8 rows with k <= 256, or 4 .. 8 rows with k > 256 on a matrix of
+// 1 MiB or more) every output is within its documented bound of the exact product,
 // 0.5 * (max|x_i| / 127) * sum_c |w[r][c]| (plus fp32 rounding), and uses the int8 rounding
 // (some output lies beyond the int16 bound); everywhere else it is quantized_linear_x16 bit
 // for bit.
@@ -389,13 +438,16 @@ TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
     if (!isa_supported(isa)) continue;
     for (const Case& t : {Case{70, 512, 512, 9}, Case{100, 1024, 256, 19}, Case{33, 256, 256, 4},
                           Case{33, 256, 256, 3}, Case{40, 256, 256, 6}, Case{40, 256, 256, 20},
-                          Case{19, 96, 96, 12}, Case{48, 192, 192, 64}}) {
+                          Case{19, 96, 96, 12}, Case{48, 192, 192, 64}, Case{1040, 1024, 256, 5},
+                          Case{100, 1024, 1024, 5}}) {
       QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
       std::vector<float> x(static_cast<size_t>(t.m * t.k)), bias(static_cast<size_t>(t.n));
       std::normal_distribution<float> dist(0.0f, 1.0f);
       for (auto& v : x) v = dist(rng);
       for (auto& v : bias) v = dist(rng);
-      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 && (t.m > 8 || ((t.m == 4 || t.m >= 6) && t.k <= 256));
+      const bool panels_rows = t.k > 256 && t.m >= 4 && t.n * t.k >= (int64_t{1} << 20);  // lane groups, k > 256
+      const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 &&
+                           (t.m > 8 || ((t.m == 4 || t.m >= 6) && t.k <= 256) || panels_rows);
       for (int threads : {1, 2}) {
         std::vector<float> a(static_cast<size_t>(t.m * t.n)), b(a.size());
         quantized_linear_x16(isa, w.weights(), x.data(), t.m, t.k, bias.data(), false, a.data(), t.n, threads);
