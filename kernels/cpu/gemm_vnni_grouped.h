@@ -81,8 +81,10 @@ inline bool int4_vnni_grouped_applies(const LinearCall& c) {
 // rows instead (lane groups, or the GEMV tiles below their thresholds). Measured on this
 // model's 8000x256 output projection (bench_gemm): 8 rows 201 us, 3 rows ~105 us, a row ~35
 // us, a block of 16 330 us, so 8 + 2 rows cost less than a block, 8 + 3 about the same.
-// Only where lane groups apply (one panel, k % 64 == 0): elsewhere the rest would fall to the
-// GEMV tiles, slower than the int16 GEMM there (k = 224: 10 rows 40.6 us against 33.6 for 12).
+// Only for one panel (k <= 256, k % 64 == 0): elsewhere the rest would fall to the GEMV tiles,
+// slower than the int16 GEMM there (k = 224: 10 rows 40.6 us against 33.6 for 12), and on a
+// large matrix of several panels (where Int8 lane groups apply) a call of its own would read
+// the matrix again, which the tiles read once for all their blocks.
 inline int64_t vnni_tiled_rows(const LinearCall& c) {
   const int64_t rest = c.m % kInt8TileXRows;
   const bool typed = c.w.type == WeightType::Int8 || c.w.type == WeightType::Int4;
@@ -268,7 +270,7 @@ void int8_grouped_tile(const VnniTile& t, const int32_t* seed, const __m512i* h,
     if constexpr (S >= 4) {
       __m512i sums[kVectors];
       sums_by_row_of_x<S>(hacc, sums);
-      alignas(32) int32_t minus_seed[kInt8TileRows];  // |seed| < 2^22: times 256 within int32
+      alignas(32) int32_t minus_seed[kInt8TileRows];  // |seed| <= 2^22: times 256 within int32
       for (int j = 0; j < kInt8TileRows; ++j) {
         const int32_t s = seed[j * t.panels + p];
         minus_seed[j] = -(kSplit ? s * 256 : s);
@@ -371,13 +373,9 @@ void gemm_int4_grouped(const LinearCall& c) {
       });
 }
 
-// The whole call (int8_vnni_grouped_applies: 4 rows, or 6 .. 8, so groups of 4 or 2 words).
+// The whole call (int8_vnni_grouped_applies: 4 rows, or 5 .. 8, so groups of 4 or 2 words).
 inline void gemm_int8_vnni_grouped(const LinearCall& c) {
-  switch (lane_group_words(c.m)) {
-    case 8: return gemm_int8_grouped<8>(c);
-    case 4: return gemm_int8_grouped<4>(c);
-    default: return gemm_int8_grouped<2>(c);
-  }
+  lane_group_words(c.m) == 4 ? gemm_int8_grouped<4>(c) : gemm_int8_grouped<2>(c);
 }
 
 // The whole call (int4_vnni_grouped_applies).

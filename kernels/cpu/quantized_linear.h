@@ -70,7 +70,7 @@ void quantized_linear(Isa isa, const PackedWeights& w, const float* x, int64_t m
 // the stored bytes with vpdpbusd, gemm_int8_vnni.h, gemm_int4_vnni.h, and the same sums again
 // for a few rows in lane groups instead of the GEMV tiles, gemm_vnni_grouped.h: with k <= 256
 // 2 .. 8 rows or those past the last block of 16, and for Int8 with k > 256 4 .. 8 rows of
-// matrices of 1 MiB or more). The only added error is the rounding of x: |y - y_fp32| <= 0.5 * scale_i * sum_c |w[r][c]| (plus fp32 rounding). Measured
+// matrices of 1 MiB or more; each panel in one scale group, k % 64 == 0). The only added error is the rounding of x: |y - y_fp32| <= 0.5 * scale_i * sum_c |w[r][c]| (plus fp32 rounding). Measured
 // against the fp32 path on Gaussian activations with 1% outliers at 20 sigma: relative RMS
 // 1e-4 to 2.5e-4, max error 3e-4 of max|y| (k = 256..8192), far below int4's own
 // quantization error; plain Gaussian activations: 3e-5 to 6e-5. Why: with fp32 activations every 8
@@ -86,7 +86,7 @@ void quantized_linear_x16(Isa isa, const PackedWeights& w, const float* x, int64
 // An approximation offered as an option (never the default): quantized_linear_x16, except that
 // where the Avx512Vnni level's Int8 kernels read the stored bytes (k a multiple of 64 up to
 // 16384; m > 8, or with k <= 256 also 4 and 6 .. 8 rows, or with k > 256 4 .. 8 rows of a
-// matrix of 1 MiB or more, gemm_vnni_grouped.h) each row of x
+// matrix of 1 MiB or more, each panel in one scale group, gemm_vnni_grouped.h) each row of x
 // is quantized to int8 (scale max|x| / 127), as CTranslate2's int8 does: one vpdpbusd per 4
 // columns instead of two, about twice the multiply rate, with x's rounding error
 // |y - y_fp32| <= 0.5 * (max|x_i| / 127) * sum_c |w[r][c]|, 258 times the int16 bound.

@@ -378,7 +378,8 @@ TEST(LinearVnniGrouped, FewRowsGiveTheTilesBitsOrTheirOwn) {
 // Int8 lane groups over several panels (k > 256: 4 .. 8 rows of a matrix of 1 MiB or more,
 // gemm_vnni_grouped.h) give the 16-row tiles' bits: each row of a call of m = 4 .. 8 equals
 // that row of a 32-row call. Per-channel and per-256-column scales, a last panel of 64
-// columns, partial tiles (n % 8 != 0), bias, ReLU, 1 and 2 threads, 8-bit activations too.
+// columns, 64 panels (k = 16384, the most), partial tiles (n % 8 != 0), bias, ReLU, 1 and 2
+// threads, 8-bit activations too.
 // Below 4 rows, or on a smaller matrix, the GEMV tiles keep their own rounding (not checked
 // here).
 TEST(LinearVnniGrouped, PanelsFromFourRowsGiveTheTilesBits) {
@@ -387,7 +388,8 @@ TEST(LinearVnniGrouped, PanelsFromFourRowsGiveTheTilesBits) {
   struct Case {
     int64_t n, k, group;
   };
-  for (const Case& t : {Case{1030, 1024, 1024}, Case{1030, 1024, 256}, Case{1001, 1088, 1088}}) {
+  for (const Case& t : {Case{1030, 1024, 1024}, Case{1030, 1024, 256}, Case{1001, 1088, 1088},
+                        Case{70, 16384, 16384}}) {  // the last: the most panels (64)
     QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
     for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? 127 : -127;
     pack_weights(WeightType::Int8, w.q.data(), t.n, t.k, w.packed_data());
@@ -445,7 +447,8 @@ TEST(LinearX8, WithinTheInt8BoundWhereItAppliesElseX16) {
       std::normal_distribution<float> dist(0.0f, 1.0f);
       for (auto& v : x) v = dist(rng);
       for (auto& v : bias) v = dist(rng);
-      const bool panels_rows = t.k > 256 && t.m >= 4 && t.n * t.k >= (int64_t{1} << 20);  // lane groups, k > 256
+      const bool panels_rows = t.k > 256 && t.m >= 4 && t.n * t.k >= (int64_t{1} << 20) &&
+                               (t.group == t.k || t.group % 256 == 0);  // lane groups, k > 256
       const bool applies = isa == Isa::Avx512Vnni && t.k % 64 == 0 &&
                            (t.m > 8 || ((t.m == 4 || t.m >= 6) && t.k <= 256) || panels_rows);
       for (int threads : {1, 2}) {
