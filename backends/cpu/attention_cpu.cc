@@ -124,6 +124,27 @@ struct HeadQuery {
   float scale;
 };
 
+// One (head, query) task of a HeadQuery: its query and output columns, and its keys' and
+// values' first rows (null without keys: attention() writes zeros then).
+struct HeadTask {
+  const float* q;
+  float* out;
+  const float* k0;
+  const float* v0;
+  int64_t keys, k_step, v_step;
+};
+
+inline HeadTask head_task(const HeadQuery& a, int64_t head, int64_t i, const KeyRange& r) {
+  const int64_t col = head * a.head_dim;
+  HeadTask t{a.q.data + i * a.q.ld + col, a.out.data + i * a.out.ld + col, nullptr, nullptr, r.count,
+             r.stride * a.k.ld, r.stride * a.v.ld};
+  if (r.count > 0) {
+    t.k0 = a.k.data + r.begin * a.k.ld + col;
+    t.v0 = a.v.data + r.begin * a.v.ld + col;
+  }
+  return t;
+}
+
 // scores[j] = q . k_j * scale for a head of 64, written 16 at a time (the row is whole vectors
 // long); returns their maximum.
 inline __attribute__((always_inline)) float head64_scores(const HeadQuery& a, const float* qi, const float* k0,
@@ -172,24 +193,16 @@ inline __attribute__((always_inline)) float exp_shifted16(float* scores, int64_t
   return (sum[0] + sum[1]) + (sum[2] + sum[3]);
 }
 
-// out[i, head] = softmax(q_i . k_j * scale over the keys j of r) @ v[j, head], one key at a
-// time. Built for AVX-512, AVX2 and the baseline (the loader picks): the dot products and the
-// weighted sum of values vectorize to the machine's width (at batch 16 this op took 9% of an
-// int8 decode with baseline SSE2 code). With a head of 64 the query, each key and the output
-// stay in registers (the output summed in memory was a load-add-store chain per key). Heads of
-// 64 on AVX-512 take attend_head64_by_16_keys instead.
-TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, const KeyRange& r, float* scores) {
-  const int64_t col = head * a.head_dim, hd = a.head_dim;
-  const float* qi = a.q.data + i * a.q.ld + col;
-  float* o = a.out.data + i * a.out.ld + col;
-  const int64_t n_keys = r.count;
-  if (n_keys <= 0) {
-    std::fill(o, o + hd, 0.0f);
-    return;
-  }
-  const int64_t k_step = r.stride * a.k.ld, v_step = r.stride * a.v.ld;
-  const float* k0 = a.k.data + r.begin * a.k.ld + col;
-  const float* v0 = a.v.data + r.begin * a.v.ld + col;
+// out[i, head] = softmax(q_i . k_j * scale over the keys j of r) @ v[j, head] for a task with
+// keys, one key at a time. Built for AVX-512, AVX2 and the baseline (the loader picks): the dot
+// products and the weighted sum of values vectorize to the machine's width (at batch 16 this
+// op took 9% of an int8 decode with baseline SSE2 code). With a head of 64 the query, each key
+// and the output stay in registers (the output summed in memory was a load-add-store chain per
+// key). Heads of 64 on AVX-512 take attend_head64_by_16_keys instead.
+TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, const HeadTask& task, float* scores) {
+  const int64_t hd = a.head_dim, n_keys = task.keys, k_step = task.k_step, v_step = task.v_step;
+  const float *qi = task.q, *k0 = task.k0, *v0 = task.v0;
+  float* o = task.out;
 
   // A head reads a quarter or less of each key row (a row holds every head), rows a whole
   // row or more apart (KeyRange strides: a batch-strided layout was 16 KB apart at batch 16),
@@ -237,24 +250,13 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, int64_t head, int64_t i, 
 // sums, the same bits), and the softmax runs 16 lanes a step (exp_shifted16: the last bits of
 // a weight may differ). Not for AVX2 or SSE2: there sixteen keys' vectors outgrow the
 // registers, and attend_one built for them measured as fast or faster.
-__attribute__((target("avx512f"))) void attend_head64_by_16_keys(const HeadQuery& a, int64_t head, int64_t i,
-                                                                const KeyRange& r, float* scores) {
-  const int64_t col = head * kHead64;
-  const float* qi = a.q.data + i * a.q.ld + col;
-  float* o = a.out.data + i * a.out.ld + col;
-  const int64_t n_keys = r.count;
-  if (n_keys <= 0) {
-    std::fill(o, o + kHead64, 0.0f);
-    return;
-  }
-  const int64_t k_step = r.stride * a.k.ld, v_step = r.stride * a.v.ld;
-  const float* k0 = a.k.data + r.begin * a.k.ld + col;
-  const float* v0 = a.v.data + r.begin * a.v.ld + col;
-  const float max_score = head64_scores(a, qi, k0, k_step, n_keys, scores);
-  const float inv_sum = 1.0f / exp_shifted16(scores, n_keys, max_score);
+__attribute__((target("avx512f"))) void attend_head64_by_16_keys(const HeadQuery& a, const HeadTask& task,
+                                                                float* scores) {
+  const float max_score = head64_scores(a, task.q, task.k0, task.k_step, task.keys, scores);
+  const float inv_sum = 1.0f / exp_shifted16(scores, task.keys, max_score);
   Head64 acc{};
-  for (int64_t j = 0; j < n_keys; ++j) add_weighted_value(acc, scores[j] * inv_sum, v0 + j * v_step);
-  std::memcpy(o, &acc, sizeof acc);
+  for (int64_t j = 0; j < task.keys; ++j) add_weighted_value(acc, scores[j] * inv_sum, task.v0 + j * task.v_step);
+  std::memcpy(task.out, &acc, sizeof acc);
 }
 
 }  // namespace
@@ -286,10 +288,13 @@ void attention(MatrixView q, MatrixView k, MatrixView v, int heads, const KeyRan
     // Query-major: one query's heads in a row, so its key rows stay in cache across them.
     const int64_t i = t / heads, head = t % heads;
     float* scores = scratch_data + row * static_cast<size_t>(omp_get_thread_num());
-    if (by_16_keys)
-      attend_head64_by_16_keys(args, head, i, ranges[i], scores);
+    const HeadTask task = head_task(args, head, i, ranges[i]);
+    if (task.keys <= 0)
+      std::fill(task.out, task.out + head_dim, 0.0f);
+    else if (by_16_keys)
+      attend_head64_by_16_keys(args, task, scores);
     else
-      attend_one(args, head, i, ranges[i], scores);
+      attend_one(args, task, scores);
   }
 }
 

@@ -304,6 +304,28 @@ TEST(LinearInt4VnniGemm, SameBitsAsTheInt16Gemm) {
                              -8, 7, 5, /*x8_same=*/true, rng);
 }
 
+// The lane-group tests' data. Weight row 0's every fifth column at the type's extremes (then
+// packed again), so sums reach their bounds.
+void with_extreme_columns(QuantMatrix& w, WeightType type, int64_t n, int64_t k) {
+  const bool int8 = type == WeightType::Int8;
+  for (int64_t c = 0; c < k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? (int8 ? 127 : 7) : (int8 ? -127 : -8);
+  pack_weights(type, w.q.data(), n, k, w.packed_data());
+}
+
+std::vector<float> gaussian(int64_t count, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// `rows` Gaussian rows of k values, ld_x floats apart, each with one outlier of +-40.
+std::vector<float> rows_with_outliers(int64_t rows, int64_t k, int64_t ld_x, std::mt19937& rng) {
+  std::vector<float> x = gaussian(rows * ld_x, rng);
+  for (int64_t i = 0; i < rows; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % k)] = i % 2 ? 40.0f : -40.0f;
+  return x;
+}
+
 // With k <= 256 (one panel) the VNNI level computes a few rows of x in lane groups
 // (gemm_vnni_grouped.h: Int4 from 2 rows, Int8 at 4 and 6 .. 8) with the 16-row tiles' bits,
 // and of a larger call the rows past its last whole block of 16 apart: up to 8 of them as a
@@ -327,15 +349,10 @@ TEST(LinearVnniGrouped, FewRowsGiveTheTilesBitsOrTheirOwn) {
                         Case{WeightType::Int4, 17, 192}, Case{WeightType::Int4, 48, 128}, Case{WeightType::Int4, 5, 64}}) {
     QuantMatrix w(t.type, t.n, t.k, t.k, rng);
     const bool int8 = t.type == WeightType::Int8;
-    for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? (int8 ? 127 : 7) : (int8 ? -127 : -8);
-    pack_weights(t.type, w.q.data(), t.n, t.k, w.packed_data());
+    with_extreme_columns(w, t.type, t.n, t.k);
     constexpr int64_t kMany = 32;
     const int64_t ld_x = t.k + 3, ld_y = t.n + 5;
-    std::vector<float> x(static_cast<size_t>(kMany * ld_x)), bias(static_cast<size_t>(t.n));
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (auto& v : x) v = dist(rng);
-    for (auto& v : bias) v = dist(rng);
-    for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
+    const std::vector<float> x = rows_with_outliers(kMany, t.k, ld_x, rng), bias = gaussian(t.n, rng);
     const auto grouped = [int8](int64_t m) { return int8 ? m == 4 || (m >= 6 && m <= 8) : m >= 2 && m <= 8; };
     for (int64_t m = 1; m <= 31; ++m) {
       const int combo = static_cast<int>(m + t.n) % 4;
@@ -391,15 +408,10 @@ TEST(LinearVnniGrouped, PanelsFromFourRowsGiveTheTilesBits) {
   for (const Case& t : {Case{1030, 1024, 1024}, Case{1030, 1024, 256}, Case{1001, 1088, 1088},
                         Case{70, 16384, 16384}}) {  // the last: the most panels (64)
     QuantMatrix w(WeightType::Int8, t.n, t.k, t.group, rng);
-    for (int64_t c = 0; c < t.k; c += 5) w.q[static_cast<size_t>(c)] = c % 2 ? 127 : -127;
-    pack_weights(WeightType::Int8, w.q.data(), t.n, t.k, w.packed_data());
+    with_extreme_columns(w, WeightType::Int8, t.n, t.k);
     constexpr int64_t kMany = 32;
     const int64_t ld_x = t.k + 3, ld_y = t.n + 5;
-    std::vector<float> x(static_cast<size_t>(kMany * ld_x)), bias(static_cast<size_t>(t.n));
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (auto& v : x) v = dist(rng);
-    for (auto& v : bias) v = dist(rng);
-    for (int64_t i = 0; i < kMany; ++i) x[static_cast<size_t>(i * ld_x + (7 * i) % t.k)] = i % 2 ? 40.0f : -40.0f;
+    const std::vector<float> x = rows_with_outliers(kMany, t.k, ld_x, rng), bias = gaussian(t.n, rng);
     for (int64_t m = 4; m <= 8; ++m) {
       const bool relu = m % 2;
       const float* b = m % 3 ? bias.data() : nullptr;
