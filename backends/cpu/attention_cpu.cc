@@ -244,7 +244,6 @@ TUSK_VECTOR_CLONES void attend_one(const HeadQuery& a, const HeadTask& task, flo
   }
 }
 
-
 // attend_one for a head of 64, sixteen keys at a time, on AVX-512 (attention() checks the
 // kernels' ISA level): sixteen keys' dot products share one reduction network (head_dots16: attend_one's
 // sums, the same bits), and the softmax runs 16 lanes a step (exp_shifted16: the last bits of

@@ -57,13 +57,13 @@ inline bool int8_grouped_rows(int64_t m) { return m == 4 || m >= 6; }
 constexpr int64_t kPanelsMinRows = 4;
 constexpr int64_t kPanelsMinBytes = int64_t{1} << 20;
 
-inline bool one_panel_shape(const PackedWeights& w) {
-  return w.k % 64 == 0 && w.k <= kGroupedMaxK && (w.group == w.k || w.group % kX16GemmPanelCols == 0);
-}
+// Rows lane groups can take: whole 64-column steps, at most the tiles' panels, each panel in
+// one scale group; one_panel_shape: of one panel.
 inline bool panels_shape(const PackedWeights& w) {
   return w.k % 64 == 0 && w.k <= kInt8MaxPanels * kX16GemmPanelCols &&
          (w.group == w.k || w.group % kX16GemmPanelCols == 0);
 }
+inline bool one_panel_shape(const PackedWeights& w) { return panels_shape(w) && w.k <= kGroupedMaxK; }
 inline bool vnni_grouped_shape(const LinearCall& c) {
   return c.x16 && c.m <= kGroupedMaxRows && one_panel_shape(c.w);
 }
